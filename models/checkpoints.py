@@ -1,0 +1,114 @@
+"""Reading and writing weights files safely and strictly.
+
+Files are read with ``torch.load(weights_only=True)``: a file holding any pickled object other than tensors and
+plain containers is refused, never executed. Accepted layouts: a bare state dict, or a dict holding it under
+``state_dict``, ``model`` or ``netG`` (official DIC/DICGAN files); a ``module.`` prefix (DataParallel) is stripped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from models.errors import CheckpointError, InputNotFound
+
+CONTAINER_KEYS = ("state_dict", "model", "netG")
+_SHOW = 3  # how many offending keys an error names
+
+
+def read_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
+    """Load the state dict stored in ``path`` (see the module docstring for the accepted layouts)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputNotFound(f"{path}: weights file not found")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        culprit = next((line.split(" was not")[0].strip() for line in str(exc).splitlines() if "GLOBAL" in line), "")
+        raise CheckpointError(
+            f"{path}: refused to load: the file holds pickled Python objects, not only tensors; it was not executed"
+            + (f" ({culprit[:160]})" if culprit else "")
+        ) from exc
+    except Exception as exc:  # noqa: BLE001 -- torch.load fails on corrupt files with many error types
+        reason = str(exc).split(". ")[0].strip()[:160]
+        raise CheckpointError(f"{path}: not a readable PyTorch weights file ({type(exc).__name__}: {reason})") from exc
+    return _unwrap(obj, path)
+
+
+def _unwrap(obj: Any, path: Path) -> dict[str, Tensor]:
+    if isinstance(obj, Mapping):
+        for key in CONTAINER_KEYS:
+            if key in obj and isinstance(obj[key], Mapping):
+                obj = obj[key]
+                break
+    if not isinstance(obj, Mapping) or not obj:
+        raise CheckpointError(f"{path}: no state dict found (expected tensors, or one under {CONTAINER_KEYS})")
+    bad = [k for k, v in obj.items() if not isinstance(k, str) or not isinstance(v, Tensor)]
+    if bad:
+        raise CheckpointError(f"{path}: not a state dict: entry {bad[0]!r} is not a named tensor")
+    return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def check_compatible(model: nn.Module, state: Mapping[str, Tensor], source: str) -> None:
+    """Raise a one-line CheckpointError naming the first missing, unexpected and mis-shaped keys."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    misshaped = [
+        f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    problems = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)):
+        if items:
+            more = f" (+{len(items) - _SHOW} more)" if len(items) > _SHOW else ""
+            problems.append(f"{len(items)} {label}: {', '.join(items[:_SHOW])}{more}")
+    if problems:
+        raise CheckpointError(f"{source}: weights do not fit {type(model).__name__}: " + "; ".join(problems))
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike[str]) -> nn.Module:
+    """Load a weights file into ``model`` strictly. A DIC model also accepts a bare landmark-branch file
+    (``FB_HG_68_CelebA.pth``: keys without ``HG.``), loaded into ``model.HG`` only."""
+    state = read_state_dict(path)
+    target = model
+    hg = getattr(model, "HG", None)
+    if isinstance(hg, nn.Module) and not any(k.startswith("HG.") for k in state) and set(state) <= set(
+        hg.state_dict()
+    ):
+        target = hg
+    check_compatible(target, state, str(path))
+    target.load_state_dict(state, strict=True)
+    return model
+
+
+def save_weights(state: Mapping[str, Any], path: str | os.PathLike[str]) -> str:
+    """Write ``state`` (tensors and plain containers) atomically; returns the file's sha256."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(dict(state), tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return sha256_file(path)
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,103 @@
+"""DIC: deep face super-resolution by iterative collaboration of recovery and landmark estimation (Ma et al. 2020).
+
+The network knows nothing of losses, data, files or devices. Its state-dict keys and shapes equal the official
+implementation's (``Maclory/Deep-Iterative-Collaboration``) for the released configuration, so official
+checkpoints load with ``strict=True``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from models.blocks import BACKPROJECTION_GEOMETRY, AttentiveFusion, FeedbackBlock, deconv_prelu
+from models.heatmaps import merge_to_five
+from models.hourglass import FeedbackHourglass
+
+
+@dataclass(frozen=True)
+class DICConfig:
+    """Network size. The defaults are the released DIC configuration (21,803,849 parameters).
+
+    ``bp_scale`` is the stride of the back-projection units inside the feedback blocks: 8 (released) projects the
+    32-px features to 256 px and back; 2 or 4 are much cheaper variants of the same algorithm.
+    """
+
+    num_features: int = 48
+    num_groups: int = 6
+    num_steps: int = 4
+    hg_num_features: int = 256
+    num_keypoints: int = 68
+    num_fusion_blocks: int = 7
+    scale: int = 8
+    bp_scale: int = 8
+    in_channels: int = 3
+    out_channels: int = 3
+
+    def __post_init__(self) -> None:
+        if self.scale != 8:
+            raise ValueError(f"DIC is defined for x8 (16 -> 128 px); scale={self.scale} is not supported")
+        if self.bp_scale not in BACKPROJECTION_GEOMETRY:
+            raise ValueError(f"bp_scale must be one of {sorted(BACKPROJECTION_GEOMETRY)}, got {self.bp_scale}")
+        if self.num_steps < 1 or self.num_groups < 1 or self.num_features < 1:
+            raise ValueError(f"num_steps, num_groups and num_features must be positive: {self}")
+        if self.num_keypoints not in (5, 68):
+            raise ValueError(f"num_keypoints must be 68 (iBUG) or 5, got {self.num_keypoints}")
+        if self.hg_num_features % 4:
+            raise ValueError(f"hg_num_features must be divisible by 4, got {self.hg_num_features}")
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class DIC(nn.Module):
+    """DIC: recovery and landmark estimation in turn, 16 -> 128 px.
+
+    Shape:
+        lr: (B, 3, 16, 16) float RGB in [0, 1] minus the CelebA mean (see ``models.faces``)
+        seed_heatmaps: optional (B, K, 32, 32) heatmaps used in place of step 0's estimate to build the attention
+            of the first attentive step (the tracker's landmarks in the video pipeline)
+        returns: sr, heatmaps -- lists of num_steps tensors (B, 3, 128, 128) and (B, K, 32, 32), same space as lr
+    """
+
+    def __init__(self, cfg: DICConfig = DICConfig()) -> None:
+        super().__init__()
+        self.cfg = cfg
+        nf = cfg.num_features
+        self.conv_in = nn.Sequential(nn.Conv2d(cfg.in_channels, 4 * nf, 3, 1, 1), nn.PReLU(num_parameters=1, init=0.2))
+        self.feat_in = nn.PixelShuffle(2)  # (B, 4nf, 16, 16) -> (B, nf, 32, 32)
+        self.first_block = FeedbackBlock(nf, cfg.num_groups, in_features=nf, bp_scale=cfg.bp_scale)
+        self.block = FeedbackBlock(
+            nf,
+            cfg.num_groups,
+            in_features=2 * nf,
+            bp_scale=cfg.bp_scale,
+            fusion=AttentiveFusion(nf, num_components=5, num_blocks=cfg.num_fusion_blocks),
+        )
+        self.out = deconv_prelu(nf, nf, kernel=8, stride=4, padding=2)  # 32 -> 128 px
+        self.conv_out = nn.Sequential(nn.Conv2d(nf, cfg.out_channels, 3, 1, 1))
+        self.HG = FeedbackHourglass(cfg.hg_num_features, cfg.num_keypoints)  # official attribute name
+
+    def _reconstruct(self, features: Tensor, up: Tensor) -> Tensor:
+        return up + self.conv_out(self.out(features))
+
+    def forward(self, lr: Tensor, seed_heatmaps: Tensor | None = None) -> tuple[list[Tensor], list[Tensor]]:
+        if lr.dim() != 4 or lr.shape[1] != self.cfg.in_channels or lr.shape[-2:] != (16, 16):
+            raise ValueError(f"DIC expects (B, {self.cfg.in_channels}, 16, 16) input, got {tuple(lr.shape)}")
+        up = F.interpolate(lr, scale_factor=self.cfg.scale, mode="bilinear", align_corners=False)
+        x = self.feat_in(self.conv_in(lr))  # (B, nf, 32, 32), computed once
+        features = self.first_block(x)
+        sr = self._reconstruct(features, up)
+        heat, hg_hidden = self.HG(sr)
+        srs, heats = [sr], [heat]
+        guide = heat if seed_heatmaps is None else seed_heatmaps.to(dtype=heat.dtype)
+        for _ in range(1, self.cfg.num_steps):
+            features = self.block(x, hidden=features, components=merge_to_five(guide))
+            sr = self._reconstruct(features, up)
+            heat, hg_hidden = self.HG(sr, hg_hidden)
+            srs.append(sr)
+            heats.append(heat)
+            guide = heat
+        return srs, heats

@@ -1,0 +1,119 @@
+"""Batched DIC inference: a plain reference path and a fast path with the same numerics.
+
+Fast path: ``torch.inference_mode``, channels-last memory layout where it helps, bf16/fp16 autocast on GPU and an
+optional ``torch.compile``. In fp32 it agrees with the plain path to ~1e-5 (tested to 1e-3).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from models.dic import DIC
+from models.errors import InputError
+from models.faces import denormalise, lr_from_face, normalise
+from models.heatmaps import decode_landmarks
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    """How to run the network. ``device``: auto | cpu | cuda[:N]. ``precision``: auto = bf16 on CUDA, else fp32."""
+
+    device: str = "auto"
+    fast: bool = True
+    precision: str = "auto"
+    channels_last: bool | None = None  # None: on for CUDA, off for CPU (measured slower there)
+    compile: bool = False
+    max_batch: int = 32
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.max_batch < 1:
+            raise InputError(f"max_batch must be at least 1, got {self.max_batch}")
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA when available; an unavailable CUDA device is a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise InputError(f"unknown device {name!r}; use auto, cpu or cuda[:N]") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {name!r} requested but CUDA is not available on this machine")
+    return device
+
+
+@dataclass(frozen=True)
+class SRBatch:
+    """Final outputs for a batch. sr: (B, 3, 128, 128), heatmaps: (B, K, 32, 32), float32 on the CPU,
+    in the model's normalised space."""
+
+    sr: Tensor
+    heatmaps: Tensor
+
+
+class FaceSuperResolver:
+    """Runs a DIC network on batches of faces; order is kept, empty in gives empty out."""
+
+    def __init__(self, model: DIC, options: InferenceOptions = InferenceOptions()) -> None:
+        self.options = options
+        self.device = resolve_device(options.device)
+        on_cuda = self.device.type == "cuda"
+        self.channels_last = options.fast and (on_cuda if options.channels_last is None else options.channels_last)
+        precision = options.precision
+        if precision == "auto":
+            precision = "bf16" if on_cuda and torch.cuda.is_bf16_supported() else "fp32"
+        if not options.fast:
+            precision = "fp32"
+        self.precision = precision
+        self.model = model.eval().to(self.device)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self._forward = torch.compile(self.model) if options.fast and options.compile else self.model
+
+    def _autocast(self) -> contextlib.AbstractContextManager[None]:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def __call__(self, lr: Tensor, seed_heatmaps: Tensor | None = None) -> SRBatch:
+        """Shape: lr (B, 3, 16, 16) normalised, seed_heatmaps optional (B, K, 32, 32) -> SRBatch."""
+        if lr.shape[0] == 0:
+            k = self.model.cfg.num_keypoints
+            return SRBatch(torch.empty(0, 3, 128, 128), torch.empty(0, k, 32, 32))
+        srs, heats = [], []
+        grad_mode = torch.inference_mode() if self.options.fast else torch.no_grad()
+        with grad_mode, self._autocast():
+            for start in range(0, lr.shape[0], self.options.max_batch):
+                chunk = lr[start : start + self.options.max_batch].to(self.device, torch.float32)
+                seed = None
+                if seed_heatmaps is not None:
+                    seed = seed_heatmaps[start : start + self.options.max_batch].to(self.device, torch.float32)
+                if self.channels_last:
+                    chunk = chunk.contiguous(memory_format=torch.channels_last)
+                sr, heat = self._forward(chunk, seed)
+                srs.append(sr[-1].float().cpu())
+                heats.append(heat[-1].float().cpu())
+        return SRBatch(torch.cat(srs), torch.cat(heats))
+
+    def faces(self, faces: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Super-resolve face crops of any size.
+
+        Shape: list of (H, W, 3) uint8 RGB -> ((B, 128, 128, 3) uint8 RGB, (B, K, 2) float32 landmarks in the
+        128-px output)
+        """
+        if not faces:
+            return np.zeros((0, 128, 128, 3), np.uint8), np.zeros((0, self.model.cfg.num_keypoints, 2), np.float32)
+        out = self(normalise(np.stack([lr_from_face(f) for f in faces])))
+        return denormalise(out.sr), decode_landmarks(out.heatmaps).numpy()

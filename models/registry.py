@@ -1,0 +1,129 @@
+"""Which weights exist and how to build a network for them.
+
+Weights shipped with the package live in ``models/weights/`` as a weights file plus a JSON card (``*.json``) that
+records the configuration, training data, metrics, licence and sha256. The card marked ``"default": true`` is
+used when the user gives no ``--weights``. Any other DIC-family file (the official ``DIC_CelebA.pth``, a user's own
+training run) is loaded by path; its configuration is read off the tensor shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor
+
+from models.checkpoints import check_compatible, read_state_dict, sha256_file
+from models.dic import DIC, DICConfig
+from models.errors import CheckpointError, NoWeightsError
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+_KERNEL_TO_BP_SCALE = {6: 2, 8: 4, 12: 8}
+
+
+@dataclass(frozen=True)
+class WeightsRecord:
+    """A weights file and what is known about it (the JSON card beside shipped weights)."""
+
+    name: str
+    file: Path
+    config: DICConfig
+    sha256: str | None = None
+    default: bool = False
+    licence: str = ""
+    source: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_card(cls, card_path: Path) -> WeightsRecord:
+        try:
+            card = json.loads(card_path.read_text())
+            return cls(
+                name=card["name"],
+                file=card_path.parent / card["file"],
+                config=DICConfig(**card["config"]),
+                sha256=card.get("sha256"),
+                default=bool(card.get("default", False)),
+                licence=card.get("licence", ""),
+                source=card.get("source", ""),
+                metrics=card.get("metrics", {}),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"{card_path}: invalid weights card ({type(exc).__name__}: {exc})") from exc
+
+
+def list_weights(folder: Path = WEIGHTS_DIR) -> list[WeightsRecord]:
+    """Cards of the weights shipped in ``folder``, sorted by name."""
+    if not folder.is_dir():
+        return []
+    return sorted((WeightsRecord.from_card(p) for p in folder.glob("*.json")), key=lambda r: r.name)
+
+
+def default_weights(folder: Path = WEIGHTS_DIR) -> WeightsRecord:
+    """The card marked default; NoWeightsError (with what to do) when none is installed."""
+    for record in list_weights(folder):
+        if record.default and record.file.is_file():
+            return record
+    raise NoWeightsError(
+        "no default DIC weights are installed in this package; pass --weights FILE "
+        "(an official DIC_CelebA.pth, or a checkpoint from 'dicface train')"
+    )
+
+
+def infer_config(state: dict[str, Tensor], num_steps: int = DICConfig.num_steps, source: str = "weights") -> DICConfig:
+    """Read a DIC configuration off a state dict's tensor shapes (the step count is not stored in weights)."""
+    if "conv_in.0.weight" not in state and "compress_in.weight" in state and "hg.res_center.conv_block.0.weight" in state:
+        raise CheckpointError(
+            f"{source}: holds only a landmark branch (like FB_HG_68_CelebA.pth); pass a full DIC checkpoint"
+        )
+    try:
+        num_features = state["conv_in.0.weight"].shape[0] // 4
+        kernel = state["first_block.upBlocks.0.0.weight"].shape[-1]
+        return DICConfig(
+            num_features=num_features,
+            num_groups=sum(1 for k in state if k.startswith("first_block.upBlocks.") and k.endswith(".0.weight")),
+            num_steps=num_steps,
+            hg_num_features=state["HG.compress_in.weight"].shape[0] // 2,
+            num_keypoints=state["HG.hg_conv_out.2.weight"].shape[0],
+            num_fusion_blocks=sum(
+                1 for k in state if k.startswith("block.fusion_block.resnet.") and k.endswith(".res.0.weight")
+            ),
+            bp_scale=_KERNEL_TO_BP_SCALE[kernel],
+        )
+    except (KeyError, IndexError, ValueError) as exc:
+        raise CheckpointError(
+            f"{source}: not a DIC state dict: cannot read its configuration ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def load_model(weights: str | os.PathLike[str] | None = None, num_steps: int | None = None) -> tuple[DIC, WeightsRecord]:
+    """Build a DIC network and load weights into it strictly.
+
+    Args:
+        weights: a weights file; None for the package's default weights.
+        num_steps: override the number of recurrent steps (default: the card's, or 4).
+    Returns:
+        the network in eval mode on the CPU, and the record describing its weights.
+    """
+    if weights is None:
+        record = default_weights()
+        actual = sha256_file(record.file)
+        if record.sha256 and actual != record.sha256:
+            raise CheckpointError(f"{record.file}: sha256 {actual[:12]}… does not match its card; reinstall the package")
+        path = record.file
+    else:
+        path = Path(weights)
+        record = None
+    state = read_state_dict(path)
+    steps = num_steps or (record.config.num_steps if record else DICConfig.num_steps)
+    cfg = infer_config(state, steps, str(path))
+    if record is not None and {**record.config.to_dict(), "num_steps": steps} != cfg.to_dict():
+        raise CheckpointError(f"{path}: tensor shapes do not match the configuration on its card")
+    model = DIC(cfg)
+    check_compatible(model, state, str(path))
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    return model, record or WeightsRecord(name=path.stem, file=path, config=cfg)

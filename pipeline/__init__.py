@@ -1,0 +1,1 @@
+"""dicface video side: sources, detection, tracking, alignment, enhancement, blending, runtimes, CLI."""

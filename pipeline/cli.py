@@ -1,0 +1,236 @@
+"""``dicface`` command line: argparse -> RunConfig -> work. The only module that prints errors.
+
+Exit codes: 0 success; 1 other user error; 2 bad input or arguments; 3 weights problem; 130 interrupted.
+Anything that is not a DicfaceError is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from configs.schema import RunConfig, load_config
+from models.errors import DicfaceError, InputError
+
+EPILOG = "Exit codes: 0 ok, 1 error, 2 bad input, 3 weights problem, 130 interrupted. --debug shows tracebacks."
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _add_common(p: argparse.ArgumentParser, weights: bool = True) -> None:
+    p.add_argument("--config", type=Path, help="YAML configuration (default: configs/default.yaml)")
+    if weights:
+        p.add_argument("--weights", help="DIC weights file (default: the package's default weights)")
+        p.add_argument("--steps", type=positive_int, dest="num_steps", help="recurrent steps (default: as trained)")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: auto)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), help="GPU autocast precision")
+    p.add_argument("--batch", type=positive_int, dest="max_batch", help="faces per forward pass (default: 32)")
+    p.add_argument("--threads", type=positive_int, help="CPU threads for torch (default: torch's choice)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dicface",
+        description="Face super-resolution for video with DIC (16 -> 128 px) and tracked-landmark seeding.",
+        epilog=EPILOG,
+    )
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("sr", help="super-resolve face crops (images) to 128x128 PNGs", epilog=EPILOG)
+    p.add_argument("inputs", nargs="+", help="face images or folders of them (any size; resized as DIC expects)")
+    p.add_argument("-o", "--output", required=True, type=Path, help="output folder")
+    p.add_argument("--landmarks", action="store_true", help="also write <name>_landmarks.png with DIC's landmarks")
+    _add_common(p)
+
+    p = sub.add_parser("eval", help="DIC protocol on HR faces: PSNR/SSIM (Y, crop 8) vs bicubic", epilog=EPILOG)
+    p.add_argument("hr_dir", nargs="+", help="folders or files of HR face crops (resized to 128 if needed)")
+    p.add_argument("--limit", type=positive_int, help="evaluate only the first N faces")
+    p.add_argument("--json", type=Path, help="also write the results table as JSON")
+    _add_common(p)
+
+    p = sub.add_parser("bench", help="measure throughput", epilog=EPILOG)
+    bench = p.add_subparsers(dest="target", required=True, metavar="TARGET")
+    b = bench.add_parser("model", help="faces/s of the plain and the fast inference paths, same run")
+    b.add_argument("--arch", choices=("full", "weights"), default="weights",
+                   help="full: the released configuration with random weights; weights: --weights or the default")
+    b.add_argument("--iters", type=positive_int, default=3, help="timed batches per path (default 3)")
+    b.add_argument("--compile", action="store_true", help="torch.compile the fast path")
+    _add_common(b)
+
+    p = sub.add_parser("demo", help="run on the bundled example faces (scikit-image photos)", epilog=EPILOG)
+    p.add_argument("-o", "--output", type=Path, default=Path("dicface-demo"), help="output folder (dicface-demo)")
+    _add_common(p)
+
+    sub.add_parser("models", help="list the weights shipped with the package")
+    return parser
+
+
+def _run_config(args: argparse.Namespace) -> RunConfig:
+    overrides = {
+        "model": {"weights": getattr(args, "weights", None), "num_steps": getattr(args, "num_steps", None)},
+        "inference": {
+            "device": args.device,
+            "precision": args.precision,
+            "max_batch": args.max_batch,
+            "compile": True if getattr(args, "compile", False) else None,
+        },
+    }
+    return load_config(args.config, overrides)
+
+
+def _resolver(cfg: RunConfig):  # noqa: ANN202 -- imported lazily to keep --help fast
+    from models.inference import FaceSuperResolver
+    from models.registry import load_model
+
+    model, record = load_model(cfg.model.weights, cfg.model.num_steps)
+    return FaceSuperResolver(model, cfg.inference), record
+
+
+def _draw_landmarks(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Shape: (128, 128, 3) uint8, (K, 2) -> (256, 256, 3) uint8 with the points drawn (2x for visibility)."""
+    big = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+    for x, y in landmarks * 2:
+        cv2.circle(big, (int(round(x)), int(round(y))), 2, (0, 255, 0), -1, lineType=cv2.LINE_AA)
+    return big
+
+
+def cmd_sr(args: argparse.Namespace) -> int:
+    from models.evaluate import list_images, read_rgb
+    from pipeline.files import prepare_output_dir, write_png
+
+    cfg = _run_config(args)
+    paths = list_images(args.inputs)
+    out_dir = prepare_output_dir(args.output)
+    names = [p.stem for p in paths]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise InputError(f"two inputs share the name {dup!r}; outputs would overwrite each other")
+    resolver, record = _resolver(cfg)
+    print(f"weights: {record.name} ({record.file}) on {resolver.device}", file=sys.stderr)
+    batch = cfg.inference.max_batch
+    with tqdm(total=len(paths), unit="face", desc="sr", file=sys.stderr) as bar:
+        for start in range(0, len(paths), batch):
+            chunk = paths[start : start + batch]
+            sr, landmarks = resolver.faces([read_rgb(p) for p in chunk])
+            for path, face, points in zip(chunk, sr, landmarks, strict=True):
+                target = out_dir / f"{path.stem}.png"
+                if target.resolve() == path.resolve():
+                    raise InputError(f"{target}: output would overwrite the input; choose another -o folder")
+                write_png(face, target)
+                if args.landmarks:
+                    write_png(_draw_landmarks(face, points), out_dir / f"{path.stem}_landmarks.png")
+            bar.update(len(chunk))
+    print(f"wrote {len(paths)} faces to {out_dir}", file=sys.stderr)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from models.evaluate import evaluate_faces, list_images, read_rgb
+    from models.faces import denormalise, normalise
+    from pipeline.files import atomic_output
+
+    cfg = _run_config(args)
+    paths = list_images(args.hr_dir)[: args.limit]
+    resolver, record = _resolver(cfg)
+    print(f"weights: {record.name} ({record.file}) on {resolver.device}", file=sys.stderr)
+
+    def super_resolve(lrs: list[np.ndarray]) -> np.ndarray:
+        return denormalise(resolver(normalise(np.stack(lrs))).sr)
+
+    images = (read_rgb(p) for p in tqdm(paths, unit="face", desc="eval", file=sys.stderr))
+    result = evaluate_faces(images, super_resolve, batch=cfg.inference.max_batch)
+    rows = result.table()
+    print(f"\n{result.count} faces, Y channel, {result.crop}-px border crop, Gaussian SSIM\n")
+    print("| method | PSNR-Y (dB) | SSIM-Y |\n|---|---|---|")
+    for row in rows:
+        print(f"| {row['method']} | {row['psnr_y']:.2f} | {row['ssim_y']:.4f} |")
+    gain = rows[1]["psnr_y"] - rows[0]["psnr_y"]
+    print(f"\nDIC vs bicubic: {gain:+.2f} dB")
+    if args.json:
+        with atomic_output(args.json) as tmp:
+            tmp.write_text(json.dumps({"weights": str(record.file), "results": rows}, indent=2))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from models.bench import bench_model
+    from models.dic import DIC
+    from models.registry import load_model
+
+    cfg = _run_config(args)
+    if args.arch == "full":
+        model, label = DIC(), "released DIC configuration (random weights)"
+    else:
+        model, record = load_model(cfg.model.weights, cfg.model.num_steps)
+        label = f"{record.name} ({record.file})"
+    n_params = sum(p.numel() for p in model.parameters())
+    r = bench_model(model, cfg.inference, batch=cfg.inference.max_batch, iters=args.iters)
+    print(f"model: {label}, {n_params:,} parameters")
+    print(f"device {r.device}, threads {r.threads}, batch {r.batch}, {r.iters} timed batches per path")
+    print(f"plain path (no_grad, fp32):            {r.plain_faces_per_s:8.2f} faces/s")
+    print(f"fast path  (inference_mode, {r.fast_precision}{', compiled' if args.compile else ''}): "
+          f"{r.fast_faces_per_s:8.2f} faces/s")
+    print(f"fast/plain: {r.speedup:.2f}x   max |SR difference|: {r.max_abs_diff:.2e}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipeline.demo import run_demo
+    from pipeline.files import prepare_output_dir
+
+    cfg = _run_config(args)
+    out_dir = prepare_output_dir(args.output)
+    resolver, record = _resolver(cfg)
+    print(f"weights: {record.name} ({record.file}) on {resolver.device}", file=sys.stderr)
+    written = run_demo(out_dir, resolver)
+    print(f"wrote {len(written)} files to {out_dir}; see {written[-1]} (16-px input | bicubic | DIC)")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from models.registry import WEIGHTS_DIR, list_weights
+
+    records = list_weights()
+    if not records:
+        print(f"no weights are shipped in {WEIGHTS_DIR}; pass --weights FILE to the commands")
+    for r in records:
+        mark = " (default)" if r.default else ""
+        print(f"{r.name}{mark}: {r.file.name}  {r.config}\n  licence: {r.licence}\n  metrics: {r.metrics}")
+    return 0
+
+
+COMMANDS = {"sr": cmd_sr, "eval": cmd_eval, "bench": cmd_bench, "demo": cmd_demo, "models": cmd_models}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if getattr(args, "threads", None):
+            torch.set_num_threads(args.threads)
+        return COMMANDS[args.command](args)
+    except DicfaceError as exc:
+        if args.debug:
+            raise
+        print(f"dicface: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("dicface: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
