@@ -31,13 +31,13 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
         raise InputNotFound(f"{path}: weights file not found")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        culprit = next((line.split(" was not")[0].strip() for line in str(exc).splitlines() if "GLOBAL" in line), "")
-        raise CheckpointError(
-            f"{path}: refused to load: the file holds pickled Python objects, not only tensors; it was not executed"
-            + (f" ({culprit[:160]})" if culprit else "")
-        ) from exc
     except Exception as exc:  # noqa: BLE001 -- torch.load fails on corrupt files with many error types
+        culprit = next((ln.split(" was not")[0].strip() for ln in str(exc).splitlines() if "GLOBAL" in ln), "")
+        if isinstance(exc, pickle.UnpicklingError) and culprit:
+            raise CheckpointError(
+                f"{path}: refused to load: the file holds pickled Python objects, not only tensors; "
+                f"nothing in it was executed ({culprit[:120]})"
+            ) from exc
         reason = str(exc).split(". ")[0].strip()[:160]
         raise CheckpointError(f"{path}: not a readable PyTorch weights file ({type(exc).__name__}: {reason})") from exc
     return _unwrap(obj, path)

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from models.checkpoints import load_weights, read_state_dict, save_weights, sha256_file
+from models.dic import DIC
+from models.errors import CheckpointError, InputNotFound, NoWeightsError
+from models.registry import default_weights, infer_config, list_weights, load_model
+from tests.conftest import TINY
+
+
+@pytest.mark.parametrize("layout", ["bare", "state_dict", "model", "netG", "module_prefix"])
+def test_every_container_layout_loads_strictly(tmp_path: Path, tiny_model: DIC, layout: str) -> None:
+    state = tiny_model.state_dict()
+    obj = {
+        "bare": state,
+        "state_dict": {"state_dict": state, "epoch": 3},
+        "model": {"model": state},
+        "netG": {"netG": state, "netD": {"w": torch.zeros(1)}},
+        "module_prefix": {f"module.{k}": v for k, v in state.items()},
+    }[layout]
+    path = tmp_path / "w.pth"
+    torch.save(obj, path)
+    fresh = DIC(TINY)
+    load_weights(fresh, path)
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), state.values()))
+
+
+def test_strict_error_names_the_first_offending_keys(tmp_path: Path, tiny_model: DIC) -> None:
+    state = dict(tiny_model.state_dict())
+    state.pop("conv_out.0.bias")
+    state["extra.weight"] = torch.zeros(1)
+    state["out.0.bias"] = torch.zeros(3)
+    path = tmp_path / "bad.pth"
+    torch.save(state, path)
+    with pytest.raises(CheckpointError) as err:
+        load_weights(DIC(TINY), path)
+    msg = str(err.value)
+    assert "\n" not in msg and str(path) in msg
+    assert "1 missing: conv_out.0.bias" in msg and "1 unexpected: extra.weight" in msg
+    assert "out.0.bias (3,) != (8,)" in msg
+
+
+def test_landmark_branch_file_loads_into_hg(tmp_path: Path, tiny_model: DIC) -> None:
+    path = tmp_path / "FB_HG.pth"
+    torch.save(tiny_model.HG.state_dict(), path)  # keys without the HG. prefix, like FB_HG_68_CelebA.pth
+    fresh = DIC(TINY)
+    load_weights(fresh, path)
+    assert torch.equal(fresh.HG.compress_in.weight, tiny_model.HG.compress_in.weight)
+    with pytest.raises(CheckpointError, match="only a landmark branch"):
+        load_model(path)
+
+
+def test_pickled_objects_are_refused_and_never_executed(tmp_path: Path) -> None:
+    marker = tmp_path / "executed"
+
+    class Payload:
+        def __reduce__(self):  # noqa: ANN204
+            return (Path.touch, (marker,))
+
+    path = tmp_path / "evil.pth"
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "payload": Payload()}, path)
+    with pytest.raises(CheckpointError, match="refused"):
+        read_state_dict(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint\n", b"\xff\xd8\xff\xe0JFIF"])
+def test_unreadable_files_are_checkpoint_errors(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "w.pth"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match="not a readable"):
+        read_state_dict(path)
+
+
+def test_truncated_and_missing_files(tmp_path: Path, tiny_weights: Path) -> None:
+    cut = tmp_path / "cut.pth"
+    cut.write_bytes(tiny_weights.read_bytes()[:5000])
+    with pytest.raises(CheckpointError):
+        read_state_dict(cut)
+    with pytest.raises(InputNotFound):
+        read_state_dict(tmp_path / "nope.pth")
+
+
+def test_non_tensor_entries_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "w.pth"
+    torch.save({"a": [1, 2, 3]}, path)
+    with pytest.raises(CheckpointError, match="not a named tensor"):
+        read_state_dict(path)
+
+
+def test_load_model_reads_the_configuration_off_the_shapes(tiny_weights: Path) -> None:
+    model, record = load_model(tiny_weights, num_steps=3)
+    assert model.cfg == TINY and record.config == TINY and not model.training
+    assert infer_config(DIC().state_dict()) == DIC().cfg
+
+
+def test_save_is_atomic_and_returns_the_sha256(tmp_path: Path, tiny_model: DIC) -> None:
+    path = tmp_path / "sub" / "w.pth"
+    digest = save_weights(tiny_model.state_dict(), path)
+    assert digest == sha256_file(path) and len(digest) == 64
+    assert [p.name for p in path.parent.iterdir()] == ["w.pth"]
+
+
+def test_registry_cards_and_the_default(tmp_path: Path, tiny_model: DIC) -> None:
+    with pytest.raises(NoWeightsError, match="--weights"):
+        default_weights(tmp_path)
+    digest = save_weights(tiny_model.state_dict(), tmp_path / "tiny.pth")
+    card = {"name": "tiny", "file": "tiny.pth", "config": TINY.to_dict(), "sha256": digest, "default": True}
+    (tmp_path / "tiny.json").write_text(json.dumps(card))
+    records = list_weights(tmp_path)
+    assert [r.name for r in records] == ["tiny"] and records[0].config == TINY
+    assert default_weights(tmp_path).file == tmp_path / "tiny.pth"
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(CheckpointError, match="invalid weights card"):
+        list_weights(tmp_path)

@@ -1,0 +1,108 @@
+"""The DIC network against the official implementation: keys, shapes, parameter counts, outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from models.dic import DIC, DICConfig
+from tests.conftest import TINY
+from tests.golden import deterministic_state_dict, golden_input
+
+GOLDEN = torch.load(Path(__file__).resolve().parents[1] / "data" / "dic_golden.pt", weights_only=True)
+
+
+def test_state_dict_keys_and_shapes_equal_the_official_list() -> None:
+    ours = [(k, list(v.shape)) for k, v in DIC().state_dict().items()]
+    assert ours == [(k, list(s)) for k, s in GOLDEN["official_keys"]]
+    assert len(ours) == 296
+    assert not any(k.startswith("module.") for k, _ in ours)
+
+
+def test_parameter_counts_match_the_release() -> None:
+    model = DIC()
+    total = sum(p.numel() for p in model.parameters())
+    hg = sum(p.numel() for p in model.HG.parameters())
+    assert (total, total - hg, hg) == (21_803_849, 9_804_677, 11_999_172)
+
+
+def test_design_key_examples_have_the_documented_shapes() -> None:
+    sd = DIC().state_dict()
+    assert sd["conv_in.0.weight"].shape == (192, 3, 3, 3)
+    assert sd["first_block.upBlocks.3.0.weight"].shape == (48, 48, 12, 12)
+    assert sd["block.uptranBlocks.4.0.weight"].shape == (48, 288, 1, 1)
+    assert sd["block.compress_in.0.weight"].shape == (48, 96, 1, 1)
+    assert sd["first_block.compress_in.0.weight"].shape == (48, 48, 1, 1)
+    assert sd["block.fusion_block.resnet.6.res.2.weight"].shape == (240, 48, 3, 3)
+    assert sd["out.0.weight"].shape == (48, 48, 8, 8)
+    assert sd["HG.compress_in.weight"].shape == (512, 512, 1, 1)
+    assert sd["HG.hg_conv_out.2.weight"].shape == (68, 256, 1, 1)
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-5) -> bool:
+    return bool((a - b).abs().max() <= rel * max(1.0, float(b.abs().max())))
+
+
+@pytest.mark.parametrize("name,cfg", [("tiny", TINY), ("full", DICConfig())])
+def test_outputs_match_the_official_implementation(name: str, cfg: DICConfig) -> None:
+    """Golden outputs were recorded once with a transcription of the official code (tests/data/README.md)."""
+    model = DIC(cfg).eval()
+    model.load_state_dict(deterministic_state_dict(model), strict=True)
+    lr, seed = golden_input(1)
+    with torch.no_grad():
+        sr, heat = model(lr)
+    assert _close(sr[-1], GOLDEN[name]["sr"]) and _close(heat[-1], GOLDEN[name]["heat"])
+    if name == "full":
+        with torch.no_grad():
+            sr_s, heat_s = model(lr, seed_heatmaps=seed)
+        assert _close(sr_s[-1], GOLDEN[name]["sr_seeded"]) and _close(heat_s[-1], GOLDEN[name]["heat_seeded"])
+
+
+def test_forward_returns_every_step(tiny_model: DIC) -> None:
+    sr, heat = tiny_model(torch.rand(2, 3, 16, 16) - 0.45)
+    assert len(sr) == len(heat) == TINY.num_steps
+    assert all(s.shape == (2, 3, 128, 128) for s in sr)
+    assert all(h.shape == (2, 68, 32, 32) for h in heat)
+    assert all(torch.isfinite(t).all() for t in sr + heat)
+
+
+def test_every_parameter_gets_a_gradient(tiny_model: DIC) -> None:
+    sr, heat = tiny_model.train()(torch.rand(2, 3, 16, 16) - 0.45)
+    (sum(s.abs().mean() for s in sr) + sum(h.pow(2).mean() for h in heat)).backward()
+    missing = [n for n, p in tiny_model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert missing == []
+
+
+def test_seed_heatmaps_replace_only_the_first_attention(tiny_model: DIC) -> None:
+    lr = torch.rand(2, 3, 16, 16) - 0.45
+    with torch.no_grad():
+        sr, heat = tiny_model(lr)
+        sr_own, _ = tiny_model(lr, seed_heatmaps=heat[0])  # seeding with step 0's own estimate changes nothing
+        seed = torch.zeros(2, 68, 32, 32)
+        seed[:, :, 8, 8] = 1.0
+        sr_seed, heat_seed = tiny_model(lr, seed_heatmaps=seed)
+    assert all(torch.equal(a, b) for a, b in zip(sr, sr_own))
+    assert torch.equal(sr_seed[0], sr[0]) and torch.equal(heat_seed[0], heat[0])  # step 0 never sees the seed
+    assert not torch.allclose(sr_seed[1], sr[1])
+
+
+def test_cheaper_backprojection_keeps_shapes() -> None:
+    model = DIC(DICConfig(num_features=16, num_groups=3, bp_scale=4, hg_num_features=32, num_fusion_blocks=2)).eval()
+    with torch.no_grad():
+        sr, heat = model(torch.zeros(1, 3, 16, 16))
+    assert sr[-1].shape == (1, 3, 128, 128) and heat[-1].shape == (1, 68, 32, 32)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"scale": 4}, {"bp_scale": 3}, {"num_steps": 0}, {"num_keypoints": 194}, {"hg_num_features": 30}]
+)
+def test_invalid_configurations_are_refused(kwargs: dict[str, int]) -> None:
+    with pytest.raises(ValueError):
+        DICConfig(**kwargs)
+
+
+def test_wrong_input_size_is_a_clear_error(tiny_model: DIC) -> None:
+    with pytest.raises(ValueError, match=r"\(B, 3, 16, 16\)"):
+        tiny_model(torch.zeros(1, 3, 32, 32))

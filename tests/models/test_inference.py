@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from models.dic import DIC
+from models.errors import InputError
+from models.inference import FaceSuperResolver, InferenceOptions
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_fast_path_matches_the_plain_path(tiny_model: DIC, channels_last: bool) -> None:
+    lr = torch.rand(5, 3, 16, 16) - 0.45
+    plain = FaceSuperResolver(tiny_model, InferenceOptions(fast=False))(lr)
+    fast = FaceSuperResolver(tiny_model, InferenceOptions(fast=True, channels_last=channels_last, max_batch=2))(lr)
+    assert (plain.sr - fast.sr).abs().max() < 1e-3
+    assert (plain.heatmaps - fast.heatmaps).abs().max() < 1e-3 * max(1.0, float(plain.heatmaps.abs().max()))
+
+
+def test_fast_path_matches_on_the_released_configuration() -> None:
+    torch.manual_seed(0)
+    model = DIC()
+    lr = torch.rand(1, 3, 16, 16) - 0.45
+    plain = FaceSuperResolver(model, InferenceOptions(fast=False))(lr)
+    fast = FaceSuperResolver(model, InferenceOptions(fast=True, channels_last=True))(lr)
+    assert (plain.sr - fast.sr).abs().max() < 1e-3
+
+
+def test_seed_heatmaps_pass_through(tiny_model: DIC) -> None:
+    lr = torch.rand(3, 3, 16, 16) - 0.45
+    seed = torch.rand(3, 68, 32, 32)
+    out = FaceSuperResolver(tiny_model, InferenceOptions(max_batch=2))(lr, seed)
+    with torch.no_grad():
+        sr, _ = tiny_model(lr, seed)
+    assert torch.allclose(out.sr, sr[-1], atol=1e-5)
+
+
+def test_empty_in_empty_out(tiny_model: DIC) -> None:
+    run = FaceSuperResolver(tiny_model)
+    assert run(torch.zeros(0, 3, 16, 16)).sr.shape == (0, 3, 128, 128)
+    images, points = run.faces([])
+    assert images.shape == (0, 128, 128, 3) and points.shape == (0, 68, 2)
+
+
+def test_faces_of_any_size(tiny_model: DIC, real_faces: list[np.ndarray]) -> None:
+    images, points = FaceSuperResolver(tiny_model).faces(real_faces)
+    assert images.shape == (len(real_faces), 128, 128, 3) and images.dtype == np.uint8
+    assert points.shape == (len(real_faces), 68, 2)
+
+
+def test_bad_options_are_input_errors() -> None:
+    with pytest.raises(InputError):
+        InferenceOptions(precision="fp8")
+    with pytest.raises(InputError):
+        InferenceOptions(max_batch=0)
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="CUDA is not available"):
+            FaceSuperResolver(DIC(), InferenceOptions(device="cuda"))

@@ -1,0 +1,112 @@
+"""The image CLI as a user runs it, on real face photos (scikit-image) and, where present, CelebA test faces."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.cli import main
+from pipeline.files import write_png
+
+
+@pytest.fixture
+def face_dir(tmp_path: Path, real_faces: list[np.ndarray]) -> Path:
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for i, face in enumerate(real_faces):
+        write_png(face, folder / f"face{i}.png")
+    return folder
+
+
+def test_help_lists_the_subcommands() -> None:
+    out = subprocess.run([sys.executable, "-m", "pipeline.cli", "--help"], capture_output=True, text=True, check=True)
+    for command in ("sr", "eval", "bench", "demo", "models"):
+        assert command in out.stdout
+
+
+def test_sr_writes_128px_faces_and_landmark_overlays(face_dir: Path, tmp_path: Path, tiny_weights: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["sr", str(face_dir), "-o", str(out), "--weights", str(tiny_weights), "--landmarks"]) == 0
+    written = sorted(p.name for p in out.iterdir())
+    assert written == sorted([f"face{i}.png" for i in range(4)] + [f"face{i}_landmarks.png" for i in range(4)])
+    assert Image.open(out / "face0.png").size == (128, 128)
+    assert Image.open(out / "face0_landmarks.png").size == (256, 256)
+
+
+def test_eval_prints_a_table_against_bicubic(
+    face_dir: Path, tmp_path: Path, tiny_weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "eval.json"
+    assert main(["eval", str(face_dir), "--weights", str(tiny_weights), "--json", str(report)]) == 0
+    text = capsys.readouterr().out
+    assert "| bicubic |" in text and "| dic |" in text and "4 faces" in text
+    rows = json.loads(report.read_text())["results"]
+    assert [r["method"] for r in rows] == ["bicubic", "dic"] and all(r["faces"] == 4 for r in rows)
+
+
+def test_eval_on_celeba_test_faces(celeba_test_dir: Path, tiny_weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", str(celeba_test_dir), "--weights", str(tiny_weights), "--limit", "8"]) == 0
+    assert "8 faces" in capsys.readouterr().out
+
+
+def test_demo_writes_the_comparison_sheet(tmp_path: Path, tiny_weights: Path) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "-o", str(out), "--weights", str(tiny_weights)]) == 0
+    sheet = np.asarray(Image.open(out / "comparison.png"))
+    assert sheet.shape == (7 * 128, 3 * 128 + 8, 3)
+
+
+def test_bench_model_reports_both_paths(tiny_weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "model", "--weights", str(tiny_weights), "--batch", "2", "--iters", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "plain path" in out and "fast path" in out and "batch 2" in out and "threads" in out
+
+
+@pytest.mark.parametrize(
+    "argv_tail,code,message",
+    [
+        (["sr", "/no/such/face.png", "-o", "OUT"], 2, "no such file"),
+        (["sr", "FACES", "-o", "OUT", "--weights", "/no/such.pth"], 2, "weights file not found"),
+        (["sr", "FACES", "-o", "OUT", "--weights", "BADWEIGHTS"], 3, "not a readable PyTorch weights file"),
+        (["sr", "FACES", "-o", "OUT", "--config", "BADCONFIG"], 2, "unknown key 'bogus'"),
+    ],
+)
+def test_errors_are_one_line_with_documented_exit_codes(
+    tmp_path: Path, face_dir: Path, capsys: pytest.CaptureFixture[str], argv_tail: list[str], code: int, message: str
+) -> None:
+    bad_weights = tmp_path / "bad.pth"
+    bad_weights.write_text("hello")
+    bad_config = tmp_path / "bad.yaml"
+    bad_config.write_text("inference:\n  bogus: 1\n")
+    subs = {"OUT": str(tmp_path / "o"), "FACES": str(face_dir), "BADWEIGHTS": str(bad_weights),
+            "BADCONFIG": str(bad_config)}
+    assert main([subs.get(a, a) for a in argv_tail]) == code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("dicface: error:") and message in err[-1]
+    assert "Traceback" not in "\n".join(err)
+
+
+def test_missing_default_weights_say_what_to_do(face_dir: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import models.registry as registry
+
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path / "empty")
+    monkeypatch.setattr(registry.default_weights, "__defaults__", (tmp_path / "empty",))
+    assert main(["sr", str(face_dir), "-o", str(tmp_path / "o")]) == 3
+    assert "no default DIC weights are installed" in capsys.readouterr().err
+
+
+def test_unreadable_input_is_named_and_leaves_no_partial_files(
+    tmp_path: Path, face_dir: Path, tiny_weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (face_dir / "zz_broken.png").write_bytes(b"\x89PNG broken")
+    out = tmp_path / "o"
+    assert main(["sr", str(face_dir), "-o", str(out), "--weights", str(tiny_weights), "--batch", "2"]) == 2
+    assert "zz_broken.png: not a readable image" in capsys.readouterr().err
+    assert not [p for p in out.iterdir() if ".part" in p.name]
