@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 
@@ -40,11 +41,12 @@ def _faces_per_s(run: FaceSuperResolver, lr: torch.Tensor, iters: int) -> tuple[
 
 
 def bench_model(model: DIC, options: InferenceOptions, batch: int = 16, iters: int = 3) -> ModelBenchResult:
-    """Time ``iters`` batches of ``batch`` random faces through the plain path, then the fast path."""
+    """Time ``iters`` batches of ``batch`` random faces through the plain path, then the fast path, each on its own
+    copy of ``model`` (the fast path changes the weights' memory layout)."""
     lr = torch.rand(batch, 3, 16, 16, generator=torch.Generator().manual_seed(0)) - 0.45
-    plain = FaceSuperResolver(model, InferenceOptions(**{**options.__dict__, "fast": False, "max_batch": batch}))
+    plain = FaceSuperResolver(copy.deepcopy(model), InferenceOptions(**{**options.__dict__, "fast": False, "max_batch": batch}))
     plain_fps, plain_sr = _faces_per_s(plain, lr, iters)
-    fast = FaceSuperResolver(model, InferenceOptions(**{**options.__dict__, "fast": True, "max_batch": batch}))
+    fast = FaceSuperResolver(copy.deepcopy(model), InferenceOptions(**{**options.__dict__, "fast": True, "max_batch": batch}))
     fast_fps, fast_sr = _faces_per_s(fast, lr, iters)
     return ModelBenchResult(
         device=str(fast.device),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +73,11 @@ def default_weights(folder: Path = WEIGHTS_DIR) -> WeightsRecord:
     )
 
 
-def infer_config(state: dict[str, Tensor], num_steps: int = DICConfig.num_steps, source: str = "weights") -> DICConfig:
+def infer_config(
+    state: dict[str, Tensor], num_steps: int = DICConfig.num_steps, source: str = "weights"
+) -> DICConfig:
     """Read a DIC configuration off a state dict's tensor shapes (the step count is not stored in weights)."""
-    if "conv_in.0.weight" not in state and "compress_in.weight" in state and "hg.res_center.conv_block.0.weight" in state:
+    if "conv_in.0.weight" not in state and "hg.res_center.conv_block.0.weight" in state:
         raise CheckpointError(
             f"{source}: holds only a landmark branch (like FB_HG_68_CelebA.pth); pass a full DIC checkpoint"
         )
@@ -99,31 +101,26 @@ def infer_config(state: dict[str, Tensor], num_steps: int = DICConfig.num_steps,
         ) from exc
 
 
-def load_model(weights: str | os.PathLike[str] | None = None, num_steps: int | None = None) -> tuple[DIC, WeightsRecord]:
+def load_model(
+    weights: str | os.PathLike[str] | None = None, num_steps: int | None = None
+) -> tuple[DIC, WeightsRecord]:
     """Build a DIC network and load weights into it strictly.
 
     Args:
-        weights: a weights file; None for the package's default weights.
+        weights: a weights file; None for the package's default weights (checked against its card's sha256).
         num_steps: override the number of recurrent steps (default: the card's, or 4).
     Returns:
         the network in eval mode on the CPU, and the record describing its weights.
     """
-    if weights is None:
-        record = default_weights()
-        actual = sha256_file(record.file)
-        if record.sha256 and actual != record.sha256:
-            raise CheckpointError(f"{record.file}: sha256 {actual[:12]}… does not match its card; reinstall the package")
-        path = record.file
-    else:
-        path = Path(weights)
-        record = None
+    record = default_weights() if weights is None else None
+    path = record.file if record else Path(weights)
+    if record and record.sha256 and sha256_file(path) != record.sha256:
+        raise CheckpointError(f"{path}: sha256 does not match its card {record.name}.json; reinstall the package")
     state = read_state_dict(path)
-    steps = num_steps or (record.config.num_steps if record else DICConfig.num_steps)
-    cfg = infer_config(state, steps, str(path))
-    if record is not None and {**record.config.to_dict(), "num_steps": steps} != cfg.to_dict():
+    cfg = infer_config(state, num_steps or (record.config.num_steps if record else DICConfig.num_steps), str(path))
+    if record and replace(record.config, num_steps=cfg.num_steps) != cfg:
         raise CheckpointError(f"{path}: tensor shapes do not match the configuration on its card")
     model = DIC(cfg)
     check_compatible(model, state, str(path))
     model.load_state_dict(state, strict=True)
-    model.eval()
-    return model, record or WeightsRecord(name=path.stem, file=path, config=cfg)
+    return model.eval(), record or WeightsRecord(name=path.stem, file=path, config=cfg)

@@ -181,9 +181,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     r = bench_model(model, cfg.inference, batch=cfg.inference.max_batch, iters=args.iters)
     print(f"model: {label}, {n_params:,} parameters")
     print(f"device {r.device}, threads {r.threads}, batch {r.batch}, {r.iters} timed batches per path")
-    print(f"plain path (no_grad, fp32):            {r.plain_faces_per_s:8.2f} faces/s")
-    print(f"fast path  (inference_mode, {r.fast_precision}{', compiled' if args.compile else ''}): "
-          f"{r.fast_faces_per_s:8.2f} faces/s")
+    fast_label = f"fast path (inference_mode, channels-last, {r.fast_precision}{', compiled' if args.compile else ''})"
+    width = max(len(fast_label), 30)
+    print(f"{'plain path (no_grad, fp32)':<{width}} {r.plain_faces_per_s:8.2f} faces/s")
+    print(f"{fast_label:<{width}} {r.fast_faces_per_s:8.2f} faces/s")
     print(f"fast/plain: {r.speedup:.2f}x   max |SR difference|: {r.max_abs_diff:.2e}")
     return 0
 

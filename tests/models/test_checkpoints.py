@@ -27,7 +27,7 @@ def test_every_container_layout_loads_strictly(tmp_path: Path, tiny_model: DIC, 
     torch.save(obj, path)
     fresh = DIC(TINY)
     load_weights(fresh, path)
-    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), state.values()))
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), state.values(), strict=True))
 
 
 def test_strict_error_names_the_first_offending_keys(tmp_path: Path, tiny_model: DIC) -> None:

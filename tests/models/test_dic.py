@@ -83,7 +83,7 @@ def test_seed_heatmaps_replace_only_the_first_attention(tiny_model: DIC) -> None
         seed = torch.zeros(2, 68, 32, 32)
         seed[:, :, 8, 8] = 1.0
         sr_seed, heat_seed = tiny_model(lr, seed_heatmaps=seed)
-    assert all(torch.equal(a, b) for a, b in zip(sr, sr_own))
+    assert all(torch.equal(a, b) for a, b in zip(sr, sr_own, strict=True))
     assert torch.equal(sr_seed[0], sr[0]) and torch.equal(heat_seed[0], heat[0])  # step 0 never sees the seed
     assert not torch.allclose(sr_seed[1], sr[1])
 

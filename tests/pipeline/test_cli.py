@@ -50,7 +50,9 @@ def test_eval_prints_a_table_against_bicubic(
     assert [r["method"] for r in rows] == ["bicubic", "dic"] and all(r["faces"] == 4 for r in rows)
 
 
-def test_eval_on_celeba_test_faces(celeba_test_dir: Path, tiny_weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_on_celeba_test_faces(
+    celeba_test_dir: Path, tiny_weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["eval", str(celeba_test_dir), "--weights", str(tiny_weights), "--limit", "8"]) == 0
     assert "8 faces" in capsys.readouterr().out
 
@@ -92,8 +94,9 @@ def test_errors_are_one_line_with_documented_exit_codes(
     assert "Traceback" not in "\n".join(err)
 
 
-def test_missing_default_weights_say_what_to_do(face_dir: Path, tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_default_weights_say_what_to_do(
+    face_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import models.registry as registry
 
     monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path / "empty")
