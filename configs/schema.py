@@ -12,6 +12,7 @@ import yaml
 
 from models.errors import InputError
 from models.inference import InferenceOptions
+from models.train import TrainConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "default.yaml"
 
@@ -63,13 +64,25 @@ def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]
     return merged
 
 
-def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> RunConfig:
-    """Read ``default.yaml`` (or ``path``) and apply ``overrides`` ({section: {key: value}}; None values skipped)."""
-    source = Path(path) if path is not None else DEFAULT_CONFIG
+def _read_yaml(source: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(source.read_text()) or {}
     except FileNotFoundError as exc:
         raise InputError(f"{source}: config file not found") from exc
     except (OSError, yaml.YAMLError) as exc:
         raise InputError(f"{source}: cannot read YAML ({exc})") from exc
-    return _build(RunConfig, _merge(data, overrides or {}), str(source))
+    if not isinstance(data, dict):
+        raise InputError(f"{source}: expected a mapping at the top level")
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> RunConfig:
+    """Read ``default.yaml`` (or ``path``) and apply ``overrides`` ({section: {key: value}}; None values skipped)."""
+    source = Path(path) if path is not None else DEFAULT_CONFIG
+    return _build(RunConfig, _merge(_read_yaml(source), overrides or {}), str(source))
+
+
+def load_train_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
+    """Read a training YAML (see ``configs/train_default.yaml``) into a TrainConfig; None overrides are skipped."""
+    source = Path(path)
+    return _build(TrainConfig, _merge(_read_yaml(source), overrides or {}), str(source))

@@ -44,9 +44,11 @@ def bench_model(model: DIC, options: InferenceOptions, batch: int = 16, iters: i
     """Time ``iters`` batches of ``batch`` random faces through the plain path, then the fast path, each on its own
     copy of ``model`` (the fast path changes the weights' memory layout)."""
     lr = torch.rand(batch, 3, 16, 16, generator=torch.Generator().manual_seed(0)) - 0.45
-    plain = FaceSuperResolver(copy.deepcopy(model), InferenceOptions(**{**options.__dict__, "fast": False, "max_batch": batch}))
+    plain_opts = InferenceOptions(**{**options.__dict__, "fast": False, "max_batch": batch})
+    plain = FaceSuperResolver(copy.deepcopy(model), plain_opts)
     plain_fps, plain_sr = _faces_per_s(plain, lr, iters)
-    fast = FaceSuperResolver(copy.deepcopy(model), InferenceOptions(**{**options.__dict__, "fast": True, "max_batch": batch}))
+    fast_opts = InferenceOptions(**{**options.__dict__, "fast": True, "max_batch": batch})
+    fast = FaceSuperResolver(copy.deepcopy(model), fast_opts)
     fast_fps, fast_sr = _faces_per_s(fast, lr, iters)
     return ModelBenchResult(
         device=str(fast.device),

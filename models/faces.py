@@ -61,15 +61,61 @@ def lr_from_face(face: np.ndarray) -> np.ndarray:
     return hr_and_lr(face)[1]
 
 
-def square_box(landmarks: np.ndarray, scale: float = 1.0) -> tuple[float, float, float, float]:
-    """The square, axis-aligned box around 68 landmarks (side = the larger extent times ``scale``).
+# Face crop framing, measured with dlib's 68 landmarks on the 1,000 CelebA test faces (FSRNet's aligned 128-px set):
+# the crop side is 1.55x the landmarks' larger extent and its centre sits 0.09 extents above theirs (forehead in).
+CROP_SCALE = 1.55
+CROP_SHIFT_Y = -0.09
+
+
+def square_box(
+    landmarks: np.ndarray, scale: float = CROP_SCALE, shift_y: float = CROP_SHIFT_Y
+) -> tuple[float, float, float, float]:
+    """The square, axis-aligned face box around 68 landmarks (DIC's crop convention).
+
+    Side = the landmarks' larger extent times ``scale``; centre = the landmark box's centre moved by ``shift_y``
+    extents along y.
 
     Shape: landmarks (68, 2) xy -> (x1, y1, x2, y2)
     """
     lo, hi = landmarks.min(axis=0), landmarks.max(axis=0)
+    extent = float((hi - lo).max())
     cx, cy = (lo + hi) / 2.0
-    half = float((hi - lo).max()) * scale / 2.0
-    return (float(cx) - half, float(cy) - half, float(cx) + half, float(cy) + half)
+    cy = float(cy) + shift_y * extent
+    half = extent * scale / 2.0
+    return (float(cx) - half, cy - half, float(cx) + half, cy + half)
+
+
+def crop_face(image: np.ndarray, box: Sequence[float], size: int = HR_SIZE) -> np.ndarray:
+    """Resample the (sub-pixel) square ``box`` of ``image`` to ``size`` px with PIL bicubic; parts of the box
+    outside the image are filled by repeating the edge pixels.
+
+    Shape: (H, W, 3) uint8 -> (size, size, 3) uint8
+    """
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = box
+    pad = int(np.ceil(max(0.0, -x1, -y1, x2 - w, y2 - h))) + 2  # +2: room for the bicubic support
+    if pad > 2:
+        image = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+    else:
+        pad = 0
+    return resize_bicubic(image, size, box=(x1 + pad, y1 + pad, x2 + pad, y2 + pad))
+
+
+def to_crop_coords(points: np.ndarray, box: Sequence[float], size: int = HR_SIZE) -> np.ndarray:
+    """Map image points into a ``crop_face`` output (pixel-centre convention on both sides).
+
+    Shape: (..., 2) xy image pixels -> (..., 2) xy crop pixels
+    """
+    x1, y1, x2, _ = box
+    scale = size / (x2 - x1)
+    return ((np.asarray(points, np.float64) + 0.5 - (x1, y1)) * scale - 0.5).astype(np.float32)
+
+
+def from_crop_coords(points: np.ndarray, box: Sequence[float], size: int = HR_SIZE) -> np.ndarray:
+    """Inverse of ``to_crop_coords``. Shape: (..., 2) crop pixels -> (..., 2) image pixels."""
+    x1, y1, x2, _ = box
+    scale = (x2 - x1) / size
+    return ((np.asarray(points, np.float64) + 0.5) * scale + (x1, y1) - 0.5).astype(np.float32)
 
 
 def normalise(images: np.ndarray | Sequence[np.ndarray]) -> Tensor:

@@ -75,6 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, default=Path("dicface-demo"), help="output folder (dicface-demo)")
     _add_common(p)
 
+    p = sub.add_parser("prepare-data", help="68 landmarks for a folder of face photos (dlib), as a JSON file",
+                       epilog=EPILOG)
+    p.add_argument("image_dir", help="folder of face photos (one face each; the largest is kept)")
+    p.add_argument("-o", "--output", required=True, type=Path, help="landmark JSON to write")
+    p.add_argument("--upsample", type=int, default=0, help="dlib HOG upsampling for faces under ~80 px (default 0)")
+
+    p = sub.add_parser("train", help="train DIC from a YAML config (resumable)", epilog=EPILOG)
+    p.add_argument("--config", required=True, type=Path, help="training YAML, e.g. configs/train_default.yaml")
+    p.add_argument("--iterations", type=positive_int, help="override the total number of iterations")
+    p.add_argument("--out-dir", help="override the run folder")
+    p.add_argument("--resume", action="store_true", help="continue from <out_dir>/last.pt")
+    p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
+
     sub.add_parser("models", help="list the weights shipped with the package")
     return parser
 
@@ -202,6 +215,36 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare_data(args: argparse.Namespace) -> int:
+    from pipeline.detect.dlib_backend import DlibDetector
+    from pipeline.prepare import prepare_landmarks
+
+    written, missed = prepare_landmarks(args.image_dir, DlibDetector(upsample=args.upsample), args.output)
+    print(f"wrote landmarks of {written} faces to {args.output}; no face found in {len(missed)} images"
+          + (f" (e.g. {', '.join(missed[:3])})" if missed else ""))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from configs.schema import load_train_config
+    from models.train import Trainer, load_training_data
+
+    cfg = load_train_config(args.config, {"iterations": args.iterations, "out_dir": args.out_dir})
+    data, val = load_training_data(cfg)
+    trainer = Trainer(cfg, data, val)
+    last = Path(cfg.out_dir) / "last.pt"
+    if args.resume and last.is_file():
+        trainer.resume(last)
+        print(f"resuming from {last} at iteration {trainer.iteration}", file=sys.stderr)
+    elif last.is_file():
+        raise InputError(f"{last} exists: pass --resume to continue that run, or choose another --out-dir")
+    print(f"training on {len(data)} faces, {sum(p.numel() for p in trainer.model.parameters()):,} parameters, "
+          f"{torch.get_num_threads()} threads; run folder {cfg.out_dir}", file=sys.stderr)
+    trainer.run()
+    print(f"done: {cfg.out_dir}/best.pt (best validation PSNR-Y {trainer.best_psnr:.2f} dB)")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from models.registry import WEIGHTS_DIR, list_weights
 
@@ -214,7 +257,15 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"sr": cmd_sr, "eval": cmd_eval, "bench": cmd_bench, "demo": cmd_demo, "models": cmd_models}
+COMMANDS = {
+    "sr": cmd_sr,
+    "eval": cmd_eval,
+    "bench": cmd_bench,
+    "demo": cmd_demo,
+    "prepare-data": cmd_prepare_data,
+    "train": cmd_train,
+    "models": cmd_models,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

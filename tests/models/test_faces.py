@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.faces import denormalise, hr_and_lr, lr_from_face, normalise, resize_bicubic, square_box
+from models.faces import crop_face, denormalise, hr_and_lr, lr_from_face, normalise, resize_bicubic, square_box
 
 
 @pytest.fixture(scope="module")
@@ -55,5 +55,14 @@ def test_normalise_round_trip_is_exact() -> None:
 
 def test_square_box_is_centred_on_the_landmarks() -> None:
     pts = np.array([[10.0, 20.0], [50.0, 40.0], [30.0, 80.0]])
-    assert square_box(pts) == (0.0, 20.0, 60.0, 80.0)
-    assert square_box(pts, scale=1.5) == (-15.0, 5.0, 75.0, 95.0)
+    assert square_box(pts, scale=1.0, shift_y=0.0) == (0.0, 20.0, 60.0, 80.0)
+    assert square_box(pts, scale=1.5, shift_y=0.0) == (-15.0, 5.0, 75.0, 95.0)
+    assert square_box(pts, scale=1.0, shift_y=-0.1) == (0.0, 14.0, 60.0, 74.0)
+
+
+def test_crop_face_pads_boxes_that_leave_the_image(photo: np.ndarray) -> None:
+    inside = crop_face(photo, (20, 30, 148, 158), size=64)
+    assert np.array_equal(inside, resize_bicubic(photo, 64, box=(20, 30, 148, 158)))
+    outside = crop_face(photo, (-40, -40, 60, 60), size=50)
+    assert outside.shape == (50, 50, 3)
+    assert np.abs(outside[:5, :5].astype(int) - photo[0, 0]).max() <= 2  # edge pixels repeated

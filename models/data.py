@@ -1,0 +1,119 @@
+"""DIC training pairs from face photos with 68 landmarks (DESIGN §2), cached once as 128-px crops.
+
+Each photo is cropped to the square landmark box (``models.faces.square_box``), resized to 128 px with PIL bicubic
+(HR), then to 16 px (LR); GT heatmaps are 68 Gaussians at the landmarks (sigma 1, 32x32). Batches are drawn
+deterministically from (seed, iteration), so a resumed run sees exactly the batches it would have seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from models.errors import InputError, InputNotFound
+from models.evaluate import list_images, read_rgb
+from models.faces import HR_SIZE, LR_SIZE, crop_face, normalise, resize_bicubic, square_box, to_crop_coords
+from models.heatmaps import render_heatmaps
+
+# Mirror image of each iBUG-68 point under a horizontal flip (jaw, brows, nose base, eyes, mouth swap sides).
+FLIP_68 = np.array(
+    list(range(16, -1, -1))
+    + list(range(26, 16, -1))
+    + [27, 28, 29, 30, 35, 34, 33, 32, 31]
+    + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]
+    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55]
+    + [64, 63, 62, 61, 60, 67, 66, 65]
+)
+
+
+def read_landmarks(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """A landmark file: JSON ``{"image file name": [[x, y] * 68], ...}`` in image pixels."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+        table = {name: np.asarray(points, np.float32) for name, points in raw.items()}
+    except FileNotFoundError as exc:
+        raise InputNotFound(f"{path}: landmark file not found") from exc
+    except (OSError, ValueError, AttributeError) as exc:
+        raise InputError(f"{path}: not a landmark JSON file ({exc})") from exc
+    bad = next((n for n, p in table.items() if p.shape != (68, 2)), None)
+    if bad is not None:
+        raise InputError(f"{path}: {bad}: expected 68 (x, y) points, got shape {table[bad].shape}")
+    return table
+
+
+@dataclass(frozen=True)
+class FacePairs:
+    """HR crops and their landmarks. hr: (N, 128, 128, 3) uint8 RGB; landmarks: (N, 68, 2) float32, HR pixels."""
+
+    hr: np.ndarray
+    landmarks: np.ndarray
+    names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @classmethod
+    def from_folder(
+        cls, image_dir: str | os.PathLike[str], landmarks_file: str | os.PathLike[str], cache_dir: Path | None = None
+    ) -> FacePairs:
+        """Crop every photo that has landmarks; reuse ``cache_dir``'s copy when the inputs are unchanged."""
+        table = read_landmarks(landmarks_file)
+        paths = [p for p in list_images([image_dir]) if p.name in table]
+        if not paths:
+            raise InputError(f"{image_dir}: no image has an entry in {landmarks_file}")
+        key = hashlib.sha256(
+            json.dumps([str(Path(image_dir).resolve()), Path(landmarks_file).read_bytes().hex()[:4096],
+                        len(paths), HR_SIZE]).encode()
+        ).hexdigest()[:16]
+        cache = cache_dir / f"pairs_{key}.npz" if cache_dir else None
+        if cache and cache.is_file():
+            with np.load(cache) as z:
+                return cls(z["hr"], z["landmarks"], tuple(z["names"].tolist()))
+        hr = np.zeros((len(paths), HR_SIZE, HR_SIZE, 3), np.uint8)
+        points = np.zeros((len(paths), 68, 2), np.float32)
+        for i, path in enumerate(tqdm(paths, desc="cropping faces", unit="face")):
+            box = square_box(table[path.name])
+            hr[i] = crop_face(read_rgb(path), box)
+            points[i] = to_crop_coords(table[path.name], box)
+        pairs = cls(hr, points, tuple(p.name for p in paths))
+        if cache:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(".tmp.npz")
+            np.savez(tmp, hr=hr, landmarks=points, names=np.array(pairs.names))
+            os.replace(tmp, cache)
+        return pairs
+
+    def sample(self, index: int, flip: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One training triple: (16, 16, 3) LR, (128, 128, 3) HR uint8, (68, 2) landmarks (flipped if asked)."""
+        hr, points = self.hr[index], self.landmarks[index]
+        if flip:
+            hr = np.ascontiguousarray(hr[:, ::-1])
+            points = points[FLIP_68].copy()
+            points[:, 0] = HR_SIZE - 1 - points[:, 0]
+        return resize_bicubic(hr, LR_SIZE), hr, points
+
+    def batch(self, seed: int, iteration: int, size: int, flip: bool) -> dict[str, Tensor]:
+        """The batch for ``iteration``: a deterministic function of (seed, iteration).
+
+        Returns lr (B, 3, 16, 16), hr (B, 3, 128, 128) normalised; heatmaps (B, 68, 32, 32); landmarks (B, 68, 2).
+        """
+        rng = np.random.default_rng([seed, iteration])
+        indices = rng.integers(0, len(self), size)
+        flips = rng.random(size) < 0.5 if flip else np.zeros(size, bool)
+        lrs, hrs, pts = zip(*(self.sample(int(i), bool(f)) for i, f in zip(indices, flips, strict=True)), strict=True)
+        landmarks = torch.from_numpy(np.stack(pts))
+        return {
+            "lr": normalise(np.stack(lrs)),
+            "hr": normalise(np.stack(hrs)),
+            "heatmaps": render_heatmaps(landmarks),
+            "landmarks": landmarks,
+        }

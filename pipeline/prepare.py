@@ -1,0 +1,33 @@
+"""``dicface prepare-data``: 68 landmarks for a folder of face photos, from our own detector backend."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from models.evaluate import list_images, read_rgb
+from pipeline.files import atomic_output
+from pipeline.types import Detection
+
+
+def prepare_landmarks(
+    image_dir: str | os.PathLike[str], detector: Callable[[np.ndarray], list[Detection]], out_file: Path
+) -> tuple[int, list[str]]:
+    """Write ``{"name": [[x, y] * 68]}`` for the largest face of each photo; returns (written, names without face)."""
+    table: dict[str, list[list[float]]] = {}
+    missed: list[str] = []
+    for path in tqdm(list_images([image_dir]), desc="landmarks", unit="image"):
+        faces = [d for d in detector(read_rgb(path)) if d.landmarks is not None]
+        if not faces:
+            missed.append(path.name)
+            continue
+        best = max(faces, key=lambda d: d.width)
+        table[path.name] = np.round(best.landmarks, 2).tolist()
+    with atomic_output(out_file) as tmp:
+        tmp.write_text(json.dumps(table))
+    return len(table), missed

@@ -1,0 +1,115 @@
+"""Training pairs, the loss going down, exact resume, landmark-branch freezing (tiny model, CPU, seconds)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.data import FLIP_68, FacePairs, read_landmarks
+from models.errors import InputError
+from models.faces import resize_bicubic
+from models.heatmaps import decode_landmarks
+from models.train import TrainConfig, Trainer, set_hg_trainable
+from pipeline.files import write_png
+from tests.conftest import TINY
+
+
+@pytest.fixture(scope="module")
+def photo_set(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two real face photos (the astronaut and its mirror image) and their dlib landmarks."""
+    from skimage import data
+
+    from pipeline.detect.dlib_backend import DlibDetector
+
+    folder = tmp_path_factory.mktemp("photos")
+    photo = np.ascontiguousarray(data.astronaut()[0:260, 100:360])
+    detector = DlibDetector()
+    table = {}
+    for name, image in (("a.png", photo), ("b.png", np.ascontiguousarray(photo[:, ::-1]))):
+        write_png(image, folder / name)
+        table[name] = detector(image)[0].landmarks.tolist()
+    landmarks = folder / "landmarks.json"
+    landmarks.write_text(json.dumps(table))
+    return folder, landmarks
+
+
+def test_pairs_follow_the_spec(photo_set: tuple[Path, Path], tmp_path: Path) -> None:
+    folder, landmarks = photo_set
+    pairs = FacePairs.from_folder(folder, landmarks, cache_dir=tmp_path)
+    assert pairs.hr.shape == (2, 128, 128, 3) and pairs.landmarks.shape == (2, 68, 2)
+    assert len(list(tmp_path.glob("pairs_*.npz"))) == 1
+    cached = FacePairs.from_folder(folder, landmarks, cache_dir=tmp_path)
+    assert np.array_equal(cached.hr, pairs.hr)
+    lr, hr, points = pairs.sample(0, flip=False)
+    assert np.array_equal(lr, resize_bicubic(hr, 16))
+    inner = points.max(axis=0) - points.min(axis=0)
+    assert 128 / 1.7 < inner.max() < 128 / 1.4  # the crop is ~1.55x the landmark extent
+    batch = pairs.batch(seed=0, iteration=0, size=2, flip=False)
+    assert batch["lr"].shape == (2, 3, 16, 16) and batch["hr"].shape == (2, 3, 128, 128)
+    assert (decode_landmarks(batch["heatmaps"]) - batch["landmarks"]).abs().max() < 0.05
+
+
+def test_flip_mirrors_pixels_and_swaps_landmark_sides(photo_set: tuple[Path, Path]) -> None:
+    pairs = FacePairs.from_folder(*photo_set)
+    _, hr, points = pairs.sample(0, flip=False)
+    _, hr_f, points_f = pairs.sample(0, flip=True)
+    assert np.array_equal(hr_f, hr[:, ::-1])
+    assert np.allclose(points_f[45], [127 - points[36, 0], points[36, 1]])  # outer eye corners swap
+    assert np.allclose(points_f[8], [127 - points[8, 0], points[8, 1]])  # chin stays the chin
+    assert sorted(FLIP_68.tolist()) == list(range(68))
+    # the mirrored photo's own landmarks agree with the flipped ones (dlib on real pixels, a few px)
+    assert np.abs(pairs.landmarks[1] - points_f).mean() < 3.0
+
+
+def test_bad_landmark_files(tmp_path: Path) -> None:
+    path = tmp_path / "l.json"
+    path.write_text(json.dumps({"a.png": [[1, 2]] * 5}))
+    with pytest.raises(InputError, match="68"):
+        read_landmarks(path)
+
+
+def _config(folder: Path, landmarks: Path, out: Path, **kw: object) -> TrainConfig:
+    base = dict(train_images=str(folder), train_landmarks=str(landmarks), out_dir=str(out), model=TINY,
+                batch_size=2, iterations=40, lr=1e-3, milestones=(1000,), log_every=10, val_every=20)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_a_few_iterations_reduce_the_loss(photo_set: tuple[Path, Path], tmp_path: Path) -> None:
+    cfg = _config(*photo_set, tmp_path / "run")
+    trainer = Trainer(cfg, FacePairs.from_folder(*photo_set), None)
+    losses = [trainer.step()["loss"] for _ in range(40)]
+    assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
+
+
+def test_resume_reproduces_the_next_step(photo_set: tuple[Path, Path], tmp_path: Path) -> None:
+    data = FacePairs.from_folder(*photo_set)
+    val = (data.hr, data.landmarks)
+    cfg = _config(*photo_set, tmp_path / "run", iterations=20, val_every=20)
+    first = Trainer(cfg, data, val)
+    first.run()
+    assert (tmp_path / "run" / "last.pt").is_file() and (tmp_path / "run" / "best.pt").is_file()
+    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert log[0].startswith("iteration,") and log[-1].split(",")[0] == "20"
+    expected = first.step()["loss"]
+    resumed = Trainer(cfg, data, val)
+    resumed.resume(tmp_path / "run" / "last.pt")
+    assert resumed.iteration == 20
+    assert resumed.step()["loss"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_freezing_really_freezes_the_landmark_branch(photo_set: tuple[Path, Path], tmp_path: Path) -> None:
+    cfg = _config(*photo_set, tmp_path / "run", freeze_hg_iterations=3)
+    trainer = Trainer(cfg, FacePairs.from_folder(*photo_set), None)
+    hg_before = {k: v.clone() for k, v in trainer.model.HG.state_dict().items()}
+    rest_before = trainer.model.conv_in[0].weight.clone()
+    for _ in range(3):
+        trainer.step()
+    assert all(torch.equal(v, trainer.model.HG.state_dict()[k]) for k, v in hg_before.items())
+    assert not torch.equal(rest_before, trainer.model.conv_in[0].weight)
+    trainer.step()  # iteration 3: released
+    assert any(not torch.equal(v, trainer.model.HG.state_dict()[k]) for k, v in hg_before.items())
+    set_hg_trainable(trainer.model, True)
