@@ -12,7 +12,7 @@ from PIL import Image, UnidentifiedImageError
 
 from models.errors import InputError, InputNotFound
 from models.faces import HR_SIZE, hr_and_lr, resize_bicubic
-from models.metrics import DEFAULT_CROP, psnr_y, ssim_y
+from models.metrics import DEFAULT_CROP, landmark_nme, psnr_y, ssim_y
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -41,18 +41,30 @@ def read_rgb(path: Path) -> np.ndarray:
         raise InputError(f"{path}: not a readable image ({exc})") from exc
 
 
+# super_resolve(lr faces (B of (16, 16, 3) uint8), seed landmarks (B, 68, 2) in HR pixels or None)
+#   -> (SR faces (B, 128, 128, 3) uint8, landmarks decoded from the final heatmaps (B, 68, 2) in HR pixels)
+SuperResolve = Callable[[list[np.ndarray], np.ndarray | None], tuple[np.ndarray, np.ndarray]]
+
+
 @dataclass
 class MethodScores:
     psnr: list[float] = field(default_factory=list)
     ssim: list[float] = field(default_factory=list)
+    nme: list[float] = field(default_factory=list)
 
     def add(self, hr: np.ndarray, out: np.ndarray, crop: int) -> None:
         self.psnr.append(psnr_y(out, hr, crop))
         self.ssim.append(ssim_y(out, hr, crop))
 
-    def mean(self) -> tuple[float, float]:
+    def row(self, name: str) -> dict[str, float | str | int | None]:
         finite = [p for p in self.psnr if math.isfinite(p)]
-        return float(np.mean(finite)) if finite else math.inf, float(np.mean(self.ssim))
+        return {
+            "method": name,
+            "psnr_y": round(float(np.mean(finite)), 4) if finite else math.inf,
+            "ssim_y": round(float(np.mean(self.ssim)), 4),
+            "nme": round(float(np.mean(self.nme)), 5) if self.nme else None,
+            "faces": len(self.psnr),
+        }
 
 
 @dataclass
@@ -61,38 +73,62 @@ class EvalResult:
     crop: int
     scores: dict[str, MethodScores]
 
-    def table(self) -> list[dict[str, float | str]]:
-        rows = []
-        for name, s in self.scores.items():
-            psnr, ssim = s.mean()
-            rows.append({"method": name, "psnr_y": round(psnr, 4), "ssim_y": round(ssim, 4), "faces": self.count})
-        return rows
+    def table(self) -> list[dict[str, float | str | int | None]]:
+        return [s.row(name) for name, s in self.scores.items()]
+
+    def markdown(self) -> str:
+        lines = ["| method | PSNR-Y (dB) | SSIM-Y | NME | faces |", "|---|---|---|---|---|"]
+        for r in self.table():
+            nme = "–" if r["nme"] is None else f"{r['nme']:.4f}"
+            lines.append(f"| {r['method']} | {r['psnr_y']:.2f} | {r['ssim_y']:.4f} | {nme} | {r['faces']} |")
+        return "\n".join(lines)
 
 
 def evaluate_faces(
-    hr_images: Iterable[np.ndarray],
-    super_resolve: Callable[[list[np.ndarray]], np.ndarray],
+    faces: Iterable[tuple[np.ndarray, np.ndarray | None]],
+    super_resolve: SuperResolve,
     batch: int = 16,
     crop: int = DEFAULT_CROP,
+    seeded: bool = False,
 ) -> EvalResult:
-    """Score ``super_resolve`` (16x16 uint8 faces -> (B, 128, 128, 3) uint8) against bicubic on HR faces.
+    """Score ``super_resolve`` against bicubic on HR faces, in DIC's protocol.
 
-    Each HR face is resized to 128 (PIL bicubic) if needed, its LR input made by PIL bicubic 128 -> 16, and the
-    bicubic baseline by PIL bicubic 16 -> 128.
+    ``faces`` yields (HR image, its 68 landmarks in that image's pixels or None). Each HR face is resized to 128
+    (PIL bicubic) if needed, its LR input made by PIL bicubic 128 -> 16, the bicubic baseline by PIL bicubic
+    16 -> 128. Faces with landmarks also score the NME of DIC's decoded landmarks and, with ``seeded``, a second
+    DIC run whose landmark branch is seeded with those landmarks (``dic+seed``).
     """
     scores = {"bicubic": MethodScores(), "dic": MethodScores()}
-    count = 0
-    pending: list[tuple[np.ndarray, np.ndarray]] = []
+    if seeded:
+        scores["dic+seed"] = MethodScores()
+    pending: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
+
+    def run(name: str, seeds: np.ndarray | None) -> None:
+        srs, points = super_resolve([lr for _, lr, _ in pending], seeds)
+        for (hr, _, truth), sr, pred in zip(pending, srs, points, strict=True):
+            scores[name].add(hr, sr, crop)
+            if truth is not None:
+                scores[name].nme.append(landmark_nme(pred, truth))
 
     def flush() -> None:
-        outs = super_resolve([lr for _, lr in pending])
-        for (hr, lr), out in zip(pending, outs, strict=True):
+        for hr, lr, _ in pending:
             scores["bicubic"].add(hr, resize_bicubic(lr, HR_SIZE), crop)
-            scores["dic"].add(hr, out, crop)
+        run("dic", None)
+        if seeded:
+            known = [t for _, _, t in pending if t is not None]
+            if len(known) == len(pending):
+                run("dic+seed", np.stack(known))
+            else:
+                raise InputError("--seed needs landmarks for every evaluated face")
         pending.clear()
 
-    for image in hr_images:
-        pending.append(hr_and_lr(image))
+    count = 0
+    for image, landmarks in faces:
+        hr, lr = hr_and_lr(image)
+        truth = None
+        if landmarks is not None:
+            truth = np.asarray(landmarks, np.float32) * (HR_SIZE / np.array(image.shape[1::-1], np.float32))
+        pending.append((hr, lr, truth))
         count += 1
         if len(pending) == batch:
             flush()

@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import Tensor
 
-from models.checkpoints import check_compatible, read_state_dict, sha256_file
+from models.checkpoints import check_compatible, read_state_dict, save_weights, sha256_file
 from models.dic import DIC, DICConfig
 from models.errors import CheckpointError, NoWeightsError
 
@@ -36,6 +36,7 @@ class WeightsRecord:
     licence: str = ""
     source: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_card(cls, card_path: Path) -> WeightsRecord:
@@ -50,6 +51,7 @@ class WeightsRecord:
                 licence=card.get("licence", ""),
                 source=card.get("source", ""),
                 metrics=card.get("metrics", {}),
+                training=card.get("training", {}),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"{card_path}: invalid weights card ({type(exc).__name__}: {exc})") from exc
@@ -124,3 +126,55 @@ def load_model(
     check_compatible(model, state, str(path))
     model.load_state_dict(state, strict=True)
     return model.eval(), record or WeightsRecord(name=path.stem, file=path, config=cfg)
+
+
+CELEBA_TERMS = (
+    "Trained on CelebA images, which are for non-commercial research purposes only "
+    "(https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html); these weights inherit that restriction. "
+    "Training landmarks came from dlib's 68-point predictor (300-W data, non-commercial terms)."
+)
+
+
+def export_weights(
+    checkpoint: str | os.PathLike[str],
+    name: str,
+    folder: Path = WEIGHTS_DIR,
+    *,
+    default: bool = False,
+    metrics: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
+    licence: str = CELEBA_TERMS,
+    source: str = "trained by dicface (dicface train)",
+) -> WeightsRecord:
+    """Write ``<name>.pt`` (the bare fp32 state dict) and its card ``<name>.json`` into ``folder``.
+
+    ``checkpoint`` is a trainer's ``best.pt``/``last.pt`` or any DIC state dict; the configuration is read off
+    the shapes. With ``default``, every other card in ``folder`` stops being the default.
+    """
+    state = read_state_dict(checkpoint)
+    cfg = infer_config(state, source=str(checkpoint))
+    model = DIC(cfg)
+    check_compatible(model, state, str(checkpoint))
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = save_weights({k: v.float().contiguous() for k, v in state.items()}, folder / f"{name}.pt")
+    card = {
+        "name": name,
+        "file": f"{name}.pt",
+        "default": default,
+        "config": cfg.to_dict(),
+        "sha256": digest,
+        "parameters": sum(v.numel() for v in model.state_dict().values()),
+        "licence": licence,
+        "source": source,
+        "training": training or {},
+        "metrics": metrics or {},
+    }
+    if default:
+        for other in folder.glob("*.json"):
+            if other.stem != name:
+                data = json.loads(other.read_text())
+                if data.get("default"):
+                    data["default"] = False
+                    other.write_text(json.dumps(data, indent=2) + "\n")
+    (folder / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
+    return WeightsRecord.from_card(folder / f"{name}.json")

@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("hr_dir", nargs="+", help="folders or files of HR face crops (resized to 128 if needed)")
     p.add_argument("--limit", type=positive_int, help="evaluate only the first N faces")
     p.add_argument("--json", type=Path, help="also write the results table as JSON")
+    p.add_argument("--markdown", type=Path, help="also write the results table as Markdown")
+    p.add_argument("--landmarks", type=Path, help="68-point landmark JSON of the HR faces: adds landmark NME")
+    p.add_argument("--seed", action="store_true", help="also run DIC seeded with those landmarks (dic+seed)")
     _add_common(p)
 
     p = sub.add_parser("bench", help="measure throughput", epilog=EPILOG)
@@ -87,6 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", help="override the run folder")
     p.add_argument("--resume", action="store_true", help="continue from <out_dir>/last.pt")
     p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
+
+    p = sub.add_parser("export-weights", help="ship a trained checkpoint in models/weights/ with its card",
+                       epilog=EPILOG)
+    p.add_argument("checkpoint", help="best.pt / last.pt of a run, or any DIC state dict")
+    p.add_argument("--name", required=True, help="weights name (file <name>.pt and card <name>.json)")
+    p.add_argument("--default", action="store_true", help="make these the package's default weights")
+    p.add_argument("--metrics", type=Path, help="'dicface eval --json' output to record on the card")
+    p.add_argument("--train-config", type=Path, help="the training YAML, recorded on the card")
+    p.add_argument("--iterations", type=int, help="training iterations behind the checkpoint")
 
     sub.add_parser("models", help="list the weights shipped with the package")
     return parser
@@ -152,30 +164,41 @@ def cmd_sr(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from models.data import read_landmarks
     from models.evaluate import evaluate_faces, list_images, read_rgb
     from models.faces import denormalise, normalise
+    from models.heatmaps import decode_landmarks, render_heatmaps
     from pipeline.files import atomic_output
 
     cfg = _run_config(args)
-    paths = list_images(args.hr_dir)[: args.limit]
+    table = read_landmarks(args.landmarks) if args.landmarks else {}
+    if args.seed and not table:
+        raise InputError("--seed needs --landmarks (the seed comes from known landmarks)")
+    paths = list_images(args.hr_dir)
+    if args.seed:
+        paths = [p for p in paths if p.name in table]
+    paths = paths[: args.limit]
     resolver, record = _resolver(cfg)
     print(f"weights: {record.name} ({record.file}) on {resolver.device}", file=sys.stderr)
 
-    def super_resolve(lrs: list[np.ndarray]) -> np.ndarray:
-        return denormalise(resolver(normalise(np.stack(lrs))).sr)
+    def super_resolve(lrs: list[np.ndarray], seeds: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        out = resolver(normalise(np.stack(lrs)), None if seeds is None else render_heatmaps(seeds))
+        return denormalise(out.sr), decode_landmarks(out.heatmaps).numpy()
 
-    images = (read_rgb(p) for p in tqdm(paths, unit="face", desc="eval", file=sys.stderr))
-    result = evaluate_faces(images, super_resolve, batch=cfg.inference.max_batch)
+    faces = ((read_rgb(p), table.get(p.name)) for p in tqdm(paths, unit="face", desc="eval", file=sys.stderr))
+    result = evaluate_faces(faces, super_resolve, batch=cfg.inference.max_batch, seeded=args.seed)
     rows = result.table()
-    print(f"\n{result.count} faces, Y channel, {result.crop}-px border crop, Gaussian SSIM\n")
-    print("| method | PSNR-Y (dB) | SSIM-Y |\n|---|---|---|")
-    for row in rows:
-        print(f"| {row['method']} | {row['psnr_y']:.2f} | {row['ssim_y']:.4f} |")
-    gain = rows[1]["psnr_y"] - rows[0]["psnr_y"]
-    print(f"\nDIC vs bicubic: {gain:+.2f} dB")
+    text = (f"{result.count} faces, Y channel, {result.crop}-px border crop, Gaussian SSIM; "
+            f"weights {record.name}\n\n{result.markdown()}\n\n"
+            f"DIC vs bicubic: {rows[1]['psnr_y'] - rows[0]['psnr_y']:+.2f} dB PSNR-Y, "
+            f"{rows[1]['ssim_y'] - rows[0]['ssim_y']:+.4f} SSIM-Y\n")
+    print("\n" + text)
     if args.json:
         with atomic_output(args.json) as tmp:
-            tmp.write_text(json.dumps({"weights": str(record.file), "results": rows}, indent=2))
+            tmp.write_text(json.dumps({"weights": str(record.file), "faces": result.count, "results": rows}, indent=2))
+    if args.markdown:
+        with atomic_output(args.markdown) as tmp:
+            tmp.write_text(text)
     return 0
 
 
@@ -245,6 +268,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_weights(args: argparse.Namespace) -> int:
+    import yaml
+
+    from models.registry import export_weights
+
+    metrics = json.loads(args.metrics.read_text()) if args.metrics else {}
+    training = {"iterations": args.iterations}
+    if args.train_config:
+        training["config"] = yaml.safe_load(args.train_config.read_text())
+    record = export_weights(args.checkpoint, args.name, default=args.default, metrics=metrics, training=training)
+    print(f"wrote {record.file} and its card ({record.sha256[:12]}…){' as the default' if record.default else ''}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from models.registry import WEIGHTS_DIR, list_weights
 
@@ -264,6 +301,7 @@ COMMANDS = {
     "demo": cmd_demo,
     "prepare-data": cmd_prepare_data,
     "train": cmd_train,
+    "export-weights": cmd_export_weights,
     "models": cmd_models,
 }
 

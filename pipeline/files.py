@@ -26,17 +26,32 @@ def prepare_output_dir(path: str | os.PathLike[str]) -> Path:
     return folder
 
 
+class AtomicFile:
+    """A temporary file beside ``path`` that becomes ``path`` on ``commit`` and disappears on ``discard``."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.target = Path(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.target.stem}.", suffix=f".part{self.target.suffix}",
+                                   dir=self.target.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+
+    def commit(self) -> None:
+        os.replace(self.tmp, self.target)
+
+    def discard(self) -> None:
+        self.tmp.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds, else delete it."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".part{target.suffix}", dir=target.parent)
-    os.close(fd)
+    file = AtomicFile(path)
     try:
-        yield Path(tmp)
-        os.replace(tmp, target)
+        yield file.tmp
+        file.commit()
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        file.discard()
 
 
 def write_png(image: np.ndarray, path: str | os.PathLike[str]) -> None:

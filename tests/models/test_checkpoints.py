@@ -118,3 +118,19 @@ def test_registry_cards_and_the_default(tmp_path: Path, tiny_model: DIC) -> None
     (tmp_path / "broken.json").write_text("{")
     with pytest.raises(CheckpointError, match="invalid weights card"):
         list_weights(tmp_path)
+
+
+def test_exported_weights_become_the_default(tmp_path: Path, tiny_model: DIC) -> None:
+    from models.registry import export_weights
+
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save({"model": tiny_model.state_dict(), "iteration": 7}, run / "last.pt")  # a trainer checkpoint
+    folder = tmp_path / "weights"
+    old = export_weights(run / "last.pt", "old", folder, default=True)
+    new = export_weights(run / "last.pt", "new", folder, default=True, metrics={"psnr_y": 1.0})
+    assert not json.loads((folder / "old.json").read_text())["default"]
+    assert new.default and new.sha256 == sha256_file(folder / "new.pt") and old.file.is_file()
+    assert default_weights(folder).name == "new" and default_weights(folder).metrics == {"psnr_y": 1.0}
+    card = json.loads((folder / "new.json").read_text())
+    assert card["config"] == TINY.to_dict() | {"num_steps": 4} and "non-commercial" in card["licence"]

@@ -47,7 +47,29 @@ def test_eval_prints_a_table_against_bicubic(
     text = capsys.readouterr().out
     assert "| bicubic |" in text and "| dic |" in text and "4 faces" in text
     rows = json.loads(report.read_text())["results"]
+    assert rows[0]["nme"] is None
     assert [r["method"] for r in rows] == ["bicubic", "dic"] and all(r["faces"] == 4 for r in rows)
+
+
+def test_eval_with_landmarks_scores_nme_and_seeding(
+    tmp_path: Path, tiny_weights: Path, real_faces: list[np.ndarray], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipeline.detect.dlib_backend import DlibDetector
+
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    face = real_faces[0]  # the astronaut, 130 px: dlib finds it
+    write_png(face, folder / "astronaut.png")
+    landmarks = tmp_path / "landmarks.json"
+    landmarks.write_text(json.dumps({"astronaut.png": DlibDetector(upsample=1)(face)[0].landmarks.tolist()}))
+    report = tmp_path / "eval.json"
+    argv = ["eval", str(folder), "--weights", str(tiny_weights), "--landmarks", str(landmarks), "--seed",
+            "--json", str(report), "--markdown", str(tmp_path / "eval.md")]
+    assert main(argv) == 0
+    rows = {r["method"]: r for r in json.loads(report.read_text())["results"]}
+    assert set(rows) == {"bicubic", "dic", "dic+seed"}
+    assert rows["bicubic"]["nme"] is None and rows["dic"]["nme"] > 0 and rows["dic+seed"]["nme"] > 0
+    assert "| dic+seed |" in (tmp_path / "eval.md").read_text()
 
 
 def test_eval_on_celeba_test_faces(

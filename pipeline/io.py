@@ -1,0 +1,276 @@
+"""Video in and out with PyAV: decoded frames keep their timestamps; audio is remuxed untouched.
+
+A source yields ``Frame`` records in display order and collects the audio packets it demuxes on the way
+(``take_audio``); the sink encodes frames (libx264 by default) with their original pts and time base, keeps the
+rotation metadata, muxes the audio packets as they come, and only renames its temporary file to the output
+when ``close`` is called without an error. Decoder and encoder are both flushed: no last frames are lost.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+import numpy as np
+
+from models.errors import InputError, InputNotFound
+from models.evaluate import list_images, read_rgb
+from pipeline.files import AtomicFile
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame. image: (H, W, 3) uint8 RGB (as stored, before any display rotation)."""
+
+    index: int
+    pts: int | None
+    time_base: Fraction
+    image: np.ndarray
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """What the sink needs to reproduce the video stream."""
+
+    width: int
+    height: int
+    fps: Fraction  # average frame rate (encoder rate control); timestamps come from each frame
+    time_base: Fraction
+    rotation: int  # display rotation in degrees, counter-clockwise (phone videos)
+    frame_count: int | None  # as declared by the container; may be missing or approximate
+    has_audio: bool
+
+
+class FileSource:
+    """Decode a video file (or URL that FFmpeg opens) frame by frame."""
+
+    def __init__(self, path: str | os.PathLike[str], threads: int | None = None) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise InputNotFound(f"{self.path}: no such file")
+        if self.path.is_file() and self.path.stat().st_size == 0:
+            raise InputError(f"{self.path}: empty file")
+        try:
+            self._container = av.open(str(self.path))
+        except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{self.path}: not a readable video ({exc})") from exc
+        if not self._container.streams.video:
+            self._container.close()
+            raise InputError(f"{self.path}: no video stream (audio only?); pass a file with a video track")
+        self._video = self._container.streams.video[0]
+        if threads:
+            self._video.codec_context.thread_count = threads
+        audio = self._container.streams.audio
+        self.audio_stream = audio[0] if audio else None
+        self._audio: list[av.Packet] = []
+        self.corrupt_packets = 0
+        fps = self._video.average_rate or self._video.guessed_rate or Fraction(25)
+        self._frames = self._decode()
+        first = next(self._frames, None)  # decoded now: the display rotation is frame side data
+        if first is None:
+            self._container.close()
+            raise InputError(f"{self.path}: no decodable video frame")
+        self._first: Frame | None = first[0]
+        self.info = StreamInfo(
+            width=self._video.codec_context.width,
+            height=self._video.codec_context.height,
+            fps=Fraction(fps),
+            time_base=Fraction(self._video.time_base or Fraction(1, 90000)),
+            rotation=first[1],
+            frame_count=self._video.frames or None,
+            has_audio=self.audio_stream is not None,
+        )
+
+    def take_audio(self) -> list[av.Packet]:
+        """Audio packets demuxed since the last call (empty without an audio stream)."""
+        packets, self._audio = self._audio, []
+        return packets
+
+    def _decode(self) -> Iterator[tuple[Frame, int]]:
+        """(frame, display rotation) in decode order; the final empty packet flushes the decoder."""
+        streams = [self._video] + ([self.audio_stream] if self.audio_stream is not None else [])
+        index = 0
+        try:
+            for packet in self._container.demux(*streams):
+                if packet.stream.type == "audio":
+                    if packet.dts is not None:
+                        self._audio.append(packet)
+                    continue
+                try:
+                    decoded = packet.decode()
+                except av.InvalidDataError:
+                    self.corrupt_packets += 1
+                    continue
+                for frame in decoded:
+                    time_base = Fraction(frame.time_base or self._video.time_base or Fraction(1, 90000))
+                    yield Frame(index, frame.pts, time_base, frame.to_ndarray(format="rgb24")), int(frame.rotation or 0)
+                    index += 1
+        except av.FFmpegError as exc:
+            raise InputError(f"{self.path}: decoding stopped at frame {index} ({exc})") from exc
+
+    def __iter__(self) -> Iterator[Frame]:
+        if self._first is None:
+            raise RuntimeError("a FileSource can be iterated once")
+        first, self._first = self._first, None
+        yield first
+        for frame, _ in self._frames:
+            yield frame
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> FileSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ImageFolderSource:
+    """A folder of images (sorted by name) as a video at ``fps``; every image must have the same size."""
+
+    def __init__(self, folder: str | os.PathLike[str], fps: Fraction = Fraction(25)) -> None:
+        self.paths = list_images([folder])
+        first = read_rgb(self.paths[0])
+        self.audio_stream = None
+        self.corrupt_packets = 0
+        self.info = StreamInfo(first.shape[1], first.shape[0], Fraction(fps), 1 / Fraction(fps), 0,
+                               len(self.paths), False)
+
+    def take_audio(self) -> list[av.Packet]:
+        return []
+
+    def __iter__(self) -> Iterator[Frame]:
+        for index, path in enumerate(self.paths):
+            image = read_rgb(path)
+            if image.shape[:2] != (self.info.height, self.info.width):
+                raise InputError(f"{path}: size {image.shape[1]}x{image.shape[0]} differs from the first image "
+                                 f"({self.info.width}x{self.info.height})")
+            yield Frame(index, index, self.info.time_base, image)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> ImageFolderSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    codec: str = "libx264"
+    crf: int = 18
+    preset: str = "medium"
+    pix_fmt: str = "yuv420p"
+
+
+def open_source(path: str | os.PathLike[str]) -> FileSource | ImageFolderSource:
+    """A folder of images or a video file."""
+    return ImageFolderSource(path) if Path(path).is_dir() else FileSource(path)
+
+
+class VideoSink:
+    """Encode frames to ``path`` through a temporary file; ``close()`` renames it, ``abort()`` removes it.
+
+    Frames of odd width or height are padded by one edge pixel (yuv420p needs even sizes).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        info: StreamInfo,
+        audio_template: av.audio.stream.AudioStream | None = None,
+        options: EncodeOptions = EncodeOptions(),
+    ) -> None:
+        self.path = Path(path)
+        self.info = info
+        self.options = options
+        self.frames_written = 0
+        fmt = _format_for(self.path)
+        self._file = AtomicFile(self.path)
+        try:
+            self._container = av.open(str(self._file.tmp), mode="w", format=fmt)
+            self._video = self._container.add_stream(options.codec, rate=info.fps)
+        except (av.FFmpegError, ValueError) as exc:
+            self._file.discard()
+            raise InputError(f"{self.path}: cannot encode with {options.codec} into this format ({exc})") from exc
+        self._video.width = info.width + info.width % 2
+        self._video.height = info.height + info.height % 2
+        self._video.pix_fmt = options.pix_fmt
+        self._video.codec_context.time_base = info.time_base
+        if options.codec in ("libx264", "libx265"):
+            self._video.codec_context.options = {"crf": str(options.crf), "preset": options.preset}
+        if info.rotation:
+            self._video.set_display_rotation(info.rotation)
+        self._audio = self._container.add_stream_from_template(audio_template) if audio_template else None
+        self._closed = False
+
+    def write_audio(self, packets: list[av.Packet]) -> None:
+        if self._audio is None:
+            return
+        for packet in packets:
+            packet.stream = self._audio
+            self._container.mux(packet)
+
+    def write(self, frame: Frame, image: np.ndarray | None = None) -> None:
+        """Encode ``image`` (default: the frame's own pixels) at the frame's timestamp."""
+        pixels = frame.image if image is None else image
+        if pixels.shape[:2] != (self.info.height, self.info.width):
+            raise ValueError(f"frame {frame.index} is {pixels.shape[1]}x{pixels.shape[0]}, "
+                             f"the stream {self.info.width}x{self.info.height}")
+        if pixels.shape[0] % 2 or pixels.shape[1] % 2:
+            pixels = np.pad(pixels, ((0, pixels.shape[0] % 2), (0, pixels.shape[1] % 2), (0, 0)), mode="edge")
+        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
+        video_frame.pts = frame.pts if frame.pts is not None else frame.index
+        video_frame.time_base = frame.time_base
+        self._container.mux(self._video.encode(video_frame))
+        self.frames_written += 1
+
+    def close(self) -> None:
+        """Flush the encoder, finish the file and move it into place."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._container.mux(self._video.encode())  # flush
+            self._container.close()
+            self._file.commit()
+        finally:
+            self._file.discard()
+
+    def abort(self) -> None:
+        """Drop the output: nothing is left behind."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._container.close()
+        finally:
+            self._file.discard()
+
+    def __enter__(self) -> VideoSink:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc is None:
+            self.close()
+        else:
+            self.abort()
+
+
+_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
+
+
+def _format_for(path: Path) -> str:
+    try:
+        return _FORMATS[path.suffix.lower()]
+    except KeyError:
+        raise InputError(f"{path}: unknown output format; use one of {', '.join(sorted(_FORMATS))}") from None

@@ -1,0 +1,131 @@
+"""PyAV source and sink: frames, timestamps, audio and rotation survive a decode -> encode round trip."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from models.errors import InputError, InputNotFound
+from pipeline.files import write_png
+from pipeline.io import FileSource, Frame, ImageFolderSource, StreamInfo, VideoSink, open_source
+from tests.clips import make_clip
+
+
+def _copy(src_path: Path, dst_path: Path) -> FileSource:
+    with FileSource(src_path) as source, VideoSink(dst_path, source.info, source.audio_stream) as sink:
+        for frame in source:
+            sink.write_audio(source.take_audio())
+            sink.write(frame)
+        sink.write_audio(source.take_audio())
+    return source
+
+
+def _probe(path: Path) -> tuple[list[float], list[bytes], int]:
+    with av.open(str(path)) as c:
+        times = [float(f.time) for f in c.decode(video=0)]
+    with av.open(str(path)) as c:
+        audio = [bytes(p) for p in c.demux(audio=0) if p.dts is not None] if c.streams.audio else []
+    with av.open(str(path)) as c:
+        rotation = next(c.decode(video=0)).rotation
+    return times, audio, rotation
+
+
+def test_round_trip_keeps_every_frame_timestamps_and_audio(tmp_path: Path) -> None:
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    make_clip(src, count=30)
+    _copy(src, dst)
+    times_in, audio_in, _ = _probe(src)
+    times_out, audio_out, _ = _probe(dst)
+    assert len(times_out) == len(times_in) == 30  # the encoder's delayed last frames were flushed
+    assert times_out == pytest.approx(times_in, abs=1e-3)
+    assert audio_out == audio_in and len(audio_in) > 30  # remuxed untouched
+    assert [p.name for p in tmp_path.iterdir() if ".part" in p.name] == []
+
+
+def test_pixels_survive_within_codec_loss(tmp_path: Path) -> None:
+    src = tmp_path / "in.mp4"
+    frames = make_clip(src, count=5, audio=False)
+    with FileSource(src) as source:
+        decoded = [f.image for f in source]
+    assert source.info.width == 320 and source.info.height == 240 and source.info.fps == 25
+    assert np.mean(np.abs(decoded[2].astype(int) - frames[2])) < 4
+
+
+def test_variable_frame_rate_timestamps_are_kept(tmp_path: Path) -> None:
+    src, dst = tmp_path / "vfr.mp4", tmp_path / "out.mp4"
+    pts = [0, 1, 2, 5, 6, 10, 11, 12, 20, 21]
+    make_clip(src, count=len(pts), pts=pts, audio=False)
+    _copy(src, dst)
+    assert _probe(dst)[0] == pytest.approx([p / 25 for p in pts], abs=1e-3)
+
+
+def test_rotation_metadata_is_kept(tmp_path: Path) -> None:
+    src, dst = tmp_path / "phone.mp4", tmp_path / "out.mp4"
+    make_clip(src, count=4, audio=False, rotation=90)
+    source = _copy(src, dst)
+    assert source.info.rotation == 90 and _probe(dst)[2] == 90
+
+
+def test_odd_sizes_are_padded_to_even(tmp_path: Path) -> None:
+    dst = tmp_path / "odd.mp4"
+    stream = StreamInfo(47, 33, Fraction(25), Fraction(1, 25), 0, 3, False)
+    with VideoSink(dst, stream) as sink:
+        for i in range(3):
+            sink.write(Frame(i, i, Fraction(1, 25), np.full((33, 47, 3), 100, np.uint8)))
+    with FileSource(dst) as source:
+        out = [f.image for f in source]
+    assert len(out) == 3 and out[0].shape == (34, 48, 3)
+    assert np.abs(out[0][:33, :47].astype(int) - 100).max() <= 2
+
+
+def test_failed_encode_leaves_nothing(tmp_path: Path) -> None:
+    src = tmp_path / "in.mp4"
+    make_clip(src, count=3, audio=False)
+    dst = tmp_path / "out.mp4"
+    with pytest.raises(RuntimeError), FileSource(src) as source, VideoSink(dst, source.info) as sink:
+        for frame in source:
+            sink.write(frame)
+            raise RuntimeError("boom")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_image_folder_source(tmp_path: Path) -> None:
+    for i in range(3):
+        write_png(np.full((20, 30, 3), i * 50, np.uint8), tmp_path / f"f{i:03d}.png")
+    source = open_source(tmp_path)
+    assert isinstance(source, ImageFolderSource)
+    frames = list(source)
+    assert [f.index for f in frames] == [0, 1, 2] and frames[2].image[0, 0, 0] == 100
+    assert source.info.width == 30 and source.info.height == 20
+
+
+@pytest.mark.parametrize(
+    "content,error,message",
+    [
+        (None, InputNotFound, "no such file"),
+        (b"", InputError, "empty file"),
+        (b"hello, not a video\n" * 10, InputError, "not a readable video"),
+    ],
+)
+def test_bad_inputs_are_clear_errors(tmp_path: Path, content: bytes | None, error: type, message: str) -> None:
+    path = tmp_path / "clip.mp4"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(error, match=message):
+        FileSource(path)
+
+
+def test_audio_only_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "sound.m4a"
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("aac", rate=48000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 48000, 0
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    with pytest.raises(InputError, match="no video stream"):
+        FileSource(path)
