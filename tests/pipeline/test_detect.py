@@ -1,0 +1,57 @@
+"""Detectors on real faces: small faces (20-36 px) in a frame, as DIC sees them in video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.faces import resize_bicubic
+from pipeline.detect.dlib_backend import DlibDetector, DlibLandmarker
+from pipeline.detect.yunet import YUNET_MODEL, YuNetDetector
+
+SHARED_TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata"
+FACE_WIDTHS = ((60, 28), (300, 36), (500, 20))  # (x, width): the astronaut's face at three small sizes
+
+
+@pytest.fixture(scope="module")
+def small_faces_frame() -> np.ndarray:
+    """(360, 640, 3) uint8 RGB: grey frame with three real faces 20-36 px wide at y = 150."""
+    from skimage import data
+
+    face = np.ascontiguousarray(data.astronaut()[40:220, 150:300])
+    frame = np.full((360, 640, 3), 90, np.uint8)
+    for x, w in FACE_WIDTHS:
+        small = resize_bicubic(face, (w, int(w * 180 / 150)))
+        frame[150 : 150 + small.shape[0], x : x + small.shape[1]] = small
+    return frame
+
+
+def _found(detections: list, frame_x: int, width: int) -> bool:
+    return any(abs((d.bbox[0] + d.bbox[2]) / 2 - (frame_x + width / 2)) < width / 2 for d in detections)
+
+
+def test_yunet_finds_every_small_face_at_x2(small_faces_frame: np.ndarray) -> None:
+    detections = YuNetDetector(upscale=2.0, landmarker=DlibLandmarker())(small_faces_frame)
+    assert all(_found(detections, x, w) for x, w in FACE_WIDTHS)
+    assert len(detections) == 3
+    for d in detections:
+        assert d.landmarks.shape == (68, 2) and d.keypoints.shape == (5, 2)
+        x1, y1, x2, y2 = d.bbox
+        assert x1 - 5 < d.keypoints[:, 0].mean() < x2 + 5 and y1 - 5 < d.keypoints[:, 1].mean() < y2 + 5
+
+
+def test_native_size_misses_the_smallest(small_faces_frame: np.ndarray) -> None:
+    assert len(YuNetDetector(upscale=1.0)(small_faces_frame)) < 3  # why the default enlarges the frame
+
+
+def test_dlib_hog_misses_small_faces(small_faces_frame: np.ndarray) -> None:
+    assert len(DlibDetector(upsample=0)(small_faces_frame)) == 0  # DESIGN §4: not a usable default
+
+
+def test_shipped_yunet_is_the_mit_model() -> None:
+    from models.checkpoints import sha256_file
+
+    assert sha256_file(YUNET_MODEL) == "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"
+    assert "MIT License" in (YUNET_MODEL.parent / "LICENSE-yunet.txt").read_text()
