@@ -83,7 +83,7 @@ def test_frames_without_detection_coast_on_the_motion() -> None:
     tracker = Tracker()
     for t in range(20):
         tracker.update([detect(truth(t, (50, 50), (3.0, 0.0), 30), 30, rng, noise=0.01)])
-    for t in range(20, 25):
+    for _ in range(20, 25):
         (state,) = tracker.update(None)  # detect-every gap: predicted, not aged
         assert state.time_since_update == 0
     assert abs(np.mean(state.landmarks[:, 0]) - truth(24, (50, 50), (3.0, 0.0), 30)[:, 0].mean()) < 2.0
