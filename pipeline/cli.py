@@ -56,6 +56,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--landmarks", action="store_true", help="also write <name>_landmarks.png with DIC's landmarks")
     _add_common(p)
 
+    p = sub.add_parser("enhance", help="super-resolve the faces of a video (or image folder)", epilog=EPILOG)
+    p.add_argument("input", help="video file or folder of frames")
+    p.add_argument("-o", "--output", required=True, type=Path, help="output video (.mp4, .mkv, .mov, .webm)")
+    p.add_argument("--detector", choices=("yunet", "dlib"), default="yunet",
+                   help="yunet (default, finds 12-40 px faces) or dlib HOG (large faces only)")
+    p.add_argument("--detect-every", type=positive_int, default=1, help="run the detector on every N-th frame")
+    p.add_argument("--sr", choices=("dic", "none"), default="dic", help="none: detect and track only")
+    p.add_argument("--seed", choices=("tracker", "none"), default="tracker",
+                   help="seed DIC's landmark branch with the tracked landmarks (default) or not")
+    p.add_argument("--feedback", choices=("on", "off"), default="on", help="DIC's landmarks update the tracker")
+    p.add_argument("--min-face", type=float, default=8.0, help="skip faces narrower than this (px, default 8)")
+    p.add_argument("--max-face", type=float, default=64.0, help="leave faces wider than this (px, default 64)")
+    p.add_argument("--upscale", type=float, default=1.0, help="scale the whole frame by K (faces from DIC)")
+    p.add_argument("--preview", choices=("side-by-side",), help="write input and result side by side")
+    p.add_argument("--window", type=positive_int, default=8, help="frames per DIC batch (default 8)")
+    p.add_argument("--codec", default="libx264", help="video encoder (default libx264)")
+    p.add_argument("--crf", type=int, default=18, help="x264/x265 quality, lower is better (default 18)")
+    p.add_argument("--preset", default="medium", help="x264/x265 preset (default medium)")
+    p.add_argument("--report", type=Path, help="write a run report (JSON)")
+    p.add_argument("--tracks", type=Path, help="write every frame's tracks and landmarks (JSON lines)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    _add_common(p)
+
     p = sub.add_parser("eval", help="DIC protocol on HR faces: PSNR/SSIM (Y, crop 8) vs bicubic", epilog=EPILOG)
     p.add_argument("hr_dir", nargs="+", help="folders or files of HR face crops (resized to 128 if needed)")
     p.add_argument("--limit", type=positive_int, help="evaluate only the first N faces")
@@ -160,6 +183,72 @@ def cmd_sr(args: argparse.Namespace) -> int:
                     write_png(_draw_landmarks(face, points), out_dir / f"{path.stem}_landmarks.png")
             bar.update(len(chunk))
     print(f"wrote {len(paths)} faces to {out_dir}", file=sys.stderr)
+    return 0
+
+
+def _detector(name: str):  # noqa: ANN202 -- detectors share a call signature, not a base class
+    from pipeline.detect.dlib_backend import DlibDetector, DlibLandmarker
+    from pipeline.detect.yunet import YuNetDetector
+
+    return YuNetDetector(landmarker=DlibLandmarker()) if name == "yunet" else DlibDetector(upsample=1)
+
+
+def cmd_enhance(args: argparse.Namespace) -> int:
+    import contextlib
+    from dataclasses import replace
+
+    from pipeline.align import AlignConfig, Aligner
+    from pipeline.blend import Blender
+    from pipeline.enhance import Enhancer
+    from pipeline.files import atomic_output
+    from pipeline.io import EncodeOptions, VideoSink, open_source
+    from pipeline.runtime.local import LocalRunner, RunOptions
+    from pipeline.track import Tracker
+
+    source_path, out = Path(args.input), Path(args.output)
+    if out.exists() and out.resolve() == source_path.resolve():
+        raise InputError(f"{out}: the output would overwrite the input; choose another -o")
+    if out.exists() and not args.overwrite:
+        raise InputError(f"{out} exists; pass --overwrite to replace it")
+    if not out.parent.is_dir():
+        raise InputError(f"{out.parent}: output folder does not exist")
+    try:
+        options = RunOptions(detect_every=args.detect_every, window=args.window, feedback=args.feedback == "on",
+                             upscale=args.upscale, preview=args.preview is not None)
+        align_cfg = AlignConfig(min_face_px=args.min_face, max_face_px=args.max_face)
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    cfg = _run_config(args)
+    enhancer = None
+    if args.sr == "dic":
+        resolver, record = _resolver(cfg)
+        print(f"weights: {record.name} ({record.file}) on {resolver.device}", file=sys.stderr)
+        enhancer = Enhancer(resolver, seed=args.seed)
+    runner = LocalRunner(_detector(args.detector), Tracker(), Aligner(align_cfg), enhancer, Blender(), options)
+    with contextlib.ExitStack() as stack:
+        source = stack.enter_context(open_source(source_path))
+        info = source.info
+        width, height = round(info.width * options.upscale), round(info.height * options.upscale)
+        sink = stack.enter_context(VideoSink(
+            out, replace(info, width=width * (2 if options.preview else 1), height=height),
+            source.audio_stream, EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)))
+        tracks = stack.enter_context(atomic_output(args.tracks)) if args.tracks else None
+        tracks_file = stack.enter_context(open(tracks, "w")) if tracks else None
+        bar = stack.enter_context(tqdm(total=info.frame_count, unit="frame", desc="enhance", file=sys.stderr))
+
+        def progress(report) -> None:  # noqa: ANN001
+            bar.update(report.frames_out - bar.n)
+            bar.set_postfix(faces=report.faces_enhanced)
+
+        report = runner.run(source, sink, tracks_file, progress)
+    summary = report.to_dict()
+    print(f"{report.frames_out}/{report.frames_in} frames, {report.faces_enhanced} faces enhanced, "
+          f"{report.tracks} tracks, {summary['fps']} frames/s -> {out}")
+    if args.report:
+        summary.update(input=str(source_path), output=str(out), options=vars(args) | {"output": str(out)},
+                       config=cfg.to_dict())
+        with atomic_output(args.report) as tmp:
+            tmp.write_text(json.dumps(summary, indent=2, default=str))
     return 0
 
 
@@ -296,6 +385,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "sr": cmd_sr,
+    "enhance": cmd_enhance,
     "eval": cmd_eval,
     "bench": cmd_bench,
     "demo": cmd_demo,

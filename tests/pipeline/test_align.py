@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from models.faces import from_crop_coords, square_box
+from pipeline.align import AlignConfig, Aligner
+from pipeline.io import Frame
+from pipeline.track import TrackState
+
+SHAPE = np.stack([np.cos(np.linspace(0, 6, 68)), np.sin(np.linspace(0, 6, 68))], axis=1).astype(np.float32)
+
+
+def state(centre: tuple[float, float], width: float, confirmed: bool = True, tid: int = 1) -> TrackState:
+    pts = (SHAPE * width / 2 + centre).astype(np.float32)
+    x, y = centre
+    return TrackState(tid, (x - width / 2, y - width / 2, x + width / 2, y + width / 2), pts, confirmed, 0)
+
+
+@pytest.fixture
+def frame() -> Frame:
+    rng = np.random.default_rng(0)
+    return Frame(3, 3, Fraction(1, 25), rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
+
+
+def test_crop_is_the_training_box_and_maps_back_exactly(frame: Frame) -> None:
+    track = state((80.3, 60.7), 24.0)
+    (crop,) = Aligner()(frame, [track])
+    assert crop.box == square_box(track.landmarks) and crop.lr.shape == (16, 16, 3)
+    assert crop.frame_index == 3 and crop.track_id == 1
+    back = from_crop_coords(crop.seed, crop.box)
+    assert np.abs(back - track.landmarks).max() < 1e-3  # crop -> uncrop within 0.5 px (exact here)
+    assert 0 < crop.seed.min() and crop.seed.max() < 128
+
+
+def test_size_policy_and_hysteresis(frame: Frame) -> None:
+    aligner = Aligner(AlignConfig(min_face_px=10, max_face_px=40))
+    tracks = [state((40, 40), 6, tid=1), state((80, 60), 24, tid=2), state((100, 60), 70, tid=3),
+              state((60, 60), 20, confirmed=False, tid=4)]
+    assert [c.track_id for c in aligner(frame, tracks)] == [2]
+    with pytest.raises(ValueError):
+        AlignConfig(min_face_px=50, max_face_px=40)
+
+
+def test_faces_on_the_frame_border_are_padded(frame: Frame) -> None:
+    (crop,) = Aligner()(frame, [state((2.0, 118.0), 30.0)])
+    assert crop.box[0] < 0 and crop.box[3] > 120 and crop.lr.shape == (16, 16, 3)
+
+
+def test_box_only_tracks_get_a_box_crop(frame: Frame) -> None:
+    track = TrackState(5, (70, 50, 90, 70), None, True, 0)
+    (crop,) = Aligner()(frame, [track])
+    assert crop.seed is None and crop.box[2] - crop.box[0] == pytest.approx(20 * 1.55)
