@@ -55,3 +55,26 @@ def test_shipped_yunet_is_the_mit_model() -> None:
 
     assert sha256_file(YUNET_MODEL) == "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"
     assert "MIT License" in (YUNET_MODEL.parent / "LICENSE-yunet.txt").read_text()
+
+
+@pytest.mark.parametrize("name", ["scrfd_2.5g_kps.onnx", "scrfd_500m_bnkps.onnx"])
+def test_insightface_scrfd_backend(small_faces_frame: np.ndarray, name: str) -> None:
+    from pipeline.detect.insightface_backend import InsightFaceDetector
+
+    path = SHARED_TESTDATA / name
+    if not path.is_file():
+        pytest.skip(f"{path} not present (test-only detector model)")
+    detections = InsightFaceDetector(path, landmarker=DlibLandmarker())(small_faces_frame)
+    assert _found(detections, 300, 36)  # the 36-px face; SCRFD misses the 20- and 28-px faces of this frame
+    d = next(d for d in detections if _found([d], 300, 36))
+    assert d.landmarks.shape == (68, 2) and d.keypoints.shape == (5, 2) and 0 < d.score <= 1
+
+
+def test_insightface_refuses_a_non_detector(tmp_path: Path) -> None:
+    from models.errors import InputError
+    from pipeline.detect.insightface_backend import InsightFaceDetector
+
+    bogus = tmp_path / "model.onnx"
+    bogus.write_bytes(b"not onnx")
+    with pytest.raises(InputError):
+        InsightFaceDetector(bogus)

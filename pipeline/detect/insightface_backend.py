@@ -1,0 +1,65 @@
+"""insightface: a user-supplied SCRFD detector ONNX (``insightface.model_zoo``), loaded offline.
+
+insightface ships no models and its model zoo's files carry non-commercial terms: the user passes the file. The
+detector input size (``det_size``) is set explicitly: the frame (times ``upscale``) rounded up to a multiple of 32.
+SCRFD gives a box and 5 keypoints; 68 landmarks come from an optional landmarker (dlib's by default in the CLI).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from models.errors import InputError, InputNotFound
+from pipeline.detect.dlib_backend import DlibLandmarker
+from pipeline.types import Detection
+
+
+class InsightFaceDetector:
+    """Faces in (H, W, 3) uint8 RGB images, boxes and landmarks in the image's pixels."""
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        upscale: float = 1.0,
+        score_threshold: float = 0.5,
+        landmarker: DlibLandmarker | None = None,
+    ) -> None:
+        import insightface
+
+        path = Path(model_path)
+        if not path.is_file():
+            raise InputNotFound(f"{path}: insightface detector model not found")
+        try:
+            self._model = insightface.model_zoo.get_model(str(path))
+        except Exception as exc:  # noqa: BLE001 -- onnxruntime and insightface raise many types
+            raise InputError(f"{path}: not an insightface detector ({type(exc).__name__}: {exc})") from exc
+        if self._model is None or not hasattr(self._model, "detect"):
+            raise InputError(f"{path}: not an insightface face detector (SCRFD/RetinaFace ONNX expected)")
+        self.upscale = upscale
+        self.score_threshold = score_threshold
+        self.landmarker = landmarker
+        self._size: tuple[int, int] | None = None
+
+    def __call__(self, image: np.ndarray) -> list[Detection]:
+        h, w = image.shape[:2]
+        scaled = cv2.resize(image, None, fx=self.upscale, fy=self.upscale) if self.upscale != 1 else image
+        size = (math.ceil(scaled.shape[1] / 32) * 32, math.ceil(scaled.shape[0] / 32) * 32)
+        if size != self._size:
+            self._model.prepare(ctx_id=-1, det_size=size, det_thresh=self.score_threshold)
+            self._size = size
+        boxes, keypoints = self._model.detect(cv2.cvtColor(scaled, cv2.COLOR_RGB2BGR), input_size=size)
+        if boxes is None or len(boxes) == 0:
+            return []
+        boxes = boxes.astype(np.float64)
+        boxes[:, :4] /= self.upscale
+        kps = [None] * len(boxes) if keypoints is None else (keypoints / self.upscale).astype(np.float32)
+        points = self.landmarker(image, boxes[:, :4]) if self.landmarker is not None else [None] * len(boxes)
+        return [
+            Detection(bbox=tuple(map(float, b[:4])), score=float(b[4]), landmarks=p, keypoints=k)
+            for b, p, k in zip(boxes, points, kps, strict=True)
+        ]
