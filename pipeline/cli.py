@@ -14,7 +14,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from configs.schema import RunConfig, load_config
@@ -30,11 +29,10 @@ def positive_int(text: str) -> int:
     return value
 
 
-def _add_common(p: argparse.ArgumentParser, weights: bool = True) -> None:
+def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="YAML configuration (default: configs/default.yaml)")
-    if weights:
-        p.add_argument("--weights", help="DIC weights file (default: the package's default weights)")
-        p.add_argument("--steps", type=positive_int, dest="num_steps", help="recurrent steps (default: as trained)")
+    p.add_argument("--weights", help="DIC weights file (default: the package's default weights)")
+    p.add_argument("--steps", type=positive_int, dest="num_steps", help="recurrent steps (default: as trained)")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: auto)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), help="GPU autocast precision")
     p.add_argument("--batch", type=positive_int, dest="max_batch", help="faces per forward pass (default: 32)")
@@ -133,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run_config(args: argparse.Namespace) -> RunConfig:
     overrides = {
-        "model": {"weights": getattr(args, "weights", None), "num_steps": getattr(args, "num_steps", None)},
+        "model": {"weights": args.weights, "num_steps": args.num_steps},
         "inference": {
             "device": args.device,
             "precision": args.precision,
@@ -353,6 +351,8 @@ def cmd_prepare_data(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
     from configs.schema import load_train_config
     from models.train import Trainer, load_training_data
 
@@ -415,6 +415,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if getattr(args, "threads", None):
+            import torch
+
             torch.set_num_threads(args.threads)
         return COMMANDS[args.command](args)
     except DicfaceError as exc:
