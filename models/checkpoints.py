@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from models.atomic import atomic_output
 from models.errors import CheckpointError, InputNotFound
 
 CONTAINER_KEYS = ("state_dict", "model", "netG")
@@ -95,14 +95,8 @@ def save_weights(state: Mapping[str, Any], path: str | os.PathLike[str]) -> str:
     """Write ``state`` (tensors and plain containers) atomically; returns the file's sha256."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         torch.save(dict(state), tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return sha256_file(path)
 
 

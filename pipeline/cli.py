@@ -210,10 +210,10 @@ def cmd_enhance(args: argparse.Namespace) -> int:
     import contextlib
     from dataclasses import replace
 
+    from models.atomic import atomic_output
     from pipeline.align import AlignConfig, Aligner
     from pipeline.blend import Blender
     from pipeline.enhance import Enhancer
-    from pipeline.files import atomic_output
     from pipeline.io import EncodeOptions, VideoSink, open_source
     from pipeline.runtime.local import LocalRunner, RunOptions
     from pipeline.track import Tracker
@@ -266,11 +266,11 @@ def cmd_enhance(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from models.atomic import atomic_output
     from models.data import read_landmarks
     from models.evaluate import evaluate_faces, list_images, read_rgb
     from models.faces import denormalise, normalise
     from models.heatmaps import decode_landmarks, render_heatmaps
-    from pipeline.files import atomic_output
 
     cfg = _run_config(args)
     table = read_landmarks(args.landmarks) if args.landmarks else {}

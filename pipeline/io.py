@@ -18,9 +18,9 @@ from types import TracebackType
 import av
 import numpy as np
 
+from models.atomic import AtomicFile
 from models.errors import InputError, InputNotFound
 from models.evaluate import list_images, read_rgb
-from pipeline.files import AtomicFile
 
 
 @dataclass(frozen=True)

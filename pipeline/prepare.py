@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from models.atomic import atomic_output
 from models.evaluate import list_images, read_rgb
-from pipeline.files import atomic_output
 from pipeline.types import Detection
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,9 @@ def test_save_is_atomic_and_returns_the_sha256(tmp_path: Path, tiny_model: DIC) 
     digest = save_weights(tiny_model.state_dict(), path)
     assert digest == sha256_file(path) and len(digest) == 64
     assert [p.name for p in path.parent.iterdir()] == ["w.pth"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not the temporary file's 0600
 
 
 def test_registry_cards_and_the_default(tmp_path: Path, tiny_model: DIC) -> None:
