@@ -191,7 +191,7 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         self.iteration += 1
-        return {"loss": float(loss), "l1": pixel, "heatmap_mse": align}
+        return {"loss": float(loss.detach()), "l1": pixel, "heatmap_mse": align}
 
     def run(self, progress: Callable[[dict[str, float]], None] | None = None) -> None:
         cfg = self.cfg
