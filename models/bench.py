@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -44,11 +44,9 @@ def bench_model(model: DIC, options: InferenceOptions, batch: int = 16, iters: i
     """Time ``iters`` batches of ``batch`` random faces through the plain path, then the fast path, each on its own
     copy of ``model`` (the fast path changes the weights' memory layout)."""
     lr = torch.rand(batch, 3, 16, 16, generator=torch.Generator().manual_seed(0)) - 0.45
-    plain_opts = InferenceOptions(**{**options.__dict__, "fast": False, "max_batch": batch})
-    plain = FaceSuperResolver(copy.deepcopy(model), plain_opts)
+    plain = FaceSuperResolver(copy.deepcopy(model), replace(options, fast=False, max_batch=batch))
     plain_fps, plain_sr = _faces_per_s(plain, lr, iters)
-    fast_opts = InferenceOptions(**{**options.__dict__, "fast": True, "max_batch": batch})
-    fast = FaceSuperResolver(copy.deepcopy(model), fast_opts)
+    fast = FaceSuperResolver(copy.deepcopy(model), replace(options, fast=True, max_batch=batch))
     fast_fps, fast_sr = _faces_per_s(fast, lr, iters)
     return ModelBenchResult(
         device=str(fast.device),
