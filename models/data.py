@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from models.atomic import atomic_output
 from models.errors import InputError, InputNotFound
 from models.evaluate import list_images, read_rgb
 from models.faces import HR_SIZE, LR_SIZE, crop_face, normalise, resize_bicubic, square_box, to_crop_coords
@@ -87,9 +88,8 @@ class FacePairs:
         pairs = cls(hr, points, tuple(p.name for p in paths))
         if cache:
             cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(".tmp.npz")
-            np.savez(tmp, hr=hr, landmarks=points, names=np.array(pairs.names))
-            os.replace(tmp, cache)
+            with atomic_output(cache) as tmp:
+                np.savez(tmp, hr=hr, landmarks=points, names=np.array(pairs.names))
         return pairs
 
     def sample(self, index: int, flip: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -93,11 +93,10 @@ def crop_face(image: np.ndarray, box: Sequence[float], size: int = HR_SIZE) -> n
     """
     h, w = image.shape[:2]
     x1, y1, x2, y2 = box
-    pad = int(np.ceil(max(0.0, -x1, -y1, x2 - w, y2 - h))) + 2  # +2: room for the bicubic support
-    if pad > 2:
+    outside = int(np.ceil(max(0.0, -x1, -y1, x2 - w, y2 - h)))
+    pad = outside + 2 if outside else 0  # +2: room for the bicubic support
+    if pad:
         image = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
-    else:
-        pad = 0
     return resize_bicubic(image, size, box=(x1 + pad, y1 + pad, x2 + pad, y2 + pad))
 
 

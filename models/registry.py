@@ -16,6 +16,7 @@ from typing import Any
 
 from torch import Tensor
 
+from models.atomic import atomic_output
 from models.checkpoints import check_compatible, read_state_dict, save_weights, sha256_file
 from models.dic import DIC, DICConfig
 from models.errors import CheckpointError, NoWeightsError
@@ -128,6 +129,11 @@ def load_model(
     return model.eval(), record or WeightsRecord(name=path.stem, file=path, config=cfg)
 
 
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+
+
 CELEBA_TERMS = (
     "Trained on CelebA images, which are for non-commercial research purposes only "
     "(https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html); these weights inherit that restriction. "
@@ -174,7 +180,6 @@ def export_weights(
             if other.stem != name:
                 data = json.loads(other.read_text())
                 if data.get("default"):
-                    data["default"] = False
-                    other.write_text(json.dumps(data, indent=2) + "\n")
-    (folder / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
+                    _write_json(other, {**data, "default": False})
+    _write_json(folder / f"{name}.json", card)
     return WeightsRecord.from_card(folder / f"{name}.json")

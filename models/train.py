@@ -12,7 +12,6 @@ import csv
 import json
 import math
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,10 +25,9 @@ from models.checkpoints import read_state_dict, save_weights
 from models.data import FacePairs, read_landmarks
 from models.dic import DIC, DICConfig
 from models.errors import CheckpointError, InputError
-from models.evaluate import list_images, read_rgb
-from models.faces import HR_SIZE, LR_SIZE, denormalise, normalise, resize_bicubic
+from models.evaluate import evaluate_faces, list_images, read_rgb
+from models.faces import HR_SIZE, denormalise, normalise, resize_bicubic
 from models.heatmaps import decode_landmarks
-from models.metrics import landmark_nme, psnr_y, ssim_y
 
 
 @dataclass(frozen=True)
@@ -87,32 +85,27 @@ class ValidationResult:
 
 
 def validate(model: DIC, hr_images: np.ndarray, landmarks: np.ndarray | None, batch: int = 25) -> ValidationResult:
-    """DIC protocol on (N, 128, 128, 3) uint8 HR faces; NME of the final heatmaps where ``landmarks`` is given
-    ((N, 68, 2), NaN rows for faces without landmarks)."""
-    scores: dict[str, list[float]] = {k: [] for k in ("psnr", "ssim", "bp", "bs")}
-    predicted = []
+    """DIC protocol (``models.evaluate.evaluate_faces``) on (N, 128, 128, 3) uint8 HR faces; NME of the final
+    heatmaps where ``landmarks`` is given ((N, 68, 2), NaN rows for faces without landmarks)."""
+
+    def super_resolve(lrs: list[np.ndarray], _: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        with torch.inference_mode():
+            srs, heats = model(normalise(np.stack(lrs)))
+        return denormalise(srs[-1]), decode_landmarks(heats[-1]).numpy()
+
+    if landmarks is None:
+        truths = [None] * len(hr_images)
+    else:
+        truths = [None if np.isnan(points).any() else points for points in landmarks]
     was_training = model.training
     model.eval()
-    with torch.inference_mode():
-        for start in range(0, len(hr_images), batch):
-            hrs = hr_images[start : start + batch]
-            lrs = np.stack([resize_bicubic(h, LR_SIZE) for h in hrs])
-            srs, heats = model(normalise(lrs))
-            predicted.append(decode_landmarks(heats[-1]).numpy())
-            for hr, lr, sr in zip(hrs, lrs, denormalise(srs[-1]), strict=True):
-                bic = resize_bicubic(lr, HR_SIZE)
-                scores["psnr"].append(psnr_y(sr, hr))
-                scores["ssim"].append(ssim_y(sr, hr))
-                scores["bp"].append(psnr_y(bic, hr))
-                scores["bs"].append(ssim_y(bic, hr))
-    model.train(was_training)
-    nme = None
-    if landmarks is not None:
-        valid = ~np.isnan(landmarks).any(axis=(1, 2))
-        if valid.any():
-            nme = landmark_nme(np.concatenate(predicted)[valid], landmarks[valid])
-    mean = {k: float(np.mean([x for x in v if math.isfinite(x)])) for k, v in scores.items()}
-    return ValidationResult(mean["psnr"], mean["ssim"], mean["bp"], mean["bs"], nme)
+    try:
+        result = evaluate_faces(zip(hr_images, truths, strict=True), super_resolve, batch)
+        rows = {r["method"]: r for r in result.table()}
+    finally:
+        model.train(was_training)
+    dic, bicubic = rows["dic"], rows["bicubic"]
+    return ValidationResult(dic["psnr_y"], dic["ssim_y"], bicubic["psnr_y"], bicubic["ssim_y"], dic["nme"])
 
 
 def load_training_data(cfg: TrainConfig) -> tuple[FacePairs, tuple[np.ndarray, np.ndarray | None] | None]:
@@ -193,7 +186,7 @@ class Trainer:
         self.iteration += 1
         return {"loss": float(loss.detach()), "l1": pixel, "heatmap_mse": align}
 
-    def run(self, progress: Callable[[dict[str, float]], None] | None = None) -> None:
+    def run(self) -> None:
         cfg = self.cfg
         log_path = self.out / "log.csv"
         new_log = not log_path.exists()
@@ -226,7 +219,5 @@ class Trainer:
                         save_weights(self.state(), self.out / "last.pt")
                     writer.writerow(row)
                     log.flush()
-                    if progress:
-                        progress(mean)
             save_weights(self.state(), self.out / "last.pt")
             (self.out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
