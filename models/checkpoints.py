@@ -91,6 +91,16 @@ def load_weights(model: nn.Module, path: str | os.PathLike[str]) -> nn.Module:
     return model
 
 
+def load_landmark_branch(model: nn.Module, path: str | os.PathLike[str]) -> None:
+    """Load a landmark branch into ``model.HG`` strictly: a bare hourglass file (``FB_HG_68_CelebA.pth``, a
+    ``dicface train`` HG pre-training run), or the ``HG.*`` part of a whole DIC checkpoint (other keys ignored)."""
+    state = read_state_dict(path)
+    if any(k.startswith("HG.") for k in state):
+        state = {k.removeprefix("HG."): v for k, v in state.items() if k.startswith("HG.")}
+    check_compatible(model.HG, state, str(path))
+    model.HG.load_state_dict(state, strict=True)
+
+
 def save_weights(state: Mapping[str, Any], path: str | os.PathLike[str]) -> str:
     """Write ``state`` (tensors and plain containers) atomically; returns the file's sha256."""
     path = Path(path)

@@ -1,9 +1,12 @@
 """DIC training: loss, schedule, landmark-branch freezing, validation, checkpoints and exact resume.
 
-Loss (DESIGN §2): sum over steps of L1(SR_t, HR) + heatmap_weight * sum over steps of MSE(heat_t, GT heatmaps).
-Optimiser: Adam, lr halved at ``milestones``. Checkpoints (``last.pt``, ``best.pt`` by validation PSNR) hold the
-model, optimiser and scheduler states; batches are a function of (seed, iteration), so a resumed run continues
-exactly where it stopped.
+Two stages:
+- ``dic`` (DESIGN §2): sum over steps of L1(SR_t, HR) + heatmap_weight * sum over steps of MSE(heat_t, GT heatmaps);
+  ``best.pt`` is the checkpoint with the best validation PSNR.
+- ``hg``: pre-trains the landmark branch alone on the HR crops (sum over steps of the heatmap MSE), as the released
+  DIC starts from a pretrained hourglass; ``best.pt`` has the lowest validation NME and is what ``hg_init`` takes.
+Optimiser: Adam, lr multiplied by ``gamma`` at ``milestones``. ``last.pt`` holds the model, optimiser and scheduler
+states; batches are a function of (seed, iteration), so a resumed run continues exactly where it stopped.
 """
 
 from __future__ import annotations
@@ -18,16 +21,20 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 from tqdm import tqdm
 
-from models.checkpoints import read_state_dict, save_weights
+from models.checkpoints import load_landmark_branch, load_weights, save_weights
 from models.data import FacePairs, read_landmarks
 from models.dic import DIC, DICConfig
 from models.errors import CheckpointError, InputError
 from models.evaluate import evaluate_faces, list_images, read_rgb
 from models.faces import HR_SIZE, denormalise, normalise, resize_bicubic
 from models.heatmaps import decode_landmarks
+from models.metrics import landmark_nme
+
+
+STAGES = ("dic", "hg")
 
 
 @dataclass(frozen=True)
@@ -48,8 +55,11 @@ class TrainConfig:
     milestones: tuple[int, ...] = (10_000, 20_000, 40_000, 80_000)
     gamma: float = 0.5
     heatmap_weight: float = 0.1
+    heatmap_foreground: float = 0.0  # extra weight near landmarks: each pixel's squared error counts (1 + this * GT)
+    stage: str = "dic"  # "dic": the whole network; "hg": pre-train the landmark branch on HR crops
     freeze_hg_iterations: int = 0
-    hg_init: str | None = None  # a pretrained landmark branch (e.g. FB_HG_68_CelebA.pth)
+    init: str | None = None  # whole-network weights to start from (a fresh optimiser and schedule)
+    hg_init: str | None = None  # a pretrained landmark branch (FB_HG_68_CelebA.pth, an "hg" run's best.pt)
     flip: bool = True
     seed: int = 0
     val_every: int = 1000
@@ -59,15 +69,38 @@ class TrainConfig:
         if self.batch_size < 1 or self.iterations < 1 or self.lr <= 0:
             raise InputError(f"batch_size, iterations and lr must be positive (got {self.batch_size}, "
                              f"{self.iterations}, {self.lr})")
+        if self.stage not in STAGES:
+            raise InputError(f"stage must be one of {', '.join(STAGES)}, got {self.stage!r}")
+
+
+def heatmap_loss(heats: list[Tensor], gt_heat: Tensor, foreground: float = 0.0) -> Tensor:
+    """Summed over steps: the mean squared heatmap error, each pixel weighted by (1 + foreground * GT).
+
+    With ``foreground`` 0 this is DIC's MSE. A 32x32 map holds ~3 pixels of peak among 1,024: an untrained
+    hourglass settles on all-zero maps first, and up-weighting the peaks gets it out of that plateau sooner.
+    """
+    weight = 1 + foreground * gt_heat
+    return sum((weight * (h - gt_heat).square()).mean() for h in heats)
 
 
 def dic_loss(
-    srs: list[Tensor], heats: list[Tensor], hr: Tensor, gt_heat: Tensor, heatmap_weight: float
+    srs: list[Tensor], heats: list[Tensor], hr: Tensor, gt_heat: Tensor, heatmap_weight: float,
+    foreground: float = 0.0,
 ) -> tuple[Tensor, float, float]:
-    """Returns (total loss, summed L1 value, summed heatmap MSE value)."""
+    """Returns (total loss, summed L1 value, summed heatmap loss value)."""
     pixel = sum(F.l1_loss(sr, hr) for sr in srs)
-    align = sum(F.mse_loss(h, gt_heat) for h in heats)
+    align = heatmap_loss(heats, gt_heat, foreground)
     return pixel + heatmap_weight * align, float(pixel.detach()), float(align.detach())
+
+
+def run_landmark_branch(hg: nn.Module, image: Tensor, steps: int) -> list[Tensor]:
+    """The recurrent landmark branch alone, run ``steps`` times on one image (B, 3, 128, 128) (HG pre-training).
+    Returns the heatmaps of every step, each (B, K, 32, 32)."""
+    heats, hidden = [], None
+    for _ in range(steps):
+        heat, hidden = hg(image, hidden)
+        heats.append(heat)
+    return heats
 
 
 def set_hg_trainable(model: DIC, trainable: bool) -> None:
@@ -108,6 +141,25 @@ def validate(model: DIC, hr_images: np.ndarray, landmarks: np.ndarray | None, ba
     return ValidationResult(dic["psnr_y"], dic["ssim_y"], bicubic["psnr_y"], bicubic["ssim_y"], dic["nme"])
 
 
+def validate_landmarks(model: DIC, hr_images: np.ndarray, landmarks: np.ndarray, batch: int = 25) -> float:
+    """Mean NME of the landmark branch run on the HR faces ((N, 128, 128, 3) uint8) against ``landmarks``
+    ((N, 68, 2) HR pixels, NaN rows skipped)."""
+    keep = ~np.isnan(landmarks).any(axis=(1, 2))
+    images, truths = hr_images[keep], landmarks[keep]
+    errors = []
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for i in range(0, len(images), batch):
+                heats = run_landmark_branch(model.HG, normalise(images[i : i + batch]), model.cfg.num_steps)
+                found = decode_landmarks(heats[-1]).numpy()
+                errors += [landmark_nme(p, t) for p, t in zip(found, truths[i : i + batch], strict=True)]
+    finally:
+        model.train(was_training)
+    return float(np.mean(errors))
+
+
 def load_training_data(cfg: TrainConfig) -> tuple[FacePairs, tuple[np.ndarray, np.ndarray | None] | None]:
     """The training pairs and the validation faces: HR 128-px images (resized if needed) and their landmarks
     ((N, 68, 2) in HR pixels, NaN where the landmark file has no entry), or None without ``val_images``."""
@@ -132,6 +184,8 @@ class Trainer:
     """Owns the model, optimiser, schedule and the run folder (``last.pt``, ``best.pt``, ``log.csv``)."""
 
     def __init__(self, cfg: TrainConfig, data: FacePairs, val: tuple[np.ndarray, np.ndarray | None] | None) -> None:
+        if cfg.stage == "hg" and val is not None and val[1] is None:
+            raise InputError("stage 'hg' validates landmarks: set val_landmarks, or leave out val_images")
         torch.manual_seed(cfg.seed)
         self.cfg = cfg
         self.data = data
@@ -139,13 +193,15 @@ class Trainer:
         self.out = Path(cfg.out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.model = DIC(cfg.model).to(memory_format=torch.channels_last)
+        if cfg.init:
+            load_weights(self.model, cfg.init)
         if cfg.hg_init:
-            hg_state = read_state_dict(cfg.hg_init)
-            self.model.HG.load_state_dict({k.removeprefix("HG."): v for k, v in hg_state.items()}, strict=True)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+            load_landmark_branch(self.model, cfg.hg_init)
+        trained = self.model.HG if cfg.stage == "hg" else self.model
+        self.optimizer = torch.optim.Adam(trained.parameters(), lr=cfg.lr)
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(cfg.milestones), cfg.gamma)
         self.iteration = 0
-        self.best_psnr = -math.inf
+        self.best_score = -math.inf  # validation PSNR (stage dic) or -NME (stage hg): higher is better
 
     def state(self) -> dict[str, object]:
         return {
@@ -153,12 +209,12 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "iteration": self.iteration,
-            "best_psnr": self.best_psnr,
+            "best_score": self.best_score,
             "model_config": self.cfg.model.to_dict(),
         }
 
     def resume(self, path: Path) -> None:
-        """Continue from a ``last.pt`` written by this trainer (same model configuration)."""
+        """Continue from a ``last.pt`` written by this trainer (same model configuration and stage)."""
         try:
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
             if ckpt["model_config"] != self.cfg.model.to_dict():
@@ -169,22 +225,43 @@ class Trainer:
         except (KeyError, RuntimeError, ValueError) as exc:
             raise CheckpointError(f"{path}: cannot resume from it ({type(exc).__name__}: {exc})") from exc
         self.iteration = int(ckpt["iteration"])
-        self.best_psnr = float(ckpt["best_psnr"])
+        self.best_score = float(ckpt["best_score"])
 
     def step(self) -> dict[str, float]:
         """One optimisation step on the batch of the current iteration."""
         cfg = self.cfg
-        set_hg_trainable(self.model, self.iteration >= cfg.freeze_hg_iterations)
         batch = self.data.batch(cfg.seed, self.iteration, cfg.batch_size, cfg.flip)
-        lr = batch["lr"].contiguous(memory_format=torch.channels_last)
-        srs, heats = self.model(lr)
-        loss, pixel, align = dic_loss(srs, heats, batch["hr"], batch["heatmaps"], cfg.heatmap_weight)
+        if cfg.stage == "hg":
+            hr = batch["hr"].contiguous(memory_format=torch.channels_last)
+            heats = run_landmark_branch(self.model.HG, hr, cfg.model.num_steps)
+            loss = heatmap_loss(heats, batch["heatmaps"], cfg.heatmap_foreground)
+            pixel, align = 0.0, float(loss.detach())
+        else:
+            set_hg_trainable(self.model, self.iteration >= cfg.freeze_hg_iterations)
+            srs, heats = self.model(batch["lr"].contiguous(memory_format=torch.channels_last))
+            loss, pixel, align = dic_loss(srs, heats, batch["hr"], batch["heatmaps"], cfg.heatmap_weight,
+                                          cfg.heatmap_foreground)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         self.scheduler.step()
         self.iteration += 1
         return {"loss": float(loss.detach()), "l1": pixel, "heatmap_mse": align}
+
+    def _validate(self) -> tuple[list[object], float, dict[str, str]]:
+        """Validation columns for the log, the score to maximise and the progress-bar summary."""
+        hr, landmarks = self.val
+        if self.cfg.stage == "hg":
+            nme = validate_landmarks(self.model, hr, landmarks)
+            return ["", "", "", "", nme], -nme, {"nme": f"{nme:.4f}"}
+        v = validate(self.model, hr, landmarks)
+        summary = {"psnr": f"{v.psnr:.2f}", "bicubic": f"{v.bicubic_psnr:.2f}"}
+        return [v.psnr, v.ssim, v.bicubic_psnr, v.bicubic_ssim, v.nme], v.psnr, summary
+
+    def _save_best(self) -> None:
+        """``best.pt``: the whole network (stage dic) or the bare landmark branch (stage hg, for ``hg_init``)."""
+        state = self.model.HG.state_dict() if self.cfg.stage == "hg" else self.model.state_dict()
+        save_weights(state, self.out / "best.pt")
 
     def run(self) -> None:
         cfg = self.cfg
@@ -210,12 +287,12 @@ class Trainer:
                     row: list[object] = [self.iteration, round(time.time()), self.scheduler.get_last_lr()[0],
                                          mean["loss"], mean["l1"], mean["heatmap_mse"]]
                     if validate_now:
-                        v = validate(self.model, *self.val)
-                        row += [v.psnr, v.ssim, v.bicubic_psnr, v.bicubic_ssim, v.nme]
-                        bar.set_postfix(psnr=f"{v.psnr:.2f}", bicubic=f"{v.bicubic_psnr:.2f}")
-                        if v.psnr > self.best_psnr:
-                            self.best_psnr = v.psnr
-                            save_weights(self.model.state_dict(), self.out / "best.pt")
+                        columns, score, summary = self._validate()
+                        row += columns
+                        bar.set_postfix(summary)
+                        if score > self.best_score:
+                            self.best_score = score
+                            self._save_best()
                         save_weights(self.state(), self.out / "last.pt")
                     writer.writerow(row)
                     log.flush()

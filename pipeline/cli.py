@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from configs.schema import RunConfig, load_config
 from models.errors import DicfaceError, InputError
+from pipeline.detect.regions import DetectSchedule
 
 EPILOG = "Exit codes: 0 ok, 1 error, 2 bad input, 3 weights problem, 130 interrupted. --debug shows tracebacks."
 
@@ -39,6 +40,29 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=positive_int, help="CPU threads for torch (default: torch's choice)")
 
 
+def _add_video_flags(p: argparse.ArgumentParser) -> None:
+    """Detection, tracking, enhancement and encoding flags shared by ``enhance`` and ``bench pipeline``."""
+    p.add_argument("--detector", choices=("yunet", "insightface", "dlib"), default="yunet",
+                   help="yunet (default, shipped, finds 12-40 px faces), insightface (SCRFD, needs "
+                        "--detector-model) or dlib HOG (large faces only)")
+    p.add_argument("--detector-model", type=Path, help="the insightface detector ONNX (e.g. SCRFD)")
+    p.add_argument("--detect-scale", type=float, help="enlarge frames by this before detection "
+                   "(default 2 for yunet, 1 for insightface)")
+    p.add_argument("--detect-every", type=positive_int, default=DetectSchedule.every,
+                   help=f"search the whole frame for new faces every N-th frame, in between only around the "
+                        f"tracked faces (default {DetectSchedule.every})")
+    p.add_argument("--seed", choices=("tracker", "none"), default="tracker",
+                   help="seed DIC's landmark branch with the tracked landmarks (default) or not")
+    p.add_argument("--feedback", choices=("on", "off"), default="on", help="DIC's landmarks update the tracker")
+    p.add_argument("--min-face", type=float, default=8.0, help="skip faces narrower than this (px, default 8)")
+    p.add_argument("--max-face", type=float, default=64.0, help="leave faces wider than this (px, default 64)")
+    p.add_argument("--upscale", type=float, default=1.0, help="scale the whole frame by K (faces from DIC)")
+    p.add_argument("--window", type=positive_int, default=8, help="frames per DIC batch (default 8)")
+    p.add_argument("--codec", default="libx264", help="video encoder (default libx264)")
+    p.add_argument("--crf", type=int, default=18, help="x264/x265 quality, lower is better (default 18)")
+    p.add_argument("--preset", default="medium", help="x264/x265 preset (default medium)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dicface",
@@ -57,25 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("enhance", help="super-resolve the faces of a video (or image folder)", epilog=EPILOG)
     p.add_argument("input", help="video file or folder of frames")
     p.add_argument("-o", "--output", required=True, type=Path, help="output video (.mp4, .mkv, .mov, .webm)")
-    p.add_argument("--detector", choices=("yunet", "insightface", "dlib"), default="yunet",
-                   help="yunet (default, shipped, finds 12-40 px faces), insightface (SCRFD, needs "
-                        "--detector-model) or dlib HOG (large faces only)")
-    p.add_argument("--detector-model", type=Path, help="the insightface detector ONNX (e.g. SCRFD)")
-    p.add_argument("--detect-scale", type=float, help="enlarge frames by this before detection "
-                   "(default 2 for yunet, 1 for insightface)")
-    p.add_argument("--detect-every", type=positive_int, default=1, help="run the detector on every N-th frame")
+    _add_video_flags(p)
     p.add_argument("--sr", choices=("dic", "none"), default="dic", help="none: detect and track only")
-    p.add_argument("--seed", choices=("tracker", "none"), default="tracker",
-                   help="seed DIC's landmark branch with the tracked landmarks (default) or not")
-    p.add_argument("--feedback", choices=("on", "off"), default="on", help="DIC's landmarks update the tracker")
-    p.add_argument("--min-face", type=float, default=8.0, help="skip faces narrower than this (px, default 8)")
-    p.add_argument("--max-face", type=float, default=64.0, help="leave faces wider than this (px, default 64)")
-    p.add_argument("--upscale", type=float, default=1.0, help="scale the whole frame by K (faces from DIC)")
     p.add_argument("--preview", choices=("side-by-side",), help="write input and result side by side")
-    p.add_argument("--window", type=positive_int, default=8, help="frames per DIC batch (default 8)")
-    p.add_argument("--codec", default="libx264", help="video encoder (default libx264)")
-    p.add_argument("--crf", type=int, default=18, help="x264/x265 quality, lower is better (default 18)")
-    p.add_argument("--preset", default="medium", help="x264/x265 preset (default medium)")
     p.add_argument("--report", type=Path, help="write a run report (JSON)")
     p.add_argument("--tracks", type=Path, help="write every frame's tracks and landmarks (JSON lines)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -97,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="full: the released configuration with random weights; weights: --weights or the default")
     b.add_argument("--iters", type=positive_int, default=3, help="timed batches per path (default 3)")
     b.add_argument("--compile", action="store_true", help="torch.compile the fast path")
+    _add_common(b)
+    b = bench.add_parser("pipeline", help="frames/s of enhance (with and without SR) vs plain decode+encode")
+    b.add_argument("input", nargs="?", type=Path,
+                   help="video to measure (default: a generated 1280x720 clip of 3 real faces, 24-40 px)")
+    b.add_argument("--frames", type=positive_int, default=100, help="length of the generated clip (default 100)")
+    _add_video_flags(b)
     _add_common(b)
 
     p = sub.add_parser("demo", help="run on the bundled example faces (scikit-image photos)", epilog=EPILOG)
@@ -206,17 +220,35 @@ def _detector(args: argparse.Namespace):  # noqa: ANN202 -- detectors share a ca
     return DlibDetector(upsample=1)
 
 
-def cmd_enhance(args: argparse.Namespace) -> int:
-    import contextlib
-    from dataclasses import replace
-
-    from models.atomic import atomic_output
+def _enhance_runner(args: argparse.Namespace, cfg: RunConfig, sr: bool):  # noqa: ANN202 -- lazy imports
+    """The in-process runner that ``enhance`` and ``bench pipeline`` build from the same flags."""
     from pipeline.align import AlignConfig, Aligner
     from pipeline.blend import Blender
+    from pipeline.detect.regions import ScheduledDetector
     from pipeline.enhance import Enhancer
-    from pipeline.io import EncodeOptions, VideoSink, open_source
     from pipeline.runtime.local import LocalRunner, RunOptions
     from pipeline.track import Tracker
+
+    try:
+        schedule = DetectSchedule(every=args.detect_every)
+        options = RunOptions(window=args.window, feedback=args.feedback == "on",
+                             upscale=args.upscale, preview=getattr(args, "preview", None) is not None)
+        align_cfg = AlignConfig(min_face_px=args.min_face, max_face_px=args.max_face)
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    enhancer = None
+    if sr:
+        resolver, record = _resolver(cfg)
+        print(f"weights: {record.name} ({record.file}) on {resolver.device}", file=sys.stderr)
+        enhancer = Enhancer(resolver, seed=args.seed)
+    detector = ScheduledDetector(_detector(args), schedule)
+    return LocalRunner(detector, Tracker(), Aligner(align_cfg), enhancer, Blender(), options)
+
+
+def cmd_enhance(args: argparse.Namespace) -> int:
+    from models.atomic import atomic_output
+    from pipeline.io import EncodeOptions
+    from pipeline.job import enhance_file
 
     source_path, out = Path(args.input), Path(args.output)
     if out.exists() and out.resolve() == source_path.resolve():
@@ -225,35 +257,10 @@ def cmd_enhance(args: argparse.Namespace) -> int:
         raise InputError(f"{out} exists; pass --overwrite to replace it")
     if not out.parent.is_dir():
         raise InputError(f"{out.parent}: output folder does not exist")
-    try:
-        options = RunOptions(detect_every=args.detect_every, window=args.window, feedback=args.feedback == "on",
-                             upscale=args.upscale, preview=args.preview is not None)
-        align_cfg = AlignConfig(min_face_px=args.min_face, max_face_px=args.max_face)
-    except ValueError as exc:
-        raise InputError(str(exc)) from exc
     cfg = _run_config(args)
-    enhancer = None
-    if args.sr == "dic":
-        resolver, record = _resolver(cfg)
-        print(f"weights: {record.name} ({record.file}) on {resolver.device}", file=sys.stderr)
-        enhancer = Enhancer(resolver, seed=args.seed)
-    runner = LocalRunner(_detector(args), Tracker(), Aligner(align_cfg), enhancer, Blender(), options)
-    with contextlib.ExitStack() as stack:
-        source = stack.enter_context(open_source(source_path))
-        info = source.info
-        width, height = round(info.width * options.upscale), round(info.height * options.upscale)
-        sink = stack.enter_context(VideoSink(
-            out, replace(info, width=width * (2 if options.preview else 1), height=height),
-            source.audio_stream, EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)))
-        tracks = stack.enter_context(atomic_output(args.tracks)) if args.tracks else None
-        tracks_file = stack.enter_context(open(tracks, "w")) if tracks else None
-        bar = stack.enter_context(tqdm(total=info.frame_count, unit="frame", desc="enhance", file=sys.stderr))
-
-        def progress(report) -> None:  # noqa: ANN001
-            bar.update(report.frames_out - bar.n)
-            bar.set_postfix(faces=report.faces_enhanced)
-
-        report = runner.run(source, sink, tracks_file, progress)
+    runner = _enhance_runner(args, cfg, sr=args.sr == "dic")
+    encode = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)
+    report = enhance_file(source_path, out, runner, encode, args.tracks)
     summary = report.to_dict()
     print(f"{report.frames_out}/{report.frames_in} frames, {report.faces_enhanced} faces enhanced, "
           f"{report.tracks} tracks, {summary['fps']} frames/s -> {out}")
@@ -305,6 +312,51 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    return _bench_pipeline(args) if args.target == "pipeline" else _bench_model(args)
+
+
+def _bench_pipeline(args: argparse.Namespace) -> int:
+    import tempfile
+    import time
+
+    from pipeline.examples import make_face_clip
+    from pipeline.io import EncodeOptions
+    from pipeline.job import copy_video, enhance_file
+
+    cfg = _run_config(args)
+    encode = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)
+    with tempfile.TemporaryDirectory(prefix="dicface-bench-") as tmp:
+        work = Path(tmp)
+        source = args.input
+        if source is None:
+            source = work / "example_720p.mp4"
+            make_face_clip(source, count=args.frames, width=1280, height=720, face_widths=(24, 32, 40))
+        elif not source.is_file():
+            raise InputError(f"{source}: no such video file")
+        runs = [("decode+encode", None), ("enhance --sr none", _enhance_runner(args, cfg, sr=False)),
+                ("enhance", _enhance_runner(args, cfg, sr=True))]
+        rows = []
+        for label, runner in runs:
+            start = time.perf_counter()
+            if runner is None:
+                report = copy_video(source, work / "out.mp4", encode)
+            else:
+                report = enhance_file(source, work / "out.mp4", runner, encode, show_progress=False)
+            seconds = time.perf_counter() - start
+            rows.append((label, report, report.frames_out / seconds))
+    base = rows[0][2]
+    print(f"{source.name if args.input else 'generated 1280x720 clip, 3 faces of 24-40 px'}: "
+          f"{rows[0][1].frames_in} frames, full-frame detection every {args.detect_every} frames, "
+          f"{args.codec} {args.preset}")
+    for label, report, fps in rows:
+        print(f"{label:<20} {fps:7.2f} frames/s  {fps / base:5.2f}x decode+encode  "
+              f"faces enhanced {report.faces_enhanced}")
+    stages = rows[-1][1].ms_per_frame()
+    print("enhance, ms/frame: " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
+    return 0
+
+
+def _bench_model(args: argparse.Namespace) -> int:
     from models.bench import bench_model
     from models.dic import DIC
     from models.registry import load_model
@@ -368,7 +420,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"training on {len(data)} faces, {sum(p.numel() for p in trainer.model.parameters()):,} parameters, "
           f"{torch.get_num_threads()} threads; run folder {cfg.out_dir}", file=sys.stderr)
     trainer.run()
-    print(f"done: {cfg.out_dir}/best.pt (best validation PSNR-Y {trainer.best_psnr:.2f} dB)")
+    best = (f"best validation NME {-trainer.best_score:.4f}" if cfg.stage == "hg"
+            else f"best validation PSNR-Y {trainer.best_score:.2f} dB")
+    print(f"done: {cfg.out_dir}/best.pt ({best})")
     return 0
 
 

@@ -193,7 +193,7 @@ class VideoSink:
         self.info = info
         self.options = options
         self.frames_written = 0
-        fmt = _format_for(self.path)
+        fmt = container_format(self.path)
         self._file = AtomicFile(self.path)
         try:
             self._container = av.open(str(self._file.tmp), mode="w", format=fmt)
@@ -269,7 +269,8 @@ class VideoSink:
 _FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 
 
-def _format_for(path: Path) -> str:
+def container_format(path: Path) -> str:
+    """The container format PyAV writes for an output file name (.mp4, .mkv ...)."""
     try:
         return _FORMATS[path.suffix.lower()]
     except KeyError:

@@ -20,6 +20,7 @@ import numpy as np
 from filterpy.kalman import KalmanFilter
 from scipy.optimize import linear_sum_assignment
 
+from pipeline.boxes import iou_matrix
 from pipeline.types import Detection
 
 
@@ -47,17 +48,6 @@ class TrackState:
     landmarks: np.ndarray | None
     confirmed: bool
     time_since_update: int
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Shape: (N, 4), (M, 4) boxes x1y1x2y2 -> (N, M) intersection over union."""
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = lambda r: (r[:, 2] - r[:, 0]) * (r[:, 3] - r[:, 1])  # noqa: E731
-    return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-9)
 
 
 def _cv_matrices(q: float) -> tuple[np.ndarray, np.ndarray]:

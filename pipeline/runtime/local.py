@@ -16,24 +16,23 @@ import numpy as np
 
 from pipeline.align import Aligner, FaceCrop
 from pipeline.blend import Blender, PasteFace
+from pipeline.detect.regions import ScheduledDetector
 from pipeline.enhance import EnhancedFace, Enhancer
 from pipeline.io import FileSource, Frame, ImageFolderSource, VideoSink
 from pipeline.track import Tracker, TrackState
-from pipeline.types import Detection
 
 STAGES = ("decode", "detect", "track", "align", "enhance", "blend", "encode")
 
 
 @dataclass(frozen=True)
 class RunOptions:
-    detect_every: int = 1  # run the detector on every N-th frame; the tracker bridges the others
     window: int = 8  # frames whose faces go to DIC in one batch
     feedback: bool = True  # DIC's landmarks update the tracker
     upscale: float = 1.0  # whole-frame scale of the output
     preview: bool = False  # output = input | enhanced, side by side
 
     def __post_init__(self) -> None:
-        if self.detect_every < 1 or self.window < 1 or not 1.0 <= self.upscale <= 8.0:
+        if self.window < 1 or not 1.0 <= self.upscale <= 8.0:
             raise ValueError(f"invalid run options: {self}")
 
 
@@ -76,7 +75,7 @@ class LocalRunner:
 
     def __init__(
         self,
-        detector: Callable[[np.ndarray], list[Detection]],
+        detector: ScheduledDetector,
         tracker: Tracker,
         aligner: Aligner,
         enhancer: Enhancer | None,
@@ -96,6 +95,7 @@ class LocalRunner:
         report = RunReport()
         seen_tracks: set[int] = set()
         pending: list[tuple[Frame, list[FaceCrop]]] = []
+        states: list[TrackState] = []
         start = time.perf_counter()
 
         def timed(stage: str, fn: Callable[[], object]) -> object:
@@ -131,8 +131,8 @@ class LocalRunner:
                 break
             report.frames_in += 1
             sink.write_audio(source.take_audio())
-            run_detector = frame.index % self.options.detect_every == 0
-            detections = timed("detect", lambda f=frame: self.detector(f.image)) if run_detector else None
+            tracked = [s.bbox for s in states]
+            detections = timed("detect", lambda f=frame, b=tracked: self.detector(f.index, f.image, b))
             states = timed("track", lambda d=detections: self.tracker.update(d))
             seen_tracks.update(s.track_id for s in states if s.confirmed)
             if tracks_out is not None:

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
-from models.checkpoints import load_weights, read_state_dict, save_weights, sha256_file
+from models.checkpoints import load_landmark_branch, load_weights, read_state_dict, save_weights, sha256_file
 from models.dic import DIC
 from models.errors import CheckpointError, InputNotFound, NoWeightsError
 from models.registry import default_weights, infer_config, list_weights, load_model
@@ -138,3 +139,17 @@ def test_exported_weights_become_the_default(tmp_path: Path, tiny_model: DIC) ->
     assert default_weights(folder).name == "new" and default_weights(folder).metrics == {"psnr_y": 1.0}
     card = json.loads((folder / "new.json").read_text())
     assert card["config"] == TINY.to_dict() | {"num_steps": 4} and "non-commercial" in card["licence"]
+
+
+def test_landmark_branch_from_a_bare_file_or_a_whole_checkpoint(tmp_path: Path, tiny_model: DIC) -> None:
+    bare, whole = tmp_path / "hg.pt", tmp_path / "dic.pt"
+    torch.save(tiny_model.HG.state_dict(), bare)
+    torch.save({"model": tiny_model.state_dict()}, whole)
+    for path in (bare, whole):
+        fresh = DIC(TINY)
+        load_landmark_branch(fresh, path)
+        assert torch.equal(fresh.HG.compress_in.weight, tiny_model.HG.compress_in.weight)
+    other = tmp_path / "other.pt"
+    torch.save(DIC(replace(TINY, hg_num_features=32)).HG.state_dict(), other)
+    with pytest.raises(CheckpointError, match="mis-shaped"):
+        load_landmark_branch(DIC(TINY), other)

@@ -13,7 +13,7 @@ from models.data import FLIP_68, FacePairs, read_landmarks
 from models.errors import InputError
 from models.faces import resize_bicubic
 from models.heatmaps import decode_landmarks
-from models.train import TrainConfig, Trainer, set_hg_trainable
+from models.train import TrainConfig, Trainer, heatmap_loss, set_hg_trainable
 from pipeline.files import write_png
 from tests.conftest import TINY
 
@@ -113,3 +113,43 @@ def test_freezing_really_freezes_the_landmark_branch(photo_set: tuple[Path, Path
     trainer.step()  # iteration 3: released
     assert any(not torch.equal(v, trainer.model.HG.state_dict()[k]) for k, v in hg_before.items())
     set_hg_trainable(trainer.model, True)
+
+
+def test_heatmap_loss_is_dic_mse_without_foreground_weight() -> None:
+    gt = torch.rand(2, 68, 32, 32)
+    heats = [torch.rand(2, 68, 32, 32) for _ in range(3)]
+    expected = sum(torch.nn.functional.mse_loss(h, gt) for h in heats)
+    assert heatmap_loss(heats, gt).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert heatmap_loss(heats, gt, foreground=5.0) > heatmap_loss(heats, gt)
+
+
+def test_hg_stage_trains_only_the_landmark_branch_and_keeps_the_best(
+    photo_set: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data = FacePairs.from_folder(*photo_set)
+    cfg = _config(*photo_set, tmp_path / "hg", stage="hg", heatmap_foreground=20.0, iterations=20, val_every=10)
+    trainer = Trainer(cfg, data, (data.hr, data.landmarks))
+    sr_before = trainer.model.conv_in[0].weight.clone()
+    hg_before = trainer.model.HG.compress_in.weight.clone()
+    losses = [trainer.step()["loss"] for _ in range(10)]
+    assert losses[-1] < losses[0]
+    assert torch.equal(sr_before, trainer.model.conv_in[0].weight)
+    assert not torch.equal(hg_before, trainer.model.HG.compress_in.weight)
+    trainer.run()
+    best = tmp_path / "hg" / "best.pt"
+    assert trainer.best_score <= 0  # minus the NME
+    assert all(not k.startswith("HG.") for k in torch.load(best, weights_only=True))  # a bare hourglass file
+    # stage 2 starts from it (and from whole-network weights)
+    whole = tmp_path / "whole.pt"
+    torch.save(trainer.model.state_dict(), whole)
+    second = Trainer(_config(*photo_set, tmp_path / "dic", init=str(whole), hg_init=str(best)), data, None)
+    assert torch.equal(second.model.HG.compress_in.weight, trainer.model.HG.compress_in.weight)
+    assert torch.equal(second.model.conv_in[0].weight, sr_before)
+
+
+def test_config_errors_are_input_errors(photo_set: tuple[Path, Path], tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="stage"):
+        _config(*photo_set, tmp_path, stage="gan")
+    data = FacePairs.from_folder(*photo_set)
+    with pytest.raises(InputError, match="val_landmarks"):
+        Trainer(_config(*photo_set, tmp_path, stage="hg"), data, (data.hr, None))

@@ -1,0 +1,129 @@
+"""Example clips generated from real photos that ship with scikit-image: the bundled demo, benchmarks and tests.
+
+Nothing is downloaded: the astronaut photo is part of scikit-image's wheel. The faces move with a known motion, so
+their true 68 landmarks in every frame follow from the landmarks of the source photo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from models.atomic import atomic_output
+from models.data import FLIP_68
+from models.faces import resize_bicubic
+from pipeline.io import container_format
+
+HEAD_BOX = (150, 40, 300, 220)  # x1, y1, x2, y2 of the astronaut's head in skimage.data.astronaut()
+
+
+def face_source() -> tuple[np.ndarray, np.ndarray]:
+    """The astronaut's head (180x150 RGB) and its 68 landmarks (dlib, in that crop's pixels)."""
+    from skimage import data
+
+    from pipeline.detect.dlib_backend import DlibDetector
+
+    x1, y1, x2, y2 = HEAD_BOX
+    head = np.ascontiguousarray(data.astronaut()[y1:y2, x1:x2])
+    return head, DlibDetector(upsample=1)(head)[0].landmarks
+
+
+def face_clip_frames(
+    count: int, width: int, height: int, face_widths: Sequence[int] = (36, 28)
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Frames of real faces (the astronaut, and its mirror image, alternating) ``face_widths`` px wide, spread across
+    the frame and moving right by 1.5 px and down by 0.5 px per frame over a real, panning photo (not a face).
+
+    Returns the (H, W, 3) uint8 RGB frames and the true landmarks (count, faces, 68, 2) in frame pixels.
+    """
+    head, landmarks = face_source()
+    mirrored = np.ascontiguousarray(head[:, ::-1])
+    mirrored_points = landmarks[FLIP_68].copy()
+    mirrored_points[:, 0] = head.shape[1] - 1 - mirrored_points[:, 0]
+    scenery = _scenery(width + count, height)
+    step = (width - 160) / max(len(face_widths), 1)
+    truths = np.zeros((count, len(face_widths), 68, 2), np.float32)
+    frames = []
+    for t in range(count):
+        frame = scenery[:, t : t + width].copy()  # the camera pans by 1 px per frame
+        for k, w in enumerate(face_widths):
+            src, pts = (head, landmarks) if k % 2 == 0 else (mirrored, mirrored_points)
+            h = round(w * head.shape[0] / head.shape[1])
+            x, y = 80 + step * k + 1.5 * t, height / 3 + 0.5 * t
+            _paste_at(frame, resize_bicubic(src, (w, h)), x, y)
+            scale = np.array([w / head.shape[1], h / head.shape[0]])
+            truths[t, k] = (pts + 0.5) * scale - 0.5 + (x, y)
+        frames.append(frame)
+    return frames, truths
+
+
+def _paste_at(frame: np.ndarray, patch: np.ndarray, x: float, y: float) -> None:
+    """Paste ``patch`` with its top-left corner at the sub-pixel position (x, y): the motion stays smooth, as a
+    camera sees it, instead of jumping by whole pixels. The patch's 1-px rim is blended with the frame."""
+    xi, yi = int(np.floor(x)), int(np.floor(y))
+    h, w = patch.shape[:2]
+    shift = np.float32([[1, 0, x - xi + 1], [0, 1, y - yi + 1]])  # into a canvas with a 1-px margin
+    canvas = cv2.warpAffine(patch, shift, (w + 2, h + 2), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    alpha = cv2.warpAffine(np.ones((h, w), np.float32), shift, (w + 2, h + 2), flags=cv2.INTER_LINEAR)[..., None]
+    region = frame[yi - 1 : yi + h + 1, xi - 1 : xi + w + 1]
+    region[:] = (alpha * canvas + (1 - alpha) * region).round().astype(np.uint8)
+
+
+def _scenery(width: int, height: int) -> np.ndarray:
+    """A real photo without faces (scikit-image's coffee cup), darkened and resized to (height, width, 3)."""
+    from skimage import data
+
+    return (resize_bicubic(data.coffee(), (width, height)) * 0.7).astype(np.uint8)
+
+
+def write_clip(
+    path: Path,
+    frames: Sequence[np.ndarray],
+    fps: int = 25,
+    audio: bool = True,
+    crf: int = 12,
+    pts: Sequence[int] | None = None,
+    rotation: int = 0,
+) -> None:
+    """Encode RGB frames as H.264 (odd sizes padded by one edge pixel), with a 440 Hz AAC tone when ``audio``.
+
+    ``pts`` (in 1/fps units) makes a variable-frame-rate clip; ``rotation`` sets the display matrix.
+    """
+    height, width = frames[0].shape[:2]
+    with atomic_output(path) as tmp, av.open(str(tmp), "w", format=container_format(path)) as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width + width % 2, height + height % 2, "yuv420p"
+        video.codec_context.time_base = Fraction(1, fps)
+        video.codec_context.options = {"crf": str(crf)}
+        if rotation:
+            video.set_display_rotation(rotation)
+        sound = out.add_stream("aac", rate=48000, layout="mono") if audio else None
+        for i, image in enumerate(frames):
+            padded = np.pad(image, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
+            frame = av.VideoFrame.from_ndarray(padded, format="rgb24")
+            frame.pts, frame.time_base = (pts[i] if pts else i), Fraction(1, fps)
+            out.mux(video.encode(frame))
+        out.mux(video.encode())
+        if sound is not None:
+            samples = int(48000 * len(frames) / fps)
+            tone = (0.2 * np.sin(2 * np.pi * 440 * np.arange(samples) / 48000)).astype(np.float32)
+            for start in range(0, samples, 1024):
+                af = av.AudioFrame.from_ndarray(tone[start : start + 1024][None], format="fltp", layout="mono")
+                af.sample_rate, af.pts, af.time_base = 48000, start, Fraction(1, 48000)
+                out.mux(sound.encode(af))
+            out.mux(sound.encode())
+
+
+def make_face_clip(
+    path: Path, count: int = 24, width: int = 640, height: int = 360, fps: int = 25, audio: bool = True,
+    face_widths: Sequence[int] = (36, 28),
+) -> np.ndarray:
+    """Write a face clip (``face_clip_frames``) to ``path``; returns the true landmarks (count, faces, 68, 2)."""
+    frames, truths = face_clip_frames(count, width, height, face_widths)
+    write_clip(path, frames, fps, audio)
+    return truths

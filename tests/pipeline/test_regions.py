@@ -1,0 +1,63 @@
+"""Detection scheduling: full frames on schedule, regions around tracked faces in between."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.detect.regions import DetectSchedule, ScheduledDetector, drop_duplicates, search_region, shift_detection
+from pipeline.types import Detection
+
+
+def test_search_region_grows_and_clips() -> None:
+    assert search_region((10, 10, 20, 20), 1.0, 100, 100) == (0, 0, 30, 30)
+    assert search_region((90, 40, 100, 50), 0.5, 96, 100) == (85, 35, 96, 55)
+    assert search_region((200, 200, 210, 210), 1.0, 100, 100) is None
+
+
+def test_shift_moves_box_landmarks_and_keypoints() -> None:
+    det = Detection((1, 2, 3, 4), 0.9, np.zeros((68, 2), np.float32), np.ones((5, 2), np.float32))
+    moved = shift_detection(det, 10, 20)
+    assert moved.bbox == (11, 22, 13, 24)
+    assert np.all(moved.landmarks == [10, 20]) and np.all(moved.keypoints == [11, 21])
+
+
+def test_overlapping_regions_report_a_face_once() -> None:
+    a, b, c = Detection((0, 0, 10, 10), 0.7), Detection((1, 0, 11, 10), 0.9), Detection((50, 50, 60, 60), 0.8)
+    assert drop_duplicates([a, b, c], 0.5) == [b, c]
+
+
+class _Recorder:
+    """A detector that finds one 10-px face at (40, 30) of the frame and records the image sizes it saw."""
+
+    def __init__(self) -> None:
+        self.shapes: list[tuple[int, int]] = []
+        self.origin = (0, 0)
+
+    def __call__(self, image: np.ndarray) -> list[Detection]:
+        self.shapes.append(image.shape[:2])
+        x0, y0 = self.origin
+        if not (x0 <= 40 and y0 <= 30 and x0 + image.shape[1] >= 50 and y0 + image.shape[0] >= 40):
+            return []
+        return [Detection((40 - x0, 30 - y0, 50 - x0, 40 - y0), 0.9)]
+
+
+def test_full_frames_on_schedule_regions_in_between() -> None:
+    recorder = _Recorder()
+    detector = ScheduledDetector(recorder, DetectSchedule(every=3, margin=1.0))
+    frame = np.zeros((100, 120, 3), np.uint8)
+    assert detector(0, frame, [])[0].bbox == (40, 30, 50, 40)
+    assert recorder.shapes == [(100, 120)]
+    assert detector(1, frame, []) == []  # nothing tracked: nothing to look at
+    recorder.origin = (30, 20)  # the region of the tracked box below starts there
+    found = detector(2, frame, [(40, 30, 50, 40)])
+    assert recorder.shapes[-1] == (30, 30)
+    assert [d.bbox for d in found] == [(40, 30, 50, 40)]  # back in frame pixels
+    recorder.origin = (0, 0)
+    detector(3, frame, [(40, 30, 50, 40)])
+    assert recorder.shapes[-1] == (100, 120)
+
+
+def test_invalid_schedule() -> None:
+    with pytest.raises(ValueError):
+        DetectSchedule(every=0)
