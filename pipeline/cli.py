@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run on the bundled example faces (scikit-image photos)", epilog=EPILOG)
     p.add_argument("-o", "--output", type=Path, default=Path("dicface-demo"), help="output folder (dicface-demo)")
+    p.add_argument("--no-video", action="store_true", help="only the face photos, not the example video")
     _add_common(p)
 
     p = sub.add_parser("prepare-data", help="68 landmarks for a folder of face photos (dlib), as a JSON file",
@@ -380,7 +381,7 @@ def _bench_model(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from pipeline.demo import run_demo
+    from pipeline.demo import DEMO_UPSCALE, run_demo, run_video_demo
     from pipeline.files import prepare_output_dir
 
     cfg = _run_config(args)
@@ -389,6 +390,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"weights: {record.name} ({record.file}) on {resolver.device}", file=sys.stderr)
     written = run_demo(out_dir, resolver)
     print(f"wrote {len(written)} files to {out_dir}; see {written[-1]} (16-px input | bicubic | DIC)")
+    if not args.no_video:
+        video = run_video_demo(out_dir, resolver)
+        print(f"video: {video[0]} -> {video[1]} (x{DEMO_UPSCALE}); see {video[-1]} (bicubic | dicface)")
     return 0
 
 

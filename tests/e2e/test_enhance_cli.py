@@ -78,3 +78,23 @@ def test_output_mistakes_are_refused(clip: tuple[Path, np.ndarray], tmp_path: Pa
     assert main(["enhance", str(src), "-o", str(tmp_path / "no" / "dir.mp4"), "--sr", "none"]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert existing.read_bytes() == b"x"
+
+
+def test_demo_runs_the_whole_video_path(tmp_path: Path, tiny_weights: Path) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "-o", str(out), "--weights", str(tiny_weights)]) == 0
+    with av.open(str(out / "enhanced.mp4")) as c:
+        frames = [f for f in c.decode(video=0)]
+        assert c.streams.audio  # the example's audio is kept
+    assert len(frames) == 48 and (frames[0].width, frames[0].height) == (4 * 480, 4 * 270)
+    assert (out / "video_comparison.png").is_file()
+
+
+def test_bench_pipeline_prints_ratios_to_decode_encode(
+    clip: tuple[Path, np.ndarray], tiny_weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bench", "pipeline", str(clip[0]), "--weights", str(tiny_weights), "--preset", "ultrafast"]) == 0
+    out = capsys.readouterr().out
+    for label in ("decode+encode", "enhance --sr none", "enhance "):
+        assert label in out
+    assert out.count("x decode+encode") == 3 and "ms/frame" in out
