@@ -101,14 +101,19 @@ class FacePairs:
             points[:, 0] = HR_SIZE - 1 - points[:, 0]
         return resize_bicubic(hr, LR_SIZE), hr, points
 
-    def batch(self, seed: int, iteration: int, size: int, flip: bool) -> dict[str, Tensor]:
-        """The batch for ``iteration``: a deterministic function of (seed, iteration).
+    def batch(
+        self, seed: int, iteration: int, size: int, flip: bool, shard: tuple[int, int] = (0, 1)
+    ) -> dict[str, Tensor]:
+        """The batch for ``iteration``: a deterministic function of (seed, iteration). ``shard`` (rank, world):
+        only every world-th sample from the rank-th, a data-parallel worker's share.
 
         Returns lr (B, 3, 16, 16), hr (B, 3, 128, 128) normalised; heatmaps (B, 68, 32, 32); landmarks (B, 68, 2).
         """
         rng = np.random.default_rng([seed, iteration])
         indices = rng.integers(0, len(self), size)
         flips = rng.random(size) < 0.5 if flip else np.zeros(size, bool)
+        rank, world = shard
+        indices, flips = indices[rank::world], flips[rank::world]
         lrs, hrs, pts = zip(*(self.sample(int(i), bool(f)) for i, f in zip(indices, flips, strict=True)), strict=True)
         landmarks = torch.from_numpy(np.stack(pts))
         return {

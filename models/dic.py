@@ -7,10 +7,13 @@ checkpoints load with ``strict=True``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from models.blocks import BACKPROJECTION_GEOMETRY, AttentiveFusion, FeedbackBlock, deconv_prelu
 from models.heatmaps import merge_to_five
@@ -79,6 +82,9 @@ class DIC(nn.Module):
         self.out = deconv_prelu(nf, nf, kernel=8, stride=4, padding=2)  # 32 -> 128 px
         self.conv_out = nn.Sequential(nn.Conv2d(nf, cfg.out_channels, 3, 1, 1))
         self.HG = FeedbackHourglass(cfg.hg_num_features, cfg.num_keypoints)  # official attribute name
+        # Training only: recompute each attentive step in the backward pass instead of keeping its activations
+        # (the released configuration needs ~2.5 GB of activations per sample without it).
+        self.gradient_checkpointing = False
 
     def _reconstruct(self, features: Tensor, up: Tensor) -> Tensor:
         return up + self.conv_out(self.out(features))
@@ -93,11 +99,21 @@ class DIC(nn.Module):
         heat, hg_hidden = self.HG(sr)
         srs, heats = [sr], [heat]
         guide = heat if seed_heatmaps is None else seed_heatmaps.to(dtype=heat.dtype)
+        step = self._step
+        if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+            step = functools.partial(checkpoint, self._step, use_reentrant=False)
         for _ in range(1, self.cfg.num_steps):
-            features = self.block(x, hidden=features, components=merge_to_five(guide))
-            sr = self._reconstruct(features, up)
-            heat, hg_hidden = self.HG(sr, hg_hidden)
+            features, sr, heat, hg_hidden = step(x, features, guide, up, hg_hidden)
             srs.append(sr)
             heats.append(heat)
             guide = heat
         return srs, heats
+
+    def _step(
+        self, x: Tensor, features: Tensor, guide: Tensor, up: Tensor, hg_hidden: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """One attentive step: features, SR image, heatmaps and the landmark branch's state."""
+        features = self.block(x, hidden=features, components=merge_to_five(guide))
+        sr = self._reconstruct(features, up)
+        heat, hg_hidden = self.HG(sr, hg_hidden)
+        return features, sr, heat, hg_hidden

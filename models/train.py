@@ -1,16 +1,21 @@
 """DIC training: loss, schedule, landmark-branch freezing, validation, checkpoints and exact resume.
 
-Two stages:
+Stages:
 - ``dic`` (DESIGN §2): sum over steps of L1(SR_t, HR) + heatmap_weight * sum over steps of MSE(heat_t, GT heatmaps);
   ``best.pt`` is the checkpoint with the best validation PSNR.
 - ``hg``: pre-trains the landmark branch alone on the HR crops (sum over steps of the heatmap MSE), as the released
   DIC starts from a pretrained hourglass; ``best.pt`` has the lowest validation NME and is what ``hg_init`` takes.
+- ``dicgan``: the ``dic`` loss, plus after ``pixel_init`` iterations a LightCNN feature loss and a vanilla GAN loss
+  on the final SR image against a LightCNN discriminator (``models.gan``), trained ``disc_repeat`` times per step.
 Optimiser: Adam, lr multiplied by ``gamma`` at ``milestones``. ``last.pt`` holds the model, optimiser and scheduler
-states; batches are a function of (seed, iteration), so a resumed run continues exactly where it stopped.
+states (and the discriminator's); batches are a function of (seed, iteration), so a resumed run continues exactly
+where it stopped. With ``world`` > 1 (``models.distributed``, Ray Train) every worker computes its share of each
+batch and DDP averages the gradients; rank 0 validates, logs and writes the checkpoints.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -24,17 +29,21 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from models.checkpoints import load_landmark_branch, load_weights, save_weights
+from models.checkpoints import check_compatible, load_landmark_branch, load_weights, read_state_dict, save_weights
 from models.data import FacePairs, read_landmarks
 from models.dic import DIC, DICConfig
 from models.errors import CheckpointError, InputError
 from models.evaluate import evaluate_faces, list_images, read_rgb
 from models.faces import HR_SIZE, denormalise, normalise, resize_bicubic
+from models.gan import FeatureLoss, LightCNN, discriminator_loss, generator_gan_loss
 from models.heatmaps import decode_landmarks
+from models.inference import resolve_device
 from models.metrics import landmark_nme
 
 
-STAGES = ("dic", "hg")
+STAGES = ("dic", "hg", "dicgan")
+PRECISIONS = ("fp32", "bf16", "fp16")
+GAN_COLUMNS = ("gan", "feature", "disc")  # log columns of stage dicgan
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,16 @@ class TrainConfig:
     seed: int = 0
     val_every: int = 1000
     log_every: int = 50
+    device: str = "auto"  # auto | cpu | cuda[:N]; a distributed worker uses its own GPU
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; fp16 with loss scaling, CUDA only)
+    gradient_checkpointing: bool = False  # recompute each attentive step in the backward pass (less memory)
+    # stage "dicgan" (the DICGAN recipe's values)
+    gan_weight: float = 0.005
+    feature_weight: float = 0.1
+    feature_init: str | None = None  # LightCNN face-recognition weights for the feature loss
+    pixel_init: int = 10_000  # iterations with the pixel and heatmap losses only
+    disc_repeat: int = 2
+    disc_lr: float = 1e-5
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.iterations < 1 or self.lr <= 0:
@@ -71,6 +90,11 @@ class TrainConfig:
                              f"{self.iterations}, {self.lr})")
         if self.stage not in STAGES:
             raise InputError(f"stage must be one of {', '.join(STAGES)}, got {self.stage!r}")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.stage == "dicgan" and self.feature_weight > 0 and not self.feature_init:
+            raise InputError("stage dicgan: the feature loss needs feature_init (LightCNN face-recognition weights); "
+                             "set feature_weight: 0 to train without it")
 
 
 def heatmap_loss(heats: list[Tensor], gt_heat: Tensor, foreground: float = 0.0) -> Tensor:
@@ -91,6 +115,17 @@ def dic_loss(
     pixel = sum(F.l1_loss(sr, hr) for sr in srs)
     align = heatmap_loss(heats, gt_heat, foreground)
     return pixel + heatmap_weight * align, float(pixel.detach()), float(align.detach())
+
+
+class RecurrentLandmarkBranch(nn.Module):
+    """The landmark branch run ``steps`` times on one image, as one module (so DDP sees one forward pass)."""
+
+    def __init__(self, hg: nn.Module, steps: int) -> None:
+        super().__init__()
+        self.hg, self.steps = hg, steps
+
+    def forward(self, image: Tensor) -> list[Tensor]:
+        return run_landmark_branch(self.hg, image, self.steps)
 
 
 def run_landmark_branch(hg: nn.Module, image: Tensor, steps: int) -> list[Tensor]:
@@ -160,6 +195,21 @@ def validate_landmarks(model: DIC, hr_images: np.ndarray, landmarks: np.ndarray,
     return float(np.mean(errors))
 
 
+def _unwrap(module: nn.Module) -> nn.Module:
+    return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
+
+
+def load_lightcnn_features(path: str) -> LightCNN:
+    """A LightCNN whose ``features`` come from ``path`` (keys ``features.*``; a classifier, if present, is
+    ignored), strictly checked."""
+    state = {k: v for k, v in read_state_dict(path).items() if k.startswith("features.")}
+    network = LightCNN()
+    features = {k.removeprefix("features."): v for k, v in state.items()}
+    check_compatible(network.features, features, path)
+    network.features.load_state_dict(features, strict=True)
+    return network
+
+
 def load_training_data(cfg: TrainConfig) -> tuple[FacePairs, tuple[np.ndarray, np.ndarray | None] | None]:
     """The training pairs and the validation faces: HR 128-px images (resized if needed) and their landmarks
     ((N, 68, 2) in HR pixels, NaN where the landmark file has no entry), or None without ``val_images``."""
@@ -181,30 +231,67 @@ def load_training_data(cfg: TrainConfig) -> tuple[FacePairs, tuple[np.ndarray, n
 
 
 class Trainer:
-    """Owns the model, optimiser, schedule and the run folder (``last.pt``, ``best.pt``, ``log.csv``)."""
+    """Owns the model, optimiser, schedule and the run folder (``last.pt``, ``best.pt``, ``log.csv``).
 
-    def __init__(self, cfg: TrainConfig, data: FacePairs, val: tuple[np.ndarray, np.ndarray | None] | None) -> None:
+    ``rank``/``world``: this worker's place in a data-parallel group (``torch.distributed`` initialised by the
+    caller); each worker computes ``batch_size / world`` samples of every batch.
+    """
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        data: FacePairs,
+        val: tuple[np.ndarray, np.ndarray | None] | None,
+        rank: int = 0,
+        world: int = 1,
+        device: torch.device | None = None,
+    ) -> None:
         if cfg.stage == "hg" and val is not None and val[1] is None:
             raise InputError("stage 'hg' validates landmarks: set val_landmarks, or leave out val_images")
+        if cfg.batch_size % world:
+            raise InputError(f"batch_size {cfg.batch_size} does not split over {world} workers")
         torch.manual_seed(cfg.seed)
-        self.cfg = cfg
-        self.data = data
-        self.val = val
+        self.cfg, self.data, self.val, self.rank, self.world = cfg, data, val, rank, world
+        self.device = device or resolve_device(cfg.device)
+        if cfg.precision == "fp16" and self.device.type != "cuda":
+            raise InputError("precision fp16 needs a CUDA device (use bf16 or fp32 on the CPU)")
         self.out = Path(cfg.out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
-        self.model = DIC(cfg.model).to(memory_format=torch.channels_last)
+        self.model = DIC(cfg.model).to(self.device, memory_format=torch.channels_last)
+        self.model.gradient_checkpointing = cfg.gradient_checkpointing
         if cfg.init:
             load_weights(self.model, cfg.init)
         if cfg.hg_init:
             load_landmark_branch(self.model, cfg.hg_init)
         trained = self.model.HG if cfg.stage == "hg" else self.model
+        net = RecurrentLandmarkBranch(self.model.HG, cfg.model.num_steps) if cfg.stage == "hg" else self.model
+        self.net = self._data_parallel(net, find_unused=cfg.freeze_hg_iterations > 0)
         self.optimizer = torch.optim.Adam(trained.parameters(), lr=cfg.lr)
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(cfg.milestones), cfg.gamma)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.precision == "fp16")
+        self.disc = self.disc_optimizer = self.feature_loss = None
+        if cfg.stage == "dicgan":
+            self.disc = self._data_parallel(LightCNN().to(self.device), find_unused=False)
+            self.disc_optimizer = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr)
+            if cfg.feature_weight > 0:
+                self.feature_loss = FeatureLoss(load_lightcnn_features(cfg.feature_init)).to(self.device)
         self.iteration = 0
-        self.best_score = -math.inf  # validation PSNR (stage dic) or -NME (stage hg): higher is better
+        self.best_score = -math.inf  # validation PSNR (stages dic, dicgan) or -NME (stage hg): higher is better
+
+    def _data_parallel(self, module: nn.Module, find_unused: bool) -> nn.Module:
+        if self.world == 1:
+            return module
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(module, device_ids=ids, find_unused_parameters=find_unused)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[None]:
+        if self.cfg.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.cfg.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
 
     def state(self) -> dict[str, object]:
-        return {
+        state = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -212,41 +299,78 @@ class Trainer:
             "best_score": self.best_score,
             "model_config": self.cfg.model.to_dict(),
         }
+        if self.disc is not None:
+            state["discriminator"] = _unwrap(self.disc).state_dict()
+            state["disc_optimizer"] = self.disc_optimizer.state_dict()
+        return state
 
     def resume(self, path: Path) -> None:
         """Continue from a ``last.pt`` written by this trainer (same model configuration and stage)."""
         try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+            ckpt = torch.load(path, map_location=self.device, weights_only=True)
             if ckpt["model_config"] != self.cfg.model.to_dict():
                 raise CheckpointError(f"{path}: trained with {ckpt['model_config']}, not {self.cfg.model.to_dict()}")
             self.model.load_state_dict(ckpt["model"], strict=True)
             self.optimizer.load_state_dict(ckpt["optimizer"])
             self.scheduler.load_state_dict(ckpt["scheduler"])
+            if self.disc is not None:
+                _unwrap(self.disc).load_state_dict(ckpt["discriminator"], strict=True)
+                self.disc_optimizer.load_state_dict(ckpt["disc_optimizer"])
         except (KeyError, RuntimeError, ValueError) as exc:
             raise CheckpointError(f"{path}: cannot resume from it ({type(exc).__name__}: {exc})") from exc
         self.iteration = int(ckpt["iteration"])
         self.best_score = float(ckpt["best_score"])
 
     def step(self) -> dict[str, float]:
-        """One optimisation step on the batch of the current iteration."""
+        """One optimisation step on (this worker's share of) the batch of the current iteration."""
         cfg = self.cfg
-        batch = self.data.batch(cfg.seed, self.iteration, cfg.batch_size, cfg.flip)
-        if cfg.stage == "hg":
-            hr = batch["hr"].contiguous(memory_format=torch.channels_last)
-            heats = run_landmark_branch(self.model.HG, hr, cfg.model.num_steps)
-            loss = heatmap_loss(heats, batch["heatmaps"], cfg.heatmap_foreground)
-            pixel, align = 0.0, float(loss.detach())
-        else:
-            set_hg_trainable(self.model, self.iteration >= cfg.freeze_hg_iterations)
-            srs, heats = self.model(batch["lr"].contiguous(memory_format=torch.channels_last))
-            loss, pixel, align = dic_loss(srs, heats, batch["hr"], batch["heatmaps"], cfg.heatmap_weight,
-                                          cfg.heatmap_foreground)
+        batch = self.data.batch(cfg.seed, self.iteration, cfg.batch_size, cfg.flip, shard=(self.rank, self.world))
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        hr = batch["hr"].contiguous(memory_format=torch.channels_last)
+        logs = {}
+        with self._autocast():
+            if cfg.stage == "hg":
+                loss = heatmap_loss(self.net(hr), batch["heatmaps"], cfg.heatmap_foreground)
+                logs = {"l1": 0.0, "heatmap_mse": float(loss.detach())}
+            else:
+                set_hg_trainable(self.model, self.iteration >= cfg.freeze_hg_iterations)
+                srs, heats = self.net(batch["lr"].contiguous(memory_format=torch.channels_last))
+                loss, pixel, align = dic_loss(srs, heats, batch["hr"], batch["heatmaps"], cfg.heatmap_weight,
+                                              cfg.heatmap_foreground)
+                logs = {"l1": pixel, "heatmap_mse": align}
+                if self.disc is not None and self.iteration >= cfg.pixel_init:
+                    loss = loss + self._adversarial_terms(srs[-1], hr, logs)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         self.scheduler.step()
+        if self.disc is not None and self.iteration >= cfg.pixel_init:
+            logs["disc"] = self._train_discriminator(srs[-1].detach(), hr)
         self.iteration += 1
-        return {"loss": float(loss.detach()), "l1": pixel, "heatmap_mse": align}
+        return {"loss": float(loss.detach()), **logs}
+
+    def _adversarial_terms(self, sr: Tensor, hr: Tensor, logs: dict[str, float]) -> Tensor:
+        """DICGAN's generator terms on the final SR image: feature loss and GAN loss (discriminator frozen)."""
+        _unwrap(self.disc).requires_grad_(False)
+        gan = generator_gan_loss(_unwrap(self.disc)(sr))  # no gradient sync needed: the discriminator is frozen
+        logs["gan"] = float(gan.detach())
+        terms = self.cfg.gan_weight * gan
+        if self.feature_loss is not None:
+            feature = self.feature_loss(sr, hr)
+            logs["feature"] = float(feature.detach())
+            terms = terms + self.cfg.feature_weight * feature
+        return terms
+
+    def _train_discriminator(self, sr: Tensor, hr: Tensor) -> float:
+        _unwrap(self.disc).requires_grad_(True)
+        for _ in range(self.cfg.disc_repeat):
+            with self._autocast():
+                loss = discriminator_loss(self.disc(hr), self.disc(sr))
+            self.disc_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.disc_optimizer.step()
+        return float(loss.detach())
 
     def _validate(self) -> tuple[list[object], float, dict[str, str]]:
         """Validation columns for the log, the score to maximise and the progress-bar summary."""
@@ -264,7 +388,12 @@ class Trainer:
         save_weights(state, self.out / "best.pt")
 
     def run(self) -> None:
+        """Train to ``cfg.iterations``. Rank 0 logs, validates every ``val_every`` and writes the checkpoints."""
         cfg = self.cfg
+        if self.rank != 0:
+            while self.iteration < cfg.iterations:
+                self.step()
+            return
         log_path = self.out / "log.csv"
         new_log = not log_path.exists()
         with open(log_path, "a", newline="") as log, tqdm(
@@ -272,8 +401,8 @@ class Trainer:
         ) as bar:
             writer = csv.writer(log)
             if new_log:
-                writer.writerow(["iteration", "time", "lr", "loss", "l1", "heatmap_mse",
-                                 "val_psnr", "val_ssim", "bicubic_psnr", "bicubic_ssim", "val_nme"])
+                writer.writerow(["iteration", "time", "lr", "loss", "l1", "heatmap_mse", "val_psnr", "val_ssim",
+                                 "bicubic_psnr", "bicubic_ssim", "val_nme", *GAN_COLUMNS])
             window: list[dict[str, float]] = []
             while self.iteration < cfg.iterations:
                 window.append(self.step())
@@ -282,7 +411,7 @@ class Trainer:
                     self.iteration % cfg.val_every == 0 or self.iteration == cfg.iterations
                 )
                 if self.iteration % cfg.log_every == 0 or validate_now:
-                    mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+                    mean = {k: float(np.mean([w[k] for w in window if k in w])) for k in {k for w in window for k in w}}
                     window.clear()
                     row: list[object] = [self.iteration, round(time.time()), self.scheduler.get_last_lr()[0],
                                          mean["loss"], mean["l1"], mean["heatmap_mse"]]
@@ -294,6 +423,10 @@ class Trainer:
                             self.best_score = score
                             self._save_best()
                         save_weights(self.state(), self.out / "last.pt")
+                    else:
+                        row += [""] * 5
+                    if self.disc is not None:
+                        row += [mean.get(k, "") for k in GAN_COLUMNS]
                     writer.writerow(row)
                     log.flush()
             save_weights(self.state(), self.out / "last.pt")

@@ -129,7 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=positive_int, help="override the total number of iterations")
     p.add_argument("--out-dir", help="override the run folder")
     p.add_argument("--resume", action="store_true", help="continue from <out_dir>/last.pt")
-    p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
+    p.add_argument("--threads", type=positive_int, help="CPU threads for torch (per worker with --workers)")
+    p.add_argument("--workers", type=positive_int, help="data-parallel workers on Ray Train (default: in-process)")
+    p.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per Ray Train worker (fractions ok)")
+    p.add_argument("--address", help="Ray cluster to join (auto or HOST:PORT; default RAY_ADDRESS or a local Ray)")
 
     p = sub.add_parser("export-weights", help="ship a trained checkpoint in models/weights/ with its card",
                        epilog=EPILOG)
@@ -413,16 +416,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     from models.train import Trainer, load_training_data
 
     cfg = load_train_config(args.config, {"iterations": args.iterations, "out_dir": args.out_dir})
+    last = Path(cfg.out_dir) / "last.pt"
+    if last.is_file() and not args.resume:
+        raise InputError(f"{last} exists: pass --resume to continue that run, or choose another --out-dir")
+    if args.workers or args.address:
+        from models.distributed import ClusterOptions, train_on_ray
+
+        options = ClusterOptions(workers=args.workers or 1, gpus_per_worker=args.gpus_per_worker,
+                                 threads_per_worker=args.threads, address=args.address)
+        print(f"training on Ray: {options.workers} workers, {options.gpus_per_worker} GPUs each; "
+              f"run folder {cfg.out_dir}", file=sys.stderr)
+        train_on_ray(cfg, options, resume=args.resume)
+        print(f"done: {cfg.out_dir} (last.pt, best.pt, log.csv)")
+        return 0
     data, val = load_training_data(cfg)
     trainer = Trainer(cfg, data, val)
-    last = Path(cfg.out_dir) / "last.pt"
     if args.resume and last.is_file():
         trainer.resume(last)
         print(f"resuming from {last} at iteration {trainer.iteration}", file=sys.stderr)
-    elif last.is_file():
-        raise InputError(f"{last} exists: pass --resume to continue that run, or choose another --out-dir")
     print(f"training on {len(data)} faces, {sum(p.numel() for p in trainer.model.parameters()):,} parameters, "
-          f"{torch.get_num_threads()} threads; run folder {cfg.out_dir}", file=sys.stderr)
+          f"{torch.get_num_threads()} threads, {trainer.device}; run folder {cfg.out_dir}", file=sys.stderr)
     trainer.run()
     best = (f"best validation NME {-trainer.best_score:.4f}" if cfg.stage == "hg"
             else f"best validation PSNR-Y {trainer.best_score:.2f} dB")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -153,3 +154,64 @@ def test_config_errors_are_input_errors(photo_set: tuple[Path, Path], tmp_path: 
     data = FacePairs.from_folder(*photo_set)
     with pytest.raises(InputError, match="val_landmarks"):
         Trainer(_config(*photo_set, tmp_path, stage="hg"), data, (data.hr, None))
+
+
+@pytest.mark.slow
+def test_ray_train_with_two_cpu_workers_makes_the_same_steps(photo_set: tuple[Path, Path], tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray")
+    from models.distributed import ClusterOptions, train_on_ray
+
+    cfg = _config(*photo_set, tmp_path / "ray", iterations=3, val_every=3, log_every=1, flip=False)
+    try:
+        train_on_ray(cfg, ClusterOptions(workers=2, threads_per_worker=1))
+    finally:
+        ray.shutdown()
+    last = torch.load(tmp_path / "ray" / "last.pt", weights_only=True)
+    assert last["iteration"] == 3  # 3 epochs of the 2-photo set, batch 2 split over 2 workers
+    local = Trainer(replace(cfg, out_dir=str(tmp_path / "local")), FacePairs.from_folder(*photo_set), None)
+    start = {k: v.clone() for k, v in local.model.state_dict().items()}
+    local.run()
+    # Same steps up to float summation order (Adam's first steps amplify it on near-zero gradients): the two runs'
+    # weights differ by a small fraction of how far training moved them.
+    moved = sum((v - start[k]).abs().sum() for k, v in local.model.state_dict().items())
+    apart = sum((last["model"][k] - v).abs().sum() for k, v in local.model.state_dict().items())
+    print(f"moved {moved:.4f}, apart {apart:.4f}")
+    assert apart < 0.05 * moved
+    assert len((tmp_path / "ray" / "log.csv").read_text().splitlines()) == 4
+
+
+def test_dicgan_stage_trains_the_discriminator_after_pixel_init(
+    photo_set: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from models.gan import LightCNN
+
+    features = tmp_path / "lightcnn.pt"
+    torch.save(LightCNN().state_dict(), features)  # stands in for face-recognition weights
+    data = FacePairs.from_folder(*photo_set)
+    cfg = _config(*photo_set, tmp_path / "gan", stage="dicgan", feature_init=str(features), pixel_init=2,
+                  iterations=4, val_every=4, log_every=1)
+    trainer = Trainer(cfg, data, (data.hr, data.landmarks))
+    disc_before = {k: v.clone() for k, v in trainer.disc.state_dict().items()}
+    first = trainer.step()
+    assert "gan" not in first and all(torch.equal(v, trainer.disc.state_dict()[k]) for k, v in disc_before.items())
+    trainer.run()
+    assert any(not torch.equal(v, trainer.disc.state_dict()[k]) for k, v in disc_before.items())
+    rows = (tmp_path / "gan" / "log.csv").read_text().splitlines()
+    assert rows[0].endswith("gan,feature,disc") and rows[-1].split(",")[-3] != ""
+    resumed = Trainer(cfg, data, None)
+    resumed.resume(tmp_path / "gan" / "last.pt")
+    assert all(torch.equal(v, resumed.disc.state_dict()[k]) for k, v in trainer.disc.state_dict().items())
+    with pytest.raises(InputError, match="feature_init"):
+        _config(*photo_set, tmp_path, stage="dicgan")
+
+
+def test_checkpointing_and_bf16_autocast_train_on_cpu(photo_set: tuple[Path, Path], tmp_path: Path) -> None:
+    data = FacePairs.from_folder(*photo_set)
+    plain = Trainer(_config(*photo_set, tmp_path / "a"), data, None)
+    checkpointed = Trainer(_config(*photo_set, tmp_path / "b", gradient_checkpointing=True), data, None)
+    assert plain.step()["loss"] == pytest.approx(checkpointed.step()["loss"], rel=1e-6)
+    assert all(torch.equal(v, checkpointed.model.state_dict()[k]) for k, v in plain.model.state_dict().items())
+    bf16 = Trainer(_config(*photo_set, tmp_path / "c", precision="bf16"), data, None)
+    assert np.isfinite(bf16.step()["loss"])
+    with pytest.raises(InputError, match="fp16"):
+        Trainer(_config(*photo_set, tmp_path / "d", precision="fp16"), data, None)

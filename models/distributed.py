@@ -1,0 +1,95 @@
+"""Data-parallel training on Ray Train: the same ``Trainer`` on N workers (CPU or GPU), one machine or a cluster.
+
+Ray is only the runtime: it starts the workers, sets up ``torch.distributed`` (gloo on CPU, NCCL on GPU) and
+places them on the cluster. Every worker runs ``models.train.Trainer`` with its rank; DDP averages the gradients,
+so N workers with ``batch_size / N`` samples each make the same step as one worker with the whole batch. The run
+folder (``out_dir``) must be on storage all workers see (a shared or local disk on one machine).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from models.errors import DicfaceError, InputError
+from models.train import TrainConfig
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    workers: int = 2
+    gpus_per_worker: float = 0.0  # fractional GPUs allowed
+    cpus_per_worker: float = 1.0
+    threads_per_worker: int | None = None  # torch threads in each worker (default: its CPUs)
+    address: str | None = None  # None: RAY_ADDRESS or an embedded local Ray; "auto" or HOST:PORT: a cluster
+
+    def __post_init__(self) -> None:
+        if self.workers < 1 or self.gpus_per_worker < 0 or self.cpus_per_worker <= 0:
+            raise InputError(f"invalid cluster options: {self}")
+
+
+def _worker(config: dict) -> None:
+    """Ray Train's per-worker loop: build the data and the trainer for this rank and train."""
+    import ray.train
+    import torch
+
+    from models.train import Trainer, load_training_data
+
+    cfg: TrainConfig = config["cfg"]
+    options: ClusterOptions = config["options"]
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    torch.set_num_threads(options.threads_per_worker or max(1, int(options.cpus_per_worker)))
+    device = ray.train.torch.get_device() if options.gpus_per_worker > 0 else torch.device("cpu")
+    data, val = load_training_data(cfg)
+    trainer = Trainer(cfg, data, val if rank == 0 else None, rank=rank, world=world, device=device)
+    last = Path(cfg.out_dir) / "last.pt"
+    if config["resume"] and last.is_file():
+        trainer.resume(last)
+    trainer.run()
+
+
+def train_on_ray(cfg: TrainConfig, options: ClusterOptions, resume: bool = False) -> None:
+    """Run ``cfg`` on ``options.workers`` Ray Train workers; rank 0 writes the run folder as in-process."""
+    import ray
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    if cfg.batch_size % options.workers:
+        raise InputError(f"batch_size {cfg.batch_size} does not split over {options.workers} workers")
+    out_dir = Path(cfg.out_dir).resolve()
+    cfg = _absolute_paths(cfg)
+    if not ray.is_initialized():
+        address = options.address or os.environ.get("RAY_ADDRESS")
+        # The package must be importable on the workers: ship the source tree when joining a cluster.
+        runtime_env = {"working_dir": str(Path(__file__).resolve().parents[1]),
+                       "excludes": ["runs/", "training/", ".git/", "*.pt", "*.npz"]} if address else None
+        ray.init(address=address, runtime_env=runtime_env, include_dashboard=False, log_to_driver=True,
+                 object_store_memory=None if address else 256 * 1024**2)
+    resources = {"CPU": options.cpus_per_worker}
+    if options.gpus_per_worker:
+        resources["GPU"] = options.gpus_per_worker
+    trainer = TorchTrainer(
+        _worker,
+        train_loop_config={"cfg": cfg, "options": options, "resume": resume},
+        scaling_config=ScalingConfig(num_workers=options.workers, use_gpu=options.gpus_per_worker > 0,
+                                     resources_per_worker=resources),
+        run_config=RunConfig(name="dicface-train", storage_path=str(out_dir / "ray")),
+    )
+    try:
+        trainer.fit()
+    except Exception as exc:  # noqa: BLE001 -- Ray wraps worker errors in its own types
+        cause = exc
+        while cause.__cause__ is not None:
+            cause = cause.__cause__
+        if isinstance(cause, DicfaceError):
+            raise cause from exc
+        raise DicfaceError(f"distributed training failed ({type(cause).__name__}: {cause})") from exc
+
+
+def _absolute_paths(cfg: TrainConfig) -> TrainConfig:
+    """Workers may start in another directory: every path of the config made absolute."""
+    fields = ("train_images", "train_landmarks", "out_dir", "val_images", "val_landmarks", "cache_dir", "init",
+              "hg_init", "feature_init")
+    return replace(cfg, **{f: str(Path(getattr(cfg, f)).resolve()) for f in fields if getattr(cfg, f)})
