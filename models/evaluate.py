@@ -1,4 +1,5 @@
-"""DIC's evaluation protocol on a folder of HR faces: degrade as in training, super-resolve, score on Y."""
+"""DIC's evaluation protocol on a folder of HR faces (degraded as in training) or of LR/HR pairs: super-resolve,
+score on Y against bicubic."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from models.errors import InputError, InputNotFound
-from models.faces import HR_SIZE, hr_and_lr, resize_bicubic
+from models.faces import HR_SIZE, LR_SIZE, hr_and_lr, resize_bicubic
 from models.metrics import DEFAULT_CROP, landmark_nme, psnr_y, ssim_y
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
@@ -85,7 +86,7 @@ class EvalResult:
 
 
 def evaluate_faces(
-    faces: Iterable[tuple[np.ndarray, np.ndarray | None]],
+    faces: Iterable[tuple[np.ndarray, np.ndarray | None] | tuple[np.ndarray, np.ndarray | None, np.ndarray]],
     super_resolve: SuperResolve,
     batch: int = 16,
     crop: int = DEFAULT_CROP,
@@ -93,9 +94,9 @@ def evaluate_faces(
 ) -> EvalResult:
     """Score ``super_resolve`` against bicubic on HR faces, in DIC's protocol.
 
-    ``faces`` yields (HR image, its 68 landmarks in that image's pixels or None). Each HR face is resized to 128
-    (PIL bicubic) if needed, its LR input made by PIL bicubic 128 -> 16, the bicubic baseline by PIL bicubic
-    16 -> 128. Faces with landmarks also score the NME of DIC's decoded landmarks and, with ``seeded``, a second
+    ``faces`` yields (HR image, its 68 landmarks in that image's pixels or None[, its LR image]). Each HR face is
+    resized to 128 (PIL bicubic) if needed; its LR input is the given LR image (resized to 16 if needed: LR/HR
+    pairs) or made by PIL bicubic 128 -> 16; the bicubic baseline is PIL bicubic 16 -> 128. Faces with landmarks also score the NME of DIC's decoded landmarks and, with ``seeded``, a second
     DIC run whose landmark branch is seeded with those landmarks (``dic+seed``).
     """
     scores = {"bicubic": MethodScores(), "dic": MethodScores()}
@@ -123,8 +124,10 @@ def evaluate_faces(
         pending.clear()
 
     count = 0
-    for image, landmarks in faces:
+    for image, landmarks, *given in faces:
         hr, lr = hr_and_lr(image)
+        if given:
+            lr = given[0] if given[0].shape[:2] == (LR_SIZE, LR_SIZE) else resize_bicubic(given[0], LR_SIZE)
         truth = None
         if landmarks is not None:
             truth = np.asarray(landmarks, np.float32) * (HR_SIZE / np.array(image.shape[1::-1], np.float32))

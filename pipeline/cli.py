@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", type=Path, help="also write the results table as Markdown")
     p.add_argument("--landmarks", type=Path, help="68-point landmark JSON of the HR faces: adds landmark NME")
     p.add_argument("--seed", action="store_true", help="also run DIC seeded with those landmarks (dic+seed)")
+    p.add_argument("--lr-dir", type=Path, help="LR faces paired with the HR faces by file name (any extension); "
+                   "default: LR made from HR by PIL bicubic as in training")
     _add_common(p)
 
     p = sub.add_parser("bench", help="measure throughput", epilog=EPILOG)
@@ -298,8 +300,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         out = resolver(normalise(np.stack(lrs)), None if seeds is None else render_heatmaps(seeds))
         return denormalise(out.sr), decode_landmarks(out.heatmaps).numpy()
 
-    faces = ((read_rgb(p), table.get(p.name)) for p in tqdm(paths, unit="face", desc="eval", file=sys.stderr))
-    result = evaluate_faces(faces, super_resolve, batch=cfg.inference.max_batch, seeded=args.seed)
+    lr_paths = _paired_lr(paths, args.lr_dir) if args.lr_dir else None
+
+    def faces():  # noqa: ANN202
+        for i, path in enumerate(tqdm(paths, unit="face", desc="eval", file=sys.stderr)):
+            face = (read_rgb(path), table.get(path.name))
+            yield face if lr_paths is None else (*face, read_rgb(lr_paths[i]))
+
+    result = evaluate_faces(faces(), super_resolve, batch=cfg.inference.max_batch, seeded=args.seed)
     rows = result.table()
     text = (f"{result.count} faces, Y channel, {result.crop}-px border crop, Gaussian SSIM; "
             f"weights {record.name}\n\n{result.markdown()}\n\n"
@@ -313,6 +321,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
         with atomic_output(args.markdown) as tmp:
             tmp.write_text(text)
     return 0
+
+
+def _paired_lr(hr_paths: list[Path], lr_dir: Path) -> list[Path]:
+    """The LR face of each HR face: the file in ``lr_dir`` with the same stem."""
+    from models.evaluate import list_images
+
+    by_stem = {p.stem: p for p in list_images([lr_dir])}
+    missing = [p.name for p in hr_paths if p.stem not in by_stem]
+    if missing:
+        raise InputError(f"{lr_dir}: no LR face for {len(missing)} HR faces (e.g. {missing[0]}); "
+                         "LR and HR files are paired by name")
+    return [by_stem[p.stem] for p in hr_paths]
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -51,6 +51,23 @@ def test_eval_prints_a_table_against_bicubic(
     assert [r["method"] for r in rows] == ["bicubic", "dic"] and all(r["faces"] == 4 for r in rows)
 
 
+def test_eval_on_lr_hr_pairs(face_dir: Path, tmp_path: Path, tiny_weights: Path) -> None:
+    from models.faces import hr_and_lr
+
+    lr_dir = tmp_path / "lr"
+    lr_dir.mkdir()
+    for path in sorted(face_dir.iterdir()):
+        write_png(hr_and_lr(np.asarray(Image.open(path).convert("RGB")))[1], lr_dir / f"{path.stem}.png")
+    runs = {}
+    for name, extra in (("derived", []), ("pairs", ["--lr-dir", str(lr_dir)])):
+        report = tmp_path / f"{name}.json"
+        assert main(["eval", str(face_dir), "--weights", str(tiny_weights), "--json", str(report), *extra]) == 0
+        runs[name] = json.loads(report.read_text())["results"]
+    assert runs["pairs"] == runs["derived"]  # the same LR faces as the protocol makes: the same scores
+    (lr_dir / "face0.png").unlink()
+    assert main(["eval", str(face_dir), "--weights", str(tiny_weights), "--lr-dir", str(lr_dir)]) == 2
+
+
 def test_eval_with_landmarks_scores_nme_and_seeding(
     tmp_path: Path, tiny_weights: Path, real_faces: list[np.ndarray], capsys: pytest.CaptureFixture[str]
 ) -> None:
