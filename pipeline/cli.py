@@ -114,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--frames", type=positive_int, default=100, help="length of the generated clip (default 100)")
     _add_video_flags(b)
     _add_common(b)
+    b = bench.add_parser("quality", help="PSNR/SSIM/flicker of the faces against a ground-truth render, "
+                         "bicubic vs DIC vs DIC seeded by the tracker")
+    b.add_argument("--frames", type=positive_int, default=24, help="length of the generated clip (default 24)")
+    _add_video_flags(b)
+    _add_common(b)
+    b.set_defaults(upscale=4.0)
 
     p = sub.add_parser("demo", help="run on the bundled example faces (scikit-image photos)", epilog=EPILOG)
     p.add_argument("-o", "--output", type=Path, default=Path("dicface-demo"), help="output folder (dicface-demo)")
@@ -336,7 +342,42 @@ def _paired_lr(hr_paths: list[Path], lr_dir: Path) -> list[Path]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    return _bench_pipeline(args) if args.target == "pipeline" else _bench_model(args)
+    return {"pipeline": _bench_pipeline, "quality": _bench_quality, "model": _bench_model}[args.target](args)
+
+
+def _bench_quality(args: argparse.Namespace) -> int:
+    import tempfile
+    from argparse import Namespace
+
+    from pipeline.examples import face_clip_frames, write_clip
+    from pipeline.io import EncodeOptions
+    from pipeline.job import enhance_file
+    from pipeline.quality import read_frames, score_video
+
+    scale = int(args.upscale)
+    if scale != args.upscale or not 2 <= scale <= 8:
+        raise InputError(f"bench quality needs a whole --upscale between 2 and 8, got {args.upscale}")
+    cfg = _run_config(args)
+    widths = (16, 22, 30)
+    frames, _ = face_clip_frames(args.frames, 320, 180, widths)
+    truth, landmarks = face_clip_frames(args.frames, 320, 180, widths, scale=scale)
+    encode = EncodeOptions(codec="libx264", crf=0, preset="ultrafast")  # scores the method, not the encoder
+    methods = [("bicubic", False, "none"), ("dic", True, "none"), ("dic + tracker seed", True, "tracker")]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="dicface-quality-") as tmp:
+        clip = Path(tmp) / "clip.mp4"
+        write_clip(clip, frames)
+        for label, sr, seed in methods:
+            runner = _enhance_runner(Namespace(**{**vars(args), "seed": seed}), cfg, sr=sr)
+            report = enhance_file(clip, Path(tmp) / "out.mp4", runner, encode, show_progress=False)
+            rows.append((label, report.faces_enhanced, score_video(read_frames(Path(tmp) / "out.mp4"), truth,
+                                                                    landmarks)))
+    print(f"generated 320x180 clip, {args.frames} frames, faces {'/'.join(map(str, widths))} px wide, "
+          f"x{scale} against a x{scale} render of the same scene; face regions only")
+    print(f"{'method':<20} {'PSNR-Y':>7} {'SSIM-Y':>7} {'flicker':>8} faces")
+    for label, faces, score in rows:
+        print(f"{label:<20} {score.psnr:7.2f} {score.ssim:7.4f} {score.flicker:8.3f} {faces}")
+    return 0
 
 
 def _bench_pipeline(args: argparse.Namespace) -> int:

@@ -34,30 +34,32 @@ def face_source() -> tuple[np.ndarray, np.ndarray]:
 
 
 def face_clip_frames(
-    count: int, width: int, height: int, face_widths: Sequence[int] = (36, 28)
+    count: int, width: int, height: int, face_widths: Sequence[int] = (36, 28), scale: int = 1
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Frames of real faces (the astronaut, and its mirror image, alternating) ``face_widths`` px wide, spread across
     the frame and moving right by 1.5 px and down by 0.5 px per frame over a real, panning photo (not a face).
 
+    ``scale`` renders the same scene ``scale`` times larger from the same sources (ground truth for upscaling).
     Returns the (H, W, 3) uint8 RGB frames and the true landmarks (count, faces, 68, 2) in frame pixels.
     """
     head, landmarks = face_source()
     mirrored = np.ascontiguousarray(head[:, ::-1])
     mirrored_points = landmarks[FLIP_68].copy()
     mirrored_points[:, 0] = head.shape[1] - 1 - mirrored_points[:, 0]
-    scenery = _scenery(width + count, height)
+    scenery = _scenery((width + count) * scale, height * scale)
     step = (width - 160) / max(len(face_widths), 1)
     truths = np.zeros((count, len(face_widths), 68, 2), np.float32)
     frames = []
     for t in range(count):
-        frame = scenery[:, t : t + width].copy()  # the camera pans by 1 px per frame
+        frame = scenery[:, t * scale : (t + width) * scale].copy()  # the camera pans by 1 px per frame
         for k, w in enumerate(face_widths):
             src, pts = (head, landmarks) if k % 2 == 0 else (mirrored, mirrored_points)
-            h = round(w * head.shape[0] / head.shape[1])
-            x, y = 80 + step * k + 1.5 * t, height / 3 + 0.5 * t
-            _paste_at(frame, resize_bicubic(src, (w, h)), x, y)
-            scale = np.array([w / head.shape[1], h / head.shape[0]])
-            truths[t, k] = (pts + 0.5) * scale - 0.5 + (x, y)
+            size = (w * scale, round(w * scale * head.shape[0] / head.shape[1]))
+            x, y = 80 + step * k + 1.5 * t, height / 3 + 0.5 * t  # top-left pixel centre at scale 1
+            x, y = (x - 0.5) * scale + 0.5, (y - 0.5) * scale + 0.5
+            _paste_at(frame, resize_bicubic(src, size), x, y)
+            factor = np.array([size[0] / head.shape[1], size[1] / head.shape[0]])
+            truths[t, k] = (pts + 0.5) * factor - 0.5 + (x, y)
         frames.append(frame)
     return frames, truths
 

@@ -98,3 +98,10 @@ def test_bench_pipeline_prints_ratios_to_decode_encode(
     for label in ("decode+encode", "enhance --sr none", "enhance "):
         assert label in out
     assert out.count("x decode+encode") == 3 and "ms/frame" in out
+
+
+def test_bench_quality_scores_three_methods(tiny_weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "quality", "--weights", str(tiny_weights), "--frames", "6"]) == 0
+    out = capsys.readouterr().out
+    assert "PSNR-Y" in out and "flicker" in out
+    assert all(label in out for label in ("bicubic", "dic ", "dic + tracker seed"))
