@@ -32,15 +32,22 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 -- torch.load fails on corrupt files with many error types
-        culprit = next((ln.split(" was not")[0].strip() for ln in str(exc).splitlines() if "GLOBAL" in ln), "")
-        if isinstance(exc, pickle.UnpicklingError) and culprit:
+        if isinstance(exc, pickle.UnpicklingError) and "WeightsUnpickler error" in str(exc) and _is_pickle(path):
+            detail = str(exc).split("WeightsUnpickler error:")[1].strip().splitlines()[0].split(" was not")[0]
             raise CheckpointError(
                 f"{path}: refused to load: the file holds pickled Python objects, not only tensors; "
-                f"nothing in it was executed ({culprit[:120]})"
+                f"nothing in it was executed ({detail[:120]})"
             ) from exc
         reason = str(exc).split(". ")[0].strip()[:160]
         raise CheckpointError(f"{path}: not a readable PyTorch weights file ({type(exc).__name__}: {reason})") from exc
     return _unwrap(obj, path)
+
+
+def _is_pickle(path: Path) -> bool:
+    """A torch.save zip archive (holding a pickle) or a bare pickle (protocol 2+ starts with PROTO, 0x80)."""
+    with open(path, "rb") as f:
+        head = f.read(2)
+    return head == b"PK" or head[:1] == b"\x80"
 
 
 def _unwrap(obj: Any, path: Path) -> dict[str, Tensor]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
 
     p = sub.add_parser("enhance", help="super-resolve the faces of a video (or image folder)", epilog=EPILOG)
-    p.add_argument("input", help="video file or folder of frames")
+    p.add_argument("input", help="video file, folder of frames, or stream URL (rtsp://, http://)")
     p.add_argument("-o", "--output", required=True, type=Path, help="output video (.mp4, .mkv, .mov, .webm)")
     _add_video_flags(p)
     p.add_argument("--sr", choices=("dic", "none"), default="dic", help="none: detect and track only")
@@ -259,21 +260,28 @@ def _enhance_runner(args: argparse.Namespace, cfg: RunConfig, sr: bool):  # noqa
 
 def cmd_enhance(args: argparse.Namespace) -> int:
     from models.atomic import atomic_output
-    from pipeline.io import EncodeOptions
+    from pipeline.io import EncodeOptions, is_url
     from pipeline.job import enhance_file
 
-    source_path, out = Path(args.input), Path(args.output)
-    if out.exists() and out.resolve() == source_path.resolve():
+    source_path, out = (args.input if is_url(args.input) else Path(args.input)), Path(args.output)
+    if out.exists() and isinstance(source_path, Path) and out.resolve() == source_path.resolve():
         raise InputError(f"{out}: the output would overwrite the input; choose another -o")
     if out.exists() and not args.overwrite:
         raise InputError(f"{out} exists; pass --overwrite to replace it")
     if not out.parent.is_dir():
         raise InputError(f"{out.parent}: output folder does not exist")
+    if not os.access(out.parent, os.W_OK):
+        raise InputError(f"{out.parent}: output folder is not writable")
     cfg = _run_config(args)
     runner = _enhance_runner(args, cfg, sr=args.sr == "dic")
     encode = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)
     report = enhance_file(source_path, out, runner, encode, args.tracks)
     summary = report.to_dict()
+    problems = [report.input_warning] if report.input_warning else []
+    if report.corrupt_packets:
+        problems.append(f"{report.corrupt_packets} corrupt packets skipped")
+    if problems:
+        print(f"dicface: warning: {source_path}: {'; '.join(problems)}", file=sys.stderr)
     print(f"{report.frames_out}/{report.frames_in} frames, {report.faces_enhanced} faces enhanced, "
           f"{report.tracks} tracks, {summary['fps']} frames/s -> {out}")
     if args.report:

@@ -46,19 +46,35 @@ class StreamInfo:
     has_audio: bool
 
 
+def is_url(source: str | os.PathLike[str]) -> bool:
+    """rtsp://, http(s)://, ... : a stream FFmpeg opens, not a file path."""
+    return "://" in str(source)
+
+
+# Streams: RTSP over TCP (no UDP loss), and PyAV's (open, read) timeouts in seconds, so a dead camera is an error
+# instead of a hang.
+STREAM_OPTIONS = {"rtsp_transport": "tcp"}
+STREAM_TIMEOUTS = (10.0, 10.0)
+
+
 class FileSource:
-    """Decode a video file (or URL that FFmpeg opens) frame by frame."""
+    """Decode a video file (or a stream URL that FFmpeg opens) frame by frame."""
 
     def __init__(self, path: str | os.PathLike[str], threads: int | None = None) -> None:
-        self.path = Path(path)
-        if not self.path.exists():
-            raise InputNotFound(f"{self.path}: no such file")
-        if self.path.is_file() and self.path.stat().st_size == 0:
-            raise InputError(f"{self.path}: empty file")
+        self.path = str(path) if is_url(path) else Path(path)
         try:
-            self._container = av.open(str(self.path))
+            if isinstance(self.path, str):
+                self._container = av.open(self.path, options=STREAM_OPTIONS, timeout=STREAM_TIMEOUTS)
+            else:
+                if not self.path.exists():
+                    raise InputNotFound(f"{self.path}: no such file")
+                if self.path.is_file() and self.path.stat().st_size == 0:
+                    raise InputError(f"{self.path}: empty file")
+                self._container = av.open(str(self.path))
         except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"{self.path}: not a readable video ({exc})") from exc
+            if isinstance(self.path, str):
+                raise InputError(f"{self.path}: cannot open the stream ({exc})") from exc
+            raise InputError(f"{self.path}: not a readable video ({_why_unreadable(self.path, exc)})") from exc
         if not self._container.streams.video:
             self._container.close()
             raise InputError(f"{self.path}: no video stream (audio only?); pass a file with a video track")
@@ -69,6 +85,7 @@ class FileSource:
         self.audio_stream = audio[0] if audio else None
         self._audio: list[av.Packet] = []
         self.corrupt_packets = 0
+        self.stopped_early: str | None = None  # why decoding ended before the end of the file, if it did
         fps = self._video.average_rate or self._video.guessed_rate or Fraction(25)
         self._frames = self._decode()
         first = next(self._frames, None)  # decoded now: the display rotation is frame side data
@@ -111,7 +128,10 @@ class FileSource:
                     yield Frame(index, frame.pts, time_base, frame.to_ndarray(format="rgb24")), int(frame.rotation or 0)
                     index += 1
         except av.FFmpegError as exc:
-            raise InputError(f"{self.path}: decoding stopped at frame {index} ({exc})") from exc
+            if index == 0:
+                raise InputError(f"{self.path}: no decodable video frame ({exc})") from exc
+            # A damaged or cut tail: keep what was decoded, as ffmpeg does, and say so in the report.
+            self.stopped_early = f"decoding stopped after frame {index - 1} ({exc})"
 
     def __iter__(self) -> Iterator[Frame]:
         if self._first is None:
@@ -139,6 +159,7 @@ class ImageFolderSource:
         first = read_rgb(self.paths[0])
         self.audio_stream = None
         self.corrupt_packets = 0
+        self.stopped_early: str | None = None
         self.info = StreamInfo(first.shape[1], first.shape[0], Fraction(fps), 1 / Fraction(fps), 0,
                                len(self.paths), False)
 
@@ -172,8 +193,8 @@ class EncodeOptions:
 
 
 def open_source(path: str | os.PathLike[str]) -> FileSource | ImageFolderSource:
-    """A folder of images or a video file."""
-    return ImageFolderSource(path) if Path(path).is_dir() else FileSource(path)
+    """A folder of images, a video file or a stream URL."""
+    return ImageFolderSource(path) if not is_url(path) and Path(path).is_dir() else FileSource(path)
 
 
 class VideoSink:
@@ -264,6 +285,20 @@ class VideoSink:
             self.close()
         else:
             self.abort()
+
+
+def _why_unreadable(path: Path, exc: Exception) -> str:
+    """FFmpeg's reason, with the likely cause for an MP4/MOV whose index (the 'moov' box) is missing."""
+    if path.suffix.lower() in (".mp4", ".m4v", ".mov") and path.is_file():
+        tail, found = b"", False
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 24), b""):
+                found = found or b"moov" in tail + chunk
+                tail = chunk[-3:]
+        if not found:
+            return ("its index (moov box) is missing: the file was cut before the recording finished; "
+                        "try a repair tool such as untrunc with a good file from the same camera")
+    return str(exc)
 
 
 _FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}

@@ -19,14 +19,15 @@ from pipeline.runtime.local import LocalRunner, RunReport
 
 
 def enhance_file(
-    source_path: Path,
+    source_path: Path | str,
     out: Path,
     runner: LocalRunner,
     encode: EncodeOptions = EncodeOptions(),
     tracks_path: Path | None = None,
     show_progress: bool = True,
 ) -> RunReport:
-    """Run ``runner`` on a video file or image folder; write the video (and the tracks JSON lines if asked)."""
+    """Run ``runner`` on a video file, stream URL or image folder; write the video (and the tracks JSON lines if
+    asked)."""
     options = runner.options
     with contextlib.ExitStack() as stack:
         source = stack.enter_context(open_source(source_path))
@@ -37,7 +38,7 @@ def enhance_file(
             source.audio_stream, encode))
         tracks_tmp = stack.enter_context(atomic_output(tracks_path)) if tracks_path else None
         tracks_file = stack.enter_context(open(tracks_tmp, "w")) if tracks_tmp else None
-        bar = stack.enter_context(tqdm(total=info.frame_count, unit="frame", desc=source_path.name,
+        bar = stack.enter_context(tqdm(total=info.frame_count, unit="frame", desc=Path(source_path).name,
                                        file=sys.stderr, disable=not show_progress))
 
         def progress(report: RunReport) -> None:
@@ -47,7 +48,7 @@ def enhance_file(
         return runner.run(source, sink, tracks_file, progress)
 
 
-def copy_video(source_path: Path, out: Path, encode: EncodeOptions = EncodeOptions()) -> RunReport:
+def copy_video(source_path: Path | str, out: Path, encode: EncodeOptions = EncodeOptions()) -> RunReport:
     """Plain decode + re-encode with the same sink and options: the baseline of ``dicface bench pipeline``."""
     report = RunReport()
     start = time.perf_counter()

@@ -18,6 +18,9 @@ from pipeline.detect.dlib_backend import DlibLandmarker
 from pipeline.types import Detection
 
 YUNET_MODEL = Path(__file__).resolve().parent / "weights" / "face_detection_yunet_2026may.onnx"
+# The enlarged frame is capped at this many pixels (4096 x 4096): a 4K frame is searched at x1, not x2, and an
+# 8K frame is shrunk, so time and memory stay bounded (uncapped, a 4000x2250 video ran at 2.3 s per frame).
+MAX_DETECT_PIXELS = 4096 * 4096
 
 
 class YuNetDetector:
@@ -40,16 +43,20 @@ class YuNetDetector:
 
     def __call__(self, image: np.ndarray) -> list[Detection]:
         h, w = image.shape[:2]
-        size = (max(1, round(w * self.upscale)), max(1, round(h * self.upscale)))
-        scaled = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR) if self.upscale != 1 else image
+        upscale = min(self.upscale, (MAX_DETECT_PIXELS / (w * h)) ** 0.5)
+        size = (max(1, round(w * upscale)), max(1, round(h * upscale)))
+        interpolation = cv2.INTER_AREA if upscale < 1 else cv2.INTER_LINEAR
+        scaled = image if size == (w, h) else cv2.resize(image, size, interpolation=interpolation)
+        sx, sy = size[0] / w, size[1] / h
         self._net.setInputSize(size)
         _, faces = self._net.detect(cv2.cvtColor(scaled, cv2.COLOR_RGB2BGR))
         if faces is None:
             return []
         faces = faces.astype(np.float64)
-        x, y, bw, bh = (faces[:, i] / self.upscale for i in range(4))
+        x, bw = faces[:, 0] / sx, faces[:, 2] / sx
+        y, bh = faces[:, 1] / sy, faces[:, 3] / sy
         boxes = np.stack([x, y, x + bw, y + bh], axis=1)
-        keypoints = (faces[:, 4:14] / self.upscale).reshape(-1, 5, 2).astype(np.float32)
+        keypoints = (faces[:, 4:14].reshape(-1, 5, 2) / (sx, sy)).astype(np.float32)
         points = self.landmarker(image, boxes) if self.landmarker is not None else [None] * len(boxes)
         return [
             Detection(bbox=tuple(map(float, box)), score=float(score), landmarks=pts, keypoints=kps)

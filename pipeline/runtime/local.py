@@ -43,6 +43,7 @@ class RunReport:
     faces_enhanced: int = 0
     tracks: int = 0
     corrupt_packets: int = 0
+    input_warning: str | None = None  # e.g. a damaged tail: the frames before it were processed
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     wall_seconds: float = 0.0
 
@@ -146,6 +147,7 @@ class LocalRunner:
         sink.write_audio(source.take_audio())
         report.tracks = len(seen_tracks)
         report.corrupt_packets = source.corrupt_packets
+        report.input_warning = source.stopped_early
         report.wall_seconds = time.perf_counter() - start
         return report
 
