@@ -156,10 +156,12 @@ def validate(model: DIC, hr_images: np.ndarray, landmarks: np.ndarray | None, ba
     """DIC protocol (``models.evaluate.evaluate_faces``) on (N, 128, 128, 3) uint8 HR faces; NME of the final
     heatmaps where ``landmarks`` is given ((N, 68, 2), NaN rows for faces without landmarks)."""
 
+    device = next(model.parameters()).device
+
     def super_resolve(lrs: list[np.ndarray], _: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         with torch.inference_mode():
-            srs, heats = model(normalise(np.stack(lrs)))
-        return denormalise(srs[-1]), decode_landmarks(heats[-1]).numpy()
+            srs, heats = model(normalise(np.stack(lrs)).to(device))
+        return denormalise(srs[-1].float().cpu()), decode_landmarks(heats[-1].float().cpu()).numpy()
 
     if landmarks is None:
         truths = [None] * len(hr_images)
@@ -187,8 +189,9 @@ def validate_landmarks(model: DIC, hr_images: np.ndarray, landmarks: np.ndarray,
     try:
         with torch.inference_mode():
             for i in range(0, len(images), batch):
-                heats = run_landmark_branch(model.HG, normalise(images[i : i + batch]), model.cfg.num_steps)
-                found = decode_landmarks(heats[-1]).numpy()
+                image = normalise(images[i : i + batch]).to(next(model.parameters()).device)
+                heats = run_landmark_branch(model.HG, image, model.cfg.num_steps)
+                found = decode_landmarks(heats[-1].float().cpu()).numpy()
                 errors += [landmark_nme(p, t) for p, t in zip(found, truths[i : i + batch], strict=True)]
     finally:
         model.train(was_training)
@@ -327,7 +330,6 @@ class Trainer:
         batch = self.data.batch(cfg.seed, self.iteration, cfg.batch_size, cfg.flip, shard=(self.rank, self.world))
         batch = {k: v.to(self.device) for k, v in batch.items()}
         hr = batch["hr"].contiguous(memory_format=torch.channels_last)
-        logs = {}
         with self._autocast():
             if cfg.stage == "hg":
                 loss = heatmap_loss(self.net(hr), batch["heatmaps"], cfg.heatmap_foreground)

@@ -21,7 +21,8 @@ from configs.schema import RunConfig, load_config
 from models.errors import DicfaceError, InputError
 from pipeline.detect.regions import DetectSchedule
 
-EPILOG = "Exit codes: 0 ok, 1 error, 2 bad input, 3 weights problem, 130 interrupted. --debug shows tracebacks."
+EPILOG = ("Exit codes: 0 ok, 1 error (or some videos of a job failed), 2 bad input, 3 weights problem, "
+          "130 interrupted. --debug shows tracebacks.")
 
 
 def positive_int(text: str) -> int:
@@ -80,13 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
 
     p = sub.add_parser("enhance", help="super-resolve the faces of a video (or image folder)", epilog=EPILOG)
-    p.add_argument("input", help="video file, folder of frames, or stream URL (rtsp://, http://)")
-    p.add_argument("-o", "--output", required=True, type=Path, help="output video (.mp4, .mkv, .mov, .webm)")
+    p.add_argument("input", help="video file, folder of frames, stream URL (rtsp://, http://), or a job of many "
+                   "videos: a folder of video files or a quoted glob ('clips/*.mp4')")
+    p.add_argument("-o", "--output", required=True, type=Path,
+                   help="output video (.mp4, .mkv, .mov, .webm); for a job, an output folder")
     _add_video_flags(p)
     p.add_argument("--sr", choices=("dic", "none"), default="dic", help="none: detect and track only")
     p.add_argument("--preview", choices=("side-by-side",), help="write input and result side by side")
     p.add_argument("--report", type=Path, help="write a run report (JSON)")
-    p.add_argument("--tracks", type=Path, help="write every frame's tracks and landmarks (JSON lines)")
+    p.add_argument("--tracks", type=Path, help="write every frame's tracks and landmarks (JSON lines; for a job, "
+                   "a folder of <name>.tracks.jsonl)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     _add_common(p)
 
@@ -240,7 +244,7 @@ def _enhance_runner(args: argparse.Namespace, cfg: RunConfig, sr: bool):  # noqa
     from pipeline.detect.regions import ScheduledDetector
     from pipeline.enhance import Enhancer
     from pipeline.runtime.local import LocalRunner, RunOptions
-    from pipeline.track import Tracker
+    from pipeline.track import TrackConfig
 
     try:
         schedule = DetectSchedule(every=args.detect_every)
@@ -255,33 +259,44 @@ def _enhance_runner(args: argparse.Namespace, cfg: RunConfig, sr: bool):  # noqa
         print(f"weights: {record.name} ({record.file}) on {resolver.device}", file=sys.stderr)
         enhancer = Enhancer(resolver, seed=args.seed)
     detector = ScheduledDetector(_detector(args), schedule)
-    return LocalRunner(detector, Tracker(), Aligner(align_cfg), enhancer, Blender(), options)
+    return LocalRunner(detector, TrackConfig(), Aligner(align_cfg), enhancer, Blender(), options)
+
+
+def _input_problems(report) -> str | None:  # noqa: ANN001 -- a RunReport
+    problems = [report.input_warning] if report.input_warning else []
+    if report.corrupt_packets:
+        problems.append(f"{report.corrupt_packets} corrupt packets skipped")
+    return "; ".join(problems) or None
+
+
+def _writable_folder(folder: Path) -> None:
+    if not folder.is_dir():
+        raise InputError(f"{folder}: output folder does not exist")
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"{folder}: output folder is not writable")
 
 
 def cmd_enhance(args: argparse.Namespace) -> int:
     from models.atomic import atomic_output
     from pipeline.io import EncodeOptions, is_url
-    from pipeline.job import enhance_file
+    from pipeline.job import enhance_file, find_videos
 
+    videos = find_videos(args.input)
+    if videos is not None:
+        return _enhance_job(args, videos)
     source_path, out = (args.input if is_url(args.input) else Path(args.input)), Path(args.output)
     if out.exists() and isinstance(source_path, Path) and out.resolve() == source_path.resolve():
         raise InputError(f"{out}: the output would overwrite the input; choose another -o")
     if out.exists() and not args.overwrite:
         raise InputError(f"{out} exists; pass --overwrite to replace it")
-    if not out.parent.is_dir():
-        raise InputError(f"{out.parent}: output folder does not exist")
-    if not os.access(out.parent, os.W_OK):
-        raise InputError(f"{out.parent}: output folder is not writable")
+    _writable_folder(out.parent)
     cfg = _run_config(args)
     runner = _enhance_runner(args, cfg, sr=args.sr == "dic")
     encode = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)
     report = enhance_file(source_path, out, runner, encode, args.tracks)
     summary = report.to_dict()
-    problems = [report.input_warning] if report.input_warning else []
-    if report.corrupt_packets:
-        problems.append(f"{report.corrupt_packets} corrupt packets skipped")
-    if problems:
-        print(f"dicface: warning: {source_path}: {'; '.join(problems)}", file=sys.stderr)
+    if _input_problems(report):
+        print(f"dicface: warning: {source_path}: {_input_problems(report)}", file=sys.stderr)
     print(f"{report.frames_out}/{report.frames_in} frames, {report.faces_enhanced} faces enhanced, "
           f"{report.tracks} tracks, {summary['fps']} frames/s -> {out}")
     if args.report:
@@ -290,6 +305,45 @@ def cmd_enhance(args: argparse.Namespace) -> int:
         with atomic_output(args.report) as tmp:
             tmp.write_text(json.dumps(summary, indent=2, default=str))
     return 0
+
+
+def _enhance_job(args: argparse.Namespace, videos: list[Path]) -> int:
+    """Many videos into the folder ``-o``; a failing video is reported and the others still run. Exit 1 if any
+    failed."""
+    from models.atomic import atomic_output
+    from pipeline.io import EncodeOptions
+    from pipeline.job import enhance_many
+
+    if not videos:
+        raise InputError(f"{args.input}: no video matches")
+    out_dir = Path(args.output)
+    if out_dir.suffix.lower() in (".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v"):
+        raise InputError(f"{args.input} holds {len(videos)} videos: -o must be a folder, not {out_dir.name}")
+    _writable_folder(out_dir.parent)
+    out_dir.mkdir(exist_ok=True)
+    tracks_dir = Path(args.tracks) if args.tracks else None
+    if tracks_dir:
+        tracks_dir.mkdir(parents=True, exist_ok=True)
+    cfg = _run_config(args)
+    runner = _enhance_runner(args, cfg, sr=args.sr == "dic")
+    encode = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)
+    results = enhance_many(videos, out_dir, runner, encode, tracks_dir, args.overwrite)
+    width = max(len(r.source.name) for r in results)
+    for r in results:
+        if r.error:
+            print(f"{r.source.name:<{width}}  FAILED  {r.error}")
+        else:
+            warning = _input_problems(r.report)
+            print(f"{r.source.name:<{width}}  ok      {r.report.frames_out} frames, {r.report.faces_enhanced} faces, "
+                  f"{r.report.to_dict()['fps']} frames/s -> {r.output}" + (f" (warning: {warning})" if warning else ""))
+    failed = sum(r.error is not None for r in results)
+    print(f"{len(results) - failed}/{len(results)} videos done" + (f", {failed} failed" if failed else ""))
+    if args.report:
+        rows = [{"input": str(r.source), "output": None if r.error else str(r.output), "error": r.error,
+                 **(r.report.to_dict() if r.report else {})} for r in results]
+        with atomic_output(args.report) as tmp:
+            tmp.write_text(json.dumps({"videos": rows, "failed": failed, "config": cfg.to_dict()}, indent=2))
+    return 1 if failed else 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -73,12 +73,12 @@ def run_video_demo(out_dir: Path, resolver: FaceSuperResolver) -> list[Path]:
     from pipeline.examples import make_face_clip
     from pipeline.job import enhance_file
     from pipeline.runtime.local import LocalRunner, RunOptions
-    from pipeline.track import Tracker
+    from pipeline.track import TrackConfig
 
     example, enhanced = out_dir / "example.mp4", out_dir / "enhanced.mp4"
     truth = make_face_clip(example, **DEMO_CLIP)
     detector = ScheduledDetector(YuNetDetector(landmarker=DlibLandmarker()), DetectSchedule())
-    runner = LocalRunner(detector, Tracker(), Aligner(), Enhancer(resolver), Blender(),
+    runner = LocalRunner(detector, TrackConfig(), Aligner(), Enhancer(resolver), Blender(),
                          RunOptions(upscale=DEMO_UPSCALE))
     report = enhance_file(example, enhanced, runner)
     sheet = out_dir / "video_comparison.png"

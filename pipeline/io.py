@@ -62,14 +62,14 @@ class FileSource:
 
     def __init__(self, path: str | os.PathLike[str], threads: int | None = None) -> None:
         self.path = str(path) if is_url(path) else Path(path)
+        if isinstance(self.path, Path) and not self.path.exists():
+            raise InputNotFound(f"{self.path}: no such file")
+        if isinstance(self.path, Path) and self.path.is_file() and self.path.stat().st_size == 0:
+            raise InputError(f"{self.path}: empty file")
         try:
             if isinstance(self.path, str):
                 self._container = av.open(self.path, options=STREAM_OPTIONS, timeout=STREAM_TIMEOUTS)
             else:
-                if not self.path.exists():
-                    raise InputNotFound(f"{self.path}: no such file")
-                if self.path.is_file() and self.path.stat().st_size == 0:
-                    raise InputError(f"{self.path}: empty file")
                 self._container = av.open(str(self.path))
         except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
             if isinstance(self.path, str):
@@ -302,6 +302,7 @@ def _why_unreadable(path: Path, exc: Exception) -> str:
 
 
 _FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
+WRITABLE_SUFFIXES = tuple(_FORMATS)
 
 
 def container_format(path: Path) -> str:

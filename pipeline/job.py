@@ -1,20 +1,23 @@
-"""One video in, one video out: opens the source and the sink around a runner (``dicface enhance``, benchmarks).
+"""Videos in, videos out: opens the source and the sink around a runner (``dicface enhance``, benchmarks), for one
+video or a job of many (a folder or a glob), where a failing video is reported and the others still run.
 
-The output is written atomically (``VideoSink``): on any error, nothing is left at the output path.
+Outputs are written atomically (``VideoSink``): on any error, nothing is left at the output path.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm import tqdm
 
 from models.atomic import atomic_output
-from pipeline.io import EncodeOptions, VideoSink, open_source
+from models.errors import DicfaceError, InputError
+from pipeline.io import WRITABLE_SUFFIXES, EncodeOptions, VideoSink, open_source
 from pipeline.runtime.local import LocalRunner, RunReport
 
 
@@ -61,3 +64,62 @@ def copy_video(source_path: Path | str, out: Path, encode: EncodeOptions = Encod
         sink.write_audio(source.take_audio())
     report.wall_seconds = time.perf_counter() - start
     return report
+
+
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".flv", ".wmv", ".mpg",
+                  ".mpeg", ".3gp")
+
+
+def find_videos(source: str) -> list[Path] | None:
+    """The videos of a job: a folder holding video files, or a glob pattern (``clips/*.mp4``). None when
+    ``source`` is one video, a folder of frames or a stream URL."""
+    if "://" in source:
+        return None
+    if any(c in source for c in "*?["):
+        return sorted(Path(p) for p in glob.glob(source) if Path(p).is_file())
+    folder = Path(source)
+    if not folder.is_dir():
+        return None
+    videos = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+    return videos or None
+
+
+@dataclass
+class VideoResult:
+    """One video of a job: its report, or the one-line error that stopped it (the others still run)."""
+
+    source: Path
+    output: Path
+    report: RunReport | None = None
+    error: str | None = None
+
+
+def output_name(source: Path) -> str:
+    """The output file name for an input video: same name, and .mp4 where the container cannot be written."""
+    return source.name if source.suffix.lower() in WRITABLE_SUFFIXES else f"{source.stem}.mp4"
+
+
+def enhance_many(
+    sources: list[Path],
+    out_dir: Path,
+    runner: LocalRunner,
+    encode: EncodeOptions = EncodeOptions(),
+    tracks_dir: Path | None = None,
+    overwrite: bool = False,
+) -> list[VideoResult]:
+    """Run ``runner`` on each video in turn, writing ``out_dir/<name>``; a failing video is recorded and skipped."""
+    results = []
+    for source in tqdm(sources, unit="video", desc="job", file=sys.stderr, disable=len(sources) < 2):
+        out = out_dir / output_name(source)
+        result = VideoResult(source, out)
+        try:
+            if out.exists() and not overwrite:
+                raise InputError(f"{out} exists; pass --overwrite to replace it")
+            if out.resolve() == source.resolve():
+                raise InputError(f"{out}: the output would overwrite the input; choose another -o")
+            tracks = tracks_dir / f"{source.stem}.tracks.jsonl" if tracks_dir else None
+            result.report = enhance_file(source, out, runner, encode, tracks)
+        except DicfaceError as exc:
+            result.error = str(exc)
+        results.append(result)
+    return results

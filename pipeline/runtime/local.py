@@ -19,7 +19,7 @@ from pipeline.blend import Blender, PasteFace
 from pipeline.detect.regions import ScheduledDetector
 from pipeline.enhance import EnhancedFace, Enhancer
 from pipeline.io import FileSource, Frame, ImageFolderSource, VideoSink
-from pipeline.track import Tracker, TrackState
+from pipeline.track import TrackConfig, Tracker, TrackState
 
 STAGES = ("decode", "detect", "track", "align", "enhance", "blend", "encode")
 
@@ -77,13 +77,13 @@ class LocalRunner:
     def __init__(
         self,
         detector: ScheduledDetector,
-        tracker: Tracker,
+        track_cfg: TrackConfig,
         aligner: Aligner,
         enhancer: Enhancer | None,
         blender: Blender,
         options: RunOptions = RunOptions(),
     ) -> None:
-        self.detector, self.tracker, self.aligner = detector, tracker, aligner
+        self.detector, self.track_cfg, self.aligner = detector, track_cfg, aligner
         self.enhancer, self.blender, self.options = enhancer, blender, options
 
     def run(
@@ -94,6 +94,7 @@ class LocalRunner:
         progress: Callable[[RunReport], None] | None = None,
     ) -> RunReport:
         report = RunReport()
+        tracker = Tracker(self.track_cfg)  # one per stream: a runner can run several videos in turn
         seen_tracks: set[int] = set()
         pending: list[tuple[Frame, list[FaceCrop]]] = []
         states: list[TrackState] = []
@@ -113,7 +114,7 @@ class LocalRunner:
                 last = pending[-1][0].index
                 for face in faces:
                     if face.frame_index == last:
-                        self.tracker.refine(face.track_id, face.landmarks)
+                        tracker.refine(face.track_id, face.landmarks)
             by_frame: dict[int, list[PasteFace]] = {}
             for face in faces:
                 by_frame.setdefault(face.frame_index, []).append(PasteFace(face.box, face.sr))
@@ -134,7 +135,7 @@ class LocalRunner:
             sink.write_audio(source.take_audio())
             tracked = [s.bbox for s in states]
             detections = timed("detect", lambda f=frame, b=tracked: self.detector(f.index, f.image, b))
-            states = timed("track", lambda d=detections: self.tracker.update(d))
+            states = timed("track", lambda d=detections: tracker.update(d))
             seen_tracks.update(s.track_id for s in states if s.confirmed)
             if tracks_out is not None:
                 tracks_out.write(track_record(frame, states) + "\n")

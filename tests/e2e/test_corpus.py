@@ -262,3 +262,24 @@ def test_awkward_input_is_processed(name: str, tmp_path: Path, tiny_weights: Pat
     assert main(["enhance", str(source), "-o", str(out), "--weights", str(tiny_weights),
                  "--report", str(report)]) == 0
     check(source, out, json.loads(report.read_text()))
+
+
+def test_a_failing_video_in_a_job_does_not_stop_the_others(
+    tmp_path: Path, tiny_weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    _faces(folder, "a.mp4", count=4)
+    _file(folder, "b.mp4", b"not a video")
+    _faces(folder, "c.mkv", count=4)
+    out, report = tmp_path / "out", tmp_path / "job.json"
+    assert main(["enhance", str(folder), "-o", str(out), "--weights", str(tiny_weights), "--report",
+                 str(report)]) == 1
+    printed = capsys.readouterr().out
+    assert "b.mp4  FAILED" in printed and "not a readable video" in printed and "2/3 videos done" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["a.mp4", "c.mkv"]
+    rows = {Path(r["input"]).name: r for r in json.loads(report.read_text())["videos"]}
+    assert rows["a.mp4"]["frames_out"] == 4 and rows["b.mp4"]["error"] and rows["c.mkv"]["frames_out"] == 4
+    assert main(["enhance", str(folder / "*.mkv"), "-o", str(tmp_path / "glob"), "--weights",
+                 str(tiny_weights)]) == 0  # a quoted glob is a job too
+    assert [p.name for p in (tmp_path / "glob").iterdir()] == ["c.mkv"]
