@@ -237,12 +237,12 @@ def _detector(args: argparse.Namespace):  # noqa: ANN202 -- detectors share a ca
     return DlibDetector(upsample=1)
 
 
-def _enhance_runner(args: argparse.Namespace, cfg: RunConfig, sr: bool):  # noqa: ANN202 -- lazy imports
-    """The in-process runner that ``enhance`` and ``bench pipeline`` build from the same flags."""
+def _enhance_runner(args: argparse.Namespace, enhancer):  # noqa: ANN001, ANN202 -- lazy imports
+    """The in-process runner that ``enhance`` and the benchmarks build from the same flags (``enhancer``: an
+    ``Enhancer``, or None for ``--sr none``)."""
     from pipeline.align import AlignConfig, Aligner
     from pipeline.blend import Blender
     from pipeline.detect.regions import ScheduledDetector
-    from pipeline.enhance import Enhancer
     from pipeline.runtime.local import LocalRunner, RunOptions
     from pipeline.track import TrackConfig
 
@@ -253,11 +253,6 @@ def _enhance_runner(args: argparse.Namespace, cfg: RunConfig, sr: bool):  # noqa
         align_cfg = AlignConfig(min_face_px=args.min_face, max_face_px=args.max_face)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
-    enhancer = None
-    if sr:
-        resolver, record = _resolver(cfg)
-        print(f"weights: {record.name} ({record.file}) on {resolver.device}", file=sys.stderr)
-        enhancer = Enhancer(resolver, seed=args.seed)
     detector = ScheduledDetector(_detector(args), schedule)
     return LocalRunner(detector, TrackConfig(), Aligner(align_cfg), enhancer, Blender(), options)
 
@@ -291,7 +286,7 @@ def cmd_enhance(args: argparse.Namespace) -> int:
         raise InputError(f"{out} exists; pass --overwrite to replace it")
     _writable_folder(out.parent)
     cfg = _run_config(args)
-    runner = _enhance_runner(args, cfg, sr=args.sr == "dic")
+    runner = _enhance_runner(args, _enhancer(cfg, args.seed) if args.sr == "dic" else None)
     encode = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)
     report = enhance_file(source_path, out, runner, encode, args.tracks)
     summary = report.to_dict()
@@ -325,7 +320,7 @@ def _enhance_job(args: argparse.Namespace, videos: list[Path]) -> int:
     if tracks_dir:
         tracks_dir.mkdir(parents=True, exist_ok=True)
     cfg = _run_config(args)
-    runner = _enhance_runner(args, cfg, sr=args.sr == "dic")
+    runner = _enhance_runner(args, _enhancer(cfg, args.seed) if args.sr == "dic" else None)
     encode = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)
     results = enhance_many(videos, out_dir, runner, encode, tracks_dir, args.overwrite)
     width = max(len(r.source.name) for r in results)
@@ -407,79 +402,60 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return {"pipeline": _bench_pipeline, "quality": _bench_quality, "model": _bench_model}[args.target](args)
 
 
-def _bench_quality(args: argparse.Namespace) -> int:
-    import tempfile
-    from argparse import Namespace
+def _enhancer(cfg: RunConfig, seed: str):  # noqa: ANN202 -- imported lazily
+    from pipeline.enhance import Enhancer
 
-    from pipeline.examples import face_clip_frames, write_clip
-    from pipeline.io import EncodeOptions
-    from pipeline.job import enhance_file
-    from pipeline.quality import read_frames, score_video
+    resolver, record = _resolver(cfg)
+    print(f"weights: {record.name} ({record.file}) on {resolver.device}", file=sys.stderr)
+    return Enhancer(resolver, seed=seed)
+
+
+def _runner_factory(args: argparse.Namespace, cfg: RunConfig):  # noqa: ANN202 -- pipeline.bench.MakeRunner
+    """Runners from the user's flags, with SR on or off and a seed mode; the model is loaded once."""
+    from pipeline.enhance import Enhancer
+
+    loaded = None
+
+    def make(sr: bool, seed: str):  # noqa: ANN202
+        nonlocal loaded
+        if sr and loaded is None:
+            loaded = _enhancer(cfg, seed)
+        return _enhance_runner(args, Enhancer(loaded.resolver, seed=seed) if sr else None)
+
+    return make
+
+
+def _bench_quality(args: argparse.Namespace) -> int:
+    from pipeline.bench import QUALITY_FACES, bench_quality
 
     scale = int(args.upscale)
     if scale != args.upscale or not 2 <= scale <= 8:
         raise InputError(f"bench quality needs a whole --upscale between 2 and 8, got {args.upscale}")
-    cfg = _run_config(args)
-    widths = (16, 22, 30)
-    frames, _ = face_clip_frames(args.frames, 320, 180, widths)
-    truth, landmarks = face_clip_frames(args.frames, 320, 180, widths, scale=scale)
-    encode = EncodeOptions(codec="libx264", crf=0, preset="ultrafast")  # scores the method, not the encoder
-    methods = [("bicubic", False, "none"), ("dic", True, "none"), ("dic + tracker seed", True, "tracker")]
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="dicface-quality-") as tmp:
-        clip = Path(tmp) / "clip.mp4"
-        write_clip(clip, frames)
-        for label, sr, seed in methods:
-            runner = _enhance_runner(Namespace(**{**vars(args), "seed": seed}), cfg, sr=sr)
-            report = enhance_file(clip, Path(tmp) / "out.mp4", runner, encode, show_progress=False)
-            rows.append((label, report.faces_enhanced, score_video(read_frames(Path(tmp) / "out.mp4"), truth,
-                                                                    landmarks)))
-    print(f"generated 320x180 clip, {args.frames} frames, faces {'/'.join(map(str, widths))} px wide, "
+    rows = bench_quality(_runner_factory(args, _run_config(args)), args.frames, scale)
+    print(f"generated 320x180 clip, {args.frames} frames, faces {'/'.join(map(str, QUALITY_FACES))} px wide, "
           f"x{scale} against a x{scale} render of the same scene; face regions only")
     print(f"{'method':<20} {'PSNR-Y':>7} {'SSIM-Y':>7} {'flicker':>8} faces")
-    for label, faces, score in rows:
-        print(f"{label:<20} {score.psnr:7.2f} {score.ssim:7.4f} {score.flicker:8.3f} {faces}")
+    for row in rows:
+        print(f"{row.label:<20} {row.score.psnr:7.2f} {row.score.ssim:7.4f} {row.score.flicker:8.3f} "
+              f"{row.faces_enhanced}")
     return 0
 
 
 def _bench_pipeline(args: argparse.Namespace) -> int:
-    import tempfile
-    import time
-
-    from pipeline.examples import make_face_clip
+    from pipeline.bench import bench_pipeline
     from pipeline.io import EncodeOptions
-    from pipeline.job import copy_video, enhance_file
 
-    cfg = _run_config(args)
+    if args.input is not None and not args.input.is_file():
+        raise InputError(f"{args.input}: no such video file")
     encode = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)
-    with tempfile.TemporaryDirectory(prefix="dicface-bench-") as tmp:
-        work = Path(tmp)
-        source = args.input
-        if source is None:
-            source = work / "example_720p.mp4"
-            make_face_clip(source, count=args.frames, width=1280, height=720, face_widths=(24, 32, 40))
-        elif not source.is_file():
-            raise InputError(f"{source}: no such video file")
-        runs = [("decode+encode", None), ("enhance --sr none", _enhance_runner(args, cfg, sr=False)),
-                ("enhance", _enhance_runner(args, cfg, sr=True))]
-        rows = []
-        for label, runner in runs:
-            start = time.perf_counter()
-            if runner is None:
-                report = copy_video(source, work / "out.mp4", encode)
-            else:
-                report = enhance_file(source, work / "out.mp4", runner, encode, show_progress=False)
-            seconds = time.perf_counter() - start
-            rows.append((label, report, report.frames_out / seconds))
-    base = rows[0][2]
-    print(f"{source.name if args.input else 'generated 1280x720 clip, 3 faces of 24-40 px'}: "
-          f"{rows[0][1].frames_in} frames, full-frame detection every {args.detect_every} frames, "
+    rows = bench_pipeline(args.input, _runner_factory(args, _run_config(args)), encode, args.frames)
+    print(f"{args.input.name if args.input else 'generated 1280x720 clip, 3 faces of 24-40 px'}: "
+          f"{rows[0].report.frames_in} frames, full-frame detection every {args.detect_every} frames, "
           f"{args.codec} {args.preset}")
-    for label, report, fps in rows:
-        print(f"{label:<20} {fps:7.2f} frames/s  {fps / base:5.2f}x decode+encode  "
-              f"faces enhanced {report.faces_enhanced}")
-    stages = rows[-1][1].ms_per_frame()
-    print("enhance, ms/frame: " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
+    for row in rows:
+        print(f"{row.label:<20} {row.fps:7.2f} frames/s  {row.fps / rows[0].fps:5.2f}x decode+encode  "
+              f"faces enhanced {row.report.faces_enhanced}")
+    print("enhance, ms/frame: " + ", ".join(f"{k} {v:.1f}" for k, v in rows[-1].report.ms_per_frame().items()))
     return 0
 
 

@@ -108,15 +108,19 @@ def enhance_many(
     overwrite: bool = False,
 ) -> list[VideoResult]:
     """Run ``runner`` on each video in turn, writing ``out_dir/<name>``; a failing video is recorded and skipped."""
+    names = [output_name(s) for s in sources]
+    clash = next((n for n in names if names.count(n) > 1), None)
+    if clash:
+        raise InputError(f"two inputs would both be written to {out_dir / clash}; rename one of them")
     results = []
     for source in tqdm(sources, unit="video", desc="job", file=sys.stderr, disable=len(sources) < 2):
         out = out_dir / output_name(source)
         result = VideoResult(source, out)
         try:
+            if out.exists() and out.resolve() == source.resolve():
+                raise InputError(f"{out}: the output would overwrite the input; choose another -o")
             if out.exists() and not overwrite:
                 raise InputError(f"{out} exists; pass --overwrite to replace it")
-            if out.resolve() == source.resolve():
-                raise InputError(f"{out}: the output would overwrite the input; choose another -o")
             tracks = tracks_dir / f"{source.stem}.tracks.jsonl" if tracks_dir else None
             result.report = enhance_file(source, out, runner, encode, tracks)
         except DicfaceError as exc:
