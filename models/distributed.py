@@ -42,9 +42,11 @@ def _worker(config: dict) -> None:
     rank, world = context.get_world_rank(), context.get_world_size()
     torch.set_num_threads(options.threads_per_worker or max(1, int(options.cpus_per_worker)))
     device = ray.train.torch.get_device() if options.gpus_per_worker > 0 else torch.device("cpu")
+    last = Path(cfg.out_dir) / "last.pt"
+    if config["resume"] and last.is_file():
+        cfg = replace(cfg, init=None, hg_init=None)  # the resumed state replaces them
     data, val = load_training_data(cfg)
     trainer = Trainer(cfg, data, val if rank == 0 else None, rank=rank, world=world, device=device)
-    last = Path(cfg.out_dir) / "last.pt"
     if config["resume"] and last.is_file():
         trainer.resume(last)
     trainer.run()

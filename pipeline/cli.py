@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from configs.schema import RunConfig, load_config
 from models.errors import DicfaceError, InputError
+from pipeline.align import AlignConfig
 from pipeline.detect.regions import DetectSchedule
 
 EPILOG = ("Exit codes: 0 ok, 1 error (or some videos of a job failed), 2 bad input, 3 weights problem, "
@@ -57,7 +58,9 @@ def _add_video_flags(p: argparse.ArgumentParser) -> None:
                    help="seed DIC's landmark branch with the tracked landmarks (default) or not")
     p.add_argument("--feedback", choices=("on", "off"), default="on", help="DIC's landmarks update the tracker")
     p.add_argument("--min-face", type=float, default=8.0, help="skip faces narrower than this (px, default 8)")
-    p.add_argument("--max-face", type=float, default=64.0, help="leave faces wider than this (px, default 64)")
+    p.add_argument("--max-face", type=float, default=AlignConfig.max_face_px,
+                   help=f"leave faces wider than this (landmark extent, px; default {AlignConfig.max_face_px:g}: "
+                        f"larger faces lose detail through DIC's 16-px input)")
     p.add_argument("--upscale", type=float, default=1.0, help="scale the whole frame by K (faces from DIC)")
     p.add_argument("--window", type=positive_int, default=8, help="frames per DIC batch (default 8)")
     p.add_argument("--codec", default="libx264", help="video encoder (default libx264)")
@@ -509,6 +512,8 @@ def cmd_prepare_data(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     import torch
 
     from configs.schema import load_train_config
@@ -528,6 +533,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         train_on_ray(cfg, options, resume=args.resume)
         print(f"done: {cfg.out_dir} (last.pt, best.pt, log.csv)")
         return 0
+    if args.resume and last.is_file():
+        cfg = replace(cfg, init=None, hg_init=None)  # the resumed state replaces them: their files may be gone
     data, val = load_training_data(cfg)
     trainer = Trainer(cfg, data, val)
     if args.resume and last.is_file():

@@ -25,9 +25,12 @@ def frame() -> Frame:
     return Frame(3, 3, Fraction(1, 25), rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
 
 
+GEOMETRY = AlignConfig(max_face_px=64)  # the geometry tests use faces wider than the default size policy
+
+
 def test_crop_is_the_training_box_and_maps_back_exactly(frame: Frame) -> None:
     track = state((80.3, 60.7), 24.0)
-    (crop,) = Aligner()(frame, [track])
+    (crop,) = Aligner(GEOMETRY)(frame, [track])
     assert crop.box == square_box(track.landmarks) and crop.lr.shape == (16, 16, 3)
     assert crop.frame_index == 3 and crop.track_id == 1
     back = from_crop_coords(crop.seed, crop.box)
@@ -45,11 +48,18 @@ def test_size_policy_and_hysteresis(frame: Frame) -> None:
 
 
 def test_faces_on_the_frame_border_are_padded(frame: Frame) -> None:
-    (crop,) = Aligner()(frame, [state((2.0, 118.0), 30.0)])
+    (crop,) = Aligner(GEOMETRY)(frame, [state((2.0, 118.0), 30.0)])
     assert crop.box[0] < 0 and crop.box[3] > 120 and crop.lr.shape == (16, 16, 3)
 
 
 def test_box_only_tracks_get_a_box_crop(frame: Frame) -> None:
     track = TrackState(5, (70, 50, 90, 70), None, True, 0)
-    (crop,) = Aligner()(frame, [track])
+    (crop,) = Aligner(GEOMETRY)(frame, [track])
     assert crop.seed is None and crop.box[2] - crop.box[0] == pytest.approx(20 * 1.55)
+
+
+def test_the_default_size_policy_keeps_only_faces_dic_improves() -> None:
+    frame = Frame(0, 0, Fraction(1, 25), np.zeros((100, 200, 3), np.uint8))
+    small, large = state((50.0, 50.0), 12.0, tid=1), state((150.0, 50.0), 30.0, tid=2)
+    crops = Aligner()(frame, [small, large])
+    assert [c.track_id for c in crops] == [small.track_id]  # a 30-px face would lose detail through 16 px
