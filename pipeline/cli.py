@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(b)
     b = bench.add_parser("pipeline", help="frames/s of enhance (with and without SR) vs plain decode+encode")
     b.add_argument("input", nargs="?", type=Path,
-                   help="video to measure (default: a generated 1280x720 clip of 3 real faces, 24-40 px)")
+                   help="video to measure (default: a generated 1280x720 clip of 3 real faces, 18-22 px)")
     b.add_argument("--frames", type=positive_int, default=100, help="length of the generated clip (default 100)")
     _add_video_flags(b)
     _add_common(b)
@@ -452,7 +452,7 @@ def _bench_pipeline(args: argparse.Namespace) -> int:
         raise InputError(f"{args.input}: no such video file")
     encode = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)
     rows = bench_pipeline(args.input, _runner_factory(args, _run_config(args)), encode, args.frames)
-    print(f"{args.input.name if args.input else 'generated 1280x720 clip, 3 faces of 24-40 px'}: "
+    print(f"{args.input.name if args.input else 'generated 1280x720 clip, 3 faces of 18-22 px'}: "
           f"{rows[0].report.frames_in} frames, full-frame detection every {args.detect_every} frames, "
           f"{args.codec} {args.preset}")
     for row in rows:
