@@ -98,14 +98,20 @@ def load_weights(model: nn.Module, path: str | os.PathLike[str]) -> nn.Module:
     return model
 
 
+def load_part(module: nn.Module, path: str | os.PathLike[str], prefix: str) -> None:
+    """Load ``module`` strictly from the ``prefix``-ed keys of a file (other keys ignored), or from the whole file
+    when none has the prefix (a file of that part alone)."""
+    state = read_state_dict(path)
+    if any(k.startswith(prefix) for k in state):
+        state = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+    check_compatible(module, state, str(path))
+    module.load_state_dict(state, strict=True)
+
+
 def load_landmark_branch(model: nn.Module, path: str | os.PathLike[str]) -> None:
     """Load a landmark branch into ``model.HG`` strictly: a bare hourglass file (``FB_HG_68_CelebA.pth``, a
     ``dicface train`` HG pre-training run), or the ``HG.*`` part of a whole DIC checkpoint (other keys ignored)."""
-    state = read_state_dict(path)
-    if any(k.startswith("HG.") for k in state):
-        state = {k.removeprefix("HG."): v for k, v in state.items() if k.startswith("HG.")}
-    check_compatible(model.HG, state, str(path))
-    model.HG.load_state_dict(state, strict=True)
+    load_part(model.HG, path, "HG.")
 
 
 def save_weights(state: Mapping[str, Any], path: str | os.PathLike[str]) -> str:

@@ -54,6 +54,13 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[None]:
+    """Autocast to bf16/fp16 on ``device`` (training and inference); nothing for fp32."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
 @dataclass(frozen=True)
 class SRBatch:
     """Final outputs for a batch. sr: (B, 3, 128, 128), heatmaps: (B, K, 32, 32), float32 on the CPU,
@@ -86,10 +93,7 @@ class FaceSuperResolver:
         self._forward = torch.compile(self.model) if options.fast and options.compile else self.model
 
     def _autocast(self) -> contextlib.AbstractContextManager[None]:
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-        return torch.autocast(self.device.type, dtype=dtype)
+        return autocast(self.device, self.precision)
 
     def __call__(self, lr: Tensor, seed_heatmaps: Tensor | None = None) -> SRBatch:
         """Shape: lr (B, 3, 16, 16) normalised, seed_heatmaps optional (B, K, 32, 32) -> SRBatch."""

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from models.checkpoints import check_compatible, load_landmark_branch, load_weights, read_state_dict, save_weights
+from models.checkpoints import load_landmark_branch, load_part, load_weights, save_weights
 from models.data import FacePairs, read_landmarks
 from models.dic import DIC, DICConfig
 from models.errors import CheckpointError, InputError
@@ -37,7 +37,7 @@ from models.evaluate import evaluate_faces, list_images, read_rgb
 from models.faces import HR_SIZE, denormalise, normalise, resize_bicubic
 from models.gan import FeatureLoss, LightCNN, discriminator_loss, generator_gan_loss
 from models.heatmaps import decode_landmarks
-from models.inference import resolve_device
+from models.inference import autocast, resolve_device
 from models.metrics import landmark_nme
 
 
@@ -205,11 +205,8 @@ def _unwrap(module: nn.Module) -> nn.Module:
 def load_lightcnn_features(path: str) -> LightCNN:
     """A LightCNN whose ``features`` come from ``path`` (keys ``features.*``; a classifier, if present, is
     ignored), strictly checked."""
-    state = {k: v for k, v in read_state_dict(path).items() if k.startswith("features.")}
     network = LightCNN()
-    features = {k.removeprefix("features."): v for k, v in state.items()}
-    check_compatible(network.features, features, path)
-    network.features.load_state_dict(features, strict=True)
+    load_part(network.features, path, "features.")
     return network
 
 
@@ -288,10 +285,7 @@ class Trainer:
         return nn.parallel.DistributedDataParallel(module, device_ids=ids, find_unused_parameters=find_unused)
 
     def _autocast(self) -> contextlib.AbstractContextManager[None]:
-        if self.cfg.precision == "fp32":
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.cfg.precision == "bf16" else torch.float16
-        return torch.autocast(self.device.type, dtype=dtype)
+        return autocast(self.device, self.cfg.precision)
 
     def state(self) -> dict[str, object]:
         state = {

@@ -277,24 +277,22 @@ def _writable_folder(folder: Path) -> None:
 def cmd_enhance(args: argparse.Namespace) -> int:
     from models.atomic import atomic_output
     from pipeline.io import EncodeOptions, is_url
-    from pipeline.job import enhance_file, find_videos
+    from pipeline.job import check_output, enhance_file, find_videos
 
     videos = find_videos(args.input)
     if videos is not None:
         return _enhance_job(args, videos)
     source_path, out = (args.input if is_url(args.input) else Path(args.input)), Path(args.output)
-    if out.exists() and isinstance(source_path, Path) and out.resolve() == source_path.resolve():
-        raise InputError(f"{out}: the output would overwrite the input; choose another -o")
-    if out.exists() and not args.overwrite:
-        raise InputError(f"{out} exists; pass --overwrite to replace it")
+    check_output(out, source_path, args.overwrite)
     _writable_folder(out.parent)
     cfg = _run_config(args)
     runner = _enhance_runner(args, _enhancer(cfg, args.seed) if args.sr == "dic" else None)
     encode = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)
     report = enhance_file(source_path, out, runner, encode, args.tracks)
     summary = report.to_dict()
-    if _input_problems(report):
-        print(f"dicface: warning: {source_path}: {_input_problems(report)}", file=sys.stderr)
+    problems = _input_problems(report)
+    if problems:
+        print(f"dicface: warning: {source_path}: {problems}", file=sys.stderr)
     print(f"{report.frames_out}/{report.frames_in} frames, {report.faces_enhanced} faces enhanced, "
           f"{report.tracks} tracks, {summary['fps']} frames/s -> {out}")
     if args.report:

@@ -61,18 +61,19 @@ class FileSource:
     """Decode a video file (or a stream URL that FFmpeg opens) frame by frame."""
 
     def __init__(self, path: str | os.PathLike[str], threads: int | None = None) -> None:
-        self.path = str(path) if is_url(path) else Path(path)
-        if isinstance(self.path, Path) and not self.path.exists():
+        stream = is_url(path)
+        self.path = str(path) if stream else Path(path)
+        if not stream and not self.path.exists():
             raise InputNotFound(f"{self.path}: no such file")
-        if isinstance(self.path, Path) and self.path.is_file() and self.path.stat().st_size == 0:
+        if not stream and self.path.is_file() and self.path.stat().st_size == 0:
             raise InputError(f"{self.path}: empty file")
         try:
-            if isinstance(self.path, str):
+            if stream:
                 self._container = av.open(self.path, options=STREAM_OPTIONS, timeout=STREAM_TIMEOUTS)
             else:
                 self._container = av.open(str(self.path))
         except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
-            if isinstance(self.path, str):
+            if stream:
                 raise InputError(f"{self.path}: cannot open the stream ({exc})") from exc
             raise InputError(f"{self.path}: not a readable video ({_why_unreadable(self.path, exc)})") from exc
         if not self._container.streams.video:

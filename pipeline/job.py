@@ -66,6 +66,14 @@ def copy_video(source_path: Path | str, out: Path, encode: EncodeOptions = Encod
     return report
 
 
+def check_output(out: Path, source: Path | str, overwrite: bool) -> None:
+    """Refuse an output path that is the input, or that exists unless ``overwrite``."""
+    if out.exists() and isinstance(source, Path) and out.resolve() == source.resolve():
+        raise InputError(f"{out}: the output would overwrite the input; choose another -o")
+    if out.exists() and not overwrite:
+        raise InputError(f"{out} exists; pass --overwrite to replace it")
+
+
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".flv", ".wmv", ".mpg",
                   ".mpeg", ".3gp")
 
@@ -117,10 +125,7 @@ def enhance_many(
         out = out_dir / output_name(source)
         result = VideoResult(source, out)
         try:
-            if out.exists() and out.resolve() == source.resolve():
-                raise InputError(f"{out}: the output would overwrite the input; choose another -o")
-            if out.exists() and not overwrite:
-                raise InputError(f"{out} exists; pass --overwrite to replace it")
+            check_output(out, source, overwrite)
             tracks = tracks_dir / f"{source.stem}.tracks.jsonl" if tracks_dir else None
             result.report = enhance_file(source, out, runner, encode, tracks)
         except DicfaceError as exc:
