@@ -16,7 +16,8 @@ from pipeline.examples import face_clip_frames, make_face_clip, write_clip
 from pipeline.io import EncodeOptions
 from pipeline.job import copy_video, enhance_file
 from pipeline.quality import VideoScore, read_frames, score_video
-from pipeline.runtime.local import LocalRunner, RunReport
+from pipeline.runtime.local import LocalRunner
+from pipeline.runtime.sequencer import RunReport
 
 MakeRunner = Callable[[bool, str], LocalRunner]  # (run DIC?, seed mode) -> runner
 QUALITY_FACES = (16, 22, 30)  # face widths of the quality clip, px at 1x

@@ -246,7 +246,8 @@ def _enhance_runner(args: argparse.Namespace, enhancer):  # noqa: ANN001, ANN202
     from pipeline.align import AlignConfig, Aligner
     from pipeline.blend import Blender
     from pipeline.detect.regions import ScheduledDetector
-    from pipeline.runtime.local import LocalRunner, RunOptions
+    from pipeline.runtime.local import LocalRunner
+    from pipeline.runtime.sequencer import RunOptions
     from pipeline.track import TrackConfig
 
     try:

@@ -72,7 +72,8 @@ def run_video_demo(out_dir: Path, resolver: FaceSuperResolver) -> list[Path]:
     from pipeline.enhance import Enhancer
     from pipeline.examples import make_face_clip
     from pipeline.job import enhance_file
-    from pipeline.runtime.local import LocalRunner, RunOptions
+    from pipeline.runtime.local import LocalRunner
+    from pipeline.runtime.sequencer import RunOptions
     from pipeline.track import TrackConfig
 
     example, enhanced = out_dir / "example.mp4", out_dir / "enhanced.mp4"

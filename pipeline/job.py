@@ -18,7 +18,8 @@ from tqdm import tqdm
 from models.atomic import atomic_output
 from models.errors import DicfaceError, InputError
 from pipeline.io import WRITABLE_SUFFIXES, EncodeOptions, VideoSink, open_source
-from pipeline.runtime.local import LocalRunner, RunReport
+from pipeline.runtime.local import LocalRunner
+from pipeline.runtime.sequencer import RunReport
 
 
 def enhance_file(

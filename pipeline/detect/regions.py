@@ -61,8 +61,24 @@ def drop_duplicates(detections: list[Detection], iou: float) -> list[Detection]:
     return kept
 
 
+@dataclass(frozen=True)
+class DetectRequest:
+    """What to search in one frame: the whole frame, or the regions around the tracked faces.
+
+    images: (h, w, 3) uint8 RGB each; offsets: each image's top-left corner (x, y) in the frame.
+    """
+
+    images: list[np.ndarray]
+    offsets: list[tuple[int, int]]
+    full: bool
+
+
 class ScheduledDetector:
-    """Wraps a frame detector (image -> detections) with a ``DetectSchedule``."""
+    """Wraps a frame detector (image -> detections) with a ``DetectSchedule``.
+
+    ``request`` and ``combine`` split a call in two so that a runtime can run the detector elsewhere (an actor
+    pool) between them; ``__call__`` does all three in this process.
+    """
 
     def __init__(self, detector: Callable[[np.ndarray], list[Detection]], schedule: DetectSchedule) -> None:
         self.detector = detector
@@ -71,18 +87,29 @@ class ScheduledDetector:
     def is_full(self, index: int) -> bool:
         return index % self.schedule.every == 0
 
-    def __call__(self, index: int, image: np.ndarray, tracked: Sequence[Box]) -> list[Detection]:
-        """Detections in frame ``index``: the whole frame on schedule, else the regions around ``tracked`` boxes
-        (the tracks' latest boxes, frame pixels). Shape: image (H, W, 3) uint8 RGB."""
+    def request(self, index: int, image: np.ndarray, tracked: Sequence[Box]) -> DetectRequest:
+        """The images to search in frame ``index``: the whole frame on schedule, else the regions around the
+        ``tracked`` boxes (the tracks' latest boxes, frame pixels). Shape: image (H, W, 3) uint8 RGB."""
         if self.is_full(index):
-            return self.detector(image)
+            return DetectRequest([image], [(0, 0)], full=True)
         height, width = image.shape[:2]
-        found: list[Detection] = []
+        images, offsets = [], []
         for box in tracked:
             region = search_region(box, self.schedule.margin, width, height)
-            if region is None:
-                continue
-            x1, y1, x2, y2 = region
-            crop = np.ascontiguousarray(image[y1:y2, x1:x2])
-            found += [shift_detection(d, x1, y1) for d in self.detector(crop)]
-        return drop_duplicates(found, self.schedule.duplicate_iou)
+            if region is not None:
+                x1, y1, x2, y2 = region
+                images.append(np.ascontiguousarray(image[y1:y2, x1:x2]))
+                offsets.append((x1, y1))
+        return DetectRequest(images, offsets, full=False)
+
+    def combine(self, request: DetectRequest, found: Sequence[list[Detection]]) -> list[Detection]:
+        """The frame's detections from the detector's answer for each image of ``request``."""
+        if request.full:
+            return list(found[0])
+        shifted = [shift_detection(d, x, y) for (x, y), dets in zip(request.offsets, found, strict=True) for d in dets]
+        return drop_duplicates(shifted, self.schedule.duplicate_iou)
+
+    def __call__(self, index: int, image: np.ndarray, tracked: Sequence[Box]) -> list[Detection]:
+        """Detections in frame ``index`` (see ``request``)."""
+        request = self.request(index, image, tracked)
+        return self.combine(request, [self.detector(im) for im in request.images])

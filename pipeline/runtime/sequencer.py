@@ -1,0 +1,255 @@
+"""One stream, in order: decode -> detect -> track -> align -> enhance -> blend -> encode.
+
+The sequencer owns everything stateful of a stream (tracker, window of pending frames, encoder); detection and DIC
+are stateless and reached through ``Services``, which either compute in this process (``LocalServices``) or hand
+the work to Ray actor pools and return a pending result (``pipeline.runtime.ray_runtime``). The order of operations
+is the same for both, so both write the same video.
+
+Two things let detection and DIC overlap with the stream's own work:
+- Frames are decoded ``services.lookahead`` frames ahead; a frame due for a full-frame detection pass is submitted
+  as soon as it is decoded (it needs no tracker state). Region passes need the tracks of the frame before, so they
+  are submitted when their frame is reached.
+- DIC works on windows of ``window`` frames, and one window is in flight while the next is tracked. The landmarks
+  DIC decodes for the last frame of window k are fed back to the tracker just before frame (k + 2) * window is
+  tracked, one window late: as the difference between DIC's landmarks and the tracked ones at that frame (the
+  tracker's bias on that face), added to the track's current landmarks, so the feedback follows a moving face.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import IO, Generic, Protocol, TypeVar
+
+import av
+import numpy as np
+
+from pipeline.align import Aligner, FaceCrop
+from pipeline.blend import Blender, PasteFace
+from pipeline.detect.regions import ScheduledDetector
+from pipeline.enhance import EnhancedFace
+from pipeline.io import Frame, VideoSink
+from pipeline.track import TrackConfig, Tracker, TrackState
+from pipeline.types import Detection
+
+STAGES = ("decode", "detect", "track", "align", "enhance", "blend", "encode")
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    window: int = 8  # frames whose faces go to DIC in one batch
+    feedback: bool = True  # DIC's landmarks update the tracker (one window late, see the module notes)
+    upscale: float = 1.0  # whole-frame scale of the output
+    preview: bool = False  # output = input | enhanced, side by side
+
+    def __post_init__(self) -> None:
+        if self.window < 1 or not 1.0 <= self.upscale <= 8.0:
+            raise ValueError(f"invalid run options: {self}")
+
+
+@dataclass
+class RunReport:
+    frames_in: int = 0
+    frames_out: int = 0
+    faces_enhanced: int = 0
+    tracks: int = 0
+    corrupt_packets: int = 0
+    dropped_frames: int = 0  # live streams: frames dropped to keep the latency bounded
+    reconnects: int = 0  # live streams: times the source was reopened
+    input_warning: str | None = None  # e.g. a damaged tail: the frames before it were processed
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    wall_seconds: float = 0.0
+
+    def ms_per_frame(self) -> dict[str, float]:
+        return {k: round(1000 * v / max(self.frames_in, 1), 2) for k, v in self.seconds.items()}
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["ms_per_frame"] = self.ms_per_frame()
+        data["fps"] = round(self.frames_out / self.wall_seconds, 2) if self.wall_seconds else None
+        return data
+
+
+class Pending(Protocol[T_co]):
+    def result(self) -> T_co: ...
+
+
+@dataclass(frozen=True)
+class Ready(Generic[T]):
+    """A result computed already (the in-process services)."""
+
+    value: T
+
+    def result(self) -> T:
+        return self.value
+
+
+class Services(Protocol):
+    """Where detection and DIC run. ``lookahead``: frames to decode ahead of the tracker."""
+
+    lookahead: int
+
+    def detect(self, images: list[np.ndarray]) -> Pending[list[list[Detection]]]: ...
+
+    def enhance(self, crops: list[FaceCrop]) -> Pending[list[EnhancedFace]]: ...
+
+
+class Source(Protocol):
+    corrupt_packets: int
+    stopped_early: str | None
+
+    def __iter__(self) -> Iterator[Frame]: ...
+
+    def take_audio(self) -> list[av.Packet]: ...
+
+
+def track_record(frame: Frame, states: list[TrackState]) -> str:
+    """One JSON line: the frame's tracks with box and smoothed landmarks in input-frame pixels."""
+    return json.dumps({
+        "frame": frame.index,
+        "pts": frame.pts,
+        "time": float(frame.pts * frame.time_base) if frame.pts is not None else None,
+        "tracks": [
+            {"id": s.track_id, "confirmed": s.confirmed, "bbox": [round(v, 2) for v in s.bbox],
+             "landmarks": None if s.landmarks is None else np.round(s.landmarks, 2).tolist()}
+            for s in states
+        ],
+    })
+
+
+@dataclass
+class _Window:
+    """Frames tracked and aligned, waiting for DIC. ``last_landmarks``: the tracked landmarks of the last frame,
+    by track id (the reference of the feedback)."""
+
+    frames: list[Frame] = field(default_factory=list)
+    crops: list[FaceCrop] = field(default_factory=list)
+    last_landmarks: dict[int, np.ndarray] = field(default_factory=dict)
+    faces: Pending[list[EnhancedFace]] | None = None
+
+
+class Sequencer:
+    """Runs the stages on one stream, in order. ``enhance=False`` passes frames through (``--sr none``)."""
+
+    def __init__(self, detector: ScheduledDetector, track_cfg: TrackConfig, aligner: Aligner, enhance: bool,
+                 blender: Blender, options: RunOptions) -> None:
+        self.detector, self.track_cfg, self.aligner = detector, track_cfg, aligner
+        self.enhance, self.blender, self.options = enhance, blender, options
+
+    def run(
+        self,
+        source: Source,
+        sink: VideoSink,
+        services: Services,
+        tracks_out: IO[str] | None = None,
+        progress: Callable[[RunReport], None] | None = None,
+    ) -> RunReport:
+        report = RunReport()
+        tracker = Tracker(self.track_cfg)  # one per stream
+        seen_tracks: set[int] = set()
+        states: list[TrackState] = []
+        ahead: deque[tuple[Frame, Pending[list[list[Detection]]] | None]] = deque()
+        window, in_flight = _Window(), deque[_Window]()
+        start = time.perf_counter()
+
+        def timed(stage: str, fn: Callable[[], T]) -> T:
+            t = time.perf_counter()
+            result = fn()
+            report.seconds[stage] += time.perf_counter() - t
+            return result
+
+        def finish(done: _Window) -> None:
+            """DIC's faces of a window: feedback to the tracker, then blend and encode its frames."""
+            faces = timed("enhance", done.faces.result) if done.faces is not None else []
+            report.faces_enhanced += len(faces)
+            if self.options.feedback:
+                self._feed_back(tracker, done, faces)
+            by_frame: dict[int, list[PasteFace]] = {}
+            for face in faces:
+                by_frame.setdefault(face.frame_index, []).append(PasteFace(face.box, face.sr))
+            for frame in done.frames:
+                image = timed("blend", lambda f=frame: self._compose(f, by_frame.get(f.index, [])))
+                timed("encode", lambda f=frame, im=image: sink.write(f, im))
+                report.frames_out += 1
+            if progress:
+                progress(report)
+
+        def submit(full: _Window) -> None:
+            if self.enhance and full.crops:
+                full.faces = timed("enhance", lambda: services.enhance(full.crops))
+            in_flight.append(full)
+            while len(in_flight) > 1:
+                finish(in_flight.popleft())
+
+        frames = iter(source)
+        exhausted = False
+        while True:
+            while not exhausted and len(ahead) <= services.lookahead:
+                frame = timed("decode", lambda: next(frames, None))
+                if frame is None:
+                    exhausted = True
+                    break
+                report.frames_in += 1
+                sink.write_audio(source.take_audio())
+                pending = None
+                if self.detector.is_full(frame.index):
+                    request = self.detector.request(frame.index, frame.image, [])
+                    pending = timed("detect", lambda r=request: services.detect(r.images))
+                ahead.append((frame, pending))
+            if not ahead:
+                break
+            frame, pending = ahead.popleft()
+            request = self.detector.request(frame.index, frame.image, [s.bbox for s in states])
+            if pending is None:
+                pending = timed("detect", lambda r=request: services.detect(r.images))
+            detections = timed("detect", lambda r=request, p=pending: self.detector.combine(r, p.result()))
+            states = timed("track", lambda d=detections: tracker.update(d))
+            seen_tracks.update(s.track_id for s in states if s.confirmed)
+            if tracks_out is not None:
+                tracks_out.write(track_record(frame, states) + "\n")
+            if self.enhance:
+                window.crops += timed("align", lambda f=frame, s=states: self.aligner(f, s))
+            window.frames.append(frame)
+            if len(window.frames) >= self.options.window:
+                window.last_landmarks = {s.track_id: s.landmarks for s in states if s.landmarks is not None}
+                submit(window)
+                window = _Window()
+        if window.frames:
+            submit(window)
+        while in_flight:
+            finish(in_flight.popleft())
+        sink.write_audio(source.take_audio())
+        report.tracks = len(seen_tracks)
+        report.corrupt_packets = source.corrupt_packets
+        report.input_warning = source.stopped_early
+        report.wall_seconds = time.perf_counter() - start
+        return report
+
+    @staticmethod
+    def _feed_back(tracker: Tracker, done: _Window, faces: list[EnhancedFace]) -> None:
+        """Refine each track DIC saw in the window's last frame: its current landmarks plus DIC's correction."""
+        if not done.frames:
+            return
+        last = done.frames[-1].index
+        current = {s.track_id: s.landmarks for s in tracker.states() if s.landmarks is not None}
+        for face in faces:
+            if face.frame_index != last:
+                continue
+            then, now = done.last_landmarks.get(face.track_id), current.get(face.track_id)
+            if then is None or now is None:
+                tracker.refine(face.track_id, face.landmarks)
+            else:
+                tracker.refine(face.track_id, now + (face.landmarks - then))
+
+    def _compose(self, frame: Frame, faces: list[PasteFace]) -> np.ndarray:
+        scale = self.options.upscale
+        enhanced = self.blender(frame.image, faces, scale) if faces or scale != 1 else frame.image
+        if not self.options.preview:
+            return enhanced
+        original = self.blender(frame.image, [], scale) if scale != 1 else frame.image
+        return np.concatenate([original, enhanced], axis=1)
