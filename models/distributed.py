@@ -52,6 +52,24 @@ def _worker(config: dict) -> None:
     trainer.run()
 
 
+def connect(address: str | None, object_store_mb: int = 256) -> None:
+    """Join the Ray cluster at ``address`` (``auto``, HOST:PORT; None: ``RAY_ADDRESS``), or start an embedded local
+    Ray with a modest object store when there is none. A cluster's workers get the source tree as their
+    ``working_dir``, so the package imports there without being installed."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    runtime_env = {"working_dir": str(Path(__file__).resolve().parents[1]),
+                   "excludes": ["runs/", "training/", ".git/", "*.pt", "*.npz", "*.mp4", "*.mkv"]} if address else None
+    try:
+        ray.init(address=address, runtime_env=runtime_env, include_dashboard=False, log_to_driver=True,
+                 object_store_memory=None if address else object_store_mb * 1024**2)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise InputError(f"cannot reach the Ray cluster at {address} ({exc})") from exc
+
+
 def train_on_ray(cfg: TrainConfig, options: ClusterOptions, resume: bool = False) -> None:
     """Run ``cfg`` on ``options.workers`` Ray Train workers; rank 0 writes the run folder as in-process."""
     import ray
@@ -62,13 +80,7 @@ def train_on_ray(cfg: TrainConfig, options: ClusterOptions, resume: bool = False
         raise InputError(f"batch_size {cfg.batch_size} does not split over {options.workers} workers")
     out_dir = Path(cfg.out_dir).resolve()
     cfg = _absolute_paths(cfg)
-    if not ray.is_initialized():
-        address = options.address or os.environ.get("RAY_ADDRESS")
-        # The package must be importable on the workers: ship the source tree when joining a cluster.
-        runtime_env = {"working_dir": str(Path(__file__).resolve().parents[1]),
-                       "excludes": ["runs/", "training/", ".git/", "*.pt", "*.npz"]} if address else None
-        ray.init(address=address, runtime_env=runtime_env, include_dashboard=False, log_to_driver=True,
-                 object_store_memory=None if address else 256 * 1024**2)
+    connect(options.address)
     resources = {"CPU": options.cpus_per_worker}
     if options.gpus_per_worker:
         resources["GPU"] = options.gpus_per_worker

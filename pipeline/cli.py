@@ -7,6 +7,7 @@ Anything that is not a DicfaceError is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -68,6 +69,26 @@ def _add_video_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="medium", help="x264/x265 preset (default medium)")
 
 
+def _add_runtime_flags(p: argparse.ArgumentParser) -> None:
+    """Where the stages run: in this process, or on Ray actor pools (this machine or a cluster)."""
+    g = p.add_argument_group("runtime")
+    g.add_argument("--runtime", choices=("local", "ray"),
+                   help="local: everything in this process; ray: detection and DIC on Ray actor pools (default: "
+                        "ray for a job of many videos or with --address / RAY_ADDRESS, else local)")
+    g.add_argument("--address", help="Ray cluster to join (auto or HOST:PORT; default RAY_ADDRESS, else an "
+                   "embedded local Ray)")
+    g.add_argument("--workers", type=positive_int, help="actors in each pool (detection, DIC); default: one per "
+                   "two cores")
+    g.add_argument("--streams", type=positive_int, default=2, help="videos of a job processed at once, sharing "
+                   "the pools (default 2)")
+    g.add_argument("--max-wait-ms", type=float, default=10.0, help="a DIC actor waits this long for faces of "
+                   "other frames and streams to fill a batch (default 10)")
+    g.add_argument("--cpus-per-actor", type=float, default=1.0, help="CPUs (and threads) per actor (default 1)")
+    g.add_argument("--gpus-per-actor", type=float, default=0.0, help="GPUs per DIC actor, fractions share one")
+    g.add_argument("--detect-resources", help="custom Ray resources of detection actors, JSON ('{\"cam\": 1}')")
+    g.add_argument("--dic-resources", help="custom Ray resources of DIC actors, JSON ('{\"gpu_node\": 1}')")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dicface",
@@ -96,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "a folder of <name>.tracks.jsonl)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     _add_common(p)
+    _add_runtime_flags(p)
 
     p = sub.add_parser("eval", help="DIC protocol on HR faces: PSNR/SSIM (Y, crop 8) vs bicubic", epilog=EPILOG)
     p.add_argument("hr_dir", nargs="+", help="folders or files of HR face crops (resized to 128 if needed)")
@@ -222,33 +244,14 @@ def cmd_sr(args: argparse.Namespace) -> int:
     return 0
 
 
-def _detector(args: argparse.Namespace):  # noqa: ANN202 -- detectors share a call signature, not a base class
-    from pipeline.detect.dlib_backend import DlibDetector, DlibLandmarker
+def _detector_spec(args: argparse.Namespace):  # noqa: ANN202 -- imported lazily
+    from pipeline.detect.spec import DetectorSpec
 
-    if args.detect_scale is not None and not 0.25 <= args.detect_scale <= 8:
-        raise InputError(f"--detect-scale must be between 0.25 and 8, got {args.detect_scale}")
-    if args.detector == "yunet":
-        from pipeline.detect.yunet import YuNetDetector
-
-        return YuNetDetector(upscale=args.detect_scale or 2.0, landmarker=DlibLandmarker())
-    if args.detector == "insightface":
-        from pipeline.detect.insightface_backend import InsightFaceDetector
-
-        if args.detector_model is None:
-            raise InputError("--detector insightface needs --detector-model SCRFD.onnx (insightface ships none)")
-        return InsightFaceDetector(args.detector_model, upscale=args.detect_scale or 1.0, landmarker=DlibLandmarker())
-    return DlibDetector(upsample=1)
+    return DetectorSpec(args.detector, args.detect_scale, args.detector_model)
 
 
-def _enhance_runner(args: argparse.Namespace, enhancer):  # noqa: ANN001, ANN202 -- lazy imports
-    """The in-process runner that ``enhance`` and the benchmarks build from the same flags (``enhancer``: an
-    ``Enhancer``, or None for ``--sr none``)."""
-    from pipeline.align import AlignConfig, Aligner
-    from pipeline.blend import Blender
-    from pipeline.detect.regions import ScheduledDetector
-    from pipeline.runtime.local import LocalRunner
+def _stages(args: argparse.Namespace):  # noqa: ANN202 -- (DetectSchedule, RunOptions, AlignConfig)
     from pipeline.runtime.sequencer import RunOptions
-    from pipeline.track import TrackConfig
 
     try:
         schedule = DetectSchedule(every=args.detect_every)
@@ -257,8 +260,83 @@ def _enhance_runner(args: argparse.Namespace, enhancer):  # noqa: ANN001, ANN202
         align_cfg = AlignConfig(min_face_px=args.min_face, max_face_px=args.max_face)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
-    detector = ScheduledDetector(_detector(args), schedule)
+    return schedule, options, align_cfg
+
+
+def _enhance_runner(args: argparse.Namespace, enhancer):  # noqa: ANN001, ANN202 -- lazy imports
+    """The in-process runner that ``enhance`` and the benchmarks build from the same flags (``enhancer``: an
+    ``Enhancer``, or None for ``--sr none``)."""
+    from pipeline.align import Aligner
+    from pipeline.blend import Blender
+    from pipeline.detect.regions import ScheduledDetector
+    from pipeline.runtime.local import LocalRunner
+    from pipeline.track import TrackConfig
+
+    schedule, options, align_cfg = _stages(args)
+    detector = ScheduledDetector(_detector_spec(args).build(), schedule)
     return LocalRunner(detector, TrackConfig(), Aligner(align_cfg), enhancer, Blender(), options)
+
+
+def _resources(text: str | None, flag: str) -> dict[str, float]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+        if isinstance(value, dict) and all(isinstance(v, int | float) for v in value.values()):
+            return {str(k): float(v) for k, v in value.items()}
+    except json.JSONDecodeError:
+        pass
+    raise InputError(f"{flag} takes a JSON object of resource amounts, e.g. '{{\"node2\": 1}}', got {text!r}")
+
+
+def _ray_runner(args: argparse.Namespace, cfg: RunConfig, sr: bool, seed: str):  # noqa: ANN202 -- lazy imports
+    """The Ray runner from the same flags as ``_enhance_runner`` plus the runtime flags; starts the pools."""
+    from pipeline.align import Aligner
+    from pipeline.blend import Blender
+    from pipeline.detect.regions import DetectPlan
+    from pipeline.runtime.ray_runtime import RayOptions, RayRunner, default_workers
+    from pipeline.track import TrackConfig
+
+    schedule, options, align_cfg = _stages(args)
+    ray_options = RayOptions(
+        address=args.address, workers=args.workers or default_workers(), cpus_per_actor=args.cpus_per_actor,
+        gpus_per_actor=args.gpus_per_actor, max_wait_ms=args.max_wait_ms,
+        detect_resources=_resources(args.detect_resources, "--detect-resources"),
+        dic_resources=_resources(args.dic_resources, "--dic-resources"))
+    detector = _detector_spec(args)
+    print(f"Ray runtime: {ray_options.workers} detection + {ray_options.workers if sr else 0} DIC actors"
+          + (f" on {ray_options.address}" if ray_options.address else ""), file=sys.stderr)
+    return RayRunner(DetectPlan(schedule), detector, TrackConfig(), Aligner(align_cfg),
+                     (cfg, seed) if sr else None, Blender(), options, ray_options)
+
+
+def _use_ray(args: argparse.Namespace, many: bool) -> bool:
+    """``--runtime``, or by default Ray for a job of many videos or when a cluster is named."""
+    if args.runtime:
+        return args.runtime == "ray"
+    return many or bool(args.address or os.environ.get("RAY_ADDRESS"))
+
+
+def _runner(args: argparse.Namespace, cfg: RunConfig, stack: contextlib.ExitStack, many: bool):  # noqa: ANN202
+    """LocalRunner or RayRunner (its actors end with ``stack``)."""
+    sr = args.sr == "dic"
+    if _use_ray(args, many):
+        return stack.enter_context(_ray_runner(args, cfg, sr, args.seed))
+    return _enhance_runner(args, _enhancer(cfg, args.seed) if sr else None)
+
+
+def _pool_usage(runner) -> dict[str, object]:  # noqa: ANN001 -- LocalRunner | RayRunner
+    """Per-pool utilisation of a Ray run, for the report and the summary line; empty in-process."""
+    from dataclasses import asdict
+
+    from pipeline.runtime.local import LocalRunner
+
+    return {} if isinstance(runner, LocalRunner) else {name: asdict(u) for name, u in runner.usage().items()}
+
+
+def _usage_line(usage: dict[str, object]) -> str:
+    return ", ".join(f"{name} busy {u['busy_percent']}% ({u['actors']} actors, {u['retries']} retried)"
+                     for name, u in usage.items())
 
 
 def _input_problems(report) -> str | None:  # noqa: ANN001 -- a RunReport
@@ -287,15 +365,19 @@ def cmd_enhance(args: argparse.Namespace) -> int:
     check_output(out, source_path, args.overwrite)
     _writable_folder(out.parent)
     cfg = _run_config(args)
-    runner = _enhance_runner(args, _enhancer(cfg, args.seed) if args.sr == "dic" else None)
     encode = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)
-    report = enhance_file(source_path, out, runner, encode, args.tracks)
-    summary = report.to_dict()
+    with contextlib.ExitStack() as stack:
+        runner = _runner(args, cfg, stack, many=False)
+        report = enhance_file(source_path, out, runner, encode, args.tracks)
+        usage = _pool_usage(runner)
+    summary = report.to_dict() | ({"pools": usage} if usage else {})
     problems = _input_problems(report)
     if problems:
         print(f"dicface: warning: {source_path}: {problems}", file=sys.stderr)
     print(f"{report.frames_out}/{report.frames_in} frames, {report.faces_enhanced} faces enhanced, "
           f"{report.tracks} tracks, {summary['fps']} frames/s -> {out}")
+    if usage:
+        print(_usage_line(usage))
     if args.report:
         summary.update(input=str(source_path), output=str(out), options=vars(args) | {"output": str(out)},
                        config=cfg.to_dict())
@@ -322,9 +404,13 @@ def _enhance_job(args: argparse.Namespace, videos: list[Path]) -> int:
     if tracks_dir:
         tracks_dir.mkdir(parents=True, exist_ok=True)
     cfg = _run_config(args)
-    runner = _enhance_runner(args, _enhancer(cfg, args.seed) if args.sr == "dic" else None)
     encode = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)
-    results = enhance_many(videos, out_dir, runner, encode, tracks_dir, args.overwrite)
+    with contextlib.ExitStack() as stack:
+        runner = _runner(args, cfg, stack, many=len(videos) > 1)
+        usage = _pool_usage(runner)
+        streams, status = (args.streams, runner.queue_line) if usage else (1, None)
+        results = enhance_many(videos, out_dir, runner, encode, tracks_dir, args.overwrite, streams, status)
+        usage = _pool_usage(runner)
     width = max(len(r.source.name) for r in results)
     for r in results:
         if r.error:
@@ -335,11 +421,14 @@ def _enhance_job(args: argparse.Namespace, videos: list[Path]) -> int:
                   f"{r.report.to_dict()['fps']} frames/s -> {r.output}" + (f" (warning: {warning})" if warning else ""))
     failed = sum(r.error is not None for r in results)
     print(f"{len(results) - failed}/{len(results)} videos done" + (f", {failed} failed" if failed else ""))
+    if usage:
+        print(_usage_line(usage))
     if args.report:
         rows = [{"input": str(r.source), "output": None if r.error else str(r.output), "error": r.error,
                  **(r.report.to_dict() if r.report else {})} for r in results]
         with atomic_output(args.report) as tmp:
-            tmp.write_text(json.dumps({"videos": rows, "failed": failed, "config": cfg.to_dict()}, indent=2))
+            tmp.write_text(json.dumps({"videos": rows, "failed": failed, "pools": usage, "config": cfg.to_dict()},
+                                     indent=2))
     return 1 if failed else 0
 
 
@@ -405,11 +494,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _enhancer(cfg: RunConfig, seed: str):  # noqa: ANN202 -- imported lazily
-    from pipeline.enhance import Enhancer
+    from pipeline.enhance import load_enhancer
 
-    resolver, record = _resolver(cfg)
-    print(f"weights: {record.name} ({record.file}) on {resolver.device}", file=sys.stderr)
-    return Enhancer(resolver, seed=seed)
+    enhancer, record = load_enhancer(cfg, seed)
+    print(f"weights: {record.name} ({record.file}) on {enhancer.resolver.device}", file=sys.stderr)
+    return enhancer
 
 
 def _runner_factory(args: argparse.Namespace, cfg: RunConfig):  # noqa: ANN202 -- pipeline.bench.MakeRunner

@@ -17,6 +17,8 @@ import torch
 from models.faces import HR_SIZE, denormalise, from_crop_coords, normalise
 from models.heatmaps import decode_landmarks, render_heatmaps
 from models.inference import FaceSuperResolver
+from models.registry import WeightsRecord, load_model
+from configs.schema import RunConfig
 from pipeline.align import FaceCrop
 
 SEED_MODES = ("tracker", "none")
@@ -31,6 +33,12 @@ class EnhancedFace:
     box: tuple[float, float, float, float]
     sr: np.ndarray
     landmarks: np.ndarray
+
+
+def load_enhancer(cfg: RunConfig, seed: str = "tracker") -> tuple[Enhancer, WeightsRecord]:
+    """The enhancer for a run configuration (weights, steps, device, precision, batch) and its weights' record."""
+    model, record = load_model(cfg.model.weights, cfg.model.num_steps)
+    return Enhancer(FaceSuperResolver(model, cfg.inference), seed=seed), record
 
 
 class Enhancer:

@@ -9,26 +9,40 @@ from __future__ import annotations
 import contextlib
 import glob
 import sys
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import IO, Protocol
 
 from tqdm import tqdm
 
 from models.atomic import atomic_output
 from models.errors import DicfaceError, InputError
 from pipeline.io import WRITABLE_SUFFIXES, EncodeOptions, VideoSink, open_source
-from pipeline.runtime.local import LocalRunner
-from pipeline.runtime.sequencer import RunReport
+from pipeline.runtime.sequencer import RunOptions, RunReport, Source
+
+
+class Runner(Protocol):
+    """``LocalRunner`` or ``RayRunner``."""
+
+    options: RunOptions
+
+    def run(self, source: Source, sink: VideoSink, tracks_out: IO[str] | None = None,
+            progress: Callable[[RunReport], None] | None = None) -> RunReport: ...
 
 
 def enhance_file(
     source_path: Path | str,
     out: Path,
-    runner: LocalRunner,
+    runner: Runner,
     encode: EncodeOptions = EncodeOptions(),
     tracks_path: Path | None = None,
     show_progress: bool = True,
+    position: int | None = None,
+    on_progress: Callable[[RunReport], None] | None = None,
 ) -> RunReport:
     """Run ``runner`` on a video file, stream URL or image folder; write the video (and the tracks JSON lines if
     asked)."""
@@ -43,11 +57,14 @@ def enhance_file(
         tracks_tmp = stack.enter_context(atomic_output(tracks_path)) if tracks_path else None
         tracks_file = stack.enter_context(open(tracks_tmp, "w")) if tracks_tmp else None
         bar = stack.enter_context(tqdm(total=info.frame_count, unit="frame", desc=Path(source_path).name,
-                                       file=sys.stderr, disable=not show_progress))
+                                       file=sys.stderr, disable=not show_progress, position=position,
+                                       leave=position is None))
 
         def progress(report: RunReport) -> None:
             bar.update(report.frames_out - bar.n)
             bar.set_postfix(faces=report.faces_enhanced)
+            if on_progress:
+                on_progress(report)
 
         return runner.run(source, sink, tracks_file, progress)
 
@@ -111,25 +128,53 @@ def output_name(source: Path) -> str:
 def enhance_many(
     sources: list[Path],
     out_dir: Path,
-    runner: LocalRunner,
+    runner: Runner,
     encode: EncodeOptions = EncodeOptions(),
     tracks_dir: Path | None = None,
     overwrite: bool = False,
+    streams: int = 1,
+    status: Callable[[], str] | None = None,
 ) -> list[VideoResult]:
-    """Run ``runner`` on each video in turn, writing ``out_dir/<name>``; a failing video is recorded and skipped."""
+    """Run ``runner`` on each video, ``streams`` at a time (threads sharing the runner: its pools batch across
+    them), writing ``out_dir/<name>``; a failing video is recorded and the others go on. Results keep the order
+    of ``sources``. ``status``: a short live line (queue depths, busy %) for the job's progress bar."""
     names = [output_name(s) for s in sources]
     clash = next((n for n in names if names.count(n) > 1), None)
     if clash:
         raise InputError(f"two inputs would both be written to {out_dir / clash}; rename one of them")
-    results = []
-    for source in tqdm(sources, unit="video", desc="job", file=sys.stderr, disable=len(sources) < 2):
-        out = out_dir / output_name(source)
-        result = VideoResult(source, out)
-        try:
-            check_output(out, source, overwrite)
-            tracks = tracks_dir / f"{source.stem}.tracks.jsonl" if tracks_dir else None
-            result.report = enhance_file(source, out, runner, encode, tracks)
-        except DicfaceError as exc:
-            result.error = str(exc)
-        results.append(result)
-    return results
+    concurrent = streams > 1 and len(sources) > 1
+    lock = threading.Lock()
+    frames_done: dict[int, int] = {}
+    slots = list(range(1, streams + 1))
+    with tqdm(total=len(sources), unit="video", desc="job", file=sys.stderr, disable=len(sources) < 2,
+              position=0) as job_bar:
+        started = time.perf_counter()
+
+        def job_progress(i: int, report: RunReport) -> None:
+            with lock:
+                frames_done[i] = report.frames_out
+                frames = sum(frames_done.values())
+                line = {"fps": f"{frames / (time.perf_counter() - started):.1f}"}
+                job_bar.set_postfix(line | ({"pools": status()} if status else {}), refresh=True)
+
+        def one(i: int, source: Path) -> VideoResult:
+            out = out_dir / output_name(source)
+            result = VideoResult(source, out)
+            with lock:
+                slot = slots.pop(0) if concurrent else None
+            try:
+                check_output(out, source, overwrite)
+                tracks = tracks_dir / f"{source.stem}.tracks.jsonl" if tracks_dir else None
+                result.report = enhance_file(source, out, runner, encode, tracks, position=slot,
+                                             on_progress=lambda r: job_progress(i, r))
+            except DicfaceError as exc:
+                result.error = str(exc)
+            finally:
+                with lock:
+                    if slot is not None:
+                        slots.append(slot)
+                    job_bar.update(1)
+            return result
+
+        with ThreadPoolExecutor(max(1, streams)) as pool:
+            return list(pool.map(one, range(len(sources)), sources))

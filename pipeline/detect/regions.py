@@ -73,15 +73,11 @@ class DetectRequest:
     full: bool
 
 
-class ScheduledDetector:
-    """Wraps a frame detector (image -> detections) with a ``DetectSchedule``.
+class DetectPlan:
+    """What to search in each frame under a ``DetectSchedule``, and the frame's detections from the detector's
+    answers. A runtime can run the detector elsewhere (an actor pool) between ``request`` and ``combine``."""
 
-    ``request`` and ``combine`` split a call in two so that a runtime can run the detector elsewhere (an actor
-    pool) between them; ``__call__`` does all three in this process.
-    """
-
-    def __init__(self, detector: Callable[[np.ndarray], list[Detection]], schedule: DetectSchedule) -> None:
-        self.detector = detector
+    def __init__(self, schedule: DetectSchedule) -> None:
         self.schedule = schedule
 
     def is_full(self, index: int) -> bool:
@@ -108,6 +104,14 @@ class ScheduledDetector:
             return list(found[0])
         shifted = [shift_detection(d, x, y) for (x, y), dets in zip(request.offsets, found, strict=True) for d in dets]
         return drop_duplicates(shifted, self.schedule.duplicate_iou)
+
+
+class ScheduledDetector(DetectPlan):
+    """A ``DetectPlan`` with its frame detector (image -> detections), run in this process."""
+
+    def __init__(self, detector: Callable[[np.ndarray], list[Detection]], schedule: DetectSchedule) -> None:
+        super().__init__(schedule)
+        self.detector = detector
 
     def __call__(self, index: int, image: np.ndarray, tracked: Sequence[Box]) -> list[Detection]:
         """Detections in frame ``index`` (see ``request``)."""

@@ -29,7 +29,7 @@ import numpy as np
 
 from pipeline.align import Aligner, FaceCrop
 from pipeline.blend import Blender, PasteFace
-from pipeline.detect.regions import ScheduledDetector
+from pipeline.detect.regions import DetectPlan
 from pipeline.enhance import EnhancedFace
 from pipeline.io import Frame, VideoSink
 from pipeline.track import TrackConfig, Tracker, TrackState
@@ -136,7 +136,7 @@ class _Window:
 class Sequencer:
     """Runs the stages on one stream, in order. ``enhance=False`` passes frames through (``--sr none``)."""
 
-    def __init__(self, detector: ScheduledDetector, track_cfg: TrackConfig, aligner: Aligner, enhance: bool,
+    def __init__(self, detector: DetectPlan, track_cfg: TrackConfig, aligner: Aligner, enhance: bool,
                  blender: Blender, options: RunOptions) -> None:
         self.detector, self.track_cfg, self.aligner = detector, track_cfg, aligner
         self.enhance, self.blender, self.options = enhance, blender, options

@@ -1,0 +1,45 @@
+"""Which detector to build, as a plain value: the CLI builds one in-process, a Ray actor builds its own copy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from models.errors import InputError
+from pipeline.types import Detection
+
+DETECTORS = ("yunet", "insightface", "dlib")
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """``scale``: enlarge frames by this before detection (None: 2 for yunet, 1 for insightface);
+    ``model``: the insightface detector ONNX (SCRFD), required for that backend."""
+
+    kind: str = "yunet"
+    scale: float | None = None
+    model: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in DETECTORS:
+            raise InputError(f"detector must be one of {DETECTORS}, got {self.kind!r}")
+        if self.scale is not None and not 0.25 <= self.scale <= 8:
+            raise InputError(f"--detect-scale must be between 0.25 and 8, got {self.scale}")
+        if self.kind == "insightface" and self.model is None:
+            raise InputError("--detector insightface needs --detector-model SCRFD.onnx (insightface ships none)")
+
+    def build(self) -> Callable[[np.ndarray], list[Detection]]:
+        from pipeline.detect.dlib_backend import DlibDetector, DlibLandmarker
+
+        if self.kind == "yunet":
+            from pipeline.detect.yunet import YuNetDetector
+
+            return YuNetDetector(upscale=self.scale or 2.0, landmarker=DlibLandmarker())
+        if self.kind == "insightface":
+            from pipeline.detect.insightface_backend import InsightFaceDetector
+
+            return InsightFaceDetector(self.model, upscale=self.scale or 1.0, landmarker=DlibLandmarker())
+        return DlibDetector(upsample=1)
