@@ -119,6 +119,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     _add_runtime_flags(p)
 
+    p = sub.add_parser("stream", help="super-resolve the faces of a live stream (RTSP): out to an RTSP server, "
+                       "a file or a folder of segments", epilog=EPILOG)
+    p.add_argument("input", help="stream URL (rtsp://HOST:PORT/PATH; with --listen, the address to listen on)")
+    p.add_argument("-o", "--output", required=True,
+                   help="rtsp://HOST:PORT/PATH (pushed to that server), a video file (written when the stream "
+                        "stops), or a folder (one file per --segment-seconds)")
+    _add_video_flags(p)
+    p.add_argument("--sr", choices=("dic", "none"), default="dic", help="none: detect and track only")
+    p.add_argument("--listen", action="store_true", help="wait for a camera or encoder to push the stream to "
+                   "INPUT (RTSP RECORD) instead of pulling it from a server")
+    p.add_argument("--max-pending", type=positive_int, default=8, help="decoded frames waiting for the pipeline; "
+                   "beyond this the oldest are dropped to keep latency bounded (default 8)")
+    p.add_argument("--reconnect-timeout", type=float, default=30.0, help="give up when the source stays away "
+                   "this long, in seconds (default 30)")
+    p.add_argument("--segment-seconds", type=float, default=60.0, help="length of each file for a folder output "
+                   "(default 60)")
+    p.add_argument("--duration", type=float, help="stop after this many seconds (default: until the stream "
+                   "ends, Ctrl-C or SIGTERM)")
+    p.add_argument("--report", type=Path, help="write a run report (JSON)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    _add_common(p)
+    _add_runtime_flags(p)
+
     p = sub.add_parser("eval", help="DIC protocol on HR faces: PSNR/SSIM (Y, crop 8) vs bicubic", epilog=EPILOG)
     p.add_argument("hr_dir", nargs="+", help="folders or files of HR face crops (resized to 128 if needed)")
     p.add_argument("--limit", type=positive_int, help="evaluate only the first N faces")
@@ -432,6 +455,84 @@ def _enhance_job(args: argparse.Namespace, videos: list[Path]) -> int:
     return 1 if failed else 0
 
 
+def _stream_sink(args: argparse.Namespace, info, encode):  # noqa: ANN001, ANN202 -- lazy imports
+    """An RTSP server URL, a folder (segments) or a file."""
+    from pipeline.io import VideoSink, is_url
+    from pipeline.job import check_output
+    from pipeline.live import SegmentSink
+
+    if is_url(args.output):
+        return VideoSink(args.output, info, None, encode)
+    out = Path(args.output)
+    if out.is_dir() or not out.suffix:
+        out.mkdir(parents=True, exist_ok=True)
+        return SegmentSink(out, info, encode, args.segment_seconds)
+    check_output(out, args.input, args.overwrite)
+    _writable_folder(out.parent)
+    return VideoSink(out, info, None, encode)
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from models.atomic import atomic_output
+    from pipeline.io import EncodeOptions, is_url
+    from pipeline.live import LiveOptions, LiveSource
+
+    if not is_url(args.input):
+        raise InputError(f"{args.input}: not a stream URL; use 'dicface enhance' for files")
+    try:
+        live = LiveOptions(listen=args.listen, max_pending=args.max_pending, reconnect_timeout=args.reconnect_timeout)
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    cfg = _run_config(args)
+    encode = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        print(f"\ndicface: {signal.Signals(signum).name}: finishing the stream", file=sys.stderr)
+        stop.set()
+        signal.signal(signum, signal.SIG_DFL)  # a second signal ends at once
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    timer = threading.Timer(args.duration, stop.set) if args.duration else None
+    try:
+        with contextlib.ExitStack() as stack:
+            runner = _runner(args, cfg, stack, many=False)
+            print(f"waiting for {args.input}" if args.listen else f"connecting to {args.input}", file=sys.stderr)
+            source = stack.enter_context(LiveSource(args.input, live, stop))
+            sink = stack.enter_context(_stream_sink(args, source.info, encode))
+            bar = stack.enter_context(tqdm(unit="frame", desc=args.input, file=sys.stderr))
+
+            def progress(report) -> None:  # noqa: ANN001 -- RunReport
+                bar.update(report.frames_out - bar.n)
+                bar.set_postfix(faces=report.faces_enhanced, dropped=source.dropped, reconnects=source.reconnects)
+
+            if timer:
+                timer.start()
+            report = runner.run(source, sink, None, progress)
+            report.dropped_frames, report.reconnects = source.dropped, source.reconnects
+            usage = _pool_usage(runner)
+    finally:
+        if timer:
+            timer.cancel()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    summary = report.to_dict() | ({"pools": usage} if usage else {})
+    if report.input_warning:
+        print(f"dicface: warning: {args.input}: {report.input_warning}", file=sys.stderr)
+    print(f"{report.frames_out} frames, {report.dropped_frames} dropped, {report.reconnects} reconnects, "
+          f"{report.faces_enhanced} faces enhanced, {summary['fps']} frames/s -> {args.output}")
+    if usage:
+        print(_usage_line(usage))
+    if args.report:
+        summary.update(input=args.input, output=str(args.output), config=cfg.to_dict())
+        with atomic_output(args.report) as tmp:
+            tmp.write_text(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from models.atomic import atomic_output
     from models.data import read_landmarks
@@ -666,6 +767,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 COMMANDS = {
     "sr": cmd_sr,
     "enhance": cmd_enhance,
+    "stream": cmd_stream,
     "eval": cmd_eval,
     "bench": cmd_bench,
     "demo": cmd_demo,

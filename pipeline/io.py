@@ -60,7 +60,11 @@ STREAM_TIMEOUTS = (10.0, 10.0)
 class FileSource:
     """Decode a video file (or a stream URL that FFmpeg opens) frame by frame."""
 
-    def __init__(self, path: str | os.PathLike[str], threads: int | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], threads: int | None = None,
+                 stream_options: dict[str, str] | None = None,
+                 timeouts: tuple[float, float] = STREAM_TIMEOUTS) -> None:
+        """``stream_options``: FFmpeg options added for a stream URL (e.g. ``rtsp_flags=listen``); ``timeouts``:
+        (open, read) in seconds for a stream URL."""
         stream = is_url(path)
         self.path = str(path) if stream else Path(path)
         if not stream and not self.path.exists():
@@ -69,7 +73,8 @@ class FileSource:
             raise InputError(f"{self.path}: empty file")
         try:
             if stream:
-                self._container = av.open(self.path, options=STREAM_OPTIONS, timeout=STREAM_TIMEOUTS)
+                self._container = av.open(self.path, options=STREAM_OPTIONS | (stream_options or {}),
+                                          timeout=timeouts)
             else:
                 self._container = av.open(str(self.path))
         except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
@@ -199,7 +204,8 @@ def open_source(path: str | os.PathLike[str]) -> FileSource | ImageFolderSource:
 
 
 class VideoSink:
-    """Encode frames to ``path`` through a temporary file; ``close()`` renames it, ``abort()`` removes it.
+    """Encode frames to ``path`` through a temporary file; ``close()`` renames it, ``abort()`` removes it. An
+    ``rtsp://`` path is pushed to that RTSP server instead (over TCP), as it is encoded.
 
     Frames of odd width or height are padded by one edge pixel (yuv420p needs even sizes).
     """
@@ -215,20 +221,27 @@ class VideoSink:
         self.info = info
         self.options = options
         self.frames_written = 0
-        fmt = container_format(self.path)
-        self._file = AtomicFile(self.path)
+        self.url = str(path) if is_url(path) else None
+        self._file = None if self.url else AtomicFile(self.path)
         try:
-            self._container = av.open(str(self._file.tmp), mode="w", format=fmt)
+            if self.url:
+                self._container = av.open(self.url, mode="w", format="rtsp", options=STREAM_OPTIONS,
+                                          timeout=STREAM_TIMEOUTS)
+            else:
+                self._container = av.open(str(self._file.tmp), mode="w", format=container_format(self.path))
             self._video = self._container.add_stream(options.codec, rate=info.fps)
-        except (av.FFmpegError, ValueError) as exc:
-            self._file.discard()
-            raise InputError(f"{self.path}: cannot encode with {options.codec} into this format ({exc})") from exc
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            self._discard()
+            raise InputError(f"{self.url or self.path}: cannot encode with {options.codec} into this output "
+                             f"({exc})") from exc
         self._video.width = info.width + info.width % 2
         self._video.height = info.height + info.height % 2
         self._video.pix_fmt = options.pix_fmt
         self._video.codec_context.time_base = info.time_base
         if options.codec in ("libx264", "libx265"):
-            self._video.codec_context.options = {"crf": str(options.crf), "preset": options.preset}
+            # Pushed live: no B-frames or look-ahead (RTP needs increasing timestamps, viewers want low latency).
+            live = {"tune": "zerolatency"} if self.url else {}
+            self._video.codec_context.options = {"crf": str(options.crf), "preset": options.preset} | live
         if info.rotation:
             self._video.set_display_rotation(info.rotation)
         self._audio = self._container.add_stream_from_template(audio_template) if audio_template else None
@@ -263,9 +276,10 @@ class VideoSink:
         try:
             self._container.mux(self._video.encode())  # flush
             self._container.close()
-            self._file.commit()
+            if self._file:
+                self._file.commit()
         finally:
-            self._file.discard()
+            self._discard()
 
     def abort(self) -> None:
         """Drop the output: nothing is left behind."""
@@ -275,6 +289,10 @@ class VideoSink:
         try:
             self._container.close()
         finally:
+            self._discard()
+
+    def _discard(self) -> None:
+        if self._file:
             self._file.discard()
 
     def __enter__(self) -> VideoSink:
