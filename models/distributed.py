@@ -62,7 +62,7 @@ def connect(address: str | None, object_store_mb: int = 256) -> None:
         return
     address = address or os.environ.get("RAY_ADDRESS")
     runtime_env = {"working_dir": str(Path(__file__).resolve().parents[1]),
-                   "excludes": ["runs/", "training/", ".git/", "*.pt", "*.npz", "*.mp4", "*.mkv"]} if address else None
+                   "excludes": ["runs/", "training/", ".git/", "*.npz", "*.mp4", "*.mkv"]} if address else None
     try:
         ray.init(address=address, runtime_env=runtime_env, include_dashboard=False, log_to_driver=True,
                  object_store_memory=None if address else object_store_mb * 1024**2)
