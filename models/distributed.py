@@ -72,7 +72,6 @@ def connect(address: str | None, object_store_mb: int = 256) -> None:
 
 def train_on_ray(cfg: TrainConfig, options: ClusterOptions, resume: bool = False) -> None:
     """Run ``cfg`` on ``options.workers`` Ray Train workers; rank 0 writes the run folder as in-process."""
-    import ray
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 

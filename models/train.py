@@ -40,7 +40,6 @@ from models.heatmaps import decode_landmarks
 from models.inference import autocast, resolve_device
 from models.metrics import landmark_nme
 
-
 STAGES = ("dic", "hg", "dicgan")
 PRECISIONS = ("fp32", "bf16", "fp16")
 GAN_COLUMNS = ("gan", "feature", "disc")  # log columns of stage dicgan

@@ -167,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--frames", type=positive_int, default=100, help="length of the generated clip (default 100)")
     _add_video_flags(b)
     _add_common(b)
+    _add_runtime_flags(b)
     b = bench.add_parser("quality", help="PSNR/SSIM/flicker of the faces against a ground-truth render, "
                          "bicubic vs DIC vs DIC seeded by the tracker")
     b.add_argument("--frames", type=positive_int, default=24, help="length of the generated clip (default 24)")
@@ -648,7 +649,33 @@ def _bench_pipeline(args: argparse.Namespace) -> int:
         print(f"{row.label:<20} {row.fps:7.2f} frames/s  {row.fps / rows[0].fps:5.2f}x decode+encode  "
               f"faces enhanced {row.report.faces_enhanced}")
     print("enhance, ms/frame: " + ", ".join(f"{k} {v:.1f}" for k, v in rows[-1].report.ms_per_frame().items()))
+    if args.runtime == "ray":
+        _bench_runtime(args)
     return 0
+
+
+def _bench_runtime(args: argparse.Namespace) -> None:
+    """In-process vs Ray, and a job on Ray with 1 vs 2 workers per pool (``bench pipeline --runtime ray``)."""
+    from pipeline.bench import bench_runtime
+    from pipeline.io import EncodeOptions
+
+    cfg = _run_config(args)
+    encode = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)
+
+    cpus = args.cpus_per_actor
+
+    def make_ray(workers: int):  # noqa: ANN202 -- RayRunner
+        args.workers, args.cpus_per_actor = workers, cpus / workers  # the same CPUs, split among more actors
+        return _ray_runner(args, cfg, True, args.seed)
+
+    rows = bench_runtime(lambda: _enhance_runner(args, _enhancer(cfg, args.seed)), make_ray, encode,
+                         frames=args.frames, streams=args.streams)
+    print(f"runtime: generated 640x360 clips of {args.frames} frames, 3 faces of 18-22 px")
+    for row in rows:
+        busy = f"  DIC busy {row.dic_busy_percent:.0f}%" if row.dic_busy_percent is not None else ""
+        print(f"{row.label:<26} {row.fps:7.2f} frames/s ({row.frames} frames){busy}")
+    print(f"Ray / in-process (1 video): {rows[1].fps / rows[0].fps:.2f}x; "
+          f"job with 2 workers / 1 worker: {rows[3].fps / rows[2].fps:.2f}x")
 
 
 def _bench_model(args: argparse.Namespace) -> int:

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from configs.schema import RunConfig
 from models.faces import HR_SIZE, denormalise, from_crop_coords, normalise
 from models.heatmaps import decode_landmarks, render_heatmaps
 from models.inference import FaceSuperResolver
 from models.registry import WeightsRecord, load_model
-from configs.schema import RunConfig
 from pipeline.align import FaceCrop
 
 SEED_MODES = ("tracker", "none")

@@ -40,6 +40,7 @@ from pipeline.types import Detection
 T = TypeVar("T")
 RETRIES = 3  # times a call lost with its actor is sent again
 ACTOR_RESTARTS = 3  # times Ray restarts a dead actor process
+PLACEMENT_TIMEOUT = 120.0  # seconds for the pools' actors to start (load their models) before giving up
 
 
 @dataclass(frozen=True)
@@ -204,7 +205,7 @@ class ActorPool:
     def stats(self) -> list[ActorStats]:
         import ray
 
-        return ray.get([actor.stats.remote() for actor in self.actors])
+        return ray.get([actor.stats.remote() for actor in self.actors], timeout=PLACEMENT_TIMEOUT)
 
 
 class RayPending(Generic[T]):
@@ -302,8 +303,17 @@ class RayRunner:
         return {"detect": self.detect_pool} | ({"enhance": self.enhance_pool} if self.enhance_pool else {})
 
     def _stats(self) -> dict[str, list[ActorStats]]:
+        import ray
+        from ray.exceptions import GetTimeoutError
+
         try:
             return {name: pool.stats() for name, pool in self.pools().items()}
+        except GetTimeoutError as exc:
+            need = self.ray_options.cpus_per_actor * sum(len(p.actors) for p in self.pools().values())
+            have = ray.cluster_resources().get("CPU", 0)
+            raise DicfaceError(f"the actors could not be placed within {PLACEMENT_TIMEOUT:g} s: the pools ask for "
+                               f"{need:g} CPUs (and any GPUs/resources named), the cluster has {have:g}; lower "
+                               f"--workers or --cpus-per-actor") from exc
         except Exception as exc:  # noqa: BLE001 -- Ray wraps the actor's start-up error
             raise DicfaceError(f"the Ray actors could not start ({exc})") from exc
 
