@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 from pipeline.examples import face_clip_frames, make_face_clip, write_clip
 from pipeline.io import EncodeOptions
-from pipeline.job import Runner, copy_video, enhance_file, enhance_many
+from pipeline.job import copy_video, enhance_file, enhance_many
 from pipeline.quality import VideoScore, read_frames, score_video
 from pipeline.runtime.local import LocalRunner
-from pipeline.runtime.sequencer import RunReport
+from pipeline.runtime.sequencer import RunReport, StreamRunner
 
 if TYPE_CHECKING:
     from pipeline.runtime.ray_runtime import RayRunner
@@ -89,7 +89,8 @@ class RuntimeRow:
     dic_busy_percent: float | None  # DIC actors' busy share of the run (Ray rows)
 
 
-def bench_runtime(make_local: Callable[[], Runner], make_ray: Callable[[int], RayRunner], encode: EncodeOptions,
+def bench_runtime(make_local: Callable[[], StreamRunner], make_ray: Callable[[int], RayRunner],
+                  encode: EncodeOptions,
                   frames: int = 60, videos: int = 4, streams: int = 2) -> list[RuntimeRow]:
     """The Ray runtime against the in-process runner, in this run: one generated 640x360 clip in-process and on
     Ray with one worker per pool (Ray's overhead), then a job of ``videos`` clips on Ray with 1 and with 2 workers
@@ -102,7 +103,8 @@ def bench_runtime(make_local: Callable[[], Runner], make_ray: Callable[[int], Ra
             clips.append(work / f"clip{i}.mp4")
             make_face_clip(clips[-1], count=frames, width=640, height=360, face_widths=BENCH_FACES)
 
-        def timed_job(label: str, runner: Runner, sources: list[Path], busy: Callable[[], float | None]) -> None:
+        def timed_job(label: str, runner: StreamRunner, sources: list[Path],
+                      busy: Callable[[], float | None]) -> None:
             out = work / label.replace(" ", "_").replace(",", "")
             out.mkdir()
             start = time.perf_counter()

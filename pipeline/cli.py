@@ -349,18 +349,27 @@ def _runner(args: argparse.Namespace, cfg: RunConfig, stack: contextlib.ExitStac
     return _enhance_runner(args, _enhancer(cfg, args.seed) if sr else None)
 
 
-def _pool_usage(runner) -> dict[str, object]:  # noqa: ANN001 -- LocalRunner | RayRunner
+def _pool_usage(runner) -> dict[str, object]:  # noqa: ANN001 -- a StreamRunner
     """Per-pool utilisation of a Ray run, for the report and the summary line; empty in-process."""
     from dataclasses import asdict
 
-    from pipeline.runtime.local import LocalRunner
-
-    return {} if isinstance(runner, LocalRunner) else {name: asdict(u) for name, u in runner.usage().items()}
+    return {name: asdict(u) for name, u in runner.usage().items()}
 
 
 def _usage_line(usage: dict[str, object]) -> str:
     return ", ".join(f"{name} busy {u['busy_percent']}% ({u['actors']} actors, {u['retries']} retried)"
                      for name, u in usage.items())
+
+
+def _report_out(args: argparse.Namespace, summary: dict[str, object], usage: dict[str, object]) -> None:
+    """The pools' line (Ray runs) and the ``--report`` JSON, written atomically."""
+    from models.atomic import atomic_output
+
+    if usage:
+        print(_usage_line(usage))
+    if args.report:
+        with atomic_output(args.report) as tmp:
+            tmp.write_text(json.dumps(summary | ({"pools": usage} if usage else {}), indent=2, default=str))
 
 
 def _input_problems(report) -> str | None:  # noqa: ANN001 -- a RunReport
@@ -378,7 +387,6 @@ def _writable_folder(folder: Path) -> None:
 
 
 def cmd_enhance(args: argparse.Namespace) -> int:
-    from models.atomic import atomic_output
     from pipeline.io import EncodeOptions, is_url
     from pipeline.job import check_output, enhance_file, find_videos
 
@@ -394,19 +402,15 @@ def cmd_enhance(args: argparse.Namespace) -> int:
         runner = _runner(args, cfg, stack, many=False)
         report = enhance_file(source_path, out, runner, encode, args.tracks)
         usage = _pool_usage(runner)
-    summary = report.to_dict() | ({"pools": usage} if usage else {})
+    summary = report.to_dict()
     problems = _input_problems(report)
     if problems:
         print(f"dicface: warning: {source_path}: {problems}", file=sys.stderr)
     print(f"{report.frames_out}/{report.frames_in} frames, {report.faces_enhanced} faces enhanced, "
           f"{report.tracks} tracks, {summary['fps']} frames/s -> {out}")
-    if usage:
-        print(_usage_line(usage))
-    if args.report:
-        summary.update(input=str(source_path), output=str(out), options=vars(args) | {"output": str(out)},
-                       config=cfg.to_dict())
-        with atomic_output(args.report) as tmp:
-            tmp.write_text(json.dumps(summary, indent=2, default=str))
+    summary.update(input=str(source_path), output=str(out), options=vars(args) | {"output": str(out)},
+                   config=cfg.to_dict())
+    _report_out(args, summary, usage)
     return 0
 
 
@@ -430,9 +434,9 @@ def _enhance_job(args: argparse.Namespace, videos: list[Path]) -> int:
     cfg = _run_config(args)
     encode = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)
     with contextlib.ExitStack() as stack:
+        on_ray = _use_ray(args, many=len(videos) > 1)
         runner = _runner(args, cfg, stack, many=len(videos) > 1)
-        usage = _pool_usage(runner)
-        streams, status = (args.streams, runner.queue_line) if usage else (1, None)
+        streams, status = (args.streams, runner.queue_line) if on_ray else (1, None)
         results = enhance_many(videos, out_dir, runner, encode, tracks_dir, args.overwrite, streams, status)
         usage = _pool_usage(runner)
     width = max(len(r.source.name) for r in results)
@@ -477,7 +481,6 @@ def cmd_stream(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from models.atomic import atomic_output
     from pipeline.io import EncodeOptions, is_url
     from pipeline.live import LiveOptions, LiveSource
 
@@ -520,17 +523,13 @@ def cmd_stream(args: argparse.Namespace) -> int:
             timer.cancel()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    summary = report.to_dict() | ({"pools": usage} if usage else {})
+    summary = report.to_dict()
     if report.input_warning:
         print(f"dicface: warning: {args.input}: {report.input_warning}", file=sys.stderr)
     print(f"{report.frames_out} frames, {report.dropped_frames} dropped, {report.reconnects} reconnects, "
           f"{report.faces_enhanced} faces enhanced, {summary['fps']} frames/s -> {args.output}")
-    if usage:
-        print(_usage_line(usage))
-    if args.report:
-        summary.update(input=args.input, output=str(args.output), config=cfg.to_dict())
-        with atomic_output(args.report) as tmp:
-            tmp.write_text(json.dumps(summary, indent=2, default=str))
+    summary.update(input=args.input, output=str(args.output), config=cfg.to_dict())
+    _report_out(args, summary, usage)
     return 0
 
 

@@ -15,29 +15,19 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Protocol
 
 from tqdm import tqdm
 
 from models.atomic import atomic_output
 from models.errors import DicfaceError, InputError
 from pipeline.io import WRITABLE_SUFFIXES, EncodeOptions, VideoSink, open_source
-from pipeline.runtime.sequencer import RunOptions, RunReport, Source
-
-
-class Runner(Protocol):
-    """``LocalRunner`` or ``RayRunner``."""
-
-    options: RunOptions
-
-    def run(self, source: Source, sink: VideoSink, tracks_out: IO[str] | None = None,
-            progress: Callable[[RunReport], None] | None = None) -> RunReport: ...
+from pipeline.runtime.sequencer import RunReport, StreamRunner
 
 
 def enhance_file(
     source_path: Path | str,
     out: Path,
-    runner: Runner,
+    runner: StreamRunner,
     encode: EncodeOptions = EncodeOptions(),
     tracks_path: Path | None = None,
     show_progress: bool = True,
@@ -128,7 +118,7 @@ def output_name(source: Path) -> str:
 def enhance_many(
     sources: list[Path],
     out_dir: Path,
-    runner: Runner,
+    runner: StreamRunner,
     encode: EncodeOptions = EncodeOptions(),
     tracks_dir: Path | None = None,
     overwrite: bool = False,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import IO
 
 import numpy as np
 
@@ -11,8 +10,7 @@ from pipeline.align import Aligner, FaceCrop
 from pipeline.blend import Blender
 from pipeline.detect.regions import ScheduledDetector
 from pipeline.enhance import EnhancedFace, Enhancer
-from pipeline.io import VideoSink
-from pipeline.runtime.sequencer import Ready, RunOptions, RunReport, Sequencer, Source
+from pipeline.runtime.sequencer import Ready, RunOptions, Sequencer, StreamRunner
 from pipeline.track import TrackConfig
 from pipeline.types import Detection
 
@@ -33,7 +31,7 @@ class LocalServices:
         return Ready(self.enhancer(crops))
 
 
-class LocalRunner:
+class LocalRunner(StreamRunner):
     """Runs the stages on one stream in this process. ``enhancer=None`` passes frames through (``--sr none``)."""
 
     def __init__(
@@ -45,15 +43,5 @@ class LocalRunner:
         blender: Blender,
         options: RunOptions = RunOptions(),
     ) -> None:
-        self.options = options
-        self.sequencer = Sequencer(detector, track_cfg, aligner, enhancer is not None, blender, options)
-        self.services = LocalServices(detector.detector, enhancer)
-
-    def run(
-        self,
-        source: Source,
-        sink: VideoSink,
-        tracks_out: IO[str] | None = None,
-        progress: Callable[[RunReport], None] | None = None,
-    ) -> RunReport:
-        return self.sequencer.run(source, sink, self.services, tracks_out, progress)
+        super().__init__(Sequencer(detector, track_cfg, aligner, enhancer is not None, blender, options),
+                         LocalServices(detector.detector, enhancer))

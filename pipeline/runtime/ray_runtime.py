@@ -18,10 +18,9 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import IO, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -32,8 +31,7 @@ from pipeline.blend import Blender
 from pipeline.detect.regions import DetectPlan
 from pipeline.detect.spec import DetectorSpec
 from pipeline.enhance import EnhancedFace
-from pipeline.io import VideoSink
-from pipeline.runtime.sequencer import RunOptions, RunReport, Sequencer, Source
+from pipeline.runtime.sequencer import RunOptions, Sequencer, StreamRunner
 from pipeline.track import TrackConfig
 from pipeline.types import Detection
 
@@ -259,7 +257,7 @@ class PoolUsage:
     nodes: list[str]
 
 
-class RayRunner:
+class RayRunner(StreamRunner):
     """Same interface as ``LocalRunner``; ``run`` may be called from several threads at once (one per stream), all
     sharing the pools. ``close()`` (or ``with``) ends the actors."""
 
@@ -279,8 +277,7 @@ class RayRunner:
         from models.distributed import connect
 
         connect(ray_options.address, ray_options.object_store_mb)
-        self.options, self.ray_options = options, ray_options
-        self.sequencer = Sequencer(plan, track_cfg, aligner, dic is not None, blender, options)
+        self.ray_options = ray_options
         threads = max(1, int(ray_options.cpus_per_actor))
         restart = {"max_restarts": ACTOR_RESTARTS, "max_task_retries": 0}
         detect_cls = ray.remote(DetectorActor).options(
@@ -295,7 +292,8 @@ class RayRunner:
             cfg, seed = dic
             self.enhance_pool = ActorPool("DIC", [dic_cls.remote(cfg, seed, threads, ray_options.max_wait_ms)
                                                   for _ in range(ray_options.workers)], "enhance")
-        self.services = RayServices(self.detect_pool, self.enhance_pool, ray_options.lookahead)
+        super().__init__(Sequencer(plan, track_cfg, aligner, dic is not None, blender, options),
+                         RayServices(self.detect_pool, self.enhance_pool, ray_options.lookahead))
         self._baseline = self._stats()
         self._started = time.perf_counter()
 
@@ -316,15 +314,6 @@ class RayRunner:
                                f"--workers or --cpus-per-actor") from exc
         except Exception as exc:  # noqa: BLE001 -- Ray wraps the actor's start-up error
             raise DicfaceError(f"the Ray actors could not start ({exc})") from exc
-
-    def run(
-        self,
-        source: Source,
-        sink: VideoSink,
-        tracks_out: IO[str] | None = None,
-        progress: Callable[[RunReport], None] | None = None,
-    ) -> RunReport:
-        return self.sequencer.run(source, sink, self.services, tracks_out, progress)
 
     def queue_line(self) -> str:
         """Calls waiting or running in each pool, e.g. ``detect 2 | enhance 1``."""

@@ -29,7 +29,7 @@ import numpy as np
 
 from pipeline.align import Aligner, FaceCrop
 from pipeline.blend import Blender, PasteFace
-from pipeline.detect.regions import DetectPlan
+from pipeline.detect.regions import DetectPlan, DetectRequest
 from pipeline.enhance import EnhancedFace
 from pipeline.io import Frame, VideoSink
 from pipeline.track import TrackConfig, Tracker, TrackState
@@ -153,7 +153,7 @@ class Sequencer:
         tracker = Tracker(self.track_cfg)  # one per stream
         seen_tracks: set[int] = set()
         states: list[TrackState] = []
-        ahead: deque[tuple[Frame, Pending[list[list[Detection]]] | None]] = deque()
+        ahead: deque[tuple[Frame, DetectRequest | None, Pending[list[list[Detection]]] | None]] = deque()
         window, in_flight = _Window(), deque[_Window]()
         start = time.perf_counter()
 
@@ -196,16 +196,16 @@ class Sequencer:
                     break
                 report.frames_in += 1
                 sink.write_audio(source.take_audio())
-                pending = None
-                if self.detector.is_full(frame.index):
+                request, pending = None, None
+                if self.detector.is_full(frame.index):  # needs no tracks: sent at once
                     request = self.detector.request(frame.index, frame.image, [])
                     pending = timed("detect", lambda r=request: services.detect(r.images))
-                ahead.append((frame, pending))
+                ahead.append((frame, request, pending))
             if not ahead:
                 break
-            frame, pending = ahead.popleft()
-            request = self.detector.request(frame.index, frame.image, [s.bbox for s in states])
-            if pending is None:
+            frame, request, pending = ahead.popleft()
+            if request is None or pending is None:
+                request = self.detector.request(frame.index, frame.image, [s.bbox for s in states])
                 pending = timed("detect", lambda r=request: services.detect(r.images))
             detections = timed("detect", lambda r=request, p=pending: self.detector.combine(r, p.result()))
             states = timed("track", lambda d=detections: tracker.update(d))
@@ -253,3 +253,26 @@ class Sequencer:
             return enhanced
         original = self.blender(frame.image, [], scale) if scale != 1 else frame.image
         return np.concatenate([original, enhanced], axis=1)
+
+
+class StreamRunner:
+    """A ``Sequencer`` with the ``Services`` it runs on: what ``enhance_file`` and jobs drive (``LocalRunner``,
+    ``RayRunner``). ``run`` may be called for one stream after another, or from several threads at once where the
+    services allow it."""
+
+    def __init__(self, sequencer: Sequencer, services: Services) -> None:
+        self.sequencer, self.services = sequencer, services
+        self.options = sequencer.options
+
+    def run(
+        self,
+        source: Source,
+        sink: VideoSink,
+        tracks_out: IO[str] | None = None,
+        progress: Callable[[RunReport], None] | None = None,
+    ) -> RunReport:
+        return self.sequencer.run(source, sink, self.services, tracks_out, progress)
+
+    def usage(self) -> dict[str, object]:
+        """Per-pool work of the run; nothing in-process (no pools)."""
+        return {}
