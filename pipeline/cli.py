@@ -34,6 +34,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+SPLIT_AUTO_SECONDS = 60.0  # --split auto cuts files at least this long
+
+
+def split_parts(text: str) -> str | int:
+    return text if text == "auto" else positive_int(text)
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="YAML configuration (default: configs/default.yaml)")
     p.add_argument("--weights", help="DIC weights file (default: the package's default weights)")
@@ -118,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     _add_common(p)
     _add_runtime_flags(p)
+    p.add_argument_group("runtime").add_argument(
+        "--split", type=split_parts, default="auto",
+        help="cut one long file at keyframes into N parts enhanced at once and joined without re-encoding (Ray "
+             f"runtime; auto: --streams parts for a file of {SPLIT_AUTO_SECONDS:.0f} s or more; 1: never)")
 
     p = sub.add_parser("stream", help="super-resolve the faces of a live stream (RTSP): out to an RTSP server, "
                        "a file or a folder of segments", epilog=EPILOG)
@@ -386,9 +397,26 @@ def _writable_folder(folder: Path) -> None:
         raise InputError(f"{folder}: output folder is not writable")
 
 
+def _split(args: argparse.Namespace, source: Path | str, out: Path) -> tuple[int, float]:
+    """(parts, shortest file to cut in seconds) for one video: ``--split N`` asks for N parts (an error where
+    parts cannot run at once or be joined), ``auto`` cuts long files into ``--streams`` parts on Ray."""
+    from pipeline.io import is_url
+    from pipeline.segments import SPLITTABLE_SUFFIXES
+
+    splittable = not is_url(source) and Path(source).is_file() and out.suffix.lower() in SPLITTABLE_SUFFIXES
+    if args.split == "auto":
+        return (args.streams, SPLIT_AUTO_SECONDS) if splittable and _use_ray(args, many=False) else (1, 0.0)
+    if args.split > 1 and not _use_ray(args, many=False):
+        raise InputError("--split runs the parts at once on Ray actor pools: add --runtime ray")
+    if args.split > 1 and not splittable:
+        raise InputError(f"--split cuts a video file into {', '.join(SPLITTABLE_SUFFIXES)} parts; "
+                         f"{source} -> {out} cannot be split (use --split 1)")
+    return args.split, 0.0
+
+
 def cmd_enhance(args: argparse.Namespace) -> int:
     from pipeline.io import EncodeOptions, is_url
-    from pipeline.job import check_output, enhance_file, find_videos
+    from pipeline.job import check_output, enhance_file, enhance_split, find_videos
 
     videos = find_videos(args.input)
     if videos is not None:
@@ -398,9 +426,13 @@ def cmd_enhance(args: argparse.Namespace) -> int:
     _writable_folder(out.parent)
     cfg = _run_config(args)
     encode = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)
+    parts, min_seconds = _split(args, source_path, out)
     with contextlib.ExitStack() as stack:
         runner = _runner(args, cfg, stack, many=False)
-        report = enhance_file(source_path, out, runner, encode, args.tracks)
+        if parts > 1:
+            report = enhance_split(source_path, out, runner, parts, encode, args.tracks, parts, min_seconds)
+        else:
+            report = enhance_file(source_path, out, runner, encode, args.tracks)
         usage = _pool_usage(runner)
     summary = report.to_dict()
     problems = _input_problems(report)

@@ -91,17 +91,19 @@ def write_clip(
     crf: int = 12,
     pts: Sequence[int] | None = None,
     rotation: int = 0,
+    gop: int | None = None,
 ) -> None:
     """Encode RGB frames as H.264 (odd sizes padded by one edge pixel), with a 440 Hz AAC tone when ``audio``.
 
-    ``pts`` (in 1/fps units) makes a variable-frame-rate clip; ``rotation`` sets the display matrix.
+    ``pts`` (in 1/fps units) makes a variable-frame-rate clip; ``rotation`` sets the display matrix; ``gop``:
+    a keyframe every that many frames (default: x264's, 250).
     """
     height, width = frames[0].shape[:2]
     with atomic_output(path) as tmp, av.open(str(tmp), "w", format=container_format(path)) as out:
         video = out.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = width + width % 2, height + height % 2, "yuv420p"
         video.codec_context.time_base = Fraction(1, fps)
-        video.codec_context.options = {"crf": str(crf)}
+        video.codec_context.options = {"crf": str(crf)} | ({"g": str(gop)} if gop else {})
         if rotation:
             video.set_display_rotation(rotation)
         sound = out.add_stream("aac", rate=48000, layout="mono") if audio else None
@@ -123,9 +125,9 @@ def write_clip(
 
 def make_face_clip(
     path: Path, count: int = 24, width: int = 640, height: int = 360, fps: int = 25, audio: bool = True,
-    face_widths: Sequence[int] = (36, 28),
+    face_widths: Sequence[int] = (36, 28), gop: int | None = None,
 ) -> np.ndarray:
     """Write a face clip (``face_clip_frames``) to ``path``; returns the true landmarks (count, faces, 68, 2)."""
     frames, truths = face_clip_frames(count, width, height, face_widths)
-    write_clip(path, frames, fps, audio)
+    write_clip(path, frames, fps, audio, gop=gop)
     return truths

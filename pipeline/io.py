@@ -57,14 +57,26 @@ STREAM_OPTIONS = {"rtsp_transport": "tcp"}
 STREAM_TIMEOUTS = (10.0, 10.0)
 
 
+@dataclass(frozen=True)
+class Span:
+    """A part of a video file (``pipeline.segments``): decode from the keyframe at ``seek_pts`` (stream time base),
+    number the first frame at that pts ``first_index``, end before ``stop_pts`` (None: the end of the file).
+    Frames before index ``first_output`` are context for the tracker, not output. No audio is read."""
+
+    seek_pts: int
+    first_index: int
+    first_output: int
+    stop_pts: int | None
+
+
 class FileSource:
     """Decode a video file (or a stream URL that FFmpeg opens) frame by frame."""
 
     def __init__(self, path: str | os.PathLike[str], threads: int | None = None,
                  stream_options: dict[str, str] | None = None,
-                 timeouts: tuple[float, float] = STREAM_TIMEOUTS) -> None:
+                 timeouts: tuple[float, float] = STREAM_TIMEOUTS, span: Span | None = None) -> None:
         """``stream_options``: FFmpeg options added for a stream URL (e.g. ``rtsp_flags=listen``); ``timeouts``:
-        (open, read) in seconds for a stream URL."""
+        (open, read) in seconds for a stream URL; ``span``: decode only that part of a file."""
         stream = is_url(path)
         self.path = str(path) if stream else Path(path)
         if not stream and not self.path.exists():
@@ -88,8 +100,12 @@ class FileSource:
         if threads:
             self._video.codec_context.thread_count = threads
         audio = self._container.streams.audio
-        self.audio_stream = audio[0] if audio else None
+        self.audio_stream = audio[0] if audio and span is None else None
         self._audio: list[av.Packet] = []
+        self.span = span
+        self.first_output = span.first_output if span else 0
+        if span is not None:
+            self._container.seek(span.seek_pts, stream=self._video, backward=True, any_frame=False)
         self.corrupt_packets = 0
         self.stopped_early: str | None = None  # why decoding ended before the end of the file, if it did
         fps = self._video.average_rate or self._video.guessed_rate or Fraction(25)
@@ -117,7 +133,8 @@ class FileSource:
     def _decode(self) -> Iterator[tuple[Frame, int]]:
         """(frame, display rotation) in decode order; the final empty packet flushes the decoder."""
         streams = [self._video] + ([self.audio_stream] if self.audio_stream is not None else [])
-        index = 0
+        span = self.span
+        index = first = span.first_index if span else 0
         try:
             for packet in self._container.demux(*streams):
                 if packet.stream.type == "audio":
@@ -130,11 +147,15 @@ class FileSource:
                     self.corrupt_packets += 1
                     continue
                 for frame in decoded:
+                    if span and frame.pts is not None and frame.pts < span.seek_pts:
+                        continue  # a leading frame of an open GOP: it belongs before the span
+                    if span and span.stop_pts is not None and (frame.pts is None or frame.pts >= span.stop_pts):
+                        return
                     time_base = Fraction(frame.time_base or self._video.time_base or Fraction(1, 90000))
                     yield Frame(index, frame.pts, time_base, frame.to_ndarray(format="rgb24")), int(frame.rotation or 0)
                     index += 1
         except av.FFmpegError as exc:
-            if index == 0:
+            if index == first:
                 raise InputError(f"{self.path}: no decodable video frame ({exc})") from exc
             # A damaged or cut tail: keep what was decoded, as ffmpeg does, and say so in the report.
             self.stopped_early = f"decoding stopped after frame {index - 1} ({exc})"
@@ -164,6 +185,7 @@ class ImageFolderSource:
         self.paths = list_images([folder])
         first = read_rgb(self.paths[0])
         self.audio_stream = None
+        self.first_output = 0
         self.corrupt_packets = 0
         self.stopped_early: str | None = None
         self.info = StreamInfo(first.shape[1], first.shape[0], Fraction(fps), 1 / Fraction(fps), 0,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -20,8 +21,18 @@ from tqdm import tqdm
 
 from models.atomic import atomic_output
 from models.errors import DicfaceError, InputError
-from pipeline.io import WRITABLE_SUFFIXES, EncodeOptions, VideoSink, open_source
-from pipeline.runtime.sequencer import RunReport, StreamRunner
+from pipeline.io import WRITABLE_SUFFIXES, EncodeOptions, FileSource, StreamInfo, VideoSink, open_source
+from pipeline.runtime.sequencer import RunOptions, RunReport, StreamRunner
+from pipeline.segments import (
+    SPLITTABLE_SUFFIXES,
+    Segment,
+    join_tracks,
+    join_videos,
+    merge_reports,
+    part_path,
+    plan_segments,
+    probe_timeline,
+)
 
 
 def enhance_file(
@@ -36,14 +47,10 @@ def enhance_file(
 ) -> RunReport:
     """Run ``runner`` on a video file, stream URL or image folder; write the video (and the tracks JSON lines if
     asked)."""
-    options = runner.options
     with contextlib.ExitStack() as stack:
         source = stack.enter_context(open_source(source_path))
         info = source.info
-        width, height = round(info.width * options.upscale), round(info.height * options.upscale)
-        sink = stack.enter_context(VideoSink(
-            out, replace(info, width=width * (2 if options.preview else 1), height=height),
-            source.audio_stream, encode))
+        sink = stack.enter_context(VideoSink(out, output_info(info, runner.options), source.audio_stream, encode))
         tracks_tmp = stack.enter_context(atomic_output(tracks_path)) if tracks_path else None
         tracks_file = stack.enter_context(open(tracks_tmp, "w")) if tracks_tmp else None
         bar = stack.enter_context(tqdm(total=info.frame_count, unit="frame", desc=Path(source_path).name,
@@ -57,6 +64,68 @@ def enhance_file(
                 on_progress(report)
 
         return runner.run(source, sink, tracks_file, progress)
+
+
+def output_info(info: StreamInfo, options: RunOptions) -> StreamInfo:
+    """The output stream of a run: scaled by ``--upscale``, twice as wide for a side-by-side preview."""
+    width, height = round(info.width * options.upscale), round(info.height * options.upscale)
+    return replace(info, width=width * (2 if options.preview else 1), height=height)
+
+
+def enhance_split(
+    source_path: Path,
+    out: Path,
+    runner: StreamRunner,
+    parts: int,
+    encode: EncodeOptions = EncodeOptions(),
+    tracks_path: Path | None = None,
+    streams: int = 1,
+    min_seconds: float = 0.0,
+    show_progress: bool = True,
+) -> RunReport:
+    """``enhance_file`` on a long file cut into ``parts`` segments, ``streams`` of them at once (threads sharing
+    the runner: more than one needs a runner whose services take concurrent calls, ``RayRunner``), joined without
+    re-encoding (``pipeline.segments``). A file shorter than ``min_seconds``, or too short to cut, runs whole."""
+    if out.suffix.lower() not in SPLITTABLE_SUFFIXES:
+        raise ValueError(f"{out}: parts are joined into {', '.join(SPLITTABLE_SUFFIXES)} only")
+    timeline = probe_timeline(source_path)
+    segments = plan_segments(timeline, parts) if timeline and timeline.seconds >= min_seconds else []
+    if len(segments) < 2:
+        return enhance_file(source_path, out, runner, encode, tracks_path, show_progress)
+    started = time.perf_counter()
+    done: dict[int, int] = {}
+    lock = threading.Lock()
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.parts-", dir=out.parent) as tmp, \
+            tqdm(total=len(timeline.pts), unit="frame", desc=f"{source_path.name} ({len(segments)} parts)",
+                 file=sys.stderr, disable=not show_progress) as bar:
+        folder = Path(tmp)
+
+        def one(i: int, segment: Segment) -> RunReport:
+            def progress(report: RunReport) -> None:
+                with lock:
+                    done[i] = report.frames_out
+                    bar.update(sum(done.values()) - bar.n)
+
+            with FileSource(source_path, span=segment.span) as source, \
+                    VideoSink(part_path(folder, i), output_info(source.info, runner.options), None, encode) as sink, \
+                    open(folder / f"part{i:04d}.tracks.jsonl", "w") as tracks:
+                return runner.run(source, sink, tracks, progress)
+
+        with ThreadPoolExecutor(streams) as pool:
+            futures = [pool.submit(one, i, segment) for i, segment in enumerate(segments)]
+            try:
+                reports = [f.result() for f in futures]
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+        report = merge_reports(reports)
+        report.tracks = join_tracks(sorted(folder.glob("part*.tracks.jsonl")), tracks_path)
+        with FileSource(source_path) as source:
+            rotation = source.info.rotation
+        join_videos([part_path(folder, i) for i in range(len(segments))], source_path, out, rotation)
+    report.wall_seconds = time.perf_counter() - started
+    return report
 
 
 def copy_video(source_path: Path | str, out: Path, encode: EncodeOptions = EncodeOptions()) -> RunReport:

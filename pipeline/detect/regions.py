@@ -83,11 +83,16 @@ class DetectPlan:
     def is_full(self, index: int) -> bool:
         return index % self.schedule.every == 0
 
+    @staticmethod
+    def full_request(image: np.ndarray) -> DetectRequest:
+        """Search the whole frame. Shape: image (H, W, 3) uint8 RGB."""
+        return DetectRequest([image], [(0, 0)], full=True)
+
     def request(self, index: int, image: np.ndarray, tracked: Sequence[Box]) -> DetectRequest:
         """The images to search in frame ``index``: the whole frame on schedule, else the regions around the
         ``tracked`` boxes (the tracks' latest boxes, frame pixels). Shape: image (H, W, 3) uint8 RGB."""
         if self.is_full(index):
-            return DetectRequest([image], [(0, 0)], full=True)
+            return self.full_request(image)
         height, width = image.shape[:2]
         images, offsets = [], []
         for box in tracked:

@@ -100,6 +100,7 @@ class Services(Protocol):
 
 
 class Source(Protocol):
+    first_output: int  # frames before this index only warm the tracker up (a segment of a split file)
     corrupt_packets: int
     stopped_early: str | None
 
@@ -108,9 +109,10 @@ class Source(Protocol):
     def take_audio(self) -> list[av.Packet]: ...
 
 
-def track_record(frame: Frame, states: list[TrackState]) -> str:
-    """One JSON line: the frame's tracks with box and smoothed landmarks in input-frame pixels."""
-    return json.dumps({
+def track_record(frame: Frame, states: list[TrackState], warmup: bool = False) -> str:
+    """One JSON line: the frame's tracks with box and smoothed landmarks in input-frame pixels. ``warmup``: a
+    frame before a segment's output, marked so that joining the segments can match their track ids."""
+    return json.dumps(({"warmup": True} if warmup else {}) | {
         "frame": frame.index,
         "pts": frame.pts,
         "time": float(frame.pts * frame.time_base) if frame.pts is not None else None,
@@ -187,18 +189,21 @@ class Sequencer:
                 finish(in_flight.popleft())
 
         frames = iter(source)
-        exhausted = False
+        exhausted, decoded = False, 0
         while True:
             while not exhausted and len(ahead) <= services.lookahead:
                 frame = timed("decode", lambda: next(frames, None))
                 if frame is None:
                     exhausted = True
                     break
-                report.frames_in += 1
+                decoded += 1
+                report.frames_in += frame.index >= source.first_output
                 sink.write_audio(source.take_audio())
                 request, pending = None, None
-                if self.detector.is_full(frame.index):  # needs no tracks: sent at once
-                    request = self.detector.request(frame.index, frame.image, [])
+                # Full-frame passes need no tracks: sent at once. A stream's first frame always gets one (a
+                # segment may start between the schedule's passes).
+                if decoded == 1 or self.detector.is_full(frame.index):
+                    request = self.detector.full_request(frame.image)
                     pending = timed("detect", lambda r=request: services.detect(r.images))
                 ahead.append((frame, request, pending))
             if not ahead:
@@ -209,13 +214,18 @@ class Sequencer:
                 pending = timed("detect", lambda r=request: services.detect(r.images))
             detections = timed("detect", lambda r=request, p=pending: self.detector.combine(r, p.result()))
             states = timed("track", lambda d=detections: tracker.update(d))
+            if frame.index < source.first_output:
+                if tracks_out is not None:
+                    tracks_out.write(track_record(frame, states, warmup=True) + "\n")
+                continue
             seen_tracks.update(s.track_id for s in states if s.confirmed)
             if tracks_out is not None:
                 tracks_out.write(track_record(frame, states) + "\n")
             if self.enhance:
                 window.crops += timed("align", lambda f=frame, s=states: self.aligner(f, s))
             window.frames.append(frame)
-            if len(window.frames) >= self.options.window:
+            # Windows end on multiples of ``window`` frame indices: a segment's windows are those of a whole run.
+            if len(window.frames) >= self.options.window or (frame.index + 1) % self.options.window == 0:
                 window.last_landmarks = {s.track_id: s.landmarks for s in states if s.landmarks is not None}
                 submit(window)
                 window = _Window()

@@ -78,6 +78,10 @@ def test_output_mistakes_are_refused(clip: tuple[Path, np.ndarray], tmp_path: Pa
     assert main(["enhance", str(src), "-o", str(tmp_path / "no" / "dir.mp4"), "--sr", "none"]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert existing.read_bytes() == b"x"
+    assert main(["enhance", str(src), "-o", str(tmp_path / "o.mp4"), "--split", "2", "--runtime", "local"]) == 2
+    assert "add --runtime ray" in capsys.readouterr().err
+    assert main(["enhance", str(src), "-o", str(tmp_path / "o.avi"), "--split", "2", "--runtime", "ray"]) == 2
+    assert "cannot be split" in capsys.readouterr().err
 
 
 def test_demo_runs_the_whole_video_path(tmp_path: Path, tiny_weights: Path) -> None:

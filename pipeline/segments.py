@@ -1,0 +1,216 @@
+"""Long files in parallel: split at keyframes, enhance the parts at once, join them without re-encoding.
+
+- ``probe_timeline`` reads the video packets (no decoding): every frame's pts and which are keyframes.
+- ``plan_segments`` cuts the file into parts of about equal length. Part i > 0 starts decoding at a keyframe;
+  its first ``overlap`` frames only warm the tracker up (detected and tracked, not written), so that its faces are
+  already tracked, smoothed and confirmed at its first output frame, as they would be in one continuous run.
+- Each part is encoded on its own (an IDR frame first) into an MP4 beside the output; ``join_videos`` remuxes the
+  parts' packets and the source's audio into the output. Every frame keeps its own timestamp, so frame count and
+  timestamps equal the input's.
+- ``join_tracks`` joins the parts' tracks JSON lines, carrying a track's id across a boundary: the tracks of the
+  last warm-up frame of part i + 1 are matched by box overlap to those of part i on the same frame.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from bisect import bisect_left
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from models.atomic import atomic_output
+from models.errors import DicfaceError
+from pipeline.boxes import iou_matrix
+from pipeline.io import Span, container_format
+from pipeline.runtime.sequencer import RunReport
+
+OVERLAP_FRAMES = 24  # warm-up frames before each boundary (3 DIC windows of 8; about 1 s)
+SPLITTABLE_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm")  # outputs whose parts can be joined losslessly
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """A video stream's frames: ``pts`` of every frame in display order, ``keyframes`` the pts of the packets a
+    decoder can start at (sorted), both in ``time_base``."""
+
+    pts: tuple[int, ...]
+    keyframes: tuple[int, ...]
+    time_base: Fraction
+
+    @property
+    def seconds(self) -> float:
+        return float((self.pts[-1] - self.pts[0]) * self.time_base) if self.pts else 0.0
+
+
+def probe_timeline(path: Path) -> Timeline | None:
+    """Read the video packets of ``path`` (no decoding). None when some packet has no pts: such a file cannot be
+    cut by timestamp."""
+    with av.open(str(path)) as container:
+        if not container.streams.video:
+            return None
+        stream = container.streams.video[0]
+        pts, keyframes = [], []
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue
+            if packet.pts is None:
+                return None
+            pts.append(packet.pts)
+            if packet.is_keyframe:
+                keyframes.append(packet.pts)
+        return Timeline(tuple(sorted(pts)), tuple(sorted(keyframes)), Fraction(stream.time_base))
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Output frames ``start`` to ``stop - 1`` (display order); decoding starts ``warmup`` frames earlier, at a
+    keyframe."""
+
+    start: int
+    stop: int
+    warmup: int
+    span: Span
+
+
+def plan_segments(timeline: Timeline, parts: int, overlap: int = OVERLAP_FRAMES) -> list[Segment]:
+    """Up to ``parts`` segments of about equal frame counts covering every frame once. A segment after the first
+    starts decoding at a keyframe and writes from ``overlap`` frames later. A boundary is left out where no
+    keyframe lies within half a part of where it should be, or where a part would be shorter than the overlap
+    (a short file, or one with a single keyframe, gives one segment)."""
+    count = len(timeline.pts)
+    index_of = {p: i for i, p in enumerate(timeline.pts)}
+    # A part can start `overlap` frames after any keyframe: its warm-up decodes from there.
+    candidates = sorted({index_of[k] + overlap for k in timeline.keyframes if k in index_of})
+    starts = [0]
+    for part in range(1, parts):
+        ideal = part * count / parts
+        at = bisect_left(candidates, ideal)
+        start = min(candidates[max(at - 1, 0) : at + 1], key=lambda c: abs(c - ideal), default=None)
+        if (start is not None and abs(start - ideal) <= count / (2 * parts)
+                and start - starts[-1] >= overlap and count - start >= overlap):
+            starts.append(start)
+    segments = []
+    for i, start in enumerate(starts):
+        stop = starts[i + 1] if i + 1 < len(starts) else count
+        warmup = 0 if i == 0 else overlap
+        begin = start - warmup
+        span = Span(seek_pts=timeline.pts[begin], first_index=begin, first_output=start,
+                    stop_pts=timeline.pts[stop] if stop < count else None)
+        segments.append(Segment(start, stop, warmup, span))
+    return segments
+
+
+def part_path(folder: Path, index: int) -> Path:
+    """Parts are MP4 whatever the output: it keeps every packet's decode timestamp, which Matroska does not."""
+    return folder / f"part{index:04d}.mp4"
+
+
+def _packets(path: Path) -> Iterator[av.Packet]:
+    with av.open(str(path)) as container:
+        for packet in container.demux(container.streams.video[0]):
+            if packet.size:
+                yield packet
+
+
+def join_videos(parts: list[Path], source: Path, out: Path, rotation: int) -> int:
+    """Remux the parts' video packets, with the source's audio interleaved, into ``out`` (atomically); returns
+    the number of video packets. Parts must come from the same encoder settings (their codec headers are
+    compared)."""
+    headers = []
+    for part in parts:
+        with av.open(str(part)) as container:
+            headers.append(bytes(container.streams.video[0].codec_context.extradata or b""))
+    if any(h != headers[0] for h in headers):
+        raise DicfaceError(f"{out}: the parts were encoded with different codec headers and cannot be joined")
+    written = 0
+    with atomic_output(out) as tmp, av.open(str(parts[0])) as first, av.open(str(source)) as src, \
+            av.open(str(tmp), mode="w", format=container_format(out)) as container:
+        video = container.add_stream_from_template(first.streams.video[0])
+        if rotation:
+            video.set_display_rotation(rotation)
+        audio_in = src.streams.audio[0] if src.streams.audio else None
+        audio = container.add_stream_from_template(audio_in) if audio_in is not None else None
+        sounds = (p for p in src.demux(audio_in) if p.size and p.dts is not None) if audio_in else iter(())
+        sound = next(sounds, None)
+        for part in parts:
+            for packet in _packets(part):
+                while sound is not None and _seconds(sound) <= _seconds(packet):  # the audio up to here first
+                    sound.stream = audio
+                    container.mux(sound)
+                    sound = next(sounds, None)
+                packet.stream = video
+                container.mux(packet)
+                written += 1
+        while sound is not None:
+            sound.stream = audio
+            container.mux(sound)
+            sound = next(sounds, None)
+    return written
+
+
+def _seconds(packet: av.Packet) -> float:
+    stamp = packet.dts if packet.dts is not None else packet.pts
+    return float(stamp * packet.time_base) if stamp is not None else 0.0
+
+
+def _match_ids(before: dict, after: dict, min_iou: float = 0.3) -> dict[int, int]:
+    """One frame's tracks as seen by two parts: ``before`` from part i (joined ids), ``after`` from the warm-up
+    of part i + 1. Returns part i + 1's id -> joined id for the tracks whose boxes overlap (Hungarian on IoU)."""
+    old, new = before["tracks"], after["tracks"]
+    if not old or not new:
+        return {}
+    iou = iou_matrix(np.array([t["bbox"] for t in new]), np.array([t["bbox"] for t in old]))
+    rows, cols = linear_sum_assignment(-iou)
+    return {new[r]["id"]: old[c]["id"] for r, c in zip(rows, cols, strict=True) if iou[r, c] >= min_iou}
+
+
+def join_tracks(parts: list[Path], out: Path | None) -> int:
+    """Join the parts' tracks JSON lines (warm-up lines dropped, ids carried across boundaries, new ids numbered
+    on) into ``out`` (atomically; None: count only). Returns the number of confirmed tracks of the joined run."""
+    confirmed: set[int] = set()
+    next_id = 1
+    previous: dict | None = None  # the last output record of the part before, with joined ids
+    with contextlib.ExitStack() as stack:
+        handle = stack.enter_context(open(stack.enter_context(atomic_output(out)), "w")) if out else None
+        for part in parts:
+            records = [json.loads(line) for line in part.read_text().splitlines()]
+            warm = [r for r in records if r.get("warmup")]
+            ids: dict[int, int] = {}
+            if warm and previous is not None and warm[-1]["frame"] == previous["frame"]:
+                ids = _match_ids(previous, warm[-1])
+            for record in (r for r in records if not r.get("warmup")):
+                for track in record["tracks"]:
+                    if track["id"] not in ids:
+                        ids[track["id"]] = next_id
+                        next_id += 1
+                    track["id"] = ids[track["id"]]
+                    if track["confirmed"]:
+                        confirmed.add(track["id"])
+                if handle:
+                    handle.write(json.dumps(record) + "\n")
+                previous = record
+    return len(confirmed)
+
+
+def merge_reports(reports: list[RunReport]) -> RunReport:
+    """One report for the parts of a file: counts and stage seconds summed (``tracks`` and ``wall_seconds`` are
+    the caller's: tracks continue across parts, and the parts ran at once)."""
+    merged = RunReport()
+    for report in reports:
+        for f in fields(RunReport):
+            value = getattr(report, f.name)
+            if f.name == "seconds":
+                for stage, seconds in value.items():
+                    merged.seconds[stage] += seconds
+            elif isinstance(value, int) and f.name != "tracks":
+                setattr(merged, f.name, getattr(merged, f.name) + value)
+        merged.input_warning = merged.input_warning or report.input_warning
+    return merged
+
