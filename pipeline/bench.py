@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.examples import face_clip_frames, make_face_clip, write_clip
+from pipeline.examples import back_and_forth, face_clip_frames, make_face_clip, write_clip
 from pipeline.io import EncodeOptions
-from pipeline.job import copy_video, enhance_file, enhance_many
+from pipeline.job import copy_video, enhance_file, enhance_many, enhance_split
 from pipeline.quality import VideoScore, read_frames, score_video
 from pipeline.runtime.local import LocalRunner
 from pipeline.runtime.sequencer import RunReport, StreamRunner
@@ -86,15 +86,18 @@ class RuntimeRow:
     label: str
     frames: int
     fps: float
-    dic_busy_percent: float | None  # DIC actors' busy share of the run (Ray rows)
+    dic_busy_percent: float | None = None  # DIC actors' busy share of the run (Ray rows)
+    dic_ms: float | None = None  # DIC actors' busy time per frame (one thread each: about their CPU time)
+    other_ms: float | None = None  # this process's CPU time plus the detection actors' busy time, per frame
 
 
 def bench_runtime(make_local: Callable[[], StreamRunner], make_ray: Callable[[int], RayRunner],
                   encode: EncodeOptions,
                   frames: int = 60, videos: int = 4, streams: int = 2) -> list[RuntimeRow]:
-    """The Ray runtime against the in-process runner, in this run: one generated 640x360 clip in-process and on
-    Ray with one worker per pool (Ray's overhead), then a job of ``videos`` clips on Ray with 1 and with 2 workers
-    per pool (``streams`` videos at once)."""
+    """The Ray runtime against the in-process runner, in this run, on generated 640x360 clips of ``frames``:
+    one clip in-process and on Ray with one worker per pool (Ray's overhead); a job of ``videos`` clips on Ray
+    with 1 and with 2 workers per pool (``streams`` videos at once); one clip ``videos`` times as long, whole and
+    split into ``streams`` parts, with 2 workers per pool."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="dicface-bench-") as tmp:
         work = Path(tmp)
@@ -102,23 +105,45 @@ def bench_runtime(make_local: Callable[[], StreamRunner], make_ray: Callable[[in
         for i in range(videos):
             clips.append(work / f"clip{i}.mp4")
             make_face_clip(clips[-1], count=frames, width=640, height=360, face_widths=BENCH_FACES)
+        long_clip = work / "long.mp4"
+        scene, _ = face_clip_frames(frames, 640, 360, BENCH_FACES)
+        write_clip(long_clip, back_and_forth(scene, videos * frames), gop=30)
 
-        def timed_job(label: str, runner: StreamRunner, sources: list[Path],
-                      busy: Callable[[], float | None]) -> None:
+        def timed(label: str, runner: StreamRunner, run: Callable[[Path], int]) -> None:
             out = work / label.replace(" ", "_").replace(",", "")
             out.mkdir()
-            start = time.perf_counter()
-            results = enhance_many(sources, out, runner, encode, streams=streams if len(sources) > 1 else 1)
-            failed = [r.error for r in results if r.error]
-            if failed:
-                raise RuntimeError(f"benchmark run failed: {failed[0]}")
-            done = sum(r.report.frames_out for r in results if r.report)
-            rows.append(RuntimeRow(label, done, done / (time.perf_counter() - start), busy()))
+            pools = runner.usage()  # empty in-process
+            cpu, start = time.process_time(), time.perf_counter()
+            done = run(out)
+            wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+            if not pools:
+                rows.append(RuntimeRow(label, done, done / wall))
+                return
+            after = runner.usage()
+            busy = {name: after[name].busy_seconds - pools[name].busy_seconds for name in after}
+            rows.append(RuntimeRow(label, done, done / wall, round(100 * busy["enhance"] / (wall * after[
+                "enhance"].actors), 1), 1000 * busy["enhance"] / done, 1000 * (cpu + busy["detect"]) / done))
 
-        timed_job("in-process, 1 video", make_local(), clips[:1], lambda: None)
-        for workers, sources, label in ((1, clips[:1], "Ray 1 worker, 1 video"),
-                                        (1, clips, f"Ray 1 worker, job of {videos}"),
-                                        (2, clips, f"Ray 2 workers, job of {videos}")):
+        def job(sources: list[Path], runner: StreamRunner) -> Callable[[Path], int]:
+            def run(out: Path) -> int:
+                results = enhance_many(sources, out, runner, encode, streams=streams if len(sources) > 1 else 1)
+                failed = [r.error for r in results if r.error]
+                if failed:
+                    raise RuntimeError(f"benchmark run failed: {failed[0]}")
+                return sum(r.report.frames_out for r in results if r.report)
+            return run
+
+        def split(runner: StreamRunner, parts: int) -> Callable[[Path], int]:
+            return lambda out: enhance_split(long_clip, out / "long.mp4", runner, parts, encode, streams=parts,
+                                             show_progress=False).frames_out
+
+        timed("in-process, 1 video", make_local(), job(clips[:1], make_local()))
+        for workers, label, make_run in (
+                (1, "Ray 1 worker, 1 video", lambda r: job(clips[:1], r)),
+                (1, f"Ray 1 worker, job of {videos}", lambda r: job(clips, r)),
+                (2, f"Ray 2 workers, job of {videos}", lambda r: job(clips, r)),
+                (2, f"Ray 2 workers, 1 video x{videos}", lambda r: split(r, 1)),
+                (2, f"... in {streams} parts", lambda r: split(r, streams))):
             with make_ray(workers) as runner:
-                timed_job(label, runner, sources, lambda r=runner: r.usage()["enhance"].busy_percent)
+                timed(label, runner, make_run(runner))
     return rows

@@ -123,6 +123,13 @@ def write_clip(
             out.mux(sound.encode())
 
 
+def back_and_forth(frames: Sequence[np.ndarray], count: int) -> list[np.ndarray]:
+    """``count`` frames that play ``frames`` forwards, backwards, forwards ...: a long clip whose faces keep
+    moving and never leave the frame (the list holds references, not copies)."""
+    cycle = [*range(len(frames)), *range(len(frames) - 2, 0, -1)]
+    return [frames[cycle[i % len(cycle)]] for i in range(count)]
+
+
 def make_face_clip(
     path: Path, count: int = 24, width: int = 640, height: int = 360, fps: int = 25, audio: bool = True,
     face_widths: Sequence[int] = (36, 28), gop: int | None = None,

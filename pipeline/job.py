@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 from tqdm import tqdm
 
@@ -25,7 +26,6 @@ from pipeline.io import WRITABLE_SUFFIXES, EncodeOptions, FileSource, StreamInfo
 from pipeline.runtime.sequencer import RunOptions, RunReport, StreamRunner
 from pipeline.segments import (
     SPLITTABLE_SUFFIXES,
-    Segment,
     join_tracks,
     join_videos,
     merge_reports,
@@ -33,6 +33,8 @@ from pipeline.segments import (
     plan_segments,
     probe_timeline,
 )
+
+T = TypeVar("T")
 
 
 def enhance_file(
@@ -66,6 +68,25 @@ def enhance_file(
         return runner.run(source, sink, tracks_file, progress)
 
 
+class Stopped(Exception):
+    """Raised in a worker thread, at its next progress report, once another thread failed or was interrupted."""
+
+
+def run_threads(work: Callable[[int], T], count: int, threads: int, stop: threading.Event) -> list[T]:
+    """``[work(0), ..., work(count - 1)]`` on ``threads`` threads. On an error or Ctrl-C the calls not started are
+    cancelled and ``stop`` is set: running calls check it in their progress callbacks (raise ``Stopped``), so
+    the error reaches the user without waiting for the other videos or parts to finish."""
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        futures = [pool.submit(work, i) for i in range(count)]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            stop.set()
+            for f in futures:
+                f.cancel()
+            raise
+
+
 def output_info(info: StreamInfo, options: RunOptions) -> StreamInfo:
     """The output stream of a run: scaled by ``--upscale``, twice as wide for a side-by-side preview."""
     width, height = round(info.width * options.upscale), round(info.height * options.upscale)
@@ -94,36 +115,31 @@ def enhance_split(
         return enhance_file(source_path, out, runner, encode, tracks_path, show_progress)
     started = time.perf_counter()
     done: dict[int, int] = {}
-    lock = threading.Lock()
+    rotations: dict[int, int] = {}
+    lock, stop = threading.Lock(), threading.Event()
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.parts-", dir=out.parent) as tmp, \
             tqdm(total=len(timeline.pts), unit="frame", desc=f"{source_path.name} ({len(segments)} parts)",
                  file=sys.stderr, disable=not show_progress) as bar:
         folder = Path(tmp)
 
-        def one(i: int, segment: Segment) -> RunReport:
+        def one(i: int) -> RunReport:
             def progress(report: RunReport) -> None:
+                if stop.is_set():
+                    raise Stopped
                 with lock:
                     done[i] = report.frames_out
                     bar.update(sum(done.values()) - bar.n)
 
-            with FileSource(source_path, span=segment.span) as source, \
+            with FileSource(source_path, span=segments[i].span) as source, \
                     VideoSink(part_path(folder, i), output_info(source.info, runner.options), None, encode) as sink, \
-                    open(folder / f"part{i:04d}.tracks.jsonl", "w") as tracks:
+                    open(part_path(folder, i, ".tracks.jsonl"), "w") as tracks:
+                rotations[i] = source.info.rotation
                 return runner.run(source, sink, tracks, progress)
 
-        with ThreadPoolExecutor(streams) as pool:
-            futures = [pool.submit(one, i, segment) for i, segment in enumerate(segments)]
-            try:
-                reports = [f.result() for f in futures]
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
-        report = merge_reports(reports)
-        report.tracks = join_tracks(sorted(folder.glob("part*.tracks.jsonl")), tracks_path)
-        with FileSource(source_path) as source:
-            rotation = source.info.rotation
-        join_videos([part_path(folder, i) for i in range(len(segments))], source_path, out, rotation)
+        report = merge_reports(run_threads(one, len(segments), streams, stop))
+        report.tracks = join_tracks([part_path(folder, i, ".tracks.jsonl") for i in range(len(segments))],
+                                    tracks_path)
+        join_videos([part_path(folder, i) for i in range(len(segments))], source_path, out, rotations[0])
     report.wall_seconds = time.perf_counter() - started
     return report
 
@@ -202,7 +218,7 @@ def enhance_many(
     if clash:
         raise InputError(f"two inputs would both be written to {out_dir / clash}; rename one of them")
     concurrent = streams > 1 and len(sources) > 1
-    lock = threading.Lock()
+    lock, stop = threading.Lock(), threading.Event()
     frames_done: dict[int, int] = {}
     slots = list(range(1, streams + 1))
     with tqdm(total=len(sources), unit="video", desc="job", file=sys.stderr, disable=len(sources) < 2,
@@ -210,13 +226,16 @@ def enhance_many(
         started = time.perf_counter()
 
         def job_progress(i: int, report: RunReport) -> None:
+            if stop.is_set():
+                raise Stopped
             with lock:
                 frames_done[i] = report.frames_out
                 frames = sum(frames_done.values())
                 line = {"fps": f"{frames / (time.perf_counter() - started):.1f}"}
                 job_bar.set_postfix(line | ({"pools": status()} if status else {}), refresh=True)
 
-        def one(i: int, source: Path) -> VideoResult:
+        def one(i: int) -> VideoResult:
+            source = sources[i]
             out = out_dir / output_name(source)
             result = VideoResult(source, out)
             with lock:
@@ -235,5 +254,4 @@ def enhance_many(
                     job_bar.update(1)
             return result
 
-        with ThreadPoolExecutor(max(1, streams)) as pool:
-            return list(pool.map(one, range(len(sources)), sources))
+        return run_threads(one, len(sources), streams, stop)

@@ -107,9 +107,10 @@ def plan_segments(timeline: Timeline, parts: int, overlap: int = OVERLAP_FRAMES)
     return segments
 
 
-def part_path(folder: Path, index: int) -> Path:
-    """Parts are MP4 whatever the output: it keeps every packet's decode timestamp, which Matroska does not."""
-    return folder / f"part{index:04d}.mp4"
+def part_path(folder: Path, index: int, suffix: str = ".mp4") -> Path:
+    """A part's file. Parts are MP4 whatever the output: it keeps every packet's decode timestamp, which Matroska
+    does not."""
+    return folder / f"part{index:04d}{suffix}"
 
 
 def _packets(path: Path) -> Iterator[av.Packet]:

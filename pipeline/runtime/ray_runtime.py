@@ -251,6 +251,7 @@ class PoolUsage:
 
     actors: int
     busy_percent: float
+    busy_seconds: float  # summed over the actors
     calls: int
     items: int
     retries: int
@@ -329,6 +330,7 @@ class RayRunner(StreamRunner):
             pool = self.pools()[name]
             usage[name] = PoolUsage(
                 actors=len(stats), busy_percent=round(100 * busy / (wall * len(stats)), 1),
+                busy_seconds=round(busy, 3),
                 calls=sum(s.calls - b.calls for s, b in zip(stats, before, strict=True)),
                 items=sum(s.items - b.items for s, b in zip(stats, before, strict=True)),
                 retries=pool.retries, nodes=sorted({s.node for s in stats}))

@@ -13,6 +13,11 @@ Two things let detection and DIC overlap with the stream's own work:
   DIC decodes for the last frame of window k are fed back to the tracker just before frame (k + 2) * window is
   tracked, one window late: as the difference between DIC's landmarks and the tracked ones at that frame (the
   tracker's bias on that face), added to the track's current landmarks, so the feedback follows a moving face.
+
+A part of a split file (``pipeline.segments``) is a stream whose frames before ``source.first_output`` only warm
+the tracker up (detected and tracked, not written). So that a part is computed as the whole run would be: a
+stream's first frame always gets a full-frame detection pass, and windows end on multiples of ``window`` frame
+indices rather than counting from the stream's first frame.
 """
 
 from __future__ import annotations

@@ -158,7 +158,8 @@ FAILURES = {
         lambda d: (str(_cut(_faces(d), d / "cut.mp4", 0.5)), []), 2, ("cut.mp4", "moov", "cut before")),
     "audio only": Case(lambda d: (str(_audio_only(d)), []), 2, ("audio.m4a", "no video stream")),
     "corrupt checkpoint": Case(
-        lambda d: (str(_faces(d)), ["--weights", _checkpoint(d, "corrupt")]), 3, ("corrupt.pth", "not a readable PyTorch weights file")),
+        lambda d: (str(_faces(d)), ["--weights", _checkpoint(d, "corrupt")]), 3,
+        ("corrupt.pth", "not a readable PyTorch weights file")),
     "truncated checkpoint": Case(
         lambda d: (str(_faces(d)), ["--weights", _checkpoint(d, "truncated")]), 3, ("truncated.pth",)),
     "wrong-architecture checkpoint": Case(

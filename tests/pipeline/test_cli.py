@@ -152,3 +152,20 @@ def test_unreadable_input_is_named_and_leaves_no_partial_files(
     assert main(["sr", str(face_dir), "-o", str(out), "--weights", str(tiny_weights), "--batch", "2"]) == 2
     assert "zz_broken.png: not a readable image" in capsys.readouterr().err
     assert not [p for p in out.iterdir() if ".part" in p.name]
+
+
+@pytest.mark.parametrize(("flags", "expected"), [
+    (["--runtime", "ray", "--workers", "4"], (2, 60.0)),  # a part per two DIC actors, for files of 60 s or more
+    (["--runtime", "ray", "--workers", "1"], (1, 0.0)),  # one stream already keeps two actors busy
+    (["--runtime", "local", "--workers", "8"], (1, 0.0)),  # parts run at once only on Ray
+    (["--runtime", "ray", "--workers", "8", "-o", "out.avi"], (1, 0.0)),  # parts cannot be joined into AVI
+    (["--runtime", "ray", "--split", "3"], (3, 0.0)),
+])
+def test_split_auto_cuts_long_files_for_many_dic_actors(tmp_path: Path, flags: list[str],
+                                                        expected: tuple[int, float]) -> None:
+    from pipeline.cli import _split, build_parser
+
+    video = tmp_path / "in.mp4"
+    video.write_bytes(b"")
+    args = build_parser().parse_args(["enhance", str(video), "-o", "out.mp4", *flags])
+    assert _split(args, video, args.output) == expected

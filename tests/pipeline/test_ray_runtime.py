@@ -23,7 +23,7 @@ from pipeline.blend import Blender
 from pipeline.detect.regions import DetectPlan, DetectSchedule, ScheduledDetector
 from pipeline.detect.spec import DetectorSpec
 from pipeline.enhance import load_enhancer
-from pipeline.examples import face_clip_frames, make_face_clip, write_clip
+from pipeline.examples import back_and_forth, face_clip_frames, make_face_clip, write_clip
 from pipeline.io import EncodeOptions, FileSource, Frame, VideoSink
 from pipeline.job import enhance_file, enhance_many, enhance_split
 from pipeline.quality import read_frames
@@ -175,9 +175,8 @@ def _rss_mb() -> float:
 def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """320 frames of 640x360: a face clip played forwards and backwards (faces keep moving, never leave)."""
     frames, _ = face_clip_frames(64, 640, 360, (20, 22))
-    order = [*range(64), *range(62, 0, -1)] * 3
     path = tmp_path_factory.mktemp("long") / "long.mp4"
-    write_clip(path, [frames[i] for i in order[:320]], audio=False)
+    write_clip(path, back_and_forth(frames, 320), audio=False)
     return path
 
 

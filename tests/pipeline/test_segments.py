@@ -4,6 +4,8 @@ match a whole run, and the join keeps every frame, timestamp and audio packet.""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from pipeline.detect.spec import DetectorSpec
 from pipeline.enhance import load_enhancer
 from pipeline.examples import make_face_clip, write_clip
 from pipeline.io import EncodeOptions, FileSource
-from pipeline.job import enhance_file, enhance_split
+from pipeline.job import Stopped, enhance_file, enhance_split, run_threads
 from pipeline.runtime.local import LocalRunner
 from pipeline.runtime.sequencer import RunOptions
 from pipeline.segments import OVERLAP_FRAMES, Timeline, plan_segments, probe_timeline
@@ -113,3 +115,25 @@ def test_variable_frame_rate_into_matroska(tmp_path: Path) -> None:
     # From the first frame: Matroska shifts the whole timeline when the AAC has priming samples (as ffmpeg does).
     assert [(f.pts - out[0].pts) * f.time_base for f in out] == [(f.pts - source[0].pts) * f.time_base for f in source]
     assert len(_audio(tmp_path / "out.mkv")) == len(_audio(clip))
+
+
+def test_a_failing_thread_stops_the_others_at_their_next_report() -> None:
+    """A failed part (or Ctrl-C) must not wait for the other parts or videos to run to their end."""
+    stop = threading.Event()
+    reports = []
+
+    def work(i: int) -> int:
+        if i == 0:
+            time.sleep(0.2)
+            raise RuntimeError("part 0 failed")
+        for n in range(1000):  # a long part, reporting progress every 10 ms
+            if stop.is_set():
+                raise Stopped
+            reports.append(n)
+            time.sleep(0.01)
+        return i
+
+    start = time.perf_counter()
+    with pytest.raises(RuntimeError, match="part 0 failed"):
+        run_threads(work, 4, 2, stop)
+    assert time.perf_counter() - start < 2 and len(reports) < 100  # parts 2 and 3 never started
