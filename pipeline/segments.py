@@ -50,8 +50,8 @@ class Timeline:
 
 
 def probe_timeline(path: Path) -> Timeline | None:
-    """Read the video packets of ``path`` (no decoding). None when some packet has no pts: such a file cannot be
-    cut by timestamp."""
+    """Read the video packets of ``path`` (no decoding). None when some packet has no pts, or two share one: such
+    a file cannot be cut by timestamp."""
     with av.open(str(path)) as container:
         if not container.streams.video:
             return None
@@ -65,6 +65,8 @@ def probe_timeline(path: Path) -> Timeline | None:
             pts.append(packet.pts)
             if packet.is_keyframe:
                 keyframes.append(packet.pts)
+        if len(set(pts)) != len(pts):
+            return None
         return Timeline(tuple(sorted(pts)), tuple(sorted(keyframes)), Fraction(stream.time_base))
 
 

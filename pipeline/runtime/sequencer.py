@@ -202,7 +202,8 @@ class Sequencer:
                     exhausted = True
                     break
                 decoded += 1
-                report.frames_in += frame.index >= source.first_output
+                if frame.index >= source.first_output:
+                    report.frames_in += 1
                 sink.write_audio(source.take_audio())
                 request, pending = None, None
                 # Full-frame passes need no tracks: sent at once. A stream's first frame always gets one (a
