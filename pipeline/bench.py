@@ -137,7 +137,8 @@ def bench_runtime(make_local: Callable[[], StreamRunner], make_ray: Callable[[in
             return lambda out: enhance_split(long_clip, out / "long.mp4", runner, parts, encode, streams=parts,
                                              show_progress=False).frames_out
 
-        timed("in-process, 1 video", make_local(), job(clips[:1], make_local()))
+        local = make_local()
+        timed("in-process, 1 video", local, job(clips[:1], local))
         for workers, label, make_run in (
                 (1, "Ray 1 worker, 1 video", lambda r: job(clips[:1], r)),
                 (1, f"Ray 1 worker, job of {videos}", lambda r: job(clips, r)),

@@ -312,6 +312,12 @@ def _enhance_runner(args: argparse.Namespace, enhancer):  # noqa: ANN001, ANN202
     return LocalRunner(detector, TrackConfig(), Aligner(align_cfg), enhancer, Blender(), options)
 
 
+def _encode_options(args: argparse.Namespace):  # noqa: ANN202 -- pipeline.io.EncodeOptions, imported lazily
+    from pipeline.io import EncodeOptions
+
+    return EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)
+
+
 def _resources(text: str | None, flag: str) -> dict[str, float]:
     if not text:
         return {}
@@ -420,7 +426,7 @@ def _split(args: argparse.Namespace, source: Path | str, out: Path) -> tuple[int
 
 
 def cmd_enhance(args: argparse.Namespace) -> int:
-    from pipeline.io import EncodeOptions, is_url
+    from pipeline.io import is_url
     from pipeline.job import check_output, enhance_file, enhance_split, find_videos
 
     videos = find_videos(args.input)
@@ -430,7 +436,7 @@ def cmd_enhance(args: argparse.Namespace) -> int:
     check_output(out, source_path, args.overwrite)
     _writable_folder(out.parent)
     cfg = _run_config(args)
-    encode = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)
+    encode = _encode_options(args)
     parts, min_seconds = _split(args, source_path, out)
     with contextlib.ExitStack() as stack:
         runner = _runner(args, cfg, stack, many=False)
@@ -455,13 +461,13 @@ def _enhance_job(args: argparse.Namespace, videos: list[Path]) -> int:
     """Many videos into the folder ``-o``; a failing video is reported and the others still run. Exit 1 if any
     failed."""
     from models.atomic import atomic_output
-    from pipeline.io import EncodeOptions
+    from pipeline.io import WRITABLE_SUFFIXES
     from pipeline.job import enhance_many
 
     if not videos:
         raise InputError(f"{args.input}: no video matches")
     out_dir = Path(args.output)
-    if out_dir.suffix.lower() in (".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v"):
+    if out_dir.suffix.lower() in WRITABLE_SUFFIXES:
         raise InputError(f"{args.input} holds {len(videos)} videos: -o must be a folder, not {out_dir.name}")
     _writable_folder(out_dir.parent)
     out_dir.mkdir(exist_ok=True)
@@ -469,7 +475,7 @@ def _enhance_job(args: argparse.Namespace, videos: list[Path]) -> int:
     if tracks_dir:
         tracks_dir.mkdir(parents=True, exist_ok=True)
     cfg = _run_config(args)
-    encode = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)
+    encode = _encode_options(args)
     with contextlib.ExitStack() as stack:
         on_ray = _use_ray(args, many=len(videos) > 1)
         runner = _runner(args, cfg, stack, many=len(videos) > 1)
@@ -518,7 +524,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from pipeline.io import EncodeOptions, is_url
+    from pipeline.io import is_url
     from pipeline.live import LiveOptions, LiveSource
 
     if not is_url(args.input):
@@ -528,7 +534,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise InputError(str(exc)) from exc
     cfg = _run_config(args)
-    encode = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)
+    encode = _encode_options(args)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -672,11 +678,10 @@ def _bench_quality(args: argparse.Namespace) -> int:
 
 def _bench_pipeline(args: argparse.Namespace) -> int:
     from pipeline.bench import bench_pipeline
-    from pipeline.io import EncodeOptions
 
     if args.input is not None and not args.input.is_file():
         raise InputError(f"{args.input}: no such video file")
-    encode = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)
+    encode = _encode_options(args)
     rows = bench_pipeline(args.input, _runner_factory(args, _run_config(args)), encode, args.frames)
     print(f"{args.input.name if args.input else 'generated 1280x720 clip, 3 faces of 18-22 px'}: "
           f"{rows[0].report.frames_in} frames, full-frame detection every {args.detect_every} frames, "
@@ -693,10 +698,9 @@ def _bench_pipeline(args: argparse.Namespace) -> int:
 def _bench_runtime(args: argparse.Namespace) -> None:
     """In-process vs Ray, and a job on Ray with 1 vs 2 workers per pool (``bench pipeline --runtime ray``)."""
     from pipeline.bench import bench_runtime
-    from pipeline.io import EncodeOptions
 
     cfg = _run_config(args)
-    encode = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)
+    encode = _encode_options(args)
 
     cpus = args.cpus_per_actor
 

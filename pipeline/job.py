@@ -115,7 +115,6 @@ def enhance_split(
         return enhance_file(source_path, out, runner, encode, tracks_path, show_progress)
     started = time.perf_counter()
     done: dict[int, int] = {}
-    rotations: dict[int, int] = {}
     lock, stop = threading.Lock(), threading.Event()
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.parts-", dir=out.parent) as tmp, \
             tqdm(total=len(timeline.pts), unit="frame", desc=f"{source_path.name} ({len(segments)} parts)",
@@ -133,13 +132,12 @@ def enhance_split(
             with FileSource(source_path, span=segments[i].span) as source, \
                     VideoSink(part_path(folder, i), output_info(source.info, runner.options), None, encode) as sink, \
                     open(part_path(folder, i, ".tracks.jsonl"), "w") as tracks:
-                rotations[i] = source.info.rotation
                 return runner.run(source, sink, tracks, progress)
 
         report = merge_reports(run_threads(one, len(segments), streams, stop))
         report.tracks = join_tracks([part_path(folder, i, ".tracks.jsonl") for i in range(len(segments))],
                                     tracks_path)
-        join_videos([part_path(folder, i) for i in range(len(segments))], source_path, out, rotations[0])
+        join_videos([part_path(folder, i) for i in range(len(segments))], source_path, out)
     report.wall_seconds = time.perf_counter() - started
     return report
 

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import heapq
 import json
 from bisect import bisect_left
 from collections.abc import Iterator
@@ -116,46 +117,34 @@ def part_path(folder: Path, index: int, suffix: str = ".mp4") -> Path:
 
 
 def _packets(path: Path) -> Iterator[av.Packet]:
+    """A part's video packets, in file order (increasing dts)."""
     with av.open(str(path)) as container:
         for packet in container.demux(container.streams.video[0]):
             if packet.size:
                 yield packet
 
 
-def join_videos(parts: list[Path], source: Path, out: Path, rotation: int) -> int:
-    """Remux the parts' video packets, with the source's audio interleaved, into ``out`` (atomically); returns
-    the number of video packets. Parts must come from the same encoder settings (their codec headers are
-    compared)."""
+def join_videos(parts: list[Path], source: Path, out: Path) -> None:
+    """Remux the parts' video packets, with the source's audio interleaved by time, into ``out`` (atomically).
+    Parts must come from the same encoder settings (their codec headers are compared); the first part's stream,
+    display rotation included, is the output's."""
     headers = []
     for part in parts:
         with av.open(str(part)) as container:
             headers.append(bytes(container.streams.video[0].codec_context.extradata or b""))
     if any(h != headers[0] for h in headers):
         raise DicfaceError(f"{out}: the parts were encoded with different codec headers and cannot be joined")
-    written = 0
     with atomic_output(out) as tmp, av.open(str(parts[0])) as first, av.open(str(source)) as src, \
             av.open(str(tmp), mode="w", format=container_format(out)) as container:
         video = container.add_stream_from_template(first.streams.video[0])
-        if rotation:
-            video.set_display_rotation(rotation)
         audio_in = src.streams.audio[0] if src.streams.audio else None
         audio = container.add_stream_from_template(audio_in) if audio_in is not None else None
         sounds = (p for p in src.demux(audio_in) if p.size and p.dts is not None) if audio_in else iter(())
-        sound = next(sounds, None)
-        for part in parts:
-            for packet in _packets(part):
-                while sound is not None and _seconds(sound) <= _seconds(packet):  # the audio up to here first
-                    sound.stream = audio
-                    container.mux(sound)
-                    sound = next(sounds, None)
-                packet.stream = video
-                container.mux(packet)
-                written += 1
-        while sound is not None:
-            sound.stream = audio
-            container.mux(sound)
-            sound = next(sounds, None)
-    return written
+        pictures = (p for part in parts for p in _packets(part))
+        # Audio first where times are equal (merge keeps the order of its inputs on ties).
+        for packet in heapq.merge(sounds, pictures, key=_seconds):
+            packet.stream = audio if packet.stream.type == "audio" else video
+            container.mux(packet)
 
 
 def _seconds(packet: av.Packet) -> float:

@@ -104,10 +104,10 @@ def test_a_split_run_matches_a_whole_run(tmp_path: Path) -> None:
                                                           "whole.mp4"]  # the parts are gone
 
 
-def test_variable_frame_rate_into_matroska(tmp_path: Path) -> None:
+def test_variable_frame_rate_and_rotation_into_matroska(tmp_path: Path) -> None:
     clip = tmp_path / "vfr.mp4"
     steps = np.random.default_rng(0).integers(1, 4, 80)
-    write_clip(clip, panning_frames(80, 160, 96), pts=list(np.cumsum(steps) - steps[0]), gop=10)
+    write_clip(clip, panning_frames(80, 160, 96), pts=list(np.cumsum(steps) - steps[0]), gop=10, rotation=90)
     assert len(plan_segments(probe_timeline(clip), 3)) > 1
     report = enhance_split(clip, tmp_path / "out.mkv", _runner(sr=False), 3, LOSSLESS, show_progress=False)
     source, out = _decode(clip), _decode(tmp_path / "out.mkv")
@@ -115,6 +115,8 @@ def test_variable_frame_rate_into_matroska(tmp_path: Path) -> None:
     # From the first frame: Matroska shifts the whole timeline when the AAC has priming samples (as ffmpeg does).
     assert [(f.pts - out[0].pts) * f.time_base for f in out] == [(f.pts - source[0].pts) * f.time_base for f in source]
     assert len(_audio(tmp_path / "out.mkv")) == len(_audio(clip))
+    with FileSource(tmp_path / "out.mkv") as joined:
+        assert joined.info.rotation == 90  # the display rotation of a phone video is kept
 
 
 def test_a_failing_thread_stops_the_others_at_their_next_report() -> None:
