@@ -19,10 +19,16 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent / "default.yaml"
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Which weights to use. ``weights``: a file, or null for the package's default weights."""
+    """Which weights to use. ``weights``: a file, or null for the package's default family (one member per input
+    size). ``scale``: null (auto) routes each face to the member that fits it; 8, 4 or 2 uses that member alone."""
 
     weights: str | None = None
     num_steps: int | None = None
+    scale: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.scale is not None and self.scale not in (2, 4, 8):
+            raise ValueError(f"scale must be auto (null), 2, 4 or 8, got {self.scale!r}")
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,8 @@ def _faces_per_s(run: FaceSuperResolver, lr: torch.Tensor, iters: int) -> tuple[
 def bench_model(model: DIC, options: InferenceOptions, batch: int = 16, iters: int = 3) -> ModelBenchResult:
     """Time ``iters`` batches of ``batch`` random faces through the plain path, then the fast path, each on its own
     copy of ``model`` (the fast path changes the weights' memory layout)."""
-    lr = torch.rand(batch, 3, 16, 16, generator=torch.Generator().manual_seed(0)) - 0.45
+    size = model.cfg.input_size
+    lr = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0)) - 0.45
     plain = FaceSuperResolver(copy.deepcopy(model), replace(options, fast=False, max_batch=batch))
     plain_fps, plain_sr = _faces_per_s(plain, lr, iters)
     fast = FaceSuperResolver(copy.deepcopy(model), replace(options, fast=True, max_batch=batch))

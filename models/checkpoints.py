@@ -98,6 +98,26 @@ def load_weights(model: nn.Module, path: str | os.PathLike[str]) -> nn.Module:
     return model
 
 
+def load_from_member(model: nn.Module, path: str | os.PathLike[str]) -> None:
+    """Initialise a DIC-family member from the weights of a member of another scale (e.g. x4 from x8), strictly.
+
+    Every tensor but the stem's ``conv_in.0.weight`` has the same shape across members. Where that one has more
+    input channels (the new member pixel-unshuffles its larger input by r), each source RGB channel's kernel is
+    spread evenly over that channel's r*r phases: the new member starts as the source network run on its input
+    box-downscaled by r. Same-scale weights load unchanged.
+    """
+    state = dict(read_state_dict(path))
+    key = "conv_in.0.weight"
+    expected = model.state_dict().get(key)
+    given = state.get(key)
+    if expected is not None and given is not None and given.shape != expected.shape:
+        phases = expected.shape[1] // given.shape[1]
+        if given.shape[1] * phases == expected.shape[1] and given.shape[0] == expected.shape[0]:
+            state[key] = given.repeat_interleave(phases, dim=1) / phases
+    check_compatible(model, state, str(path))
+    model.load_state_dict(state, strict=True)
+
+
 def load_part(module: nn.Module, path: str | os.PathLike[str], prefix: str) -> None:
     """Load ``module`` strictly from the ``prefix``-ed keys of a file (other keys ignored), or from the whole file
     when none has the prefix (a file of that part alone)."""

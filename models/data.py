@@ -21,7 +21,8 @@ from tqdm import tqdm
 from models.atomic import atomic_output
 from models.errors import InputError, InputNotFound
 from models.evaluate import list_images, read_rgb
-from models.faces import HR_SIZE, LR_SIZE, crop_face, normalise, resize_bicubic, square_box, to_crop_coords
+from models.degrade import DegradationConfig, degrade
+from models.faces import HR_SIZE, LR_SIZE, crop_face, normalise, square_box, to_crop_coords
 from models.heatmaps import render_heatmaps
 
 # Mirror image of each iBUG-68 point under a horizontal flip (jaw, brows, nose base, eyes, mouth swap sides).
@@ -92,29 +93,52 @@ class FacePairs:
                 np.savez(tmp, hr=hr, landmarks=points, names=np.array(pairs.names))
         return pairs
 
-    def sample(self, index: int, flip: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One training triple: (16, 16, 3) LR, (128, 128, 3) HR uint8, (68, 2) landmarks (flipped if asked)."""
+    def sample(
+        self,
+        index: int,
+        flip: bool,
+        lr_size: int = LR_SIZE,
+        degradation: DegradationConfig = DegradationConfig(),
+        rng: np.random.Generator | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One training triple: (S, S, 3) LR, (128, 128, 3) HR uint8, (68, 2) landmarks (flipped if asked).
+
+        The LR input is made as ``degradation`` says (``models.degrade``; bicubic by default), drawing from ``rng``.
+        """
         hr, points = self.hr[index], self.landmarks[index]
         if flip:
             hr = np.ascontiguousarray(hr[:, ::-1])
             points = points[FLIP_68].copy()
             points[:, 0] = HR_SIZE - 1 - points[:, 0]
-        return resize_bicubic(hr, LR_SIZE), hr, points
+        return degrade(hr, points, lr_size, degradation, rng or np.random.default_rng(index))
 
     def batch(
-        self, seed: int, iteration: int, size: int, flip: bool, shard: tuple[int, int] = (0, 1)
+        self,
+        seed: int,
+        iteration: int,
+        size: int,
+        flip: bool,
+        shard: tuple[int, int] = (0, 1),
+        lr_size: int = LR_SIZE,
+        degradation: DegradationConfig = DegradationConfig(),
     ) -> dict[str, Tensor]:
         """The batch for ``iteration``: a deterministic function of (seed, iteration). ``shard`` (rank, world):
         only every world-th sample from the rank-th, a data-parallel worker's share.
 
-        Returns lr (B, 3, 16, 16), hr (B, 3, 128, 128) normalised; heatmaps (B, 68, 32, 32); landmarks (B, 68, 2).
+        Returns lr (B, 3, S, S), hr (B, 3, 128, 128) normalised; heatmaps (B, 68, 32, 32); landmarks (B, 68, 2).
         """
         rng = np.random.default_rng([seed, iteration])
         indices = rng.integers(0, len(self), size)
         flips = rng.random(size) < 0.5 if flip else np.zeros(size, bool)
         rank, world = shard
-        indices, flips = indices[rank::world], flips[rank::world]
-        lrs, hrs, pts = zip(*(self.sample(int(i), bool(f)) for i, f in zip(indices, flips, strict=True)), strict=True)
+        picks = list(zip(indices, flips, strict=True))[rank::world]
+        lrs, hrs, pts = zip(
+            *(
+                self.sample(int(i), bool(f), lr_size, degradation, np.random.default_rng([seed, iteration, int(k)]))
+                for k, (i, f) in zip(range(rank, size, world), picks, strict=True)
+            ),
+            strict=True,
+        )
         landmarks = torch.from_numpy(np.stack(pts))
         return {
             "lr": normalise(np.stack(lrs)),

@@ -19,11 +19,19 @@ from models.blocks import BACKPROJECTION_GEOMETRY, AttentiveFusion, FeedbackBloc
 from models.heatmaps import merge_to_five
 from models.hourglass import FeedbackHourglass
 
+OUTPUT_SIZE = 128
+SCALES = (8, 4, 2)  # the family's members: 16-, 32- and 64-px inputs
+
 
 @dataclass(frozen=True)
 class DICConfig:
     """Network size. The defaults are the released DIC configuration (21,803,849 parameters).
 
+    ``scale`` is the upscaling factor to the 128-px output: 8 (released, 16-px input), 4 (32 px) or 2 (64 px). The
+    core always works on 32x32 features: a 16-px input is pixel-shuffled up to them as in the released DIC, larger
+    inputs are first pixel-unshuffled to 16x16 (``conv_in`` then takes 3 * (input / 16)^2 channels), so every member
+    costs about the same per face. The global residual is DIC's bilinear upscale at x8 and bicubic at x4/x2
+    (a sharper base where the input holds more detail; measured +0.7 dB early in x2 training, DESIGN section 3).
     ``bp_scale`` is the stride of the back-projection units inside the feedback blocks: 8 (released) projects the
     32-px features to 256 px and back; 2 or 4 are much cheaper variants of the same algorithm.
     """
@@ -40,8 +48,9 @@ class DICConfig:
     out_channels: int = 3
 
     def __post_init__(self) -> None:
-        if self.scale != 8:
-            raise ValueError(f"DIC is defined for x8 (16 -> 128 px); scale={self.scale} is not supported")
+        if self.scale not in SCALES:
+            raise ValueError(f"scale must be one of {SCALES} (input {[OUTPUT_SIZE // s for s in SCALES]} px), "
+                             f"got {self.scale}")
         if self.bp_scale not in BACKPROJECTION_GEOMETRY:
             raise ValueError(f"bp_scale must be one of {sorted(BACKPROJECTION_GEOMETRY)}, got {self.bp_scale}")
         if self.num_steps < 1 or self.num_groups < 1 or self.num_features < 1:
@@ -51,15 +60,25 @@ class DICConfig:
         if self.hg_num_features % 4:
             raise ValueError(f"hg_num_features must be divisible by 4, got {self.hg_num_features}")
 
+    @property
+    def input_size(self) -> int:
+        """Side of the LR input in pixels (16, 32 or 64)."""
+        return OUTPUT_SIZE // self.scale
+
+    @property
+    def residual_mode(self) -> str:
+        """Interpolation of the global residual: DIC's bilinear at x8, bicubic for the larger inputs."""
+        return "bilinear" if self.scale == 8 else "bicubic"
+
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
 
 
 class DIC(nn.Module):
-    """DIC: recovery and landmark estimation in turn, 16 -> 128 px.
+    """DIC: recovery and landmark estimation in turn, 16 (or 32, 64) -> 128 px.
 
     Shape:
-        lr: (B, 3, 16, 16) float RGB in [0, 1] minus the CelebA mean (see ``models.faces``)
+        lr: (B, 3, S, S) float RGB, S = cfg.input_size, in [0, 1] minus the CelebA mean (see ``models.faces``)
         seed_heatmaps: optional (B, K, 32, 32) heatmaps used in place of step 0's estimate to build the attention
             of the first attentive step (the tracker's landmarks in the video pipeline)
         returns: sr, heatmaps -- lists of num_steps tensors (B, 3, 128, 128) and (B, K, 32, 32), same space as lr
@@ -69,7 +88,12 @@ class DIC(nn.Module):
         super().__init__()
         self.cfg = cfg
         nf = cfg.num_features
-        self.conv_in = nn.Sequential(nn.Conv2d(cfg.in_channels, 4 * nf, 3, 1, 1), nn.PReLU(num_parameters=1, init=0.2))
+        unshuffle = cfg.input_size // 16
+        # (B, 3, S, S) -> (B, 3 * (S/16)^2, 16, 16): no parameters, so the released keys and shapes stay as they are
+        self.stem = nn.PixelUnshuffle(unshuffle) if unshuffle > 1 else nn.Identity()
+        self.conv_in = nn.Sequential(
+            nn.Conv2d(cfg.in_channels * unshuffle**2, 4 * nf, 3, 1, 1), nn.PReLU(num_parameters=1, init=0.2)
+        )
         self.feat_in = nn.PixelShuffle(2)  # (B, 4nf, 16, 16) -> (B, nf, 32, 32)
         self.first_block = FeedbackBlock(nf, cfg.num_groups, in_features=nf, bp_scale=cfg.bp_scale)
         self.block = FeedbackBlock(
@@ -90,10 +114,12 @@ class DIC(nn.Module):
         return up + self.conv_out(self.out(features))
 
     def forward(self, lr: Tensor, seed_heatmaps: Tensor | None = None) -> tuple[list[Tensor], list[Tensor]]:
-        if lr.dim() != 4 or lr.shape[1] != self.cfg.in_channels or lr.shape[-2:] != (16, 16):
-            raise ValueError(f"DIC expects (B, {self.cfg.in_channels}, 16, 16) input, got {tuple(lr.shape)}")
-        up = F.interpolate(lr, scale_factor=self.cfg.scale, mode="bilinear", align_corners=False)
-        x = self.feat_in(self.conv_in(lr))  # (B, nf, 32, 32), computed once
+        size = self.cfg.input_size
+        if lr.dim() != 4 or lr.shape[1] != self.cfg.in_channels or lr.shape[-2:] != (size, size):
+            raise ValueError(f"DIC x{self.cfg.scale} expects (B, {self.cfg.in_channels}, {size}, {size}) input, "
+                             f"got {tuple(lr.shape)}")
+        up = F.interpolate(lr, scale_factor=self.cfg.scale, mode=self.cfg.residual_mode, align_corners=False)
+        x = self.feat_in(self.conv_in(self.stem(lr)))  # (B, nf, 32, 32), computed once
         features = self.first_block(x)
         sr = self._reconstruct(features, up)
         heat, hg_hidden = self.HG(sr)

@@ -91,12 +91,14 @@ def evaluate_faces(
     batch: int = 16,
     crop: int = DEFAULT_CROP,
     seeded: bool = False,
+    lr_size: int = LR_SIZE,
 ) -> EvalResult:
     """Score ``super_resolve`` against bicubic on HR faces, in DIC's protocol.
 
     ``faces`` yields (HR image, its 68 landmarks in that image's pixels or None[, its LR image]). Each HR face is
     resized to 128 (PIL bicubic) if needed; its LR input is the given LR image (resized to 16 if needed: LR/HR
-    pairs) or made by PIL bicubic 128 -> 16; the bicubic baseline is PIL bicubic 16 -> 128. Faces with landmarks also score the NME of DIC's decoded landmarks and, with ``seeded``, a second
+    pairs) or made by PIL bicubic 128 -> ``lr_size`` (16, 32 or 64: the member's input); the bicubic baseline is
+    PIL bicubic from that LR to 128. Faces with landmarks also score the NME of DIC's decoded landmarks and, with ``seeded``, a second
     DIC run whose landmark branch is seeded with those landmarks (``dic+seed``).
     """
     scores = {"bicubic": MethodScores(), "dic": MethodScores()}
@@ -125,9 +127,9 @@ def evaluate_faces(
 
     count = 0
     for image, landmarks, *given in faces:
-        hr, lr = hr_and_lr(image)
+        hr, lr = hr_and_lr(image, lr_size)
         if given:
-            lr = given[0] if given[0].shape[:2] == (LR_SIZE, LR_SIZE) else resize_bicubic(given[0], LR_SIZE)
+            lr = given[0] if given[0].shape[:2] == (lr_size, lr_size) else resize_bicubic(given[0], lr_size)
         truth = None
         if landmarks is not None:
             truth = np.asarray(landmarks, np.float32) * (HR_SIZE / np.array(image.shape[1::-1], np.float32))

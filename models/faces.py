@@ -35,30 +35,30 @@ def resize_bicubic(image: np.ndarray, size: int | tuple[int, int], box: Sequence
     return np.asarray(out)
 
 
-def hr_and_lr(face: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """DIC's training pair from a square face crop: HR = PIL bicubic to 128, LR = PIL bicubic 128 -> 16.
+def hr_and_lr(face: np.ndarray, lr_size: int = LR_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """DIC's training pair from a square face crop: HR = PIL bicubic to 128, LR = PIL bicubic 128 -> lr_size.
 
     A crop of any size is accepted (non-square crops are resized to square, as DIC's aspect jitter does).
 
-    Shape: (H, W, 3) uint8 -> ((128, 128, 3) uint8, (16, 16, 3) uint8)
+    Shape: (H, W, 3) uint8 -> ((128, 128, 3) uint8, (S, S, 3) uint8)
     """
     hr = face if face.shape[:2] == (HR_SIZE, HR_SIZE) else resize_bicubic(face, HR_SIZE)
-    return hr, resize_bicubic(hr, LR_SIZE)
+    return hr, resize_bicubic(hr, lr_size)
 
 
-def lr_from_face(face: np.ndarray) -> np.ndarray:
-    """The 16x16 input DIC expects for a face crop of any size.
+def lr_from_face(face: np.ndarray, lr_size: int = LR_SIZE) -> np.ndarray:
+    """The SxS input a DIC member expects (S = 16, 32 or 64) for a face crop of any size.
 
-    Crops larger than 16 px go through the training path (128 px, then 16 px); smaller crops are resized to 16
-    directly, since an upscaled detour adds no information.
+    Crops larger than S go through the training path (128 px, then S); smaller crops are resized to S directly,
+    since an upscaled detour adds no information.
 
-    Shape: (H, W, 3) uint8 -> (16, 16, 3) uint8
+    Shape: (H, W, 3) uint8 -> (S, S, 3) uint8
     """
     if face.ndim != 3 or face.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) RGB face, got shape {face.shape}")
-    if min(face.shape[:2]) <= LR_SIZE:
-        return resize_bicubic(face, LR_SIZE)
-    return hr_and_lr(face)[1]
+    if min(face.shape[:2]) <= lr_size:
+        return resize_bicubic(face, lr_size)
+    return hr_and_lr(face, lr_size)[1]
 
 
 # Face crop framing, measured with dlib's 68 landmarks on the 1,000 CelebA test faces (FSRNet's aligned 128-px set):

@@ -1,8 +1,9 @@
 """Which weights exist and how to build a network for them.
 
 Weights shipped with the package live in ``models/weights/`` as a weights file plus a JSON card (``*.json``) that
-records the configuration, training data, metrics, licence and sha256. The card marked ``"default": true`` is
-used when the user gives no ``--weights``. Any other DIC-family file (the official ``DIC_CelebA.pth``, a user's own
+records the configuration, training data, metrics, licence and sha256. The package ships a family of members, one
+per input size (16, 32, 64 px: scales 8, 4, 2); the card marked ``"default": true`` for a scale is that scale's
+member when the user gives no ``--weights``. Any other DIC-family file (the official ``DIC_CelebA.pth``, a user's own
 training run) is loaded by path; its configuration is read off the tensor shapes.
 """
 
@@ -23,6 +24,7 @@ from models.errors import CheckpointError, NoWeightsError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 _KERNEL_TO_BP_SCALE = {6: 2, 8: 4, 12: 8}
+_UNSHUFFLE_TO_SCALE = {1: 8, 4: 4, 16: 2}  # conv_in's input channels / 3 -> the member's scale
 
 
 @dataclass(frozen=True)
@@ -58,22 +60,43 @@ class WeightsRecord:
             raise CheckpointError(f"{card_path}: invalid weights card ({type(exc).__name__}: {exc})") from exc
 
 
-def list_weights(folder: Path = WEIGHTS_DIR) -> list[WeightsRecord]:
-    """Cards of the weights shipped in ``folder``, sorted by name."""
+def list_weights(folder: Path | None = None) -> list[WeightsRecord]:
+    """Cards of the weights shipped in ``folder`` (default ``WEIGHTS_DIR``), sorted by name."""
+    folder = folder or WEIGHTS_DIR
     if not folder.is_dir():
         return []
     return sorted((WeightsRecord.from_card(p) for p in folder.glob("*.json")), key=lambda r: r.name)
 
 
-def default_weights(folder: Path = WEIGHTS_DIR) -> WeightsRecord:
-    """The card marked default; NoWeightsError (with what to do) when none is installed."""
+def default_weights(folder: Path | None = None, scale: int = 8) -> WeightsRecord:
+    """The card marked default for ``scale``; NoWeightsError (with what to do) when none is installed."""
     for record in list_weights(folder):
-        if record.default and record.file.is_file():
+        if record.default and record.config.scale == scale and record.file.is_file():
             return record
     raise NoWeightsError(
-        "no default DIC weights are installed in this package; pass --weights FILE "
+        f"no default x{scale} DIC weights are installed in this package; pass --weights FILE "
         "(an official DIC_CelebA.pth, or a checkpoint from 'dicface train')"
     )
+
+
+def family(
+    weights: str | os.PathLike[str] | None = None, scale: int | None = None, folder: Path | None = None
+) -> list[WeightsRecord]:
+    """The members a run uses, smallest input first: the ``weights`` file alone (its scale read off its shapes),
+    or the package's default member of ``scale``, or of every scale when ``scale`` is None."""
+    if weights is not None:
+        path = Path(weights)
+        cfg = infer_config(read_state_dict(path), source=str(path))
+        if scale is not None and cfg.scale != scale:
+            raise CheckpointError(f"{path}: a x{cfg.scale} member ({cfg.input_size}-px input), not x{scale}; "
+                                  f"drop --scale or pass x{scale} weights")
+        return [WeightsRecord(name=path.stem, file=path, config=cfg)]
+    if scale is not None:
+        return [default_weights(folder, scale)]
+    members = {r.config.scale: r for r in list_weights(folder) if r.default and r.file.is_file()}
+    if not members:
+        default_weights(folder)  # raises NoWeightsError with what to do
+    return [members[s] for s in sorted(members, reverse=True)]
 
 
 def infer_config(
@@ -86,6 +109,7 @@ def infer_config(
         )
     try:
         num_features = state["conv_in.0.weight"].shape[0] // 4
+        unshuffled = state["conv_in.0.weight"].shape[1] // DICConfig.in_channels  # (input / 16)^2
         kernel = state["first_block.upBlocks.0.0.weight"].shape[-1]
         return DICConfig(
             num_features=num_features,
@@ -97,6 +121,7 @@ def infer_config(
                 1 for k in state if k.startswith("block.fusion_block.resnet.") and k.endswith(".res.0.weight")
             ),
             bp_scale=_KERNEL_TO_BP_SCALE[kernel],
+            scale=_UNSHUFFLE_TO_SCALE[unshuffled],
         )
     except (KeyError, IndexError, ValueError) as exc:
         raise CheckpointError(
@@ -105,17 +130,22 @@ def infer_config(
 
 
 def load_model(
-    weights: str | os.PathLike[str] | None = None, num_steps: int | None = None
+    weights: str | os.PathLike[str] | WeightsRecord | None = None, num_steps: int | None = None
 ) -> tuple[DIC, WeightsRecord]:
     """Build a DIC network and load weights into it strictly.
 
     Args:
-        weights: a weights file; None for the package's default weights (checked against its card's sha256).
+        weights: a weights file, or a record of ``family()``; None for the package's default x8 weights. A card's
+            sha256 is checked.
         num_steps: override the number of recurrent steps (default: the card's, or 4).
     Returns:
         the network in eval mode on the CPU, and the record describing its weights.
     """
-    record = default_weights() if weights is None else None
+    if isinstance(weights, WeightsRecord):
+        record = weights if weights.sha256 else None
+        weights = weights.file
+    else:
+        record = default_weights() if weights is None else None
     path = record.file if record else Path(weights)
     if record and record.sha256 and sha256_file(path) != record.sha256:
         raise CheckpointError(f"{path}: sha256 does not match its card {record.name}.json; reinstall the package")
@@ -155,7 +185,7 @@ def export_weights(
     """Write ``<name>.pt`` (the bare fp32 state dict) and its card ``<name>.json`` into ``folder``.
 
     ``checkpoint`` is a trainer's ``best.pt``/``last.pt`` or any DIC state dict; the configuration is read off
-    the shapes. With ``default``, every other card in ``folder`` stops being the default.
+    the shapes. With ``default``, every other card of the same scale in ``folder`` stops being the default.
     """
     state = read_state_dict(checkpoint)
     cfg = infer_config(state, source=str(checkpoint))
@@ -179,7 +209,7 @@ def export_weights(
         for other in folder.glob("*.json"):
             if other.stem != name:
                 data = json.loads(other.read_text())
-                if data.get("default"):
+                if data.get("default") and data.get("config", {}).get("scale", 8) == cfg.scale:
                     _write_json(other, {**data, "default": False})
     _write_json(folder / f"{name}.json", card)
     return WeightsRecord.from_card(folder / f"{name}.json")

@@ -29,8 +29,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from models.checkpoints import load_landmark_branch, load_part, load_weights, save_weights
+from models.checkpoints import load_from_member, load_landmark_branch, load_part, save_weights
 from models.data import FacePairs, read_landmarks
+from models.degrade import DegradationConfig
 from models.dic import DIC, DICConfig
 from models.errors import CheckpointError, InputError
 from models.evaluate import evaluate_faces, list_images, read_rgb
@@ -57,6 +58,7 @@ class TrainConfig:
     val_count: int = 200
     cache_dir: str | None = None
     model: DICConfig = field(default_factory=DICConfig)
+    degradation: DegradationConfig = field(default_factory=DegradationConfig)  # how LR inputs are made
     batch_size: int = 8
     iterations: int = 150_000
     lr: float = 1e-4
@@ -66,7 +68,7 @@ class TrainConfig:
     heatmap_foreground: float = 0.0  # extra weight near landmarks: each pixel's squared error counts (1 + this * GT)
     stage: str = "dic"  # "dic": the whole network; "hg": pre-train the landmark branch on HR crops
     freeze_hg_iterations: int = 0
-    init: str | None = None  # whole-network weights to start from (a fresh optimiser and schedule)
+    init: str | None = None  # whole-network weights to start from (a fresh optimiser; any member's scale)
     hg_init: str | None = None  # a pretrained landmark branch (FB_HG_68_CelebA.pth, an "hg" run's best.pt)
     flip: bool = True
     seed: int = 0
@@ -169,7 +171,8 @@ def validate(model: DIC, hr_images: np.ndarray, landmarks: np.ndarray | None, ba
     was_training = model.training
     model.eval()
     try:
-        result = evaluate_faces(zip(hr_images, truths, strict=True), super_resolve, batch)
+        result = evaluate_faces(zip(hr_images, truths, strict=True), super_resolve, batch,
+                                lr_size=model.cfg.input_size)
         rows = {r["method"]: r for r in result.table()}
     finally:
         model.train(was_training)
@@ -259,7 +262,7 @@ class Trainer:
         self.model = DIC(cfg.model).to(self.device, memory_format=torch.channels_last)
         self.model.gradient_checkpointing = cfg.gradient_checkpointing
         if cfg.init:
-            load_weights(self.model, cfg.init)
+            load_from_member(self.model, cfg.init)
         if cfg.hg_init:
             load_landmark_branch(self.model, cfg.hg_init)
         trained = self.model.HG if cfg.stage == "hg" else self.model
@@ -320,7 +323,8 @@ class Trainer:
     def step(self) -> dict[str, float]:
         """One optimisation step on (this worker's share of) the batch of the current iteration."""
         cfg = self.cfg
-        batch = self.data.batch(cfg.seed, self.iteration, cfg.batch_size, cfg.flip, shard=(self.rank, self.world))
+        batch = self.data.batch(cfg.seed, self.iteration, cfg.batch_size, cfg.flip, shard=(self.rank, self.world),
+                                lr_size=cfg.model.input_size, degradation=cfg.degradation)
         batch = {k: v.to(self.device) for k, v in batch.items()}
         hr = batch["hr"].contiguous(memory_format=torch.channels_last)
         with self._autocast():

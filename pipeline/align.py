@@ -1,9 +1,9 @@
 """Face crops for DIC from tracked faces, and the exact inverse mapping used to paste results back.
 
 The crop is the square, axis-aligned box DIC was trained on (``models.faces.square_box``: 1.55x the landmarks'
-extent, centred slightly above them), sampled straight from the frame to 16x16 with PIL's antialiased bicubic
-(edge pixels repeated where the box leaves the frame). A size policy skips faces too small to trust or large
-enough that a 16-px input would lose detail.
+extent, centred slightly above them), sampled straight from the frame with PIL's antialiased bicubic (edge pixels
+repeated where the box leaves the frame) to the input size of the DIC member that fits it (``route``: 16, 32 or
+64 px). A size policy skips faces too small to trust, and faces no member can take without losing detail.
 """
 
 from __future__ import annotations
@@ -28,22 +28,32 @@ BOX_TO_CROP = CROP_SCALE
 @dataclass(frozen=True)
 class AlignConfig:
     min_face_px: float = 8.0  # faces narrower than this (landmark extent, frame px) are skipped
-    # Wider faces are left as they are: a 16-px input would lose their detail. Measured on 200 CelebA test faces
-    # (Y-PSNR vs bicubic at x2/x4): crops of 16 px +3.7/+2.6 dB, 24 px -0.5/-0.2 dB, 32 px -2.8/-1.9 dB; the break-even
-    # crop is ~23 px, i.e. a landmark extent of ~15 px (crop = 1.55 x extent).
-    max_face_px: float = 14.0
+    max_face_px: float = 64.0  # faces wider than this are left as they are (route() also bounds the size)
+    # A crop is reduced to a member's input by at most this factor (more loses the detail SR should keep); a crop
+    # larger than the largest member's input times this is left as it is. With the 16-px member alone this bound
+    # alone gives the old measured break-even (crop ~21 px, landmark extent ~14 px).
+    max_reduction: float = 1.3
     confirmed_only: bool = True  # only tracks past the birth hysteresis are enhanced
 
     def __post_init__(self) -> None:
         if not 0 < self.min_face_px <= self.max_face_px:
             raise ValueError(f"need 0 < min_face_px <= max_face_px, got {self.min_face_px}, {self.max_face_px}")
+        if self.max_reduction < 1:
+            raise ValueError(f"max_reduction must be at least 1, got {self.max_reduction}")
+
+
+def route(crop_px: float, input_sizes: Sequence[int], max_reduction: float) -> int | None:
+    """The input size of the member for a square crop of ``crop_px`` frame pixels: the smallest input the crop is
+    reduced to by at most ``max_reduction`` (detail kept, the 128-px output enlarged as little as possible before
+    it is pasted); None when even the largest input would reduce it by more."""
+    return next((size for size in sorted(input_sizes) if crop_px <= size * max_reduction), None)
 
 
 @dataclass(frozen=True)
 class FaceCrop:
     """A face ready for DIC.
 
-    box: square crop (x1, y1, x2, y2) in frame pixels; lr: (16, 16, 3) uint8 RGB;
+    box: square crop (x1, y1, x2, y2) in frame pixels; lr: (S, S, 3) uint8 RGB, S the member's input size;
     seed: (68, 2) float32 tracked landmarks in the 128-px crop frame, or None.
     """
 
@@ -70,10 +80,12 @@ def crop_box(track: TrackState) -> tuple[float, float, float, float]:
 
 
 class Aligner:
-    """Tracks of one frame -> DIC crops (order kept; skipped faces are dropped)."""
+    """Tracks of one frame -> DIC crops, each sized for the member that fits it (order kept; skipped faces are
+    dropped). ``input_sizes``: the members' input sizes (``Enhancer.input_sizes``)."""
 
-    def __init__(self, cfg: AlignConfig = AlignConfig()) -> None:
+    def __init__(self, cfg: AlignConfig = AlignConfig(), input_sizes: Sequence[int] = (LR_SIZE,)) -> None:
         self.cfg = cfg
+        self.input_sizes = tuple(sorted(input_sizes))
 
     def __call__(self, frame: Frame, tracks: Sequence[TrackState]) -> list[FaceCrop]:
         crops = []
@@ -83,6 +95,9 @@ class Aligner:
             if not self.cfg.min_face_px <= face_width(track) <= self.cfg.max_face_px:
                 continue
             box = crop_box(track)
+            size = route(box[2] - box[0], self.input_sizes, self.cfg.max_reduction)
+            if size is None:
+                continue
             seed = None if track.landmarks is None else to_crop_coords(track.landmarks, box, HR_SIZE)
-            crops.append(FaceCrop(frame.index, track.track_id, box, crop_face(frame.image, box, LR_SIZE), seed))
+            crops.append(FaceCrop(frame.index, track.track_id, box, crop_face(frame.image, box, size), seed))
         return crops

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.examples import back_and_forth, face_clip_frames, make_face_clip, write_clip
+from pipeline.examples import FaceSource, back_and_forth, face_clip_frames, make_face_clip, write_clip
 from pipeline.io import EncodeOptions
 from pipeline.job import copy_video, enhance_file, enhance_many, enhance_split
 from pipeline.quality import VideoScore, read_frames, score_video
@@ -23,7 +23,7 @@ from pipeline.runtime.sequencer import RunReport, StreamRunner
 if TYPE_CHECKING:
     from pipeline.runtime.ray_runtime import RayRunner
 
-MakeRunner = Callable[[bool, str], LocalRunner]  # (run DIC?, seed mode) -> runner
+MakeRunner = Callable[..., LocalRunner]  # (run DIC?, seed mode[, upscale: default the user's]) -> runner
 QUALITY_FACES = (16, 22, 30)  # face widths of the quality clip, px at 1x
 BENCH_FACES = (18, 20, 22)  # face widths of the throughput clip: all within the default size policy
 
@@ -76,8 +76,58 @@ def bench_quality(make_runner: MakeRunner, frames: int, scale: int) -> list[Qual
         clip, out = Path(tmp) / "clip.mp4", Path(tmp) / "out.mp4"
         write_clip(clip, clip_frames)
         for label, sr, seed in methods:
-            report = enhance_file(clip, out, make_runner(sr, seed), encode, show_progress=False)
+            report = enhance_file(clip, out, make_runner(sr, seed, scale), encode, show_progress=False)
             rows.append(QualityRow(label, report.faces_enhanced, score_video(read_frames(out), truth, landmarks)))
+    return rows
+
+
+SIZE_BINS = (16, 24, 32, 48, 64, 96)  # face (head) widths at 1x, px
+
+
+@dataclass(frozen=True)
+class SizeRow:
+    """One face size at one upscale: bicubic and dicface (default flags) on the same compressed clip."""
+
+    width: int
+    scale: int
+    faces: int  # faces in the clip
+    bicubic: VideoScore
+    dicface: VideoScore
+    by_member: dict[str, int]  # crops routed to each DIC member
+
+    @property
+    def gain(self) -> float:
+        return self.dicface.psnr - self.bicubic.psnr
+
+
+def bench_sizes(make_runner: MakeRunner, sources: list[FaceSource], frames: int = 10, crf: int = 26,
+                scales: tuple[int, ...] = (2, 4), widths: tuple[int, ...] = SIZE_BINS) -> list[SizeRow | tuple[int, int]]:
+    """Gain over bicubic per face size and upscale, in this run. Each (width, scale) gets a clip of up to two faces
+    of ``sources`` whose photo is at least width x scale px wide (so the xK ground truth is sharp), H.264-compressed
+    at ``crf`` as real footage is, enhanced by bicubic (``--sr none``) and by dicface, both scored against a xK
+    render of the scene. A (width, scale) pair no source is sharp enough for comes back as that tuple."""
+    rows: list[SizeRow | tuple[int, int]] = []
+    lossless = EncodeOptions(codec="libx264", crf=0, preset="ultrafast")  # scores the method, not the encoder
+    with tempfile.TemporaryDirectory(prefix="dicface-sizes-") as tmp:
+        clip, out = Path(tmp) / "clip.mp4", Path(tmp) / "out.mp4"
+        for scale in scales:
+            for i, width in enumerate(widths):
+                sharp = [f for f in sources if f.head.shape[1] >= width * scale]
+                if not sharp:
+                    rows.append((width, scale))
+                    continue
+                faces = [sharp[(i + k) % len(sharp)] for k in range(min(2, len(sharp)))]
+                size = (2 * width + 240, 2 * int(0.8 * (width + frames / 2 + 8)))  # even: x264 pads odd sizes
+                inputs, _ = face_clip_frames(frames, *size, [width] * len(faces), sources=faces)
+                truth, landmarks = face_clip_frames(frames, *size, [width] * len(faces), scale=scale, sources=faces)
+                write_clip(clip, inputs, audio=False, crf=crf)
+                scores, by_member = [], {}
+                for sr in (False, True):
+                    report = enhance_file(clip, out, make_runner(sr, "tracker", scale), lossless,
+                                          show_progress=False)
+                    scores.append(score_video(read_frames(out), truth, landmarks))
+                    by_member = report.faces_by_member or by_member
+                rows.append(SizeRow(width, scale, len(faces), scores[0], scores[1], by_member))
     return rows
 
 

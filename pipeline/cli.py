@@ -34,6 +34,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def _scale(text: str) -> str | int:
+    if text == "auto":
+        return text
+    if text in ("2", "4", "8"):
+        return int(text)
+    raise argparse.ArgumentTypeError(f"must be auto, 2, 4 or 8, got {text}")
+
+
 SPLIT_AUTO_SECONDS = 60.0  # --split auto cuts files at least this long
 
 
@@ -44,6 +52,8 @@ def split_parts(text: str) -> str | int:
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="YAML configuration (default: configs/default.yaml)")
     p.add_argument("--weights", help="DIC weights file (default: the package's default weights)")
+    p.add_argument("--scale", type=_scale, help="auto (default): each face goes to the DIC member whose input "
+                   "fits it (16/32/64 px); 8, 4 or 2: that member alone")
     p.add_argument("--steps", type=positive_int, dest="num_steps", help="recurrent steps (default: as trained)")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: auto)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), help="GPU autocast precision")
@@ -65,10 +75,12 @@ def _add_video_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", choices=("tracker", "none"), default="tracker",
                    help="seed DIC's landmark branch with the tracked landmarks (default) or not")
     p.add_argument("--feedback", choices=("on", "off"), default="on", help="DIC's landmarks update the tracker")
-    p.add_argument("--min-face", type=float, default=8.0, help="skip faces narrower than this (px, default 8)")
+    p.add_argument("--min-face", type=float, default=AlignConfig.min_face_px,
+                   help=f"skip faces narrower than this (landmark extent, px; default {AlignConfig.min_face_px:g})")
     p.add_argument("--max-face", type=float, default=AlignConfig.max_face_px,
-                   help=f"leave faces wider than this (landmark extent, px; default {AlignConfig.max_face_px:g}: "
-                        f"larger faces lose detail through DIC's 16-px input)")
+                   help=f"leave faces wider than this (landmark extent, px; default {AlignConfig.max_face_px:g}); "
+                        f"a face no DIC member fits without reducing it more than {AlignConfig.max_reduction}x is "
+                        f"left as it is too")
     p.add_argument("--upscale", type=float, default=1.0, help="scale the whole frame by K (faces from DIC)")
     p.add_argument("--window", type=positive_int, default=8, help="frames per DIC batch (default 8)")
     p.add_argument("--codec", default="libx264", help="video encoder (default libx264)")
@@ -179,9 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_video_flags(b)
     _add_common(b)
     _add_runtime_flags(b)
-    b = bench.add_parser("quality", help="PSNR/SSIM/flicker of the faces against a ground-truth render, "
-                         "bicubic vs DIC vs DIC seeded by the tracker")
-    b.add_argument("--frames", type=positive_int, default=24, help="length of the generated clip (default 24)")
+    b = bench.add_parser("quality", help="PSNR/SSIM/flicker of the faces against a ground-truth render: gain over "
+                         "bicubic per face size at x2 and x4, and bicubic vs DIC vs DIC seeded by the tracker")
+    b.add_argument("--frames", type=positive_int, default=12, help="length of the generated clips (default 12)")
+    b.add_argument("--faces", choices=("astronaut", "heldout"), default="astronaut",
+                   help="face photos of the size table: the astronaut (default) or six held-out faces")
+    b.add_argument("--input-crf", type=int, default=26, help="H.264 crf of the size table's input clips (26)")
     _add_video_flags(b)
     _add_common(b)
     b.set_defaults(upscale=4.0)
@@ -222,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run_config(args: argparse.Namespace) -> RunConfig:
     overrides = {
-        "model": {"weights": args.weights, "num_steps": args.num_steps},
+        "model": {"weights": args.weights, "num_steps": args.num_steps,
+                  "scale": None if getattr(args, "scale", None) == "auto" else getattr(args, "scale", None)},
         "inference": {
             "device": args.device,
             "precision": args.precision,
@@ -234,11 +250,21 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
 
 
 def _resolver(cfg: RunConfig):  # noqa: ANN202 -- imported lazily to keep --help fast
+    """One member: --weights, or the default member of --scale (x8 when not given)."""
     from models.inference import FaceSuperResolver
-    from models.registry import load_model
+    from models.registry import family, load_model
 
-    model, record = load_model(cfg.model.weights, cfg.model.num_steps)
+    scale = cfg.model.scale or (None if cfg.model.weights else 8)
+    model, record = load_model(family(cfg.model.weights, scale)[0], cfg.model.num_steps)
+    print(f"weights: {record.name} (x{record.config.scale}, {record.file})", file=sys.stderr)
     return FaceSuperResolver(model, cfg.inference), record
+
+
+def _input_sizes(cfg: RunConfig) -> tuple[int, ...]:
+    """Input sizes of the DIC members a run uses (read off cards or shapes; no model is built)."""
+    from models.registry import family
+
+    return tuple(r.config.input_size for r in family(cfg.model.weights, cfg.model.scale))
 
 
 def _draw_landmarks(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -260,13 +286,22 @@ def cmd_sr(args: argparse.Namespace) -> int:
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise InputError(f"two inputs share the name {dup!r}; outputs would overwrite each other")
-    resolver, record = _resolver(cfg)
-    print(f"weights: {record.name} ({record.file}) on {resolver.device}", file=sys.stderr)
+    from pipeline.align import route
+
+    enhancer = _enhancer(cfg, "none")
+    sizes = enhancer.input_sizes
     batch = cfg.inference.max_batch
     with tqdm(total=len(paths), unit="face", desc="sr", file=sys.stderr) as bar:
         for start in range(0, len(paths), batch):
             chunk = paths[start : start + batch]
-            sr, landmarks = resolver.faces([read_rgb(p) for p in chunk])
+            faces = [read_rgb(p) for p in chunk]
+            # each face to the member that fits it; faces larger than every member's reach to the largest
+            routed = [route(min(f.shape[:2]), sizes, AlignConfig.max_reduction) or sizes[-1] for f in faces]
+            sr = np.zeros((len(faces), 128, 128, 3), np.uint8)
+            landmarks = np.zeros((len(faces), 68, 2), np.float32)
+            for size in set(routed):
+                group = [i for i, s in enumerate(routed) if s == size]
+                sr[group], landmarks[group] = enhancer.resolvers[size].faces([faces[i] for i in group])
             for path, face, points in zip(chunk, sr, landmarks, strict=True):
                 target = out_dir / f"{path.stem}.png"
                 if target.resolve() == path.resolve():
@@ -309,7 +344,8 @@ def _enhance_runner(args: argparse.Namespace, enhancer):  # noqa: ANN001, ANN202
 
     schedule, options, align_cfg = _stages(args)
     detector = ScheduledDetector(_detector_spec(args).build(), schedule)
-    return LocalRunner(detector, TrackConfig(), Aligner(align_cfg), enhancer, Blender(), options)
+    aligner = Aligner(align_cfg, enhancer.input_sizes) if enhancer else Aligner(align_cfg)
+    return LocalRunner(detector, TrackConfig(), aligner, enhancer, Blender(), options)
 
 
 def _encode_options(args: argparse.Namespace):  # noqa: ANN202 -- pipeline.io.EncodeOptions, imported lazily
@@ -347,7 +383,7 @@ def _ray_runner(args: argparse.Namespace, cfg: RunConfig, sr: bool, seed: str): 
     detector = _detector_spec(args)
     print(f"Ray runtime: {ray_options.workers} detection + {ray_options.workers if sr else 0} DIC actors"
           + (f" on {ray_options.address}" if ray_options.address else ""), file=sys.stderr)
-    return RayRunner(DetectPlan(schedule), detector, TrackConfig(), Aligner(align_cfg),
+    return RayRunner(DetectPlan(schedule), detector, TrackConfig(), Aligner(align_cfg, _input_sizes(cfg)),
                      (cfg, seed) if sr else None, Blender(), options, ray_options)
 
 
@@ -592,7 +628,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
         paths = [p for p in paths if p.name in table]
     paths = paths[: args.limit]
     resolver, record = _resolver(cfg)
-    print(f"weights: {record.name} ({record.file}) on {resolver.device}", file=sys.stderr)
 
     def super_resolve(lrs: list[np.ndarray], seeds: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         out = resolver(normalise(np.stack(lrs)), None if seeds is None else render_heatmaps(seeds))
@@ -605,16 +640,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
             face = (read_rgb(path), table.get(path.name))
             yield face if lr_paths is None else (*face, read_rgb(lr_paths[i]))
 
-    result = evaluate_faces(faces(), super_resolve, batch=cfg.inference.max_batch, seeded=args.seed)
+    result = evaluate_faces(faces(), super_resolve, batch=cfg.inference.max_batch, seeded=args.seed,
+                            lr_size=record.config.input_size)
     rows = result.table()
     text = (f"{result.count} faces, Y channel, {result.crop}-px border crop, Gaussian SSIM; "
-            f"weights {record.name}\n\n{result.markdown()}\n\n"
+            f"x{record.config.scale} ({record.config.input_size} -> 128 px), weights {record.name}\n\n{result.markdown()}\n\n"
             f"DIC vs bicubic: {rows[1]['psnr_y'] - rows[0]['psnr_y']:+.2f} dB PSNR-Y, "
             f"{rows[1]['ssim_y'] - rows[0]['ssim_y']:+.4f} SSIM-Y\n")
     print("\n" + text)
     if args.json:
         with atomic_output(args.json) as tmp:
-            tmp.write_text(json.dumps({"weights": str(record.file), "faces": result.count, "results": rows}, indent=2))
+            tmp.write_text(json.dumps({"weights": str(record.file), "scale": record.config.scale,
+                                       "faces": result.count, "results": rows}, indent=2))
     if args.markdown:
         with atomic_output(args.markdown) as tmp:
             tmp.write_text(text)
@@ -640,8 +677,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def _enhancer(cfg: RunConfig, seed: str):  # noqa: ANN202 -- imported lazily
     from pipeline.enhance import load_enhancer
 
-    enhancer, record = load_enhancer(cfg, seed)
-    print(f"weights: {record.name} ({record.file}) on {enhancer.resolver.device}", file=sys.stderr)
+    enhancer, records = load_enhancer(cfg, seed)
+    device = next(iter(enhancer.resolvers.values())).device
+    print(f"weights: {', '.join(f'{r.name} (x{r.config.scale})' for r in records)} on {device}", file=sys.stderr)
     return enhancer
 
 
@@ -651,23 +689,40 @@ def _runner_factory(args: argparse.Namespace, cfg: RunConfig):  # noqa: ANN202 -
 
     loaded = None
 
-    def make(sr: bool, seed: str):  # noqa: ANN202
+    def make(sr: bool, seed: str, upscale: float | None = None):  # noqa: ANN202
         nonlocal loaded
         if sr and loaded is None:
             loaded = _enhancer(cfg, seed)
-        return _enhance_runner(args, Enhancer(loaded.resolver, seed=seed) if sr else None)
+        flags = argparse.Namespace(**{**vars(args), "upscale": upscale or args.upscale})
+        return _enhance_runner(flags, Enhancer(list(loaded.resolvers.values()), seed=seed) if sr else None)
 
     return make
 
 
 def _bench_quality(args: argparse.Namespace) -> int:
-    from pipeline.bench import QUALITY_FACES, bench_quality
+    from pipeline.bench import QUALITY_FACES, SizeRow, bench_quality, bench_sizes
+    from pipeline.examples import astronaut_faces, heldout_faces
 
     scale = int(args.upscale)
     if scale != args.upscale or not 2 <= scale <= 8:
         raise InputError(f"bench quality needs a whole --upscale between 2 and 8, got {args.upscale}")
-    rows = bench_quality(_runner_factory(args, _run_config(args)), args.frames, scale)
-    print(f"generated 320x180 clip, {args.frames} frames, faces {'/'.join(map(str, QUALITY_FACES))} px wide, "
+    make = _runner_factory(args, _run_config(args))
+    sources = heldout_faces() if args.faces == "heldout" else astronaut_faces()
+    rows = bench_sizes(make, sources, frames=args.frames, crf=args.input_crf)
+    print(f"gain over bicubic per face size: {args.faces} faces, H.264 crf {args.input_crf} input, {args.frames} "
+          f"frames, against a xK render of the same scene; face regions only; default flags")
+    print(f"{'face px':>7} {'xK':>3} {'bicubic':>8} {'dicface':>8} {'gain dB':>8} {'SSIM +':>7} "
+          f"{'flicker b/d':>12}  members")
+    for row in rows:
+        if not isinstance(row, SizeRow):
+            print(f"{row[0]:>7} {row[1]:>3}   (no source photo is sharp enough for a x{row[1]} truth)")
+            continue
+        members = ", ".join(f"{k}: {v}" for k, v in sorted(row.by_member.items())) or "none"
+        print(f"{row.width:>7} {row.scale:>3} {row.bicubic.psnr:8.2f} {row.dicface.psnr:8.2f} {row.gain:+8.2f} "
+              f"{row.dicface.ssim - row.bicubic.ssim:+7.4f} {row.bicubic.flicker:5.2f}/{row.dicface.flicker:5.2f}"
+              f"  {members}")
+    rows = bench_quality(make, args.frames, scale)
+    print(f"\ngenerated 320x180 clip, {args.frames} frames, faces {'/'.join(map(str, QUALITY_FACES))} px wide, "
           f"x{scale} against a x{scale} render of the same scene; face regions only")
     print(f"{'method':<20} {'PSNR-Y':>7} {'SSIM-Y':>7} {'flicker':>8} faces")
     for row in rows:
@@ -728,23 +783,27 @@ def _bench_runtime(args: argparse.Namespace) -> None:
 def _bench_model(args: argparse.Namespace) -> int:
     from models.bench import bench_model
     from models.dic import DIC
-    from models.registry import load_model
+    from models.registry import family, load_model
 
     cfg = _run_config(args)
     if args.arch == "full":
-        model, label = DIC(), "released DIC configuration (random weights)"
+        models = [(DIC(), "released DIC configuration (random weights)")]
     else:
-        model, record = load_model(cfg.model.weights, cfg.model.num_steps)
-        label = f"{record.name} ({record.file})"
-    n_params = sum(p.numel() for p in model.parameters())
-    r = bench_model(model, cfg.inference, batch=cfg.inference.max_batch, iters=args.iters)
-    print(f"model: {label}, {n_params:,} parameters")
-    print(f"device {r.device}, threads {r.threads}, batch {r.batch}, {r.iters} timed batches per path")
-    fast_label = f"fast path (inference_mode, channels-last, {r.fast_precision}{', compiled' if args.compile else ''})"
-    width = max(len(fast_label), 30)
-    print(f"{'plain path (no_grad, fp32)':<{width}} {r.plain_faces_per_s:8.2f} faces/s")
-    print(f"{fast_label:<{width}} {r.fast_faces_per_s:8.2f} faces/s")
-    print(f"fast/plain: {r.speedup:.2f}x   max |SR difference|: {r.max_abs_diff:.2e}")
+        models = [(model, f"{record.name} (x{record.config.scale}, {record.file})")
+                  for model, record in (load_model(r, cfg.model.num_steps)
+                                        for r in family(cfg.model.weights, cfg.model.scale))]
+    for model, label in models:
+        n_params = sum(p.numel() for p in model.parameters())
+        r = bench_model(model, cfg.inference, batch=cfg.inference.max_batch, iters=args.iters)
+        size = model.cfg.input_size
+        print(f"model: {label}, {size} -> 128 px, {n_params:,} parameters")
+        print(f"device {r.device}, threads {r.threads}, batch {r.batch}, {r.iters} timed batches per path")
+        fast_label = (f"fast path (inference_mode, channels-last, {r.fast_precision}"
+                      f"{', compiled' if args.compile else ''})")
+        width = max(len(fast_label), 30)
+        print(f"{'plain path (no_grad, fp32)':<{width}} {r.plain_faces_per_s:8.2f} faces/s")
+        print(f"{fast_label:<{width}} {r.fast_faces_per_s:8.2f} faces/s")
+        print(f"fast/plain: {r.speedup:.2f}x   max |SR difference|: {r.max_abs_diff:.2e}\n")
     return 0
 
 
@@ -754,12 +813,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     cfg = _run_config(args)
     out_dir = prepare_output_dir(args.output)
-    resolver, record = _resolver(cfg)
-    print(f"weights: {record.name} ({record.file}) on {resolver.device}", file=sys.stderr)
+    resolver, _ = _resolver(cfg)
     written = run_demo(out_dir, resolver)
     print(f"wrote {len(written)} files to {out_dir}; see {written[-1]} (16-px input | bicubic | DIC)")
     if not args.no_video:
-        video = run_video_demo(out_dir, resolver)
+        video = run_video_demo(out_dir, _enhancer(cfg, "tracker"))
         print(f"video: {video[0]} -> {video[1]} (x{DEMO_UPSCALE}); see {video[-1]} (bicubic | dicface)")
     return 0
 
@@ -833,8 +891,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     if not records:
         print(f"no weights are shipped in {WEIGHTS_DIR}; pass --weights FILE to the commands")
     for r in records:
-        mark = " (default)" if r.default else ""
-        print(f"{r.name}{mark}: {r.file.name}  {r.config}\n  licence: {r.licence}\n  metrics: {r.metrics}")
+        mark = f" (default x{r.config.scale})" if r.default else ""
+        print(f"{r.name}{mark}: x{r.config.scale}, {r.config.input_size} -> 128 px, {r.file.name}  {r.config}\n"
+              f"  licence: {r.licence}\n  metrics: {r.metrics}")
     return 0
 
 

@@ -4,12 +4,16 @@ a generated clip of small moving faces run through the whole video path (``dicfa
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from models.faces import HR_SIZE, lr_from_face, resize_bicubic
 from models.inference import FaceSuperResolver
 from pipeline.files import write_png
+
+if TYPE_CHECKING:
+    from pipeline.enhance import Enhancer
 
 ASTRONAUT_FACE_BOX = (160, 55, 290, 185)  # x1, y1, x2, y2 of the face in skimage.data.astronaut()
 LFW_FACES = 6  # the first images of skimage.data.lfw_subset() are 25x25 grey faces
@@ -60,7 +64,7 @@ DEMO_CLIP = {"count": 48, "width": 480, "height": 270, "face_widths": (16, 22, 3
 DEMO_UPSCALE = 4
 
 
-def run_video_demo(out_dir: Path, resolver: FaceSuperResolver) -> list[Path]:
+def run_video_demo(out_dir: Path, enhancer: Enhancer) -> list[Path]:
     """Write ``example.mp4`` (small faces of real photos moving over a real scene, with audio), ``enhanced.mp4``
     (the whole video path at x4) and ``video_comparison.png`` (the last frame around each face: bicubic x4 |
     dicface). Returns the written paths."""
@@ -69,7 +73,6 @@ def run_video_demo(out_dir: Path, resolver: FaceSuperResolver) -> list[Path]:
     from pipeline.detect.dlib_backend import DlibLandmarker
     from pipeline.detect.regions import DetectSchedule, ScheduledDetector
     from pipeline.detect.yunet import YuNetDetector
-    from pipeline.enhance import Enhancer
     from pipeline.examples import make_face_clip
     from pipeline.job import enhance_file
     from pipeline.runtime.local import LocalRunner
@@ -79,7 +82,7 @@ def run_video_demo(out_dir: Path, resolver: FaceSuperResolver) -> list[Path]:
     example, enhanced = out_dir / "example.mp4", out_dir / "enhanced.mp4"
     truth = make_face_clip(example, **DEMO_CLIP)
     detector = ScheduledDetector(YuNetDetector(landmarker=DlibLandmarker()), DetectSchedule())
-    runner = LocalRunner(detector, TrackConfig(), Aligner(), Enhancer(resolver), Blender(),
+    runner = LocalRunner(detector, TrackConfig(), Aligner(input_sizes=enhancer.input_sizes), enhancer, Blender(),
                          RunOptions(upscale=DEMO_UPSCALE))
     report = enhance_file(example, enhanced, runner)
     sheet = out_dir / "video_comparison.png"

@@ -1,5 +1,8 @@
 """Batched DIC inference over face crops, seeded with the tracker's landmarks.
 
+Crops come sized for one member of the DIC family (16, 32 or 64 px, chosen by ``pipeline.align``); each member's
+crops are batched together.
+
 With ``seed="tracker"`` each crop's tracked landmarks (mapped into the 128-px crop frame) are rendered as
 Gaussian heatmaps and replace DIC's step-0 estimate for the first attention; crops without landmarks run
 unseeded. The landmarks decoded from DIC's final heatmaps are returned in frame
@@ -18,7 +21,7 @@ from configs.schema import RunConfig
 from models.faces import HR_SIZE, denormalise, from_crop_coords, normalise
 from models.heatmaps import decode_landmarks, render_heatmaps
 from models.inference import FaceSuperResolver
-from models.registry import WeightsRecord, load_model
+from models.registry import WeightsRecord, family, load_model
 from pipeline.align import FaceCrop
 
 SEED_MODES = ("tracker", "none")
@@ -35,34 +38,50 @@ class EnhancedFace:
     landmarks: np.ndarray
 
 
-def load_enhancer(cfg: RunConfig, seed: str = "tracker") -> tuple[Enhancer, WeightsRecord]:
-    """The enhancer for a run configuration (weights, steps, device, precision, batch) and its weights' record."""
-    model, record = load_model(cfg.model.weights, cfg.model.num_steps)
-    return Enhancer(FaceSuperResolver(model, cfg.inference), seed=seed), record
+def load_enhancer(cfg: RunConfig, seed: str = "tracker") -> tuple[Enhancer, list[WeightsRecord]]:
+    """The enhancer for a run configuration (weights or family, scale, steps, device, precision, batch) and the
+    records of its members' weights."""
+    loaded = [load_model(r, cfg.model.num_steps) for r in family(cfg.model.weights, cfg.model.scale)]
+    resolvers = [FaceSuperResolver(model, cfg.inference) for model, _ in loaded]
+    return Enhancer(resolvers, seed=seed), [record for _, record in loaded]
 
 
 class Enhancer:
-    """Super-resolves face crops in batches. Order is kept; empty in, empty out."""
+    """Super-resolves face crops in batches, each with the family member of its input size. Order is kept;
+    empty in, empty out."""
 
-    def __init__(self, resolver: FaceSuperResolver, seed: str = "tracker") -> None:
+    def __init__(self, resolvers: FaceSuperResolver | Sequence[FaceSuperResolver], seed: str = "tracker") -> None:
         if seed not in SEED_MODES:
             raise ValueError(f"seed must be one of {SEED_MODES}, got {seed!r}")
-        self.resolver = resolver
+        members = [resolvers] if isinstance(resolvers, FaceSuperResolver) else list(resolvers)
+        self.resolvers = {r.model.cfg.input_size: r for r in members}
+        if len(self.resolvers) != len(members):
+            raise ValueError("two DIC members with the same input size")
         self.seed = seed
+
+    @property
+    def input_sizes(self) -> tuple[int, ...]:
+        return tuple(sorted(self.resolvers))
 
     def __call__(self, crops: Sequence[FaceCrop]) -> list[EnhancedFace]:
         if not crops:
             return []
-        lr = normalise(np.stack([c.lr for c in crops]))
-        seeded = [i for i, c in enumerate(crops) if self.seed == "tracker" and c.seed is not None]
-        plain = [i for i in range(len(crops)) if i not in set(seeded)]
+        unknown = {c.lr.shape[0] for c in crops} - set(self.resolvers)
+        if unknown:
+            raise ValueError(f"crops of {sorted(unknown)} px have no DIC member (members: {self.input_sizes})")
+        keypoints = next(iter(self.resolvers.values())).model.cfg.num_keypoints
         srs = torch.empty(len(crops), 3, HR_SIZE, HR_SIZE)
-        heats = torch.empty(len(crops), self.resolver.model.cfg.num_keypoints, 32, 32)
-        for group, seeds in ((seeded, True), (plain, False)):
-            if group:
-                seed = render_heatmaps(np.stack([crops[i].seed for i in group])) if seeds else None
-                out = self.resolver(lr[group], seed)
-                srs[group], heats[group] = out.sr, out.heatmaps
+        heats = torch.empty(len(crops), keypoints, 32, 32)
+        for size, resolver in self.resolvers.items():
+            member = [i for i, c in enumerate(crops) if c.lr.shape[0] == size]
+            seeded = [i for i in member if self.seed == "tracker" and crops[i].seed is not None]
+            plain = [i for i in member if i not in set(seeded)]
+            for group, seeds in ((seeded, True), (plain, False)):
+                if group:
+                    lr = normalise(np.stack([crops[i].lr for i in group]))
+                    seed = render_heatmaps(np.stack([crops[i].seed for i in group])) if seeds else None
+                    out = resolver(lr, seed)
+                    srs[group], heats[group] = out.sr, out.heatmaps
         points = decode_landmarks(heats).numpy()
         return [
             EnhancedFace(c.frame_index, c.track_id, c.box, sr, from_crop_coords(p, c.box, HR_SIZE))

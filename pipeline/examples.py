@@ -1,12 +1,15 @@
-"""Example clips generated from real photos that ship with scikit-image: the bundled demo, benchmarks and tests.
+"""Example clips generated from real photos that ship in installed wheels: the bundled demo, benchmarks and tests.
 
-Nothing is downloaded: the astronaut photo is part of scikit-image's wheel. The faces move with a known motion, so
-their true 68 landmarks in every frame follow from the landmarks of the source photo.
+Nothing is downloaded: the astronaut photo is part of scikit-image's wheel, the held-out group photo (six faces,
+``insightface/data/images/t1.jpg``) of insightface's. The faces move with a known motion, so their true 68 landmarks
+in every frame follow from the landmarks of the source photo. The astronaut is what the defaults were looked at on;
+the six held-out faces were never used to choose anything, only to report on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -22,6 +25,19 @@ from pipeline.io import container_format
 HEAD_BOX = (150, 40, 300, 220)  # x1, y1, x2, y2 of the astronaut's head in skimage.data.astronaut()
 
 
+@dataclass(frozen=True)
+class FaceSource:
+    """A head photo to paste into clips. head: (H, W, 3) uint8 RGB; landmarks: (68, 2) in its pixels."""
+
+    head: np.ndarray
+    landmarks: np.ndarray
+
+    def mirrored(self) -> FaceSource:
+        points = self.landmarks[FLIP_68].copy()
+        points[:, 0] = self.head.shape[1] - 1 - points[:, 0]
+        return FaceSource(np.ascontiguousarray(self.head[:, ::-1]), points)
+
+
 def face_source() -> tuple[np.ndarray, np.ndarray]:
     """The astronaut's head (180x150 RGB) and its 68 landmarks (dlib, in that crop's pixels)."""
     from skimage import data
@@ -33,19 +49,46 @@ def face_source() -> tuple[np.ndarray, np.ndarray]:
     return head, DlibDetector(upsample=1)(head)[0].landmarks
 
 
+def astronaut_faces() -> list[FaceSource]:
+    """The astronaut and its mirror image (150 px wide heads)."""
+    source = FaceSource(*face_source())
+    return [source, source.mirrored()]
+
+
+def heldout_faces() -> list[FaceSource]:
+    """The six faces of insightface's group photo (heads about 200 px wide), left to right: faces never used to tune
+    anything in dicface. Each head is a box 2x the landmarks' extent, centred a little above them."""
+    from importlib.resources import files
+
+    from PIL import Image
+
+    from pipeline.detect.dlib_backend import DlibDetector
+
+    with Image.open(str(files("insightface") / "data" / "images" / "t1.jpg")) as img:
+        photo = np.asarray(img.convert("RGB"))
+    sources = []
+    for det in sorted(DlibDetector(upsample=1)(photo), key=lambda d: d.landmarks[:, 0].mean()):
+        low, high = det.landmarks.min(axis=0), det.landmarks.max(axis=0)
+        half = float((high - low).max())
+        cx, cy = (low + high) / 2 - (0, 0.15 * half)
+        x1, y1 = int(max(cx - half, 0)), int(max(cy - half, 0))
+        head = photo[y1 : int(cy + half), x1 : int(cx + half)]
+        sources.append(FaceSource(np.ascontiguousarray(head), det.landmarks - (x1, y1)))
+    return sources
+
+
 def face_clip_frames(
-    count: int, width: int, height: int, face_widths: Sequence[int] = (36, 28), scale: int = 1
+    count: int, width: int, height: int, face_widths: Sequence[int] = (36, 28), scale: int = 1,
+    sources: Sequence[FaceSource] | None = None,
 ) -> tuple[list[np.ndarray], np.ndarray]:
-    """Frames of real faces (the astronaut, and its mirror image, alternating) ``face_widths`` px wide, spread across
-    the frame and moving right by 1.5 px and down by 0.5 px per frame over a real, panning photo (not a face).
+    """Frames of real faces ``face_widths`` px wide (the k-th from ``sources[k % len]``; default the astronaut and
+    its mirror image), spread across the frame and moving right by 1.5 px and down by 0.5 px per frame over a real,
+    panning photo (not a face).
 
     ``scale`` renders the same scene ``scale`` times larger from the same sources (ground truth for upscaling).
     Returns the (H, W, 3) uint8 RGB frames and the true landmarks (count, faces, 68, 2) in frame pixels.
     """
-    head, landmarks = face_source()
-    mirrored = np.ascontiguousarray(head[:, ::-1])
-    mirrored_points = landmarks[FLIP_68].copy()
-    mirrored_points[:, 0] = head.shape[1] - 1 - mirrored_points[:, 0]
+    sources = sources or astronaut_faces()
     scenery = _scenery((width + count) * scale, height * scale)
     step = (width - 160) / max(len(face_widths), 1)
     truths = np.zeros((count, len(face_widths), 68, 2), np.float32)
@@ -53,12 +96,12 @@ def face_clip_frames(
     for t in range(count):
         frame = scenery[:, t * scale : (t + width) * scale].copy()  # the camera pans by 1 px per frame
         for k, w in enumerate(face_widths):
-            src, pts = (head, landmarks) if k % 2 == 0 else (mirrored, mirrored_points)
-            size = (w * scale, round(w * scale * head.shape[0] / head.shape[1]))
+            src, pts = sources[k % len(sources)].head, sources[k % len(sources)].landmarks
+            size = (w * scale, round(w * scale * src.shape[0] / src.shape[1]))
             x, y = 80 + step * k + 1.5 * t, height / 3 + 0.5 * t  # top-left pixel centre at scale 1
             x, y = (x - 0.5) * scale + 0.5, (y - 0.5) * scale + 0.5
             _paste_at(frame, resize_bicubic(src, size), x, y)
-            factor = np.array([size[0] / head.shape[1], size[1] / head.shape[0]])
+            factor = np.array([size[0] / src.shape[1], size[1] / src.shape[0]])
             truths[t, k] = (pts + 0.5) * factor - 0.5 + (x, y)
         frames.append(frame)
     return frames, truths

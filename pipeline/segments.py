@@ -198,9 +198,9 @@ def merge_reports(reports: list[RunReport]) -> RunReport:
     for report in reports:
         for f in fields(RunReport):
             value = getattr(report, f.name)
-            if f.name == "seconds":
-                for stage, seconds in value.items():
-                    merged.seconds[stage] += seconds
+            if isinstance(value, dict):  # seconds per stage, faces per member
+                for key, amount in value.items():
+                    getattr(merged, f.name)[key] = getattr(merged, f.name).get(key, 0) + amount
             elif isinstance(value, int) and f.name != "tracks":
                 setattr(merged, f.name, getattr(merged, f.name) + value)
         merged.input_warning = merged.input_warning or report.input_warning

@@ -32,6 +32,7 @@ from typing import IO, Generic, Protocol, TypeVar
 import av
 import numpy as np
 
+from models.faces import HR_SIZE
 from pipeline.align import Aligner, FaceCrop
 from pipeline.blend import Blender, PasteFace
 from pipeline.detect.regions import DetectPlan, DetectRequest
@@ -62,6 +63,7 @@ class RunReport:
     frames_in: int = 0
     frames_out: int = 0
     faces_enhanced: int = 0
+    faces_by_member: dict[str, int] = field(default_factory=dict)  # crops routed to each DIC member ("x4": n)
     tracks: int = 0
     corrupt_packets: int = 0
     dropped_frames: int = 0  # live streams: frames dropped to keep the latency bounded
@@ -228,7 +230,11 @@ class Sequencer:
             if tracks_out is not None:
                 tracks_out.write(track_record(frame, states) + "\n")
             if self.enhance:
-                window.crops += timed("align", lambda f=frame, s=states: self.aligner(f, s))
+                crops = timed("align", lambda f=frame, s=states: self.aligner(f, s))
+                for crop in crops:
+                    member = f"x{HR_SIZE // crop.lr.shape[0]}"
+                    report.faces_by_member[member] = report.faces_by_member.get(member, 0) + 1
+                window.crops += crops
             window.frames.append(frame)
             # Windows end on multiples of ``window`` frame indices: a segment's windows are those of a whole run.
             if len(window.frames) >= self.options.window or (frame.index + 1) % self.options.window == 0:

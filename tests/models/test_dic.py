@@ -96,7 +96,7 @@ def test_cheaper_backprojection_keeps_shapes() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"scale": 4}, {"bp_scale": 3}, {"num_steps": 0}, {"num_keypoints": 194}, {"hg_num_features": 30}]
+    "kwargs", [{"scale": 3}, {"bp_scale": 3}, {"num_steps": 0}, {"num_keypoints": 194}, {"hg_num_features": 30}]
 )
 def test_invalid_configurations_are_refused(kwargs: dict[str, int]) -> None:
     with pytest.raises(ValueError):
@@ -106,3 +106,42 @@ def test_invalid_configurations_are_refused(kwargs: dict[str, int]) -> None:
 def test_wrong_input_size_is_a_clear_error(tiny_model: DIC) -> None:
     with pytest.raises(ValueError, match=r"\(B, 3, 16, 16\)"):
         tiny_model(torch.zeros(1, 3, 32, 32))
+
+
+@pytest.mark.parametrize("scale", [8, 4, 2])
+def test_every_member_maps_its_input_to_128_px_at_the_same_feature_size(scale: int) -> None:
+    from dataclasses import replace
+
+    from models.registry import infer_config
+
+    cfg = replace(TINY, scale=scale)
+    model = DIC(cfg).eval()
+    size = 128 // scale
+    assert cfg.input_size == size
+    assert infer_config(model.state_dict(), num_steps=TINY.num_steps) == cfg  # the scale is read off conv_in
+    assert model.state_dict()["conv_in.0.weight"].shape[1] == 3 * (size // 16) ** 2
+    with torch.no_grad():
+        srs, heats = model(torch.zeros(2, 3, size, size))
+    assert srs[-1].shape == (2, 3, 128, 128) and heats[-1].shape == (2, 68, 32, 32)
+    with pytest.raises(ValueError, match=f"expects \\(B, 3, {size}, {size}\\)"):
+        model(torch.zeros(1, 3, 24, 24))
+
+
+def test_a_member_initialised_from_another_starts_as_it_on_a_box_downscaled_input(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    import torch.nn.functional as F
+
+    from models.checkpoints import load_from_member
+
+    torch.manual_seed(0)
+    x8 = DIC(TINY).eval()
+    torch.save(x8.state_dict(), tmp_path / "x8.pt")
+    x4 = DIC(replace(TINY, scale=4)).eval()
+    load_from_member(x4, tmp_path / "x8.pt")
+    lr = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        features4 = x4.conv_in(x4.stem(lr))
+        features8 = x8.conv_in(F.avg_pool2d(lr, 2))
+    assert torch.allclose(features4, features8, atol=1e-5)
+    assert all(torch.equal(v, x8.state_dict()[k]) for k, v in x4.state_dict().items() if k != "conv_in.0.weight")

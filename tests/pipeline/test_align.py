@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from models.faces import from_crop_coords, square_box
-from pipeline.align import AlignConfig, Aligner
+from pipeline.align import AlignConfig, Aligner, route
 from pipeline.io import Frame
 from pipeline.track import TrackState
 
@@ -26,20 +26,34 @@ def frame() -> Frame:
 
 
 GEOMETRY = AlignConfig(max_face_px=64)  # the geometry tests use faces wider than the default size policy
+FAMILY = (16, 32, 64)
 
 
 def test_crop_is_the_training_box_and_maps_back_exactly(frame: Frame) -> None:
     track = state((80.3, 60.7), 24.0)
-    (crop,) = Aligner(GEOMETRY)(frame, [track])
-    assert crop.box == square_box(track.landmarks) and crop.lr.shape == (16, 16, 3)
+    (crop,) = Aligner(GEOMETRY, FAMILY)(frame, [track])
+    assert crop.box == square_box(track.landmarks) and crop.lr.shape == (32, 32, 3)  # a 37-px crop -> 32
     assert crop.frame_index == 3 and crop.track_id == 1
     back = from_crop_coords(crop.seed, crop.box)
     assert np.abs(back - track.landmarks).max() < 1e-3  # crop -> uncrop within 0.5 px (exact here)
     assert 0 < crop.seed.min() and crop.seed.max() < 128
 
 
+def test_each_face_goes_to_the_member_that_fits_it() -> None:
+    # reduced by at most 1.3x, enlarged as little as possible; too large for every member: left alone
+    assert [route(px, FAMILY, 1.3) for px in (8, 20.8, 21, 41.6, 42, 83.2, 84)] == [16, 16, 32, 32, 64, 64, None]
+    assert route(30, (16,), 1.3) is None and route(30, (16,), 2.0) == 16
+
+
+def test_crops_are_sized_for_their_member(frame: Frame) -> None:
+    tracks = [state((40.0, 40.0), 10.0, tid=1), state((80.0, 60.0), 20.0, tid=2), state((80.0, 60.0), 40.0, tid=3),
+              state((80.0, 60.0), 60.0, tid=4)]
+    crops = Aligner(GEOMETRY, FAMILY)(frame, tracks)
+    assert [(c.track_id, c.lr.shape[0]) for c in crops] == [(1, 16), (2, 32), (3, 64)]  # crop 93 px: too large
+
+
 def test_size_policy_and_hysteresis(frame: Frame) -> None:
-    aligner = Aligner(AlignConfig(min_face_px=10, max_face_px=40))
+    aligner = Aligner(AlignConfig(min_face_px=10, max_face_px=40), FAMILY)
     tracks = [state((40, 40), 6, tid=1), state((80, 60), 24, tid=2), state((100, 60), 70, tid=3),
               state((60, 60), 20, confirmed=False, tid=4)]
     assert [c.track_id for c in aligner(frame, tracks)] == [2]
@@ -48,13 +62,13 @@ def test_size_policy_and_hysteresis(frame: Frame) -> None:
 
 
 def test_faces_on_the_frame_border_are_padded(frame: Frame) -> None:
-    (crop,) = Aligner(GEOMETRY)(frame, [state((2.0, 118.0), 30.0)])
-    assert crop.box[0] < 0 and crop.box[3] > 120 and crop.lr.shape == (16, 16, 3)
+    (crop,) = Aligner(GEOMETRY, FAMILY)(frame, [state((2.0, 118.0), 30.0)])
+    assert crop.box[0] < 0 and crop.box[3] > 120 and crop.lr.shape == (64, 64, 3)
 
 
 def test_box_only_tracks_get_a_box_crop(frame: Frame) -> None:
     track = TrackState(5, (70, 50, 90, 70), None, True, 0)
-    (crop,) = Aligner(GEOMETRY)(frame, [track])
+    (crop,) = Aligner(GEOMETRY, FAMILY)(frame, [track])
     assert crop.seed is None and crop.box[2] - crop.box[0] == pytest.approx(20 * 1.55)
 
 

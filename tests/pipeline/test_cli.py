@@ -139,9 +139,8 @@ def test_missing_default_weights_say_what_to_do(
     import models.registry as registry
 
     monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path / "empty")
-    monkeypatch.setattr(registry.default_weights, "__defaults__", (tmp_path / "empty",))
     assert main(["sr", str(face_dir), "-o", str(tmp_path / "o")]) == 3
-    assert "no default DIC weights are installed" in capsys.readouterr().err
+    assert "no default x8 DIC weights are installed" in capsys.readouterr().err
 
 
 def test_unreadable_input_is_named_and_leaves_no_partial_files(

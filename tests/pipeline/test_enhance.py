@@ -37,3 +37,29 @@ def test_seeding_changes_only_seeded_faces(tiny_model: DIC) -> None:
     assert Enhancer(resolver)([]) == []
     with pytest.raises(ValueError):
         Enhancer(resolver, seed="dlib")
+
+
+def test_crops_go_to_the_member_of_their_size_in_batches(tiny_model: DIC) -> None:
+    from dataclasses import replace
+
+    import torch
+
+    from tests.conftest import TINY
+
+    torch.manual_seed(1)
+    x4 = FaceSuperResolver(DIC(replace(TINY, scale=4)).eval())
+    x8 = FaceSuperResolver(tiny_model)
+    calls: list[tuple[int, ...]] = []
+    for resolver in (x4, x8):
+        resolver.model.register_forward_hook(lambda _m, args, _o: calls.append(tuple(args[0].shape)))
+    rng = np.random.default_rng(0)
+    mixed = [FaceCrop(0, i, (0.0, 0.0, 20.0 * (1 + i % 2), 20.0 * (1 + i % 2)),
+                      rng.integers(0, 255, (16 * (1 + i % 2),) * 2 + (3,), dtype=np.uint8), None) for i in range(4)]
+    enhancer = Enhancer([x8, x4], seed="none")
+    faces = enhancer(mixed)
+    assert enhancer.input_sizes == (16, 32) and [f.track_id for f in faces] == [0, 1, 2, 3]
+    assert sorted(calls) == [(2, 3, 16, 16), (2, 3, 32, 32)]  # one batch per member
+    alone = Enhancer(x4, seed="none")([mixed[1]])
+    assert np.array_equal(alone[0].sr, faces[1].sr)
+    with pytest.raises(ValueError, match="no DIC member"):
+        Enhancer(x8)(mixed)

@@ -1,0 +1,87 @@
+"""How a training pair's LR input is made from its 128-px HR face.
+
+``bicubic`` is DIC's protocol: PIL bicubic 128 -> input size, nothing else. ``video`` imitates faces cut out of
+compressed footage: the sampling phase varies (the face lands anywhere on the pixel grid), the optics blur a
+little, the sensor adds noise and the codec quantises blocks of a 4:2:0 image (JPEG stands in for an intra-coded
+H.264 frame: same 8x8-ish DCT quantisation and chroma subsampling, ~50x cheaper per sample). A share of the
+samples stays clean so the bicubic-protocol figures do not fall away.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from models.faces import HR_SIZE, resize_bicubic
+
+DEGRADATIONS = ("bicubic", "video")
+
+
+@dataclass(frozen=True)
+class DegradationConfig:
+    """Ranges are (low, high), drawn uniformly per sample. Blur sigma is in LR pixels, noise in uint8 levels."""
+
+    mode: str = "bicubic"
+    clean_fraction: float = 0.3  # video mode: samples left as plain bicubic
+    shift: bool = True  # video mode: random whole-HR-pixel shift of the pair (a sub-pixel LR phase)
+    blur_prob: float = 0.5
+    blur_sigma: tuple[float, float] = (0.2, 0.6)
+    noise_prob: float = 0.5
+    noise_sigma: tuple[float, float] = (0.5, 3.0)
+    jpeg_prob: float = 0.6
+    jpeg_quality: tuple[int, int] = (50, 95)
+
+    def __post_init__(self) -> None:
+        if self.mode not in DEGRADATIONS:
+            raise ValueError(f"degradation mode must be one of {', '.join(DEGRADATIONS)}, got {self.mode!r}")
+        for name in ("clean_fraction", "blur_prob", "noise_prob", "jpeg_prob"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"degradation {name} must be in [0, 1], got {getattr(self, name)}")
+        if not 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100:
+            raise ValueError(f"degradation jpeg_quality must be 1 <= low <= high <= 100, got {self.jpeg_quality}")
+
+
+def shift_pair(hr: np.ndarray, landmarks: np.ndarray, dx: int, dy: int) -> tuple[np.ndarray, np.ndarray]:
+    """Move the face by whole HR pixels (edges repeated). Shape: (128, 128, 3) uint8, (68, 2) -> same."""
+    pad = max(abs(dx), abs(dy))
+    if pad == 0:
+        return hr, landmarks
+    padded = np.pad(hr, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+    moved = padded[pad - dy : pad - dy + hr.shape[0], pad - dx : pad - dx + hr.shape[1]]
+    return np.ascontiguousarray(moved), landmarks + np.array([dx, dy], np.float32)
+
+
+def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """JPEG round trip (4:2:0). Shape: (H, W, 3) uint8 RGB -> same."""
+    ok, data = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError("OpenCV could not encode a JPEG")
+    return np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1])
+
+
+def degrade(
+    hr: np.ndarray, landmarks: np.ndarray, lr_size: int, cfg: DegradationConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One training triple from an HR face: (LR input, HR target, HR landmarks).
+
+    Shape: hr (128, 128, 3) uint8 RGB, landmarks (68, 2) HR pixels -> ((S, S, 3) uint8, (128, 128, 3) uint8, (68, 2))
+    """
+    if cfg.mode == "bicubic" or rng.random() < cfg.clean_fraction:
+        return resize_bicubic(hr, lr_size), hr, landmarks
+    scale = HR_SIZE // lr_size
+    if cfg.shift:
+        dx, dy = (int(v) for v in rng.integers(-(scale // 2), scale // 2 + 1, 2))
+        hr, landmarks = shift_pair(hr, landmarks, dx, dy)
+    source = hr
+    if rng.random() < cfg.blur_prob:
+        sigma = rng.uniform(*cfg.blur_sigma) * scale
+        source = cv2.GaussianBlur(hr, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REPLICATE)
+    lr = resize_bicubic(source, lr_size)
+    if rng.random() < cfg.noise_prob:
+        noisy = lr.astype(np.float32) + rng.normal(0.0, rng.uniform(*cfg.noise_sigma), lr.shape)
+        lr = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+    if rng.random() < cfg.jpeg_prob:
+        lr = jpeg(lr, int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)))
+    return lr, hr, landmarks
