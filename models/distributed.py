@@ -9,6 +9,7 @@ folder (``out_dir``) must be on storage all workers see (a shared or local disk 
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -54,8 +55,12 @@ def _worker(config: dict) -> None:
 
 def connect(address: str | None, object_store_mb: int = 256) -> None:
     """Join the Ray cluster at ``address`` (``auto``, HOST:PORT; None: ``RAY_ADDRESS``), or start an embedded local
-    Ray with a modest object store when there is none. A cluster's workers get the source tree as their
-    ``working_dir``, so the package imports there without being installed."""
+    Ray of this process's own with a modest object store (``address="local"``: never a cluster someone else started
+    on this machine, which a bare ``ray.init()`` would join). A cluster's workers get the source tree as their
+    ``working_dir``, so the package imports there without being installed. The process's SIGINT/SIGTERM handlers
+    are kept (``ray.init`` replaces SIGTERM's with its own, which would skip dicface's clean-up)."""
+    import signal
+
     import ray
 
     if ray.is_initialized():
@@ -63,11 +68,17 @@ def connect(address: str | None, object_store_mb: int = 256) -> None:
     address = address or os.environ.get("RAY_ADDRESS")
     runtime_env = {"working_dir": str(Path(__file__).resolve().parents[1]),
                    "excludes": ["runs/", "training/", ".git/", "*.npz", "*.mp4", "*.mkv"]} if address else None
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        ray.init(address=address, runtime_env=runtime_env, include_dashboard=False, log_to_driver=True,
+        ray.init(address=address or "local", runtime_env=runtime_env, include_dashboard=False, log_to_driver=True,
                  object_store_memory=None if address else object_store_mb * 1024**2)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise InputError(f"cannot reach the Ray cluster at {address} ({exc})") from exc
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            for sig, handler in handlers.items():
+                if handler is not None:
+                    signal.signal(sig, handler)
 
 
 def train_on_ray(cfg: TrainConfig, options: ClusterOptions, resume: bool = False) -> None:

@@ -29,3 +29,9 @@ class CheckpointError(DicfaceError, ValueError):
 
 class NoWeightsError(CheckpointError):
     """No weights were given and no default weights are installed."""
+
+
+class OutputError(DicfaceError, OSError):
+    """An output cannot be written: disk full, no permission, read-only file system, name too long ..."""
+
+    exit_code = 5

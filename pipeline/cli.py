@@ -1,6 +1,7 @@
 """``dicface`` command line: argparse -> RunConfig -> work. The only module that prints errors.
 
-Exit codes: 0 success; 1 other user error; 2 bad input or arguments; 3 weights problem; 130 interrupted.
+Exit codes: 0 success; 1 other user error; 2 bad input or arguments; 3 weights problem; 5 an output cannot be
+written (disk full, permission, read-only, name too long); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
 Anything that is not a DicfaceError is a bug and keeps its traceback.
 """
 
@@ -24,7 +25,15 @@ from pipeline.align import AlignConfig
 from pipeline.detect.regions import DetectSchedule
 
 EPILOG = ("Exit codes: 0 ok, 1 error (or some videos of a job failed), 2 bad input, 3 weights problem, "
-          "130 interrupted. --debug shows tracebacks.")
+          "5 output cannot be written, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). --debug shows tracebacks.")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is: outputs abandoned, temporary files removed, Ray actors ended."""
+
+
+def _terminate(_signum: int, _frame: object) -> None:
+    raise Terminated
 
 
 def positive_int(text: str) -> int:
@@ -429,6 +438,10 @@ def _input_problems(report) -> str | None:  # noqa: ANN001 -- a RunReport
     problems = [report.input_warning] if report.input_warning else []
     if report.corrupt_packets:
         problems.append(f"{report.corrupt_packets} corrupt packets skipped")
+    if report.resized_frames:
+        problems.append(f"the resolution changed: {report.resized_frames} frames scaled to the first frame's size")
+    if report.retimed_frames:
+        problems.append(f"timestamps went back: {report.retimed_frames} frames moved after the frame before")
     return "; ".join(problems) or None
 
 
@@ -461,16 +474,28 @@ def _split(args: argparse.Namespace, source: Path | str, out: Path) -> tuple[int
     return args.split, 0.0
 
 
+def _warn_leftovers(*folders: Path) -> None:
+    from pipeline.job import leftover_temporaries
+
+    for folder in dict.fromkeys(folders):
+        found = leftover_temporaries(folder)
+        if found:
+            print(f"dicface: warning: {folder} holds {len(found)} unfinished temporary file(s) of an interrupted "
+                  f"run (e.g. {found[0].name}); they are ignored: delete them", file=sys.stderr)
+
+
 def cmd_enhance(args: argparse.Namespace) -> int:
     from pipeline.io import is_url
     from pipeline.job import check_output, enhance_file, enhance_split, find_videos
 
     videos = find_videos(args.input)
     if videos is not None:
+        _warn_leftovers(*(v.parent for v in videos), Path(args.output))
         return _enhance_job(args, videos)
     source_path, out = (args.input if is_url(args.input) else Path(args.input)), Path(args.output)
     check_output(out, source_path, args.overwrite)
     _writable_folder(out.parent)
+    _warn_leftovers(out.parent)
     cfg = _run_config(args)
     encode = _encode_options(args)
     parts, min_seconds = _split(args, source_path, out)
@@ -485,7 +510,9 @@ def cmd_enhance(args: argparse.Namespace) -> int:
     problems = _input_problems(report)
     if problems:
         print(f"dicface: warning: {source_path}: {problems}", file=sys.stderr)
-    print(f"{report.frames_out}/{report.frames_in} frames, {report.faces_enhanced} faces enhanced, "
+    members = ", ".join(f"{k} {v}" for k, v in sorted(report.faces_by_member.items(), key=lambda kv: -int(kv[0][1:])))
+    print(f"{report.frames_out}/{report.frames_in} frames, {report.faces_enhanced} faces enhanced"
+          f"{f' ({members})' if members else ''}, "
           f"{report.tracks} tracks, {summary['fps']} frames/s -> {out}")
     summary.update(input=str(source_path), output=str(out), options=vars(args) | {"output": str(out)},
                    config=cfg.to_dict())
@@ -912,7 +939,12 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+    import threading
+
     args = build_parser().parse_args(argv)
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
     try:
         if getattr(args, "threads", None):
             import torch
@@ -924,9 +956,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"dicface: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Terminated:
+        print("dicface: terminated (SIGTERM); unfinished outputs removed", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print("dicface: interrupted", file=sys.stderr)
+        print("dicface: interrupted; unfinished outputs removed", file=sys.stderr)
         return 130
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ def run_demo(out_dir: Path, resolver: FaceSuperResolver) -> list[Path]:
     return [*written, sheet]
 
 
-DEMO_CLIP = {"count": 48, "width": 480, "height": 270, "face_widths": (16, 22, 30)}
+DEMO_CLIP = {"count": 48, "width": 480, "height": 270, "face_widths": (16, 28, 44)}
 DEMO_UPSCALE = 4
 
 

@@ -8,6 +8,7 @@ when ``close`` is called without an error. Decoder and encoder are both flushed:
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,9 +17,10 @@ from pathlib import Path
 from types import TracebackType
 
 import av
+import cv2
 import numpy as np
 
-from models.atomic import AtomicFile
+from models.atomic import AtomicFile, is_write_error, output_error
 from models.errors import InputError, InputNotFound
 from models.evaluate import list_images, read_rgb
 
@@ -31,6 +33,13 @@ class Frame:
     pts: int | None
     time_base: Fraction
     image: np.ndarray
+
+
+def fit_size(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A frame of another size scaled to the stream's (a stream whose resolution changes mid-way, as MPEG-TS and
+    live sources may): area averaging to shrink, bicubic to enlarge. Shape: (h, w, 3) -> (height, width, 3)."""
+    shrink = image.shape[0] * image.shape[1] > width * height
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
 
 
 @dataclass(frozen=True)
@@ -243,6 +252,8 @@ class VideoSink:
         self.info = info
         self.options = options
         self.frames_written = 0
+        self.retimed_frames = 0
+        self._last_pts: int | None = None
         self.url = str(path) if is_url(path) else None
         self._file = None if self.url else AtomicFile(self.path)
         try:
@@ -269,12 +280,23 @@ class VideoSink:
         self._audio = self._container.add_stream_from_template(audio_template) if audio_template else None
         self._closed = False
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """OS errors of writing the file (disk full ...) as one OutputError naming the output."""
+        try:
+            yield
+        except OSError as exc:
+            if self._file is None or not is_write_error(exc, self._file.tmp):
+                raise
+            raise output_error(self.path, exc) from exc
+
     def write_audio(self, packets: list[av.Packet]) -> None:
         if self._audio is None:
             return
-        for packet in packets:
-            packet.stream = self._audio
-            self._container.mux(packet)
+        with self._writing():
+            for packet in packets:
+                packet.stream = self._audio
+                self._container.mux(packet)
 
     def write(self, frame: Frame, image: np.ndarray | None = None) -> None:
         """Encode ``image`` (default: the frame's own pixels) at the frame's timestamp."""
@@ -285,10 +307,22 @@ class VideoSink:
         if pixels.shape[0] % 2 or pixels.shape[1] % 2:
             pixels = np.pad(pixels, ((0, pixels.shape[0] % 2), (0, pixels.shape[1] % 2), (0, 0)), mode="edge")
         video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
-        video_frame.pts = frame.pts if frame.pts is not None else frame.index
-        video_frame.time_base = frame.time_base
-        self._container.mux(self._video.encode(video_frame))
+        video_frame.pts, video_frame.time_base = self._timestamp(frame), self.info.time_base
+        with self._writing():
+            self._container.mux(self._video.encode(video_frame))
         self.frames_written += 1
+
+    def _timestamp(self, frame: Frame) -> int:
+        """The frame's time in the stream's time base, kept strictly increasing: a timestamp that goes back or
+        repeats (concatenated recordings, a time base that changes mid-stream) follows the previous frame by one
+        frame interval and is counted in ``retimed_frames``."""
+        seconds = (frame.pts if frame.pts is not None else frame.index) * frame.time_base
+        pts = round(seconds / self.info.time_base)
+        if self._last_pts is not None and pts <= self._last_pts:
+            pts = self._last_pts + max(1, round(1 / (self.info.fps * self.info.time_base)))
+            self.retimed_frames += 1
+        self._last_pts = pts
+        return pts
 
     def close(self) -> None:
         """Flush the encoder, finish the file and move it into place."""
@@ -296,8 +330,9 @@ class VideoSink:
             return
         self._closed = True
         try:
-            self._container.mux(self._video.encode())  # flush
-            self._container.close()
+            with self._writing():
+                self._container.mux(self._video.encode())  # flush
+                self._container.close()
             if self._file:
                 self._file.commit()
         finally:
@@ -310,6 +345,8 @@ class VideoSink:
         self._closed = True
         try:
             self._container.close()
+        except (av.FFmpegError, OSError):
+            pass  # the file is dropped anyway (a full disk may fail its trailer too); the first error is reported
         finally:
             self._discard()
 

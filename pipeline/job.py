@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from tqdm import tqdm
 
-from models.atomic import atomic_output
+from models.atomic import TEMPORARY_MARK, atomic_output
 from models.errors import DicfaceError, InputError
 from pipeline.io import WRITABLE_SUFFIXES, EncodeOptions, FileSource, StreamInfo, VideoSink, open_source
 from pipeline.runtime.sequencer import RunOptions, RunReport, StreamRunner
@@ -171,16 +171,25 @@ VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts"
 
 def find_videos(source: str) -> list[Path] | None:
     """The videos of a job: a folder holding video files, or a glob pattern (``clips/*.mp4``). None when
-    ``source`` is one video, a folder of frames or a stream URL."""
+    ``source`` is one video, a folder of frames or a stream URL. Hidden files are never inputs: among them are the
+    temporary files of an interrupted run (``leftover_temporaries``)."""
     if "://" in source:
         return None
     if any(c in source for c in "*?["):
-        return sorted(Path(p) for p in glob.glob(source) if Path(p).is_file())
+        return sorted(Path(p) for p in glob.glob(source) if Path(p).is_file() and not Path(p).name.startswith("."))
     folder = Path(source)
     if not folder.is_dir():
         return None
-    videos = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+    videos = sorted(p for p in folder.iterdir()
+                    if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith("."))
     return videos or None
+
+
+def leftover_temporaries(folder: Path) -> list[Path]:
+    """Unfinished outputs that a killed run (SIGKILL, power loss) left in ``folder`` (``models.atomic`` names)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.name.startswith(".") and TEMPORARY_MARK in p.name)
 
 
 @dataclass

@@ -6,8 +6,11 @@ in Ray actor pools shared by all streams of a job, on this machine or across a c
   as one forward pass of up to ``max_batch`` faces, then split back to their callers.
 - Back-pressure: a stream has at most ``lookahead`` decoded frames and two DIC windows in flight, so memory does
   not grow with the length of a video.
-- Faults: actors are restarted by Ray when their process dies; a call lost with its actor is sent again (to the
-  restarted actor or another one of the pool) and counted as a retry, so no frame is lost or written twice.
+- Faults: actors are restarted by Ray when their process dies (``ACTOR_RESTARTS`` times each); a call lost with
+  its actor waits for the restart and is sent again (to the restarted actor or another one of the pool), counted
+  as a retry, so no frame is lost or written twice. It gives up only when Ray reports every actor of the pool dead
+  for good (its restarts spent) or an actor stays away longer than ``RESTART_TIMEOUT``. The pools' figures (calls,
+  items, busy seconds) are summed by this process from the answers, so an actor's restart does not reset them.
 
 Without an address an embedded local Ray is started, sized to this machine, with a small object store.
 """
@@ -36,8 +39,8 @@ from pipeline.track import TrackConfig
 from pipeline.types import Detection
 
 T = TypeVar("T")
-RETRIES = 3  # times a call lost with its actor is sent again
 ACTOR_RESTARTS = 3  # times Ray restarts a dead actor process
+RESTART_TIMEOUT = 120.0  # seconds a lost call waits for its actor (or another of its pool) to come back
 PLACEMENT_TIMEOUT = 120.0  # seconds for the pools' actors to start (load their models) before giving up
 
 
@@ -65,20 +68,20 @@ class RayOptions:
             raise InputError("--max-wait-ms and the lookahead cannot be negative")
 
 
-@dataclass(frozen=True)
-class ActorStats:
-    """One actor's work so far: busy seconds, calls, items (images or faces) and the Ray node it runs on."""
-
-    node: str
-    busy: float
-    calls: int
-    items: int
-
-
 def _node() -> str:
     import ray
 
     return ray.get_runtime_context().get_node_id()
+
+
+def _actor_state(actor: Any) -> str:
+    """What Ray's control store says of an actor: ALIVE, RESTARTING, DEAD (restarts spent) ... or UNKNOWN."""
+    from ray._private import state  # the GCS actor table; the public state API needs the dashboard
+
+    try:
+        return str(state.actors(actor_id=actor._actor_id.hex())["State"])
+    except Exception:  # noqa: BLE001 -- a debugging API: no answer is not an answer either way
+        return "UNKNOWN"
 
 
 class DetectorActor:
@@ -89,18 +92,15 @@ class DetectorActor:
 
         cv2.setNumThreads(threads)
         self.detector = spec.build()
-        self.busy, self.calls, self.items = 0.0, 0, 0
 
-    def detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
+    def detect(self, images: list[np.ndarray]) -> tuple[list[list[Detection]], float]:
+        """Each image's detections, and the seconds spent."""
         start = time.perf_counter()
         found = [self.detector(image) for image in images]
-        self.busy += time.perf_counter() - start
-        self.calls += 1
-        self.items += len(images)
-        return found
+        return found, time.perf_counter() - start
 
-    def stats(self) -> ActorStats:
-        return ActorStats(_node(), self.busy, self.calls, self.items)
+    def node(self) -> str:
+        return _node()
 
 
 class EnhancerActor:
@@ -116,16 +116,16 @@ class EnhancerActor:
         self.enhancer, _ = load_enhancer(cfg, seed)
         self.max_batch = cfg.inference.max_batch
         self.max_wait = max_wait_ms / 1000
-        self.queue: list[tuple[list[FaceCrop], asyncio.Future[list[EnhancedFace]]]] = []
+        self.queue: list[tuple[list[FaceCrop], asyncio.Future[tuple[list[EnhancedFace], float]]]] = []
         self.arrived: asyncio.Event | None = None
         self.network = ThreadPoolExecutor(1)
-        self.busy, self.calls, self.items = 0.0, 0, 0
 
-    async def enhance(self, crops: list[FaceCrop]) -> list[EnhancedFace]:
+    async def enhance(self, crops: list[FaceCrop]) -> tuple[list[EnhancedFace], float]:
+        """The faces, and this request's share (by faces) of its batch's seconds."""
         if self.arrived is None:
             self.arrived = asyncio.Event()
             asyncio.get_running_loop().create_task(self._serve())
-        answer: asyncio.Future[list[EnhancedFace]] = asyncio.get_running_loop().create_future()
+        answer: asyncio.Future[tuple[list[EnhancedFace], float]] = asyncio.get_running_loop().create_future()
         self.queue.append((crops, answer))
         self.arrived.set()
         return await answer
@@ -153,7 +153,8 @@ class EnhancerActor:
                 self.arrived.clear()
             await self._run(taken)
 
-    async def _run(self, taken: list[tuple[list[FaceCrop], asyncio.Future[list[EnhancedFace]]]]) -> None:
+    async def _run(self, taken: list[tuple[list[FaceCrop], asyncio.Future[tuple[list[EnhancedFace], float]]]]
+                   ) -> None:
         crops = [c for request, _ in taken for c in request]
         start = time.perf_counter()
         try:
@@ -162,25 +163,27 @@ class EnhancerActor:
             for _, answer in taken:
                 answer.set_exception(exc)
             return
-        self.busy += time.perf_counter() - start
-        self.calls += 1
-        self.items += len(crops)
+        busy = time.perf_counter() - start
         offset = 0
         for request, answer in taken:
-            answer.set_result(faces[offset : offset + len(request)])
+            answer.set_result((faces[offset : offset + len(request)], busy * len(request) / max(len(crops), 1)))
             offset += len(request)
 
-    async def stats(self) -> ActorStats:
-        return ActorStats(_node(), self.busy, self.calls, self.items)
+    async def node(self) -> str:
+        return _node()
 
 
 class ActorPool:
-    """Actors of one kind; a call goes to the actor with the fewest calls outstanding. Thread-safe."""
+    """Actors of one kind; a call goes to the live actor with the fewest calls outstanding. Thread-safe.
+
+    ``calls``, ``items`` and ``busy`` sum the answered calls (their first argument's length, the actor's seconds).
+    """
 
     def __init__(self, name: str, actors: list[Any], method: str) -> None:
         self.name, self.actors, self.method = name, actors, method
         self.outstanding = [0] * len(actors)
-        self.retries = 0
+        self.dead: set[int] = set()  # actors Ray will not restart again
+        self.retries, self.calls, self.items, self.busy = 0, 0, 0, 0.0
         self._lock = threading.Lock()
 
     def call(self, *args: Any) -> RayPending[Any]:
@@ -188,7 +191,11 @@ class ActorPool:
 
     def send(self, args: tuple[Any, ...]) -> tuple[int, Any]:
         with self._lock:
-            i = min(range(len(self.actors)), key=self.outstanding.__getitem__)
+            live = [i for i in range(len(self.actors)) if i not in self.dead]
+            if not live:
+                raise DicfaceError(f"every {self.name} actor died for good (Ray restarted each of them "
+                                   f"{ACTOR_RESTARTS} times); see the actors' log lines above")
+            i = min(live, key=self.outstanding.__getitem__)
             self.outstanding[i] += 1
         return i, getattr(self.actors[i], self.method).remote(*args)
 
@@ -197,17 +204,31 @@ class ActorPool:
             self.outstanding[i] -= 1
             self.retries += retried
 
+    def answered(self, items: int, busy: float) -> None:
+        with self._lock:
+            self.calls += 1
+            self.items += items
+            self.busy += busy
+
+    def lost(self, i: int) -> None:
+        """An actor's call was lost: it is out of the pool if Ray says it is dead for good."""
+        if _actor_state(self.actors[i]) == "DEAD":
+            with self._lock:
+                self.dead.add(i)
+
     def queued(self) -> int:
         return sum(self.outstanding)
 
-    def stats(self) -> list[ActorStats]:
+    def nodes(self) -> list[str]:
+        """The Ray nodes of the live actors (waits until they have started)."""
         import ray
 
-        return ray.get([actor.stats.remote() for actor in self.actors], timeout=PLACEMENT_TIMEOUT)
+        live = [a for i, a in enumerate(self.actors) if i not in self.dead]
+        return ray.get([actor.node.remote() for actor in live], timeout=PLACEMENT_TIMEOUT)
 
 
 class RayPending(Generic[T]):
-    """A call in flight on a pool; ``result()`` waits for it and sends it again if its actor died."""
+    """A call in flight on a pool; ``result()`` waits for it, and sends it again while its actor restarts."""
 
     def __init__(self, pool: ActorPool, args: tuple[Any, ...]) -> None:
         self.pool, self.args = pool, args
@@ -215,20 +236,26 @@ class RayPending(Generic[T]):
 
     def result(self) -> T:
         import ray
-        from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
+        from ray.exceptions import RayActorError
 
-        for attempt in range(RETRIES + 1):
+        deadline, wait = None, 0.1
+        while True:
             try:
-                value = ray.get(self.ref)
-            except (RayActorError, ActorDiedError, ActorUnavailableError) as exc:
+                value, busy = ray.get(self.ref)
+            except RayActorError as exc:  # died mid-call, restarting (ActorUnavailableError) or dead for good
                 self.pool.done(self.actor, retried=True)
-                if attempt == RETRIES:
-                    raise DicfaceError(f"{self.pool.name} actor lost {RETRIES + 1} times; giving up ({exc})") from exc
+                self.pool.lost(self.actor)
+                deadline = deadline or time.monotonic() + RESTART_TIMEOUT
+                if time.monotonic() > deadline:
+                    raise DicfaceError(f"a {self.pool.name} actor did not come back within {RESTART_TIMEOUT:g} s "
+                                       f"({str(exc).splitlines()[0]})") from exc
+                time.sleep(wait)  # a restart takes a moment: do not spend the wait in instant failures
+                wait = min(2 * wait, 2.0)
                 self.actor, self.ref = self.pool.send(self.args)
                 continue
             self.pool.done(self.actor, retried=False)
+            self.pool.answered(len(self.args[0]), busy)
             return value
-        raise AssertionError("unreachable")
 
 
 class RayServices:
@@ -295,18 +322,18 @@ class RayRunner(StreamRunner):
                                                   for _ in range(ray_options.workers)], "enhance")
         super().__init__(Sequencer(plan, track_cfg, aligner, dic is not None, blender, options),
                          RayServices(self.detect_pool, self.enhance_pool, ray_options.lookahead))
-        self._baseline = self._stats()
+        self._nodes()  # waits for the actors to start
         self._started = time.perf_counter()
 
     def pools(self) -> dict[str, ActorPool]:
         return {"detect": self.detect_pool} | ({"enhance": self.enhance_pool} if self.enhance_pool else {})
 
-    def _stats(self) -> dict[str, list[ActorStats]]:
+    def _nodes(self) -> dict[str, list[str]]:
         import ray
         from ray.exceptions import GetTimeoutError
 
         try:
-            return {name: pool.stats() for name, pool in self.pools().items()}
+            return {name: pool.nodes() for name, pool in self.pools().items()}
         except GetTimeoutError as exc:
             need = self.ray_options.cpus_per_actor * sum(len(p.actors) for p in self.pools().values())
             have = ray.cluster_resources().get("CPU", 0)
@@ -321,19 +348,16 @@ class RayRunner(StreamRunner):
         return " | ".join(f"{name} {pool.queued()}" for name, pool in self.pools().items())
 
     def usage(self) -> dict[str, PoolUsage]:
-        """Each pool's work since the runner started (busy % of the actors' wall time)."""
+        """Each pool's work since the runner started (busy % of the actors' wall time); calls and items are the
+        requests answered and their images or faces."""
         wall = time.perf_counter() - self._started
         usage = {}
-        for name, stats in self._stats().items():
-            before = self._baseline[name]
-            busy = sum(s.busy - b.busy for s, b in zip(stats, before, strict=True))
+        for name, nodes in self._nodes().items():
             pool = self.pools()[name]
             usage[name] = PoolUsage(
-                actors=len(stats), busy_percent=round(100 * busy / (wall * len(stats)), 1),
-                busy_seconds=round(busy, 3),
-                calls=sum(s.calls - b.calls for s, b in zip(stats, before, strict=True)),
-                items=sum(s.items - b.items for s, b in zip(stats, before, strict=True)),
-                retries=pool.retries, nodes=sorted({s.node for s in stats}))
+                actors=len(pool.actors), busy_percent=round(100 * pool.busy / (wall * len(pool.actors)), 1),
+                busy_seconds=round(pool.busy, 3), calls=pool.calls, items=pool.items, retries=pool.retries,
+                nodes=sorted(set(nodes)))
         return usage
 
     def close(self) -> None:

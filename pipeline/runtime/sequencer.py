@@ -26,7 +26,7 @@ import json
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import IO, Generic, Protocol, TypeVar
 
 import av
@@ -37,7 +37,7 @@ from pipeline.align import Aligner, FaceCrop
 from pipeline.blend import Blender, PasteFace
 from pipeline.detect.regions import DetectPlan, DetectRequest
 from pipeline.enhance import EnhancedFace
-from pipeline.io import Frame, VideoSink
+from pipeline.io import Frame, StreamInfo, VideoSink, fit_size
 from pipeline.track import TrackConfig, Tracker, TrackState
 from pipeline.types import Detection
 
@@ -66,6 +66,8 @@ class RunReport:
     faces_by_member: dict[str, int] = field(default_factory=dict)  # crops routed to each DIC member ("x4": n)
     tracks: int = 0
     corrupt_packets: int = 0
+    resized_frames: int = 0  # frames of another size than the stream's first, scaled to it
+    retimed_frames: int = 0  # frames whose timestamp went back or repeated, moved after the previous one
     dropped_frames: int = 0  # live streams: frames dropped to keep the latency bounded
     reconnects: int = 0  # live streams: times the source was reopened
     input_warning: str | None = None  # e.g. a damaged tail: the frames before it were processed
@@ -107,6 +109,7 @@ class Services(Protocol):
 
 
 class Source(Protocol):
+    info: StreamInfo
     first_output: int  # frames before this index only warm the tracker up (a segment of a split file)
     corrupt_packets: int
     stopped_early: str | None
@@ -204,6 +207,10 @@ class Sequencer:
                     exhausted = True
                     break
                 decoded += 1
+                size = source.info.width, source.info.height
+                if frame.image.shape[1::-1] != size:  # the stream changed resolution: keep the first one
+                    frame = replace(frame, image=fit_size(frame.image, *size))
+                    report.resized_frames += 1
                 if frame.index >= source.first_output:
                     report.frames_in += 1
                 sink.write_audio(source.take_audio())
@@ -248,6 +255,7 @@ class Sequencer:
         sink.write_audio(source.take_audio())
         report.tracks = len(seen_tracks)
         report.corrupt_packets = source.corrupt_packets
+        report.retimed_frames = sink.retimed_frames
         report.input_warning = source.stopped_early
         report.wall_seconds = time.perf_counter() - start
         return report

@@ -141,6 +141,26 @@ def test_exported_weights_become_the_default(tmp_path: Path, tiny_model: DIC) ->
     assert card["config"] == TINY.to_dict() | {"num_steps": 4} and "non-commercial" in card["licence"]
 
 
+def test_a_family_has_one_default_member_per_scale(tmp_path: Path) -> None:
+    from models.registry import export_weights, family
+
+    folder = tmp_path / "weights"
+    for scale in (8, 4, 2):
+        torch.manual_seed(scale)
+        torch.save(DIC(replace(TINY, scale=scale)).state_dict(), tmp_path / f"x{scale}.pt")
+        export_weights(tmp_path / f"x{scale}.pt", f"m{scale}", folder, default=True)
+    export_weights(tmp_path / "x4.pt", "m4b", folder, default=True)  # replaces m4 only
+    assert [r.name for r in family(folder=folder)] == ["m8", "m4b", "m2"]  # smallest input first
+    assert [r.name for r in family(scale=2, folder=folder)] == ["m2"]
+    assert default_weights(folder).name == "m8" and default_weights(folder, scale=4).name == "m4b"
+    given = family(tmp_path / "x2.pt")
+    assert len(given) == 1 and given[0].config.scale == 2 and given[0].sha256 is None
+    with pytest.raises(CheckpointError, match="a x2 member"):
+        family(tmp_path / "x2.pt", scale=4)
+    model, record = load_model(family(scale=4, folder=folder)[0])
+    assert record.name == "m4b" and model.cfg.input_size == 32
+
+
 def test_landmark_branch_from_a_bare_file_or_a_whole_checkpoint(tmp_path: Path, tiny_model: DIC) -> None:
     bare, whole = tmp_path / "hg.pt", tmp_path / "dic.pt"
     torch.save(tiny_model.HG.state_dict(), bare)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,6 +120,34 @@ def test_killed_actors_are_restarted_and_their_calls_retried(local_ray, clips, e
     assert killed.is_set()
     _same_frames(tmp_path / "out.mp4", expected["a.mp4"][0])
     assert usage["enhance"].retries + usage["detect"].retries >= 1
+
+
+def test_an_actor_killed_twice_in_a_row_still_gives_the_whole_output(local_ray, clips, expected, tmp_path):
+    from pipeline.runtime.ray_runtime import _actor_state
+
+    with _ray() as runner:
+        kills: list[float] = []
+
+        def kill_twice(report: RunReport) -> None:  # the second kill 1 s after the restarted actor is back
+            if kills:
+                return
+            actor = runner.enhance_pool.actors[0]
+            ray.kill(actor, no_restart=False)
+            kills.append(time.monotonic())
+            while _actor_state(actor) != "ALIVE" and time.monotonic() < kills[0] + 60:
+                time.sleep(0.05)
+            time.sleep(1.0)
+            ray.kill(actor, no_restart=False)
+            kills.append(time.monotonic())
+
+        report = enhance_file(clips[0], tmp_path / "out.mp4", runner, LOSSLESS, show_progress=False,
+                              on_progress=kill_twice)
+        usage = runner.usage()
+    assert len(kills) == 2
+    _same_frames(tmp_path / "out.mp4", expected["a.mp4"][0])
+    assert usage["enhance"].retries >= 1
+    # the figures are the driver's: as without a restart (test_same_output_as_in_process)
+    assert (usage["detect"].calls, usage["enhance"].calls, usage["enhance"].items) == (24, 6, report.faces_enhanced)
 
 
 def test_a_job_shares_the_pools(local_ray, clips, expected, tmp_path):

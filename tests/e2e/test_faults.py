@@ -1,0 +1,196 @@
+"""Faults a user meets: SIGTERM mid-run, files a SIGKILL left behind, a full disk, a stream that changes size.
+
+Each ends in complete output or a one-line error with its documented exit code, and nothing half-written is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from pipeline.cli import main
+from pipeline.examples import back_and_forth, write_clip
+from tests.clips import make_clip, panning_frames
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _everything(folder: Path) -> set[str]:
+    return {p.name for p in folder.rglob("*")}
+
+
+@pytest.mark.parametrize("runtime", ["local", "ray"])
+def test_sigterm_mid_run_is_a_clean_stop(tmp_path: Path, tiny_weights: Path, runtime: str) -> None:
+    clip = tmp_path / "clip.mp4"
+    write_clip(clip, back_and_forth(panning_frames(60, 320, 180), 400))
+    out, tracks = tmp_path / "out" / "out.mp4", tmp_path / "out" / "tracks.jsonl"
+    out.parent.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "enhance", str(clip), "-o", str(out), "--tracks", str(tracks),
+         "--weights", str(tiny_weights), "--runtime", runtime, "--workers", "1", "--preset", "ultrafast"],
+        stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    deadline = time.monotonic() + 120
+    while not any(".part" in name for name in _everything(out.parent)):  # encoding has started
+        assert run.poll() is None and time.monotonic() < deadline, run.stderr.read() if run.stderr else ""
+        time.sleep(0.05)
+    time.sleep(0.5)
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "dicface: terminated (SIGTERM); unfinished outputs removed"
+    assert "Traceback" not in err
+    assert _everything(out.parent) == set()  # no output, no .part file
+
+
+def test_a_job_ignores_what_a_killed_run_left_behind(
+    tmp_path: Path, tiny_weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    make_clip(folder / "a.mp4", count=4, width=160, height=96)
+    (folder / ".b.k2j3x8.part.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom half-written")  # no moov box
+    out = tmp_path / "out"
+    assert main(["enhance", str(folder), "-o", str(out), "--weights", str(tiny_weights), "--runtime", "local"]) == 0
+    assert [p.name for p in out.iterdir()] == ["a.mp4"]
+    err = capsys.readouterr().err
+    assert "1 unfinished temporary file(s)" in err and ".b.k2j3x8.part.mp4" in err
+    assert main(["enhance", str(folder / "*.mp4"), "-o", str(tmp_path / "glob"), "--weights", str(tiny_weights),
+                 "--runtime", "local"]) == 0
+    assert [p.name for p in (tmp_path / "glob").iterdir()] == ["a.mp4"]
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path):  # noqa: ANN201 -- yields a Path
+    """A 256-KiB tmpfs: a video or a long tracks file cannot fit. Needs root and mount (skips otherwise)."""
+    mount = tmp_path / "full"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.decode().strip()})")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+@pytest.mark.parametrize("what", ["video", "tracks", "report", "png"])
+def test_a_full_disk_is_a_one_line_error_and_leaves_nothing(
+    tmp_path: Path, tiny_weights: Path, full_disk: Path, capsys: pytest.CaptureFixture[str], what: str,
+    real_faces: list[np.ndarray]
+) -> None:
+    clip = tmp_path / "clip.mp4"
+    make_clip(clip, count=40, width=320, height=180)
+    (full_disk / "filler").write_bytes(os.urandom(200 * 1024))  # 56 KiB left
+    common = ["--weights", str(tiny_weights), "--runtime", "local", "--crf", "0", "--preset", "ultrafast"]
+    if what == "video":
+        argv = ["enhance", str(clip), "-o", str(full_disk / "out.mp4"), *common]
+    elif what == "tracks":
+        argv = ["enhance", str(clip), "-o", str(tmp_path / "out.mp4"), "--tracks", str(full_disk / "t.jsonl"),
+                "--sr", "none", *common]
+        (full_disk / "filler2").write_bytes(os.urandom(52 * 1024))  # a few KiB left: the tracks need more
+    elif what == "report":
+        (full_disk / "filler2").write_bytes(os.urandom(56 * 1024 - 512))
+        argv = ["enhance", str(clip), "-o", str(tmp_path / "out.mp4"), "--report", str(full_disk / "r.json"),
+                *common]
+    else:
+        from pipeline.files import write_png
+
+        faces = tmp_path / "faces"
+        faces.mkdir()
+        for i in range(12):
+            write_png(real_faces[0], faces / f"f{i}.png")
+        argv = ["sr", str(faces), "-o", str(full_disk / "sr"), "--weights", str(tiny_weights), "--landmarks"]
+    before = _everything(full_disk)
+    assert main(argv) == 5
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("dicface: error: ") and "No space left on device" in err[-1]
+    assert str(full_disk) in err[-1] and "Traceback" not in "\n".join(err)
+    assert not any(".part" in name for name in _everything(full_disk) - before)
+    assert not (tmp_path / "out.mp4").exists() or what == "report"
+
+
+def _ts_segment(path: Path, frames: list[np.ndarray], start: int) -> None:
+    with av.open(str(path), "w", format="mpegts") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 25)
+        for i, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = start + i, Fraction(1, 25)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+
+
+def test_a_stream_that_changes_resolution_and_restarts_its_clock_is_kept_whole(tmp_path: Path, tiny_weights: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    large, small = panning_frames(12, 320, 180), [f[::2, ::2].copy() for f in panning_frames(10, 320, 180)]
+    _ts_segment(tmp_path / "a.ts", large, 0)
+    _ts_segment(tmp_path / "b.ts", small, 12)
+    clip = tmp_path / "camera.ts"
+    clip.write_bytes((tmp_path / "a.ts").read_bytes() + (tmp_path / "b.ts").read_bytes())
+    out, report = tmp_path / "out.mkv", tmp_path / "report.json"
+    assert main(["enhance", str(clip), "-o", str(out), "--weights", str(tiny_weights), "--runtime", "local",
+                 "--report", str(report)]) == 0
+    err = capsys.readouterr().err  # two segments cut apart and joined again: sizes differ, timestamps overlap
+    assert "the resolution changed: 10 frames scaled to the first frame's size" in err
+    assert "timestamps went back" in err
+    with av.open(str(out)) as container:
+        frames = list(container.decode(video=0))
+    data = json.loads(report.read_text())
+    assert {(f.width, f.height) for f in frames} == {(320, 180)} and len(frames) == data["frames_out"] == 22
+    assert data["resized_frames"] == 10 and data["retimed_frames"] > 0
+    assert all(b.pts > a.pts for a, b in zip(frames, frames[1:]))
+
+
+@pytest.mark.skipif(shutil.which("ray") is None, reason="the ray command line is not installed")
+def test_an_embedded_run_does_not_join_a_cluster_running_on_this_machine(tmp_path: Path, tiny_weights: Path) -> None:
+    from tests.rtsp import free_port
+
+    clip, report = tmp_path / "clip.mp4", tmp_path / "report.json"
+    make_clip(clip, count=6, width=160, height=96)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"PYTHONPATH": str(REPO)}
+    started = subprocess.run(["ray", "start", "--head", f"--port={free_port()}", "--num-cpus=1",
+                              "--include-dashboard=false", "--disable-usage-stats", "--node-ip-address=127.0.0.1"],
+                             env=env, capture_output=True, text=True, timeout=120)
+    try:
+        assert started.returncode == 0, started.stderr[-2000:]
+        run = subprocess.run([sys.executable, "-m", "pipeline.cli", "enhance", str(clip), "-o", str(tmp_path / "o.mp4"),
+                              "--runtime", "ray", "--weights", str(tiny_weights), "--report", str(report)],
+                             env=env, capture_output=True, text=True, timeout=300, cwd=REPO)
+        assert run.returncode == 0, run.stderr[-3000:]
+        theirs = subprocess.run([sys.executable, "-c", "import ray; ray.init(address='auto', log_to_driver=False); "
+                                 "print(ray.get_runtime_context().get_node_id())"],
+                                env=env, capture_output=True, text=True, timeout=120)
+        assert theirs.returncode == 0, theirs.stderr[-2000:]
+        ours = json.loads(report.read_text())["pools"]["detect"]["nodes"]
+        assert theirs.stdout.strip().splitlines()[-1] not in ours  # the run had a Ray of its own
+    finally:
+        subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+def test_an_embedded_run_starts_its_own_ray(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+
+    from models.distributed import connect
+
+    seen: dict[str, object] = {}
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kw: seen.update(kw))
+    handler = signal.getsignal(signal.SIGTERM)
+    connect(None)
+    assert seen["address"] == "local"  # not None: that would join a cluster found in Ray's temp folder
+    assert signal.getsignal(signal.SIGTERM) == handler
