@@ -117,7 +117,7 @@ def bench_sizes(make_runner: MakeRunner, sources: list[FaceSource], frames: int 
                     rows.append((width, scale))
                     continue
                 faces = [sharp[(i + k) % len(sharp)] for k in range(min(2, len(sharp)))]
-                size = (2 * width + 240, 2 * int(0.8 * (width + frames / 2 + 8)))  # even: x264 pads odd sizes
+                size = (2 * width + 240, 2 * int(0.75 * (1.3 * width + frames / 2 + 8)))  # even: x264 pads odd
                 inputs, _ = face_clip_frames(frames, *size, [width] * len(faces), sources=faces)
                 truth, landmarks = face_clip_frames(frames, *size, [width] * len(faces), scale=scale, sources=faces)
                 write_clip(clip, inputs, audio=False, crf=crf)

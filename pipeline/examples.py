@@ -97,9 +97,9 @@ def face_clip_frames(
         frame = scenery[:, t * scale : (t + width) * scale].copy()  # the camera pans by 1 px per frame
         for k, w in enumerate(face_widths):
             src, pts = sources[k % len(sources)].head, sources[k % len(sources)].landmarks
-            size = (w * scale, round(w * scale * src.shape[0] / src.shape[1]))
+            size = (w * scale, round(w * src.shape[0] / src.shape[1]) * scale)  # exactly K x the 1x patch
             x, y = 80 + step * k + 1.5 * t, height / 3 + 0.5 * t  # top-left pixel centre at scale 1
-            x, y = (x - 0.5) * scale + 0.5, (y - 0.5) * scale + 0.5
+            x, y = x * scale, y * scale  # the same place at scale K: pixel centres p -> (p + 0.5) K - 0.5, edges x K
             _paste_at(frame, resize_bicubic(src, size), x, y)
             factor = np.array([size[0] / src.shape[1], size[1] / src.shape[0]])
             truths[t, k] = (pts + 0.5) * factor - 0.5 + (x, y)

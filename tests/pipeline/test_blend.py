@@ -23,7 +23,7 @@ def test_colour_is_matched_to_the_surroundings() -> None:
     frame = np.full((100, 120, 3), 100, np.uint8)
     sr = np.full((128, 128, 3), 180, np.uint8)
     sr[60:68, 60:68] = 255  # a detail that must survive
-    matched = Blender()(frame, [PasteFace(BOX, sr)])
+    matched = Blender(BlendConfig(colour_match=True))(frame, [PasteFace(BOX, sr)])
     raw = Blender(BlendConfig(colour_match=False))(frame, [PasteFace(BOX, sr)])
     centre = matched[44:49, 54:59].astype(int)
     assert abs(int(raw[40, 50, 0]) - 180) < 3  # without matching the flat SR colour shows

@@ -25,3 +25,23 @@ def test_face_regions_are_clipped_to_the_frame() -> None:
     points[0, 0, :, 1] = np.linspace(90, 120, 68)
     x1, y1, x2, y2 = face_regions(points, (100, 50))[0, 0]
     assert (x1, y1, x2, y2) == (0, 82, 19, 100)  # pad 7.5 px (a quarter of the 30-px extent)
+
+
+def test_the_ground_truth_render_lies_exactly_on_the_input() -> None:
+    """The xK render, scaled down by K, is best aligned with the 1x frame at zero shift: a truth that is off by a
+    fraction of a pixel favours blurry methods over sharp ones (it hid DIC's gain on the video path)."""
+    from models.faces import resize_bicubic
+    from models.metrics import psnr_y
+
+    low, landmarks = face_clip_frames(2, 320, 180, (40, 30))
+    for k in (2, 4):
+        high, _ = face_clip_frames(2, 320, 180, (40, 30), scale=k)
+        down = resize_bicubic(high[1], (320, 180))
+        x1, y1, x2, y2 = face_regions(landmarks, (180, 320))[1, 0]
+
+        def shifted(dx: float, dy: float) -> float:
+            moved = cv2.warpAffine(down, np.float32([[1, 0, dx], [0, 1, dy]]), (320, 180), flags=cv2.INTER_LINEAR)
+            return psnr_y(moved[y1:y2, x1:x2], low[1][y1:y2, x1:x2], 0)
+
+        at_zero = shifted(0, 0)
+        assert at_zero > 30 and all(at_zero > shifted(dx, dy) for dx, dy in ((0.3, 0), (-0.3, 0), (0, 0.3), (0, -0.3)))
