@@ -19,9 +19,9 @@ from torch import Tensor
 from tqdm import tqdm
 
 from models.atomic import atomic_output
+from models.degrade import BICUBIC, DegradationConfig, degrade
 from models.errors import InputError, InputNotFound
 from models.evaluate import list_images, read_rgb
-from models.degrade import DegradationConfig, degrade
 from models.faces import HR_SIZE, LR_SIZE, crop_face, normalise, square_box, to_crop_coords
 from models.heatmaps import render_heatmaps
 
@@ -98,7 +98,7 @@ class FacePairs:
         index: int,
         flip: bool,
         lr_size: int = LR_SIZE,
-        degradation: DegradationConfig = DegradationConfig(),
+        degradation: DegradationConfig = BICUBIC,
         rng: np.random.Generator | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One training triple: (S, S, 3) LR, (128, 128, 3) HR uint8, (68, 2) landmarks (flipped if asked).
@@ -120,7 +120,7 @@ class FacePairs:
         flip: bool,
         shard: tuple[int, int] = (0, 1),
         lr_size: int = LR_SIZE,
-        degradation: DegradationConfig = DegradationConfig(),
+        degradation: DegradationConfig = BICUBIC,
     ) -> dict[str, Tensor]:
         """The batch for ``iteration``: a deterministic function of (seed, iteration). ``shard`` (rank, world):
         only every world-th sample from the rank-th, a data-parallel worker's share.

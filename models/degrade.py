@@ -43,6 +43,9 @@ class DegradationConfig:
             raise ValueError(f"degradation jpeg_quality must be 1 <= low <= high <= 100, got {self.jpeg_quality}")
 
 
+BICUBIC = DegradationConfig()  # DIC's protocol
+
+
 def shift_pair(hr: np.ndarray, landmarks: np.ndarray, dx: int, dy: int) -> tuple[np.ndarray, np.ndarray]:
     """Move the face by whole HR pixels (edges repeated). Shape: (128, 128, 3) uint8, (68, 2) -> same."""
     pad = max(abs(dx), abs(dy))

@@ -96,10 +96,10 @@ def evaluate_faces(
     """Score ``super_resolve`` against bicubic on HR faces, in DIC's protocol.
 
     ``faces`` yields (HR image, its 68 landmarks in that image's pixels or None[, its LR image]). Each HR face is
-    resized to 128 (PIL bicubic) if needed; its LR input is the given LR image (resized to 16 if needed: LR/HR
-    pairs) or made by PIL bicubic 128 -> ``lr_size`` (16, 32 or 64: the member's input); the bicubic baseline is
-    PIL bicubic from that LR to 128. Faces with landmarks also score the NME of DIC's decoded landmarks and, with ``seeded``, a second
-    DIC run whose landmark branch is seeded with those landmarks (``dic+seed``).
+    resized to 128 (PIL bicubic) if needed; its LR input is the given LR image (resized to ``lr_size`` if needed:
+    LR/HR pairs) or made by PIL bicubic 128 -> ``lr_size`` (16, 32 or 64: the member's input); the bicubic baseline
+    is PIL bicubic from that LR to 128. Faces with landmarks also score the NME of DIC's decoded landmarks and, with
+    ``seeded``, a second DIC run whose landmark branch is seeded with those landmarks (``dic+seed``).
     """
     scores = {"bicubic": MethodScores(), "dic": MethodScores()}
     if seeded:

@@ -101,7 +101,8 @@ class SizeRow:
 
 
 def bench_sizes(make_runner: MakeRunner, sources: list[FaceSource], frames: int = 10, crf: int = 26,
-                scales: tuple[int, ...] = (2, 4), widths: tuple[int, ...] = SIZE_BINS) -> list[SizeRow | tuple[int, int]]:
+                scales: tuple[int, ...] = (2, 4), widths: tuple[int, ...] = SIZE_BINS
+                ) -> list[SizeRow | tuple[int, int]]:
     """Gain over bicubic per face size and upscale, in this run. Each (width, scale) gets a clip of up to two faces
     of ``sources`` whose photo is at least width x scale px wide (so the xK ground truth is sharp), H.264-compressed
     at ``crf`` as real footage is, enhanced by bicubic (``--sr none``) and by dicface, both scored against a xK

@@ -95,6 +95,8 @@ def _add_video_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--codec", default="libx264", help="video encoder (default libx264)")
     p.add_argument("--crf", type=int, default=18, help="x264/x265 quality, lower is better (default 18)")
     p.add_argument("--preset", default="medium", help="x264/x265 preset (default medium)")
+    p.add_argument("--pix-fmt", default="auto", help="output pixel format; auto (default) keeps the input's "
+                   "(10-bit stays 10-bit, 4:4:4 stays 4:4:4) where the encoder takes it, else yuv420p")
 
 
 def _add_runtime_flags(p: argparse.ArgumentParser) -> None:
@@ -360,7 +362,7 @@ def _enhance_runner(args: argparse.Namespace, enhancer):  # noqa: ANN001, ANN202
 def _encode_options(args: argparse.Namespace):  # noqa: ANN202 -- pipeline.io.EncodeOptions, imported lazily
     from pipeline.io import EncodeOptions
 
-    return EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)
+    return EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt)
 
 
 def _resources(text: str | None, flag: str) -> dict[str, float]:
@@ -671,7 +673,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                             lr_size=record.config.input_size)
     rows = result.table()
     text = (f"{result.count} faces, Y channel, {result.crop}-px border crop, Gaussian SSIM; "
-            f"x{record.config.scale} ({record.config.input_size} -> 128 px), weights {record.name}\n\n{result.markdown()}\n\n"
+            f"x{record.config.scale} ({record.config.input_size} -> 128 px), weights {record.name}\n\n"
+            f"{result.markdown()}\n\n"
             f"DIC vs bicubic: {rows[1]['psnr_y'] - rows[0]['psnr_y']:+.2f} dB PSNR-Y, "
             f"{rows[1]['ssim_y'] - rows[0]['ssim_y']:+.4f} SSIM-Y\n")
     print("\n" + text)

@@ -12,7 +12,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from fractions import Fraction
+from itertools import pairwise
 from pathlib import Path
 
 import av
@@ -73,11 +75,12 @@ def test_a_job_ignores_what_a_killed_run_left_behind(
 
 
 @pytest.fixture
-def full_disk(tmp_path: Path):  # noqa: ANN201 -- yields a Path
+def full_disk(tmp_path: Path) -> Iterator[Path]:
     """A 256-KiB tmpfs: a video or a long tracks file cannot fit. Needs root and mount (skips otherwise)."""
     mount = tmp_path / "full"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True,
+                          check=False)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.decode().strip()})")
     try:
@@ -152,7 +155,7 @@ def test_a_stream_that_changes_resolution_and_restarts_its_clock_is_kept_whole(t
     data = json.loads(report.read_text())
     assert {(f.width, f.height) for f in frames} == {(320, 180)} and len(frames) == data["frames_out"] == 22
     assert data["resized_frames"] == 10 and data["retimed_frames"] > 0
-    assert all(b.pts > a.pts for a, b in zip(frames, frames[1:]))
+    assert all(b.pts > a.pts for a, b in pairwise(frames))
 
 
 @pytest.mark.skipif(shutil.which("ray") is None, reason="the ray command line is not installed")
@@ -164,21 +167,22 @@ def test_an_embedded_run_does_not_join_a_cluster_running_on_this_machine(tmp_pat
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"PYTHONPATH": str(REPO)}
     started = subprocess.run(["ray", "start", "--head", f"--port={free_port()}", "--num-cpus=1",
                               "--include-dashboard=false", "--disable-usage-stats", "--node-ip-address=127.0.0.1"],
-                             env=env, capture_output=True, text=True, timeout=120)
+                             env=env, capture_output=True, text=True, timeout=120, check=False)
     try:
         assert started.returncode == 0, started.stderr[-2000:]
         run = subprocess.run([sys.executable, "-m", "pipeline.cli", "enhance", str(clip), "-o", str(tmp_path / "o.mp4"),
                               "--runtime", "ray", "--weights", str(tiny_weights), "--report", str(report)],
-                             env=env, capture_output=True, text=True, timeout=300, cwd=REPO)
+                             env=env, capture_output=True, text=True, timeout=300, cwd=REPO, check=False)
         assert run.returncode == 0, run.stderr[-3000:]
-        theirs = subprocess.run([sys.executable, "-c", "import ray; ray.init(address='auto', log_to_driver=False); "
-                                 "print(ray.get_runtime_context().get_node_id())"],
-                                env=env, capture_output=True, text=True, timeout=120)
+        probe = ("import ray; ray.init(address='auto', log_to_driver=False); "
+                 "print(ray.get_runtime_context().get_node_id())")
+        theirs = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120,
+                                check=False)
         assert theirs.returncode == 0, theirs.stderr[-2000:]
         ours = json.loads(report.read_text())["pools"]["detect"]["nodes"]
         assert theirs.stdout.strip().splitlines()[-1] not in ours  # the run had a Ray of its own
     finally:
-        subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, timeout=120)
+        subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, timeout=120, check=False)
 
 
 def test_an_embedded_run_starts_its_own_ray(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,7 +30,7 @@ def test_video_mode_is_deterministic_and_degrades(face: tuple[np.ndarray, np.nda
     first = degrade(hr, points, 32, VIDEO, np.random.default_rng([0, 5]))
     again = degrade(hr, points, 32, VIDEO, np.random.default_rng([0, 5]))
     assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
-    lr, hr_out, points_out = first
+    lr, hr_out, _ = first
     clean = resize_bicubic(hr_out, 32)
     assert lr.shape == (32, 32, 3) and 0 < np.abs(lr.astype(int) - clean).mean() < 20
 

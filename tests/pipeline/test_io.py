@@ -11,7 +11,16 @@ import pytest
 
 from models.errors import InputError, InputNotFound
 from pipeline.files import write_png
-from pipeline.io import FileSource, Frame, ImageFolderSource, StreamInfo, VideoSink, open_source
+from pipeline.io import (
+    EXACT_CONVERSION,
+    EncodeOptions,
+    FileSource,
+    Frame,
+    ImageFolderSource,
+    StreamInfo,
+    VideoSink,
+    open_source,
+)
 from tests.clips import make_clip
 
 
@@ -129,3 +138,79 @@ def test_audio_only_file_is_refused(tmp_path: Path) -> None:
         out.mux(stream.encode())
     with pytest.raises(InputError, match="no video stream"):
         FileSource(path)
+
+
+def _tagged(path: Path, pix_fmt: str, tags: tuple[int, int, int, int] | None, rgb: tuple[int, int, int],
+            size: tuple[int, int] = (64, 48)) -> None:
+    """Three lossless frames of one flat colour, converted and tagged as ``tags`` (primaries, transfer, matrix,
+    range) say; None: untagged (converted as FFmpeg does by default)."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = *size, pix_fmt
+        stream.codec_context.options = {"qp": "0"}
+        if tags:
+            context = stream.codec_context
+            context.color_primaries, context.color_trc, context.colorspace, context.color_range = tags
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((size[1], size[0], 3), rgb, np.uint8), format="rgb24")
+            if tags:
+                frame.color_primaries, frame.color_trc = tags[:2]  # tags only: no gamut conversion
+                frame = frame.reformat(format=pix_fmt, dst_colorspace=tags[2], dst_color_range=tags[3],
+                                       interpolation=EXACT_CONVERSION)
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+
+
+def _colour_and_tags(path: Path) -> tuple[np.ndarray, tuple[int, int, int, int], str]:
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+        tags = (frame.color_primaries, frame.color_trc, frame.colorspace, frame.color_range)
+        matrix = frame.colorspace if frame.colorspace != 2 else 6
+        rgb = frame.to_ndarray(format="rgb24", src_colorspace=matrix, src_color_range=frame.color_range or 1,
+                               interpolation=EXACT_CONVERSION)
+        return rgb[24, 32].astype(int), tags, frame.format.name
+
+
+@pytest.mark.parametrize(("name", "pix_fmt", "tags"), [
+    ("BT.709 limited", "yuv420p", (1, 1, 1, 1)),
+    ("BT.601 full range", "yuv420p", (6, 6, 6, 2)),
+    ("BT.2020 10-bit", "yuv420p10le", (9, 14, 9, 1)),
+    ("4:4:4", "yuv444p", (1, 1, 1, 1)),
+])
+def test_colour_tags_matrix_range_and_bit_depth_come_through(tmp_path: Path, name: str, pix_fmt: str,
+                                                             tags: tuple[int, int, int, int]) -> None:
+    src, out = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    _tagged(src, pix_fmt, tags, (200, 100, 50))
+    before, before_tags, _ = _colour_and_tags(src)
+    lossless = EncodeOptions(crf=0, preset="ultrafast")
+    with FileSource(src) as source, VideoSink(out, source.info, options=lossless) as sink:
+        for frame in source:
+            sink.write(frame)
+    after, after_tags, after_fmt = _colour_and_tags(out)
+    assert after_tags == before_tags == tags and after_fmt.replace("yuvj", "yuv") == pix_fmt  # yuvj: full range
+    assert np.abs(after - before).max() <= 1, (before, after)  # a flat patch within one level
+
+
+def test_untagged_video_follows_ffmpegs_convention_by_height(tmp_path: Path) -> None:
+    from pipeline.io import ColorTags
+
+    assert ColorTags().resolved(720).matrix == 1 and ColorTags().resolved(576).matrix == 6
+    assert ColorTags(pix_fmt="yuvj420p").resolved(480).range == 2 and ColorTags().resolved(480).range == 1
+    src, out = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    _tagged(src, "yuv420p", None, (200, 100, 50))
+    lossless = EncodeOptions(crf=0, pix_fmt="yuv420p")
+    with FileSource(src) as source, VideoSink(out, source.info, options=lossless) as sink:
+        for frame in source:
+            sink.write(frame)
+    _, tags, _ = _colour_and_tags(out)
+    assert tags[2:] == (6, 1)  # a 48-line video: BT.601, limited range, now said in the file
+
+
+def test_an_explicit_pixel_format_is_used(tmp_path: Path) -> None:
+    src, out = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    _tagged(src, "yuv420p10le", (1, 1, 1, 1), (10, 200, 90))
+    with FileSource(src) as source, VideoSink(out, source.info, options=EncodeOptions(pix_fmt="yuv420p")) as sink:
+        for frame in source:
+            sink.write(frame)
+    assert _colour_and_tags(out)[2] == "yuv420p"
