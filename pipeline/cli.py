@@ -442,6 +442,9 @@ def _input_problems(report) -> str | None:  # noqa: ANN001 -- a RunReport
         problems.append(f"{report.corrupt_packets} corrupt packets skipped")
     if report.resized_frames:
         problems.append(f"the resolution changed: {report.resized_frames} frames scaled to the first frame's size")
+    if report.dropped_streams:
+        problems.append(f"the output container cannot hold {', '.join(report.dropped_streams)}: left out "
+                        f"(use .mkv to keep them)")
     if report.retimed_frames:
         problems.append(f"timestamps went back: {report.retimed_frames} frames moved after the frame before")
     return "; ".join(problems) or None
@@ -575,14 +578,14 @@ def _stream_sink(args: argparse.Namespace, info, encode):  # noqa: ANN001, ANN20
     from pipeline.live import SegmentSink
 
     if is_url(args.output):
-        return VideoSink(args.output, info, None, encode)
+        return VideoSink(args.output, info, (), encode)
     out = Path(args.output)
     if out.is_dir() or not out.suffix:
         out.mkdir(parents=True, exist_ok=True)
         return SegmentSink(out, info, encode, args.segment_seconds)
     check_output(out, args.input, args.overwrite)
     _writable_folder(out.parent)
-    return VideoSink(out, info, None, encode)
+    return VideoSink(out, info, (), encode)
 
 
 def cmd_stream(args: argparse.Namespace) -> int:

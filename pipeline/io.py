@@ -1,16 +1,18 @@
-"""Video in and out with PyAV: decoded frames keep their timestamps; audio is remuxed untouched.
+"""Video in and out with PyAV: decoded frames keep their timestamps; audio and subtitles are remuxed untouched.
 
-A source yields ``Frame`` records in display order and collects the audio packets it demuxes on the way
-(``take_audio``); the sink encodes frames (libx264 by default) with their original pts and time base, keeps the
-rotation metadata, muxes the audio packets as they come, and only renames its temporary file to the output
-when ``close`` is called without an error. Decoder and encoder are both flushed: no last frames are lost.
+A source yields ``Frame`` records in display order and collects the packets of every audio and subtitle stream it
+demuxes on the way (``take_packets``); the sink encodes frames (libx264 by default) with their original pts and
+time base, keeps the rotation, colour tags, container and stream metadata (title, language, creation time) and
+chapters, muxes the copied packets as they come, and only renames its temporary file to the output when ``close``
+is called without an error. A stream the output container cannot hold (SubRip in MP4 ...) is left out and named in
+``dropped_streams``. Decoder and encoder are both flushed: no last frames are lost.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -69,6 +71,7 @@ class ColorTags:
         return replace(self, matrix=matrix, range=FULL_RANGE if full else LIMITED_RANGE)
 
 
+COPIED_TYPES = ("audio", "subtitle")  # streams remuxed packet for packet
 UNSPECIFIED, RESERVED, BT709, BT601 = 2, 3, 1, 6  # matrix code points (BT601 = SMPTE 170M)
 LIMITED_RANGE, FULL_RANGE = 1, 2
 # swscale flags for YUV <-> RGB: accurate rounding and full chroma resolution. With the defaults a flat colour
@@ -89,6 +92,9 @@ class StreamInfo:
     frame_count: int | None  # as declared by the container; may be missing or approximate
     has_audio: bool
     color: ColorTags = ColorTags()
+    metadata: tuple[tuple[str, str], ...] = ()  # the container's (title, creation_time ...)
+    video_metadata: tuple[tuple[str, str], ...] = ()  # the video stream's (language, handler ...)
+    chapters: tuple[dict, ...] = ()  # as PyAV's Container.chapters() gives them
 
 
 def is_url(source: str | os.PathLike[str]) -> bool:
@@ -144,9 +150,9 @@ class FileSource:
         self._video = self._container.streams.video[0]
         if threads:
             self._video.codec_context.thread_count = threads
-        audio = self._container.streams.audio
-        self.audio_stream = audio[0] if audio and span is None else None
-        self._audio: list[av.Packet] = []
+        # Audio and subtitle streams are copied packet for packet (not for a part of a file: the join adds them).
+        self.copy_streams = [s for s in self._container.streams if s.type in COPIED_TYPES] if span is None else []
+        self._packets: list[av.Packet] = []
         self.span = span
         self.first_output = span.first_output if span else 0
         if span is not None:
@@ -167,26 +173,29 @@ class FileSource:
             time_base=Fraction(self._video.time_base or Fraction(1, 90000)),
             rotation=first[1],
             frame_count=self._video.frames or None,
-            has_audio=self.audio_stream is not None,
+            has_audio=any(s.type == "audio" for s in self.copy_streams),
             color=first[2],
+            metadata=tuple(self._container.metadata.items()),
+            video_metadata=tuple(self._video.metadata.items()),
+            chapters=tuple(self._container.chapters()) if span is None else (),
         )
 
-    def take_audio(self) -> list[av.Packet]:
-        """Audio packets demuxed since the last call (empty without an audio stream)."""
-        packets, self._audio = self._audio, []
+    def take_packets(self) -> list[av.Packet]:
+        """Packets of the copied streams (``copy_streams``) demuxed since the last call."""
+        packets, self._packets = self._packets, []
         return packets
 
     def _decode(self) -> Iterator[tuple[Frame, int, ColorTags]]:
         """(frame, display rotation, colour tags) in decode order; the final empty packet flushes the decoder.
         Each frame becomes RGB by its own matrix and range (``ColorTags.resolved``)."""
-        streams = [self._video] + ([self.audio_stream] if self.audio_stream is not None else [])
+        streams = [self._video, *self.copy_streams]
         span = self.span
         index = first = span.first_index if span else 0
         try:
             for packet in self._container.demux(*streams):
-                if packet.stream.type == "audio":
-                    if packet.dts is not None:
-                        self._audio.append(packet)
+                if packet.stream.type != "video":
+                    if packet.dts is not None or packet.pts is not None:
+                        self._packets.append(packet)
                     continue
                 try:
                     decoded = packet.decode()
@@ -234,14 +243,14 @@ class ImageFolderSource:
     def __init__(self, folder: str | os.PathLike[str], fps: Fraction = Fraction(25)) -> None:
         self.paths = list_images([folder])
         first = read_rgb(self.paths[0])
-        self.audio_stream = None
+        self.copy_streams: list[av.stream.Stream] = []
         self.first_output = 0
         self.corrupt_packets = 0
         self.stopped_early: str | None = None
         self.info = StreamInfo(first.shape[1], first.shape[0], Fraction(fps), 1 / Fraction(fps), 0,
                                len(self.paths), False)
 
-    def take_audio(self) -> list[av.Packet]:
+    def take_packets(self) -> list[av.Packet]:
         return []
 
     def __iter__(self) -> Iterator[Frame]:
@@ -305,7 +314,7 @@ class VideoSink:
         self,
         path: str | os.PathLike[str],
         info: StreamInfo,
-        audio_template: av.audio.stream.AudioStream | None = None,
+        templates: Sequence[av.stream.Stream] = (),
         options: EncodeOptions = EncodeOptions(),
     ) -> None:
         self.path = Path(path)
@@ -342,7 +351,20 @@ class VideoSink:
             self._video.codec_context.options = {"crf": str(options.crf), "preset": options.preset} | live
         if info.rotation:
             self._video.set_display_rotation(info.rotation)
-        self._audio = self._container.add_stream_from_template(audio_template) if audio_template else None
+        self._container.metadata.update(dict(info.metadata))
+        self._video.metadata.update(dict(info.video_metadata))
+        self.dropped_streams: list[str] = []
+        self._copies = {}  # input stream index -> output stream
+        for template in templates:
+            codec = template.codec_context.name
+            if codec not in self._container.supported_codecs:
+                self.dropped_streams.append(f"{template.type} stream #{template.index} ({codec})")
+                continue
+            copy = self._container.add_stream_from_template(template)
+            copy.metadata.update(template.metadata)
+            self._copies[template.index] = copy
+        if info.chapters and not self.url:
+            self._container.set_chapters(list(info.chapters))
         self._closed = False
 
     @contextlib.contextmanager
@@ -355,13 +377,14 @@ class VideoSink:
                 raise
             raise output_error(self.path, exc) from exc
 
-    def write_audio(self, packets: list[av.Packet]) -> None:
-        if self._audio is None:
-            return
+    def write_packets(self, packets: list[av.Packet]) -> None:
+        """Mux packets of the source's copied streams, unchanged (those of a dropped stream are skipped)."""
         with self._writing():
             for packet in packets:
-                packet.stream = self._audio
-                self._container.mux(packet)
+                copy = self._copies.get(packet.stream.index)
+                if copy is not None:
+                    packet.stream = copy
+                    self._container.mux(packet)
 
     def write(self, frame: Frame, image: np.ndarray | None = None) -> None:
         """Encode ``image`` (default: the frame's own pixels) at the frame's timestamp."""

@@ -52,7 +52,7 @@ def enhance_file(
     with contextlib.ExitStack() as stack:
         source = stack.enter_context(open_source(source_path))
         info = source.info
-        sink = stack.enter_context(VideoSink(out, output_info(info, runner.options), source.audio_stream, encode))
+        sink = stack.enter_context(VideoSink(out, output_info(info, runner.options), source.copy_streams, encode))
         tracks_tmp = stack.enter_context(atomic_output(tracks_path)) if tracks_path else None
         tracks_file = stack.enter_context(open(tracks_tmp, "w")) if tracks_tmp else None
         bar = stack.enter_context(tqdm(total=info.frame_count, unit="frame", desc=Path(source_path).name,
@@ -130,7 +130,7 @@ def enhance_split(
                     bar.update(sum(done.values()) - bar.n)
 
             with FileSource(source_path, span=segments[i].span) as source, \
-                    VideoSink(part_path(folder, i), output_info(source.info, runner.options), None, encode) as sink, \
+                    VideoSink(part_path(folder, i), output_info(source.info, runner.options), (), encode) as sink, \
                     open(part_path(folder, i, ".tracks.jsonl"), "w") as tracks:
                 return runner.run(source, sink, tracks, progress)
 
@@ -146,13 +146,13 @@ def copy_video(source_path: Path | str, out: Path, encode: EncodeOptions = Encod
     """Plain decode + re-encode with the same sink and options: the baseline of ``dicface bench pipeline``."""
     report = RunReport()
     start = time.perf_counter()
-    with open_source(source_path) as source, VideoSink(out, source.info, source.audio_stream, encode) as sink:
+    with open_source(source_path) as source, VideoSink(out, source.info, source.copy_streams, encode) as sink:
         for frame in source:
-            sink.write_audio(source.take_audio())
+            sink.write_packets(source.take_packets())
             sink.write(frame)
             report.frames_in += 1
             report.frames_out += 1
-        sink.write_audio(source.take_audio())
+        sink.write_packets(source.take_packets())
     report.wall_seconds = time.perf_counter() - start
     return report
 

@@ -54,7 +54,7 @@ class LiveSource:
         self.dropped = 0
         self.reconnects = 0
         self.stopped_early: str | None = None
-        self.audio_stream = None
+        self.copy_streams: list = []  # live outputs carry no audio (see the module notes)
         self._queue: deque[Frame] = deque()
         self._cond = threading.Condition()
         self._finished = False
@@ -145,7 +145,7 @@ class LiveSource:
             yield replace(frame, index=index)
             index += 1
 
-    def take_audio(self) -> list[av.Packet]:
+    def take_packets(self) -> list[av.Packet]:
         return []
 
     def close(self) -> None:
@@ -172,7 +172,7 @@ class SegmentSink:
         self._sink: VideoSink | None = None
         self._start: Fraction | None = None  # stream time (s) of the current segment's first frame
 
-    def write_audio(self, packets: list[av.Packet]) -> None:
+    def write_packets(self, packets: list[av.Packet]) -> None:
         """Live streams carry no audio (see the module notes)."""
 
     def write(self, frame: Frame, image: np.ndarray | None = None) -> None:
@@ -180,7 +180,7 @@ class SegmentSink:
         if self._sink is None or self._start is None or at - self._start >= self.seconds:
             self.close()
             path = self.folder / f"{self.stem}_{len(self.written):06d}.mp4"
-            self._sink, self._start = VideoSink(path, self.info, None, self.options), at
+            self._sink, self._start = VideoSink(path, self.info, (), self.options), at
             self.written.append(path)
         offset = round(self._start / frame.time_base)  # each segment's timeline starts at 0
         self._sink.write(replace(frame, pts=(frame.pts or 0) - offset), image)

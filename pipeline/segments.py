@@ -29,7 +29,7 @@ from scipy.optimize import linear_sum_assignment
 from models.atomic import atomic_output
 from models.errors import DicfaceError
 from pipeline.boxes import iou_matrix
-from pipeline.io import Span, container_format
+from pipeline.io import COPIED_TYPES, Span, container_format
 from pipeline.runtime.sequencer import RunReport
 
 OVERLAP_FRAMES = 24  # warm-up frames before each boundary (3 DIC windows of 8; about 1 s)
@@ -125,9 +125,10 @@ def _packets(path: Path) -> Iterator[av.Packet]:
 
 
 def join_videos(parts: list[Path], source: Path, out: Path) -> None:
-    """Remux the parts' video packets, with the source's audio interleaved by time, into ``out`` (atomically).
-    Parts must come from the same encoder settings (their codec headers are compared); the first part's stream,
-    display rotation included, is the output's."""
+    """Remux the parts' video packets, with the source's audio and subtitle packets interleaved by time, into
+    ``out`` (atomically), with the source's metadata and chapters. Parts must come from the same encoder settings
+    (their codec headers are compared); the first part's stream, display rotation and colour tags included, is
+    the output's."""
     headers = []
     for part in parts:
         with av.open(str(part)) as container:
@@ -137,13 +138,20 @@ def join_videos(parts: list[Path], source: Path, out: Path) -> None:
     with atomic_output(out) as tmp, av.open(str(parts[0])) as first, av.open(str(source)) as src, \
             av.open(str(tmp), mode="w", format=container_format(out)) as container:
         video = container.add_stream_from_template(first.streams.video[0])
-        audio_in = src.streams.audio[0] if src.streams.audio else None
-        audio = container.add_stream_from_template(audio_in) if audio_in is not None else None
-        sounds = (p for p in src.demux(audio_in) if p.size and p.dts is not None) if audio_in else iter(())
+        video.metadata.update(src.streams.video[0].metadata)
+        container.metadata.update(src.metadata)
+        copied = [s for s in src.streams if s.type in COPIED_TYPES and s.codec_context.name in
+                  container.supported_codecs]  # as VideoSink keeps them
+        outputs = {s.index: container.add_stream_from_template(s) for s in copied}
+        for s in copied:
+            outputs[s.index].metadata.update(s.metadata)
+        if src.chapters():
+            container.set_chapters(src.chapters())
+        others = (p for p in src.demux(*copied) if p.size and p.dts is not None) if copied else iter(())
         pictures = (p for part in parts for p in _packets(part))
-        # Audio first where times are equal (merge keeps the order of its inputs on ties).
-        for packet in heapq.merge(sounds, pictures, key=_seconds):
-            packet.stream = audio if packet.stream.type == "audio" else video
+        # The source's packets first where times are equal (merge keeps the order of its inputs on ties).
+        for packet in heapq.merge(others, pictures, key=_seconds):
+            packet.stream = video if packet.stream.type == "video" else outputs[packet.stream.index]
             container.mux(packet)
 
 

@@ -68,6 +68,7 @@ class RunReport:
     corrupt_packets: int = 0
     resized_frames: int = 0  # frames of another size than the stream's first, scaled to it
     retimed_frames: int = 0  # frames whose timestamp went back or repeated, moved after the previous one
+    dropped_streams: list[str] = field(default_factory=list)  # input streams the output container cannot hold
     dropped_frames: int = 0  # live streams: frames dropped to keep the latency bounded
     reconnects: int = 0  # live streams: times the source was reopened
     input_warning: str | None = None  # e.g. a damaged tail: the frames before it were processed
@@ -116,7 +117,7 @@ class Source(Protocol):
 
     def __iter__(self) -> Iterator[Frame]: ...
 
-    def take_audio(self) -> list[av.Packet]: ...
+    def take_packets(self) -> list[av.Packet]: ...
 
 
 def track_record(frame: Frame, states: list[TrackState], warmup: bool = False) -> str:
@@ -213,7 +214,7 @@ class Sequencer:
                     report.resized_frames += 1
                 if frame.index >= source.first_output:
                     report.frames_in += 1
-                sink.write_audio(source.take_audio())
+                sink.write_packets(source.take_packets())
                 request, pending = None, None
                 # Full-frame passes need no tracks: sent at once. A stream's first frame always gets one (a
                 # segment may start between the schedule's passes).
@@ -252,10 +253,11 @@ class Sequencer:
             submit(window)
         while in_flight:
             finish(in_flight.popleft())
-        sink.write_audio(source.take_audio())
+        sink.write_packets(source.take_packets())
         report.tracks = len(seen_tracks)
         report.corrupt_packets = source.corrupt_packets
         report.retimed_frames = sink.retimed_frames
+        report.dropped_streams = list(getattr(sink, "dropped_streams", []))
         report.input_warning = source.stopped_early
         report.wall_seconds = time.perf_counter() - start
         return report

@@ -25,11 +25,11 @@ from tests.clips import make_clip
 
 
 def _copy(src_path: Path, dst_path: Path) -> FileSource:
-    with FileSource(src_path) as source, VideoSink(dst_path, source.info, source.audio_stream) as sink:
+    with FileSource(src_path) as source, VideoSink(dst_path, source.info, source.copy_streams) as sink:
         for frame in source:
-            sink.write_audio(source.take_audio())
+            sink.write_packets(source.take_packets())
             sink.write(frame)
-        sink.write_audio(source.take_audio())
+        sink.write_packets(source.take_packets())
     return source
 
 
@@ -214,3 +214,69 @@ def test_an_explicit_pixel_format_is_used(tmp_path: Path) -> None:
         for frame in source:
             sink.write(frame)
     assert _colour_and_tags(out)[2] == "yuv420p"
+
+
+def _rich(path: Path) -> None:
+    """Video, two audio tracks (eng, fra), SubRip subtitles, a title and two chapters: what a recording may hold."""
+    with av.open(str(path), "w") as out:
+        out.metadata["title"] = "my recording"
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        tracks = [out.add_stream("aac", rate=48000, layout="mono") for _ in range(2)]
+        for track, language in zip(tracks, ("eng", "fra"), strict=True):
+            track.metadata["language"] = language
+        subtitles = out.add_mux_stream("subrip")
+        subtitles.metadata["language"] = "eng"
+        out.set_chapters([{"id": i + 1, "start": 10 * i, "end": 10 * (i + 1), "time_base": Fraction(1, 25),
+                           "metadata": {"title": name}} for i, name in enumerate(("one", "two"))])
+        for i in range(20):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 10 * i, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, 25)
+            out.mux(video.encode(frame))
+        out.mux(video.encode())
+        for track in tracks:
+            for start in range(0, 48000 * 20 // 25, 1024):
+                sound = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+                sound.sample_rate, sound.pts, sound.time_base = 48000, start, Fraction(1, 48000)
+                out.mux(track.encode(sound))
+            out.mux(track.encode())
+        for i, text in enumerate((b"Hello", b"World")):
+            packet = av.Packet(text)
+            packet.stream, packet.pts, packet.dts, packet.duration = subtitles, 400 * i, 400 * i, 300
+            packet.time_base = Fraction(1, 1000)
+            out.mux(packet)
+
+
+def _contents(path: Path) -> dict[str, object]:
+    with av.open(str(path)) as c:
+        streams = [(s.type, s.metadata.get("language")) for s in c.streams]
+        chapters = [(round(float(ch["start"] * ch["time_base"]), 3), ch["metadata"].get("title")) for ch in c.chapters()]
+        counts = {s.index: 0 for s in c.streams}
+        for packet in c.demux():
+            counts[packet.stream.index] += packet.size > 0
+        return {"title": c.metadata.get("title"), "streams": streams, "chapters": chapters,
+                "packets": [counts[i] for i in sorted(counts) if i > 0]}
+
+
+def test_every_audio_and_subtitle_stream_metadata_and_chapters_come_through(tmp_path: Path) -> None:
+    src, out = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    _rich(src)
+    _copy(src, out)
+    before, after = _contents(src), _contents(out)
+    assert after == before and before["streams"] == [("video", None), ("audio", "eng"), ("audio", "fra"),
+                                                      ("subtitle", "eng")]
+    assert before["title"] == "my recording" and [t for _, t in before["chapters"]] == ["one", "two"]
+
+
+def test_a_stream_the_container_cannot_hold_is_named(tmp_path: Path) -> None:
+    src, out = tmp_path / "in.mkv", tmp_path / "out.mp4"
+    _rich(src)
+    with FileSource(src) as source, VideoSink(out, source.info, source.copy_streams) as sink:
+        for frame in source:
+            sink.write_packets(source.take_packets())
+            sink.write(frame)
+        sink.write_packets(source.take_packets())
+    assert sink.dropped_streams == ["subtitle stream #3 (srt)"]  # MP4 holds no SubRip
+    after = _contents(out)
+    assert [s for s, _ in after["streams"]] == ["video", "audio", "audio", "data"]  # MP4 chapters: a text track
+    assert after["chapters"] == _contents(src)["chapters"] and after["title"] == "my recording"
