@@ -9,6 +9,7 @@ folder (``out_dir``) must be on storage all workers see (a shared or local disk 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -53,6 +54,23 @@ def _worker(config: dict) -> None:
     trainer.run()
 
 
+def use_auth_token() -> bool:
+    """Clients of a cluster started with Ray's defaults (>= 2.59: token authentication, the token in
+    ``~/.ray/auth_token``) must present the token, and a plain client does not; a token client reaches clusters
+    without authentication too. So where a token is at hand (``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH`` or
+    ``~/.ray/auth_token``) and ``RAY_AUTH_MODE`` is not set, token mode is turned on for this process (Ray reads the
+    variable). Returns whether token mode is on."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return os.environ["RAY_AUTH_MODE"] == "token"
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    if os.environ.get("RAY_AUTH_TOKEN") or Path(path or Path.home() / ".ray" / "auth_token").is_file():
+        os.environ["RAY_AUTH_MODE"] = "token"
+        if "ray._raylet" in sys.modules:  # Ray caches its configuration: refresh it as Ray's own helper does
+            sys.modules["ray._raylet"].Config.initialize("")
+        return True
+    return False
+
+
 def connect(address: str | None, object_store_mb: int = 256) -> None:
     """Join the Ray cluster at ``address`` (``auto``, HOST:PORT; None: ``RAY_ADDRESS``), or start an embedded local
     Ray of this process's own with a modest object store (``address="local"``: never a cluster someone else started
@@ -69,11 +87,18 @@ def connect(address: str | None, object_store_mb: int = 256) -> None:
     runtime_env = {"working_dir": str(Path(__file__).resolve().parents[1]),
                    "excludes": ["runs/", "training/", ".git/", "*.npz", "*.mp4", "*.mkv"]} if address else None
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    token = address is not None and use_auth_token()
     try:
         ray.init(address=address or "local", runtime_env=runtime_env, include_dashboard=False, log_to_driver=True,
                  object_store_memory=None if address else object_store_mb * 1024**2)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise InputError(f"cannot reach the Ray cluster at {address} ({exc})") from exc
+        if token:
+            hint = ("; if it uses token authentication, check RAY_AUTH_TOKEN / RAY_AUTH_TOKEN_PATH / ~/.ray/auth_token "
+                    "against `ray get-auth-token` on its head node")
+        else:
+            hint = ("; if it uses token authentication (Ray's default since 2.59), set RAY_AUTH_TOKEN to the output "
+                    "of `ray get-auth-token` on its head node (RAY_AUTH_MODE=token is then implied)")
+        raise InputError(f"cannot reach the Ray cluster at {address} ({str(exc).splitlines()[0]}){hint}") from exc
     finally:
         if threading.current_thread() is threading.main_thread():
             for sig, handler in handlers.items():

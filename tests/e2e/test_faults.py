@@ -158,31 +158,67 @@ def test_a_stream_that_changes_resolution_and_restarts_its_clock_is_kept_whole(t
     assert all(b.pts > a.pts for a, b in pairwise(frames))
 
 
-@pytest.mark.skipif(shutil.which("ray") is None, reason="the ray command line is not installed")
-def test_an_embedded_run_does_not_join_a_cluster_running_on_this_machine(tmp_path: Path, tiny_weights: Path) -> None:
+@pytest.fixture(scope="module")
+def default_cluster() -> Iterator[tuple[str, bool]]:
+    """A one-node cluster started with Ray's defaults (token authentication where an earlier embedded run left a
+    token in ~/.ray, as a user's machine would have), no RAY_ADDRESS: its address, and whether it checks tokens."""
     from tests.rtsp import free_port
 
-    clip, report = tmp_path / "clip.mp4", tmp_path / "report.json"
-    make_clip(clip, count=6, width=160, height=96)
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"PYTHONPATH": str(REPO)}
-    started = subprocess.run(["ray", "start", "--head", f"--port={free_port()}", "--num-cpus=1",
+    if shutil.which("ray") is None:
+        pytest.skip("the ray command line is not installed")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    started = subprocess.run(["ray", "start", "--head", f"--port={port}", "--num-cpus=1",
                               "--include-dashboard=false", "--disable-usage-stats", "--node-ip-address=127.0.0.1"],
                              env=env, capture_output=True, text=True, timeout=120, check=False)
     try:
         assert started.returncode == 0, started.stderr[-2000:]
-        run = subprocess.run([sys.executable, "-m", "pipeline.cli", "enhance", str(clip), "-o", str(tmp_path / "o.mp4"),
-                              "--runtime", "ray", "--weights", str(tiny_weights), "--report", str(report)],
-                             env=env, capture_output=True, text=True, timeout=300, cwd=REPO, check=False)
-        assert run.returncode == 0, run.stderr[-3000:]
-        probe = ("import ray; ray.init(address='auto', log_to_driver=False); "
-                 "print(ray.get_runtime_context().get_node_id())")
-        theirs = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120,
-                                check=False)
-        assert theirs.returncode == 0, theirs.stderr[-2000:]
-        ours = json.loads(report.read_text())["pools"]["detect"]["nodes"]
-        assert theirs.stdout.strip().splitlines()[-1] not in ours  # the run had a Ray of its own
+        yield f"127.0.0.1:{port}", "Token authentication is enabled" in started.stdout + started.stderr
     finally:
         subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, timeout=120, check=False)
+
+
+def _dicface(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")} | {"PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", *argv], env=clean | (env or {}),
+                          capture_output=True, text=True, timeout=300, cwd=REPO, check=False)
+
+
+def test_an_embedded_run_does_not_join_a_cluster_running_on_this_machine(
+    default_cluster: tuple[str, bool], tmp_path: Path, tiny_weights: Path
+) -> None:
+    clip, report = tmp_path / "clip.mp4", tmp_path / "report.json"
+    make_clip(clip, count=6, width=160, height=96)
+    run = _dicface("enhance", str(clip), "-o", str(tmp_path / "o.mp4"), "--runtime", "ray", "--weights",
+                   str(tiny_weights), "--report", str(report))
+    assert run.returncode == 0, run.stderr[-3000:]
+    address, checks_tokens = default_cluster
+    probe = (f"import ray; ray.init(address='{address}', log_to_driver=False); "
+             "print(ray.get_runtime_context().get_node_id())")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")} | (
+        {"RAY_AUTH_MODE": "token"} if checks_tokens else {})
+    theirs = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=REPO,
+                            check=False, env=env)
+    assert theirs.returncode == 0, theirs.stderr[-2000:]
+    ours = json.loads(report.read_text())["pools"]["detect"]["nodes"]
+    assert theirs.stdout.strip().splitlines()[-1] not in ours  # the run had a Ray of its own
+
+
+def test_a_cluster_started_with_rays_defaults_is_reached_with_its_token(
+    default_cluster: tuple[str, bool], tmp_path: Path, tiny_weights: Path
+) -> None:
+    address, checks_tokens = default_cluster
+    clip = tmp_path / "clip.mp4"
+    make_clip(clip, count=6, width=160, height=96)
+    common = ["--address", address, "--weights", str(tiny_weights), "--workers", "1", "--cpus-per-actor", "0.4"]
+    run = _dicface("enhance", str(clip), "-o", str(tmp_path / "o.mp4"), *common)
+    assert run.returncode == 0, run.stderr[-3000:]
+    wrong = _dicface("enhance", str(clip), "-o", str(tmp_path / "o2.mp4"), *common, env={"RAY_AUTH_TOKEN": "0" * 32})
+    if checks_tokens:
+        last = wrong.stderr.strip().splitlines()[-1]
+        assert wrong.returncode == 2 and "ray get-auth-token" in last and "Traceback" not in wrong.stderr, last
+    else:  # a token client reaches a cluster without authentication too
+        assert wrong.returncode == 0, wrong.stderr[-3000:]
 
 
 def test_an_embedded_run_starts_its_own_ray(monkeypatch: pytest.MonkeyPatch) -> None:
