@@ -250,7 +250,8 @@ def _rich(path: Path) -> None:
 def _contents(path: Path) -> dict[str, object]:
     with av.open(str(path)) as c:
         streams = [(s.type, s.metadata.get("language")) for s in c.streams]
-        chapters = [(round(float(ch["start"] * ch["time_base"]), 3), ch["metadata"].get("title")) for ch in c.chapters()]
+        chapters = [(round(float(ch["start"] * ch["time_base"]), 3), ch["metadata"].get("title"))
+                    for ch in c.chapters()]
         counts = {s.index: 0 for s in c.streams}
         for packet in c.demux():
             counts[packet.stream.index] += packet.size > 0
