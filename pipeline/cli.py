@@ -88,8 +88,12 @@ def _add_video_flags(p: argparse.ArgumentParser) -> None:
                    help=f"skip faces narrower than this (landmark extent, px; default {AlignConfig.min_face_px:g})")
     p.add_argument("--max-face", type=float, default=AlignConfig.max_face_px,
                    help=f"leave faces wider than this (landmark extent, px; default {AlignConfig.max_face_px:g}); "
-                        f"a face no DIC member fits without reducing it more than {AlignConfig.max_reduction}x is "
-                        f"left as it is too")
+                        f"a face no DIC member fits without reducing it more than --max-reduction is left as it is "
+                        f"too")
+    p.add_argument("--max-reduction", type=float, default=AlignConfig.max_reduction,
+                   help=f"a face crop goes to the smallest DIC member it is reduced to by at most this factor "
+                        f"(default {AlignConfig.max_reduction:g}: detail kept); raise it to force larger faces "
+                        f"through the members there are (e.g. 4 with a single 16-px model)")
     p.add_argument("--upscale", type=float, default=1.0, help="scale the whole frame by K (faces from DIC)")
     p.add_argument("--window", type=positive_int, default=8, help="frames per DIC batch (default 8)")
     p.add_argument("--codec", default="libx264", help="video encoder (default libx264)")
@@ -338,7 +342,8 @@ def _stages(args: argparse.Namespace):  # noqa: ANN202 -- (DetectSchedule, RunOp
         schedule = DetectSchedule(every=args.detect_every)
         options = RunOptions(window=args.window, feedback=args.feedback == "on",
                              upscale=args.upscale, preview=getattr(args, "preview", None) is not None)
-        align_cfg = AlignConfig(min_face_px=args.min_face, max_face_px=args.max_face)
+        align_cfg = AlignConfig(min_face_px=args.min_face, max_face_px=args.max_face,
+                                max_reduction=args.max_reduction)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
     return schedule, options, align_cfg
