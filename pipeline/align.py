@@ -28,7 +28,11 @@ BOX_TO_CROP = CROP_SCALE
 @dataclass(frozen=True)
 class AlignConfig:
     min_face_px: float = 8.0  # faces narrower than this (landmark extent, frame px) are skipped
-    max_face_px: float = 64.0  # faces wider than this are left as they are (route() also bounds the size)
+    # Faces wider than this are left as they are. Measured (``dicface bench quality``, H.264 crf 26, astronaut and
+    # six held-out faces): the x8/x4 members gain up to +0.6 dB on crops up to ~42 px, but the shipped x2 member
+    # loses 0.1-0.5 dB on larger ones, so by default no face reaches it (extent 27 px = crop 42 px); --max-face 54
+    # turns it on.
+    max_face_px: float = 27.0
     # A crop is reduced to a member's input by at most this factor (more loses the detail SR should keep); a crop
     # larger than the largest member's input times this is left as it is. With the 16-px member alone this bound
     # alone gives the old measured break-even (crop ~21 px, landmark extent ~14 px).

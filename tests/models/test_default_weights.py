@@ -15,6 +15,8 @@ from models.inference import FaceSuperResolver
 from models.registry import default_weights, family, load_model
 
 MEMBERS = {r.config.scale: r for r in family()}
+# dB over bicubic on 40 CelebA test faces, well below each member's measured gain on 1,000 (see their cards)
+MIN_GAIN_DB = {8: 1.0, 4: 1.0, 2: 0.2}
 
 
 def test_default_card_is_complete_and_matches_its_file() -> None:
@@ -43,5 +45,5 @@ def test_each_member_beats_bicubic_on_celeba_test_faces(celeba_test_dir: Path, s
 
     faces = ((read_rgb(p), None) for p in list_images([celeba_test_dir])[:40])
     rows = {r["method"]: r for r in evaluate_faces(faces, run, lr_size=record.config.input_size).table()}
-    assert rows["dic"]["psnr_y"] > rows["bicubic"]["psnr_y"] + 1.0
+    assert rows["dic"]["psnr_y"] > rows["bicubic"]["psnr_y"] + MIN_GAIN_DB[scale]
     assert rows["dic"]["ssim_y"] > rows["bicubic"]["ssim_y"]
