@@ -40,6 +40,9 @@ def cluster() -> str:
         ray_cli("start", f"--address={address}", '--resources={"node2": 1}', *common)
         yield address
     finally:
+        import ray
+
+        ray.shutdown()  # `ray stop` ends every Ray process here: this process's own Ray would take pytest down
         subprocess.run(["ray", "stop", "--force"], env=ENV, capture_output=True, timeout=120)
 
 

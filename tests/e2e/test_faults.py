@@ -175,6 +175,9 @@ def default_cluster() -> Iterator[tuple[str, bool]]:
         assert started.returncode == 0, started.stderr[-2000:]
         yield f"127.0.0.1:{port}", "Token authentication is enabled" in started.stdout + started.stderr
     finally:
+        import ray
+
+        ray.shutdown()  # `ray stop` ends every Ray process here: this process's own Ray would take pytest down
         subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, timeout=120, check=False)
 
 
