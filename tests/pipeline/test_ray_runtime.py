@@ -219,7 +219,7 @@ def test_memory_stays_flat_over_a_long_clip(local_ray, long_clip, tmp_path, runt
     with contextlib.ExitStack() as stack:
         runner = _local() if runtime == "local" else stack.enter_context(_ray())
         source = stack.enter_context(_CountedSource(long_clip))
-        sink = stack.enter_context(VideoSink(tmp_path / "out.mp4", source.info, None, LOSSLESS))
+        sink = stack.enter_context(VideoSink(tmp_path / "out.mp4", source.info, (), LOSSLESS))
         report = runner.run(source, sink, progress=lambda r: rss.append(_rss_mb()))
     bound = runner.services.lookahead + 2 * OPTIONS.window + 2
     assert report.frames_out == 320 and report.faces_enhanced > 600
