@@ -285,6 +285,21 @@ KEPT_PIX_FMTS = ("yuv420p", "yuv422p", "yuv444p", "yuv420p10le", "yuv422p10le", 
 JPEG_RANGE_FMTS = {"yuvj420p": "yuv420p", "yuvj422p": "yuv422p", "yuvj444p": "yuv444p"}
 
 
+def copy_streams(container: av.container.OutputContainer, templates: Sequence[av.stream.Stream]
+                 ) -> tuple[dict[int, av.stream.Stream], list[str]]:
+    """Add a stream-copy of each template (with its metadata) that ``container`` can hold. Returns the input
+    stream index -> output stream, and the names of the templates it cannot hold (SubRip in MP4 ...)."""
+    copies, dropped = {}, []
+    for template in templates:
+        codec = template.codec_context.name
+        if codec not in container.supported_codecs:
+            dropped.append(f"{template.type} stream #{template.index} ({codec})")
+            continue
+        copies[template.index] = container.add_stream_from_template(template)
+        copies[template.index].metadata.update(template.metadata)
+    return copies, dropped
+
+
 def output_pix_fmt(requested: str, color: ColorTags, codec: str) -> str:
     """The pixel format to encode: ``requested``, or for ``auto`` the input's (a JPEG-range ``yuvj`` format as its
     plain twin, the range being tagged) when ``codec`` can encode it, else yuv420p."""
@@ -353,16 +368,7 @@ class VideoSink:
             self._video.set_display_rotation(info.rotation)
         self._container.metadata.update(dict(info.metadata))
         self._video.metadata.update(dict(info.video_metadata))
-        self.dropped_streams: list[str] = []
-        self._copies = {}  # input stream index -> output stream
-        for template in templates:
-            codec = template.codec_context.name
-            if codec not in self._container.supported_codecs:
-                self.dropped_streams.append(f"{template.type} stream #{template.index} ({codec})")
-                continue
-            copy = self._container.add_stream_from_template(template)
-            copy.metadata.update(template.metadata)
-            self._copies[template.index] = copy
+        self._copies, self.dropped_streams = copy_streams(self._container, templates)
         if info.chapters and not self.url:
             self._container.set_chapters(list(info.chapters))
         self._closed = False

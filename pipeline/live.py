@@ -169,8 +169,15 @@ class SegmentSink:
             raise InputError(f"segment length must be positive, got {seconds}")
         self.folder, self.info, self.options, self.seconds, self.stem = folder, info, options, seconds, stem
         self.written: list[Path] = []
+        self._retimed = 0  # in the finished segments
+        self.dropped_streams: list[str] = []  # no stream is copied into live outputs
         self._sink: VideoSink | None = None
         self._start: Fraction | None = None  # stream time (s) of the current segment's first frame
+
+    @property
+    def retimed_frames(self) -> int:
+        """Frames moved forward in time, over all segments (``VideoSink.retimed_frames``)."""
+        return self._retimed + (self._sink.retimed_frames if self._sink is not None else 0)
 
     def write_packets(self, packets: list[av.Packet]) -> None:
         """Live streams carry no audio (see the module notes)."""
@@ -188,6 +195,7 @@ class SegmentSink:
     def close(self) -> None:
         if self._sink is not None:
             self._sink.close()
+            self._retimed += self._sink.retimed_frames
             self._sink = None
 
     def abort(self) -> None:

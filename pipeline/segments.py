@@ -29,7 +29,7 @@ from scipy.optimize import linear_sum_assignment
 from models.atomic import atomic_output
 from models.errors import DicfaceError
 from pipeline.boxes import iou_matrix
-from pipeline.io import COPIED_TYPES, Span, container_format
+from pipeline.io import COPIED_TYPES, Span, container_format, copy_streams
 from pipeline.runtime.sequencer import RunReport
 
 OVERLAP_FRAMES = 24  # warm-up frames before each boundary (3 DIC windows of 8; about 1 s)
@@ -140,11 +140,8 @@ def join_videos(parts: list[Path], source: Path, out: Path) -> None:
         video = container.add_stream_from_template(first.streams.video[0])
         video.metadata.update(src.streams.video[0].metadata)
         container.metadata.update(src.metadata)
-        copied = [s for s in src.streams if s.type in COPIED_TYPES and s.codec_context.name in
-                  container.supported_codecs]  # as VideoSink keeps them
-        outputs = {s.index: container.add_stream_from_template(s) for s in copied}
-        for s in copied:
-            outputs[s.index].metadata.update(s.metadata)
+        outputs, _ = copy_streams(container, [s for s in src.streams if s.type in COPIED_TYPES])  # as VideoSink
+        copied = [s for s in src.streams if s.index in outputs]
         if src.chapters():
             container.set_chapters(src.chapters())
         others = (p for p in src.demux(*copied) if p.size and p.dts is not None) if copied else iter(())

@@ -257,7 +257,7 @@ class Sequencer:
         report.tracks = len(seen_tracks)
         report.corrupt_packets = source.corrupt_packets
         report.retimed_frames = sink.retimed_frames
-        report.dropped_streams = list(getattr(sink, "dropped_streams", []))
+        report.dropped_streams = list(sink.dropped_streams)
         report.input_warning = source.stopped_early
         report.wall_seconds = time.perf_counter() - start
         return report

@@ -281,3 +281,15 @@ def test_a_stream_the_container_cannot_hold_is_named(tmp_path: Path) -> None:
     after = _contents(out)
     assert [s for s, _ in after["streams"]] == ["video", "audio", "audio", "data"]  # MP4 chapters: a text track
     assert after["chapters"] == _contents(src)["chapters"] and after["title"] == "my recording"
+
+
+def test_a_folder_of_segments_counts_what_it_repaired(tmp_path: Path) -> None:
+    from pipeline.live import SegmentSink
+
+    info = StreamInfo(64, 48, Fraction(25), Fraction(1, 25), 0, None, False)
+    image = np.zeros((48, 64, 3), np.uint8)
+    with SegmentSink(tmp_path, info, seconds=0.2) as sink:
+        for i, pts in enumerate([0, 1, 2, 3, 4, 5, 5, 6]):  # one repeated timestamp, in the second segment
+            sink.write(Frame(i, pts, Fraction(1, 25), image))
+        assert sink.retimed_frames == 1 and sink.dropped_streams == []
+    assert sink.retimed_frames == 1 and len(sink.written) == 2
