@@ -19,12 +19,13 @@ from pipeline.job import copy_video, enhance_file, enhance_many, enhance_split
 from pipeline.quality import VideoScore, read_frames, score_video
 from pipeline.runtime.local import LocalRunner
 from pipeline.runtime.sequencer import RunReport, StreamRunner
+from pipeline.temporal import TemporalSummary
 
 if TYPE_CHECKING:
     from pipeline.runtime.ray_runtime import RayRunner
 
 MakeRunner = Callable[..., LocalRunner]  # (run DIC?, seed mode[, upscale: default the user's]) -> runner
-QUALITY_FACES = (16, 22, 30)  # face widths of the quality clip, px at 1x
+QUALITY_FACES = (20, 26, 32)  # face widths of the quality clip, px at 1x
 BENCH_FACES = (18, 20, 22)  # face widths of the throughput clip: all within the default size policy
 
 
@@ -62,22 +63,38 @@ class QualityRow:
     label: str
     faces_enhanced: int
     score: VideoScore
+    temporal: TemporalSummary  # the ground-truth-free measures of the same output
 
 
-def bench_quality(make_runner: MakeRunner, frames: int, scale: int) -> list[QualityRow]:
-    """Bicubic, DIC and DIC seeded by the tracker at x``scale`` on a generated 320x180 clip, scored against a
-    x``scale`` render of the same scene (``pipeline.quality``)."""
-    clip_frames, _ = face_clip_frames(frames, 320, 180, QUALITY_FACES)
-    truth, landmarks = face_clip_frames(frames, 320, 180, QUALITY_FACES, scale=scale)
+# label, run DIC?, seed mode, flags overridden
+QUALITY_METHODS = (
+    ("bicubic", False, "none", {}),
+    ("dic, frame by frame", True, "none", {"fusion": 0.0, "feedback": "off"}),
+    ("dic + tracker seed", True, "tracker", {"fusion": 0.0, "feedback": "off"}),
+    ("dic + seed + feedback", True, "tracker", {"fusion": 0.0, "feedback": "on"}),
+    ("dicface (seed + fusion)", True, "tracker", {"feedback": "off"}),
+)
+
+
+def bench_quality(make_runner: MakeRunner, frames: int, scale: int, crf: int = 26,
+                  sources: list[FaceSource] | None = None) -> list[QualityRow]:
+    """``QUALITY_METHODS`` at x``scale`` on a generated 360x200 clip of faces ``QUALITY_FACES`` px wide (H.264 at
+    ``crf``), scored against a x``scale`` render of the same scene (``pipeline.quality``) and without it
+    (``pipeline.temporal``)."""
+    size = (360, 200)
+    clip_frames, _ = face_clip_frames(frames, *size, QUALITY_FACES, sources=sources)
+    truth, landmarks = face_clip_frames(frames, *size, QUALITY_FACES, scale=scale, sources=sources)
     encode = EncodeOptions(codec="libx264", crf=0, preset="ultrafast")  # scores the method, not the encoder
-    methods = [("bicubic", False, "none"), ("dic", True, "none"), ("dic + tracker seed", True, "tracker")]
     rows = []
     with tempfile.TemporaryDirectory(prefix="dicface-quality-") as tmp:
         clip, out = Path(tmp) / "clip.mp4", Path(tmp) / "out.mp4"
-        write_clip(clip, clip_frames)
-        for label, sr, seed in methods:
-            report = enhance_file(clip, out, make_runner(sr, seed, scale), encode, show_progress=False)
-            rows.append(QualityRow(label, report.faces_enhanced, score_video(read_frames(out), truth, landmarks)))
+        write_clip(clip, clip_frames, audio=False, crf=crf)
+        for label, sr, seed, flags in QUALITY_METHODS:
+            runner = make_runner(sr, seed, scale, measure=True, **flags)
+            report = enhance_file(clip, out, runner, encode, show_progress=False)
+            assert report.temporal is not None
+            rows.append(QualityRow(label, report.faces_enhanced, score_video(read_frames(out), truth, landmarks),
+                                   report.temporal))
     return rows
 
 

@@ -22,7 +22,9 @@ from tqdm import tqdm
 from configs.schema import RunConfig, load_config
 from models.errors import DicfaceError, InputError
 from pipeline.align import AlignConfig
+from pipeline.cuts import CutConfig
 from pipeline.detect.regions import DetectSchedule
+from pipeline.fusion import FusionConfig
 
 EPILOG = ("Exit codes: 0 ok, 1 error (or some videos of a job failed), 2 bad input, 3 weights problem, "
           "5 output cannot be written, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). --debug shows tracebacks.")
@@ -83,7 +85,15 @@ def _add_video_flags(p: argparse.ArgumentParser) -> None:
                         f"tracked faces (default {DetectSchedule.every})")
     p.add_argument("--seed", choices=("tracker", "none"), default="tracker",
                    help="seed DIC's landmark branch with the tracked landmarks (default) or not")
-    p.add_argument("--feedback", choices=("on", "off"), default="on", help="DIC's landmarks update the tracker")
+    p.add_argument("--feedback", choices=("on", "off"), default="off",
+                   help="DIC's landmarks update the tracker (default off: measured, it raised the tracks' jitter "
+                        "against known motion by 20 %%)")
+    p.add_argument("--fusion", type=float, default=FusionConfig.weight,
+                   help=f"temporal fusion: a track's SR face k frames old, carried along its motion, counts W**k "
+                        f"against the current one where they agree (0: frame by frame; default "
+                        f"{FusionConfig.weight:g}, the last {FusionConfig.frames} faces)")
+    p.add_argument("--scene-cuts", choices=("on", "off"), default="on",
+                   help="detect scene cuts and restart tracks and fusion there (default on)")
     p.add_argument("--min-face", type=float, default=AlignConfig.min_face_px,
                    help=f"skip faces narrower than this (landmark extent, px; default {AlignConfig.min_face_px:g})")
     p.add_argument("--max-face", type=float, default=AlignConfig.max_face_px,
@@ -206,8 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_video_flags(b)
     _add_common(b)
     _add_runtime_flags(b)
-    b = bench.add_parser("quality", help="PSNR/SSIM/flicker of the faces against a ground-truth render: gain over "
-                         "bicubic per face size at x2 and x4, and bicubic vs DIC vs DIC seeded by the tracker")
+    b = bench.add_parser("quality", help="PSNR/SSIM/temporal error of the faces against a ground-truth render: "
+                         "gain over bicubic per face size at x2 and x4, and what seeding, feedback and temporal "
+                         "fusion each add")
     b.add_argument("--frames", type=positive_int, default=12, help="length of the generated clips (default 12)")
     b.add_argument("--faces", choices=("astronaut", "heldout"), default="astronaut",
                    help="face photos of the size table: the astronaut (default) or six held-out faces")
@@ -215,6 +226,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_video_flags(b)
     _add_common(b)
     b.set_defaults(upscale=4.0)
+
+    p = sub.add_parser("eval-video", help="temporal stability of an output against its input, no ground truth "
+                       "needed: warping error, appearance change and landmark jitter per face track", epilog=EPILOG)
+    p.add_argument("input", type=Path, help="the original video")
+    p.add_argument("output", type=Path, help="the enhanced video (any upscale of the input, same frames)")
+    p.add_argument("--tracks", type=Path, help="the --tracks file of the run that made OUTPUT (default: find and "
+                   "track the faces in INPUT)")
+    p.add_argument("--plot", type=Path, help="PNG of the measures per track over time")
+    p.add_argument("--json", type=Path, help="write the measures as JSON")
+    p.add_argument("--detector", choices=("yunet", "insightface", "dlib"), default="yunet",
+                   help="face detector when there is no --tracks file (default yunet)")
+    p.add_argument("--detector-model", type=Path, help="the insightface detector ONNX (e.g. SCRFD)")
+    p.add_argument("--detect-scale", type=float, help="enlarge frames by this before detection")
+    p.add_argument("--detect-every", type=positive_int, default=DetectSchedule.every,
+                   help=f"full-frame face search every N-th frame (default {DetectSchedule.every})")
 
     p = sub.add_parser("demo", help="run on the bundled example faces (scikit-image photos)", epilog=EPILOG)
     p.add_argument("-o", "--output", type=Path, default=Path("dicface-demo"), help="output folder (dicface-demo)")
@@ -341,7 +367,13 @@ def _stages(args: argparse.Namespace):  # noqa: ANN202 -- (DetectSchedule, RunOp
     try:
         schedule = DetectSchedule(every=args.detect_every)
         options = RunOptions(window=args.window, feedback=args.feedback == "on",
-                             upscale=args.upscale, preview=getattr(args, "preview", None) is not None)
+                             upscale=args.upscale, preview=getattr(args, "preview", None) is not None,
+                             fusion=FusionConfig(weight=args.fusion),
+                             scene_cuts=CutConfig() if args.scene_cuts == "on" else None,
+                             # a file's --report has the temporal measures (a live stream's would grow forever);
+                             # the benchmarks ask for them with measure=True
+                             measure=getattr(args, "measure", False) or (
+                                 args.command == "enhance" and args.report is not None))
         align_cfg = AlignConfig(min_face_px=args.min_face, max_face_px=args.max_face,
                                 max_reduction=args.max_reduction)
     except ValueError as exc:
@@ -722,16 +754,17 @@ def _enhancer(cfg: RunConfig, seed: str):  # noqa: ANN202 -- imported lazily
 
 
 def _runner_factory(args: argparse.Namespace, cfg: RunConfig):  # noqa: ANN202 -- pipeline.bench.MakeRunner
-    """Runners from the user's flags, with SR on or off and a seed mode; the model is loaded once."""
+    """Runners from the user's flags, with SR on or off, a seed mode and other flags overridden by keyword; the
+    model is loaded once."""
     from pipeline.enhance import Enhancer
 
     loaded = None
 
-    def make(sr: bool, seed: str, upscale: float | None = None):  # noqa: ANN202
+    def make(sr: bool, seed: str, upscale: float | None = None, **flags: object):  # noqa: ANN202
         nonlocal loaded
         if sr and loaded is None:
             loaded = _enhancer(cfg, seed)
-        flags = argparse.Namespace(**{**vars(args), "upscale": upscale or args.upscale})
+        flags = argparse.Namespace(**{**vars(args), "upscale": upscale or args.upscale, **flags})
         return _enhance_runner(flags, Enhancer(list(loaded.resolvers.values()), seed=seed) if sr else None)
 
     return make
@@ -750,21 +783,25 @@ def _bench_quality(args: argparse.Namespace) -> int:
     print(f"gain over bicubic per face size: {args.faces} faces, H.264 crf {args.input_crf} input, {args.frames} "
           f"frames, against a xK render of the same scene; face regions only; default flags")
     print(f"{'face px':>7} {'xK':>3} {'bicubic':>8} {'dicface':>8} {'gain dB':>8} {'SSIM +':>7} "
-          f"{'flicker b/d':>12}  members")
+          f"{'temporal b/d':>13}  members")
     for row in rows:
         if not isinstance(row, SizeRow):
             print(f"{row[0]:>7} {row[1]:>3}   (no source photo is sharp enough for a x{row[1]} truth)")
             continue
         members = ", ".join(f"{k}: {v}" for k, v in sorted(row.by_member.items())) or "none"
         print(f"{row.width:>7} {row.scale:>3} {row.bicubic.psnr:8.2f} {row.dicface.psnr:8.2f} {row.gain:+8.2f} "
-              f"{row.dicface.ssim - row.bicubic.ssim:+7.4f} {row.bicubic.flicker:5.2f}/{row.dicface.flicker:5.2f}"
+              f"{row.dicface.ssim - row.bicubic.ssim:+7.4f} {row.bicubic.temporal:6.2f}/{row.dicface.temporal:6.2f}"
               f"  {members}")
-    rows = bench_quality(make, args.frames, scale)
-    print(f"\ngenerated 320x180 clip, {args.frames} frames, faces {'/'.join(map(str, QUALITY_FACES))} px wide, "
-          f"x{scale} against a x{scale} render of the same scene; face regions only")
-    print(f"{'method':<20} {'PSNR-Y':>7} {'SSIM-Y':>7} {'flicker':>8} faces")
+    sharp = [f for f in sources if f.head.shape[1] >= max(QUALITY_FACES) * scale] or sources
+    rows = bench_quality(make, args.frames, scale, args.input_crf, sharp)
+    print(f"\n{args.faces} faces {'/'.join(map(str, QUALITY_FACES))} px wide, H.264 crf {args.input_crf}, "
+          f"{args.frames} frames, x{scale}, against a x{scale} render of the same scene; face regions only.\n"
+          f"temporal: |output change - true change| between frames; warp: warping error along the input's flow "
+          f"(no truth; bicubic {rows[0].temporal.mean('warp'):.3f})")
+    print(f"{'method':<24} {'PSNR-Y':>7} {'SSIM-Y':>7} {'temporal':>9} {'warp':>7} {'appear.':>7} faces")
     for row in rows:
-        print(f"{row.label:<20} {row.score.psnr:7.2f} {row.score.ssim:7.4f} {row.score.flicker:8.3f} "
+        print(f"{row.label:<24} {row.score.psnr:7.2f} {row.score.ssim:7.4f} {row.score.temporal:9.3f} "
+              f"{row.temporal.mean('warp') or 0:7.3f} {row.temporal.mean('appearance') or 0:7.3f} "
               f"{row.faces_enhanced}")
     return 0
 
@@ -842,6 +879,43 @@ def _bench_model(args: argparse.Namespace) -> int:
         print(f"{'plain path (no_grad, fp32)':<{width}} {r.plain_faces_per_s:8.2f} faces/s")
         print(f"{fast_label:<{width}} {r.fast_faces_per_s:8.2f} faces/s")
         print(f"fast/plain: {r.speedup:.2f}x   max |SR difference|: {r.max_abs_diff:.2e}\n")
+    return 0
+
+
+def cmd_eval_video(args: argparse.Namespace) -> int:
+    from pipeline.detect.regions import ScheduledDetector
+    from pipeline.eval_video import evaluate, report_dict, track_rows, tracks_from_file, write_plot
+
+    for path in (args.input, args.output):
+        if not path.is_file():
+            raise InputError(f"{path}: no such video file")
+    tracks = tracks_from_file(args.tracks) if args.tracks else None
+    detector = None if tracks else ScheduledDetector(_detector_spec(args).build(), DetectSchedule(args.detect_every))
+    with tqdm(desc="eval-video", unit="frame", disable=None) as bar:
+        meter = evaluate(args.input, args.output, detector, tracks, progress=lambda n: bar.update(n - bar.n))
+    summary, rows = meter.summary(), track_rows(meter)
+    print(f"{'track':>5} {'pairs':>5} {'warp out/bicubic':>17} {'appearance out/bicubic':>23} {'jitter':>8}")
+    for row in rows:
+        jitter = f"{row.jitter:8.4f}" if row.jitter is not None else f"{'-':>8}"
+        print(f"{row.track_id:>5} {row.frames:>5} {row.warp:8.3f}/{row.warp_bicubic:<8.3f} "
+              f"{row.appearance:11.3f}/{row.appearance_bicubic:<11.3f} {jitter}")
+    overall = summary.to_dict()
+    if not summary.pairs:
+        print("no face was tracked in two consecutive frames: nothing to measure")
+    else:
+        print(f"{'all':>5} {summary.pairs:>5} {overall['warping_error']:8.3f}/{overall['warping_error_bicubic']:<8.3f} "
+              f"{overall['appearance_change']:11.3f}/{overall['appearance_change_bicubic']:<11.3f} "
+              f"{overall['landmark_jitter'] if overall['landmark_jitter'] is not None else '-':>8}")
+        print("warping error: change along the input's motion that the input does not show (Y levels; lower is "
+              "steadier); bicubic: the same for a bicubic upscale of the input")
+    if args.json:
+        from models.atomic import atomic_output
+
+        with atomic_output(args.json) as tmp:
+            tmp.write_text(json.dumps(report_dict(summary, rows) | {"input": str(args.input),
+                                                                     "output": str(args.output)}, indent=2))
+    if args.plot:
+        write_plot(meter, args.plot, f"{args.output.name} vs {args.input.name}")
     return 0
 
 
@@ -940,6 +1014,7 @@ COMMANDS = {
     "enhance": cmd_enhance,
     "stream": cmd_stream,
     "eval": cmd_eval,
+    "eval-video": cmd_eval_video,
     "bench": cmd_bench,
     "demo": cmd_demo,
     "prepare-data": cmd_prepare_data,

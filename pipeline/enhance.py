@@ -29,13 +29,15 @@ SEED_MODES = ("tracker", "none")
 
 @dataclass(frozen=True)
 class EnhancedFace:
-    """sr: (128, 128, 3) uint8 RGB covering ``box``; landmarks: (68, 2) float32 decoded by DIC, frame pixels."""
+    """sr: (128, 128, 3) uint8 RGB covering ``box``; landmarks: (68, 2) float32 decoded by DIC, frame pixels;
+    seed: the crop's tracked landmarks (68, 2) in the 128-px crop frame, or None (what temporal fusion aligns by)."""
 
     frame_index: int
     track_id: int
     box: tuple[float, float, float, float]
     sr: np.ndarray
     landmarks: np.ndarray
+    seed: np.ndarray | None = None
 
 
 def load_enhancer(cfg: RunConfig, seed: str = "tracker") -> tuple[Enhancer, list[WeightsRecord]]:
@@ -84,6 +86,6 @@ class Enhancer:
                     srs[group], heats[group] = out.sr, out.heatmaps
         points = decode_landmarks(heats).numpy()
         return [
-            EnhancedFace(c.frame_index, c.track_id, c.box, sr, from_crop_coords(p, c.box, HR_SIZE))
+            EnhancedFace(c.frame_index, c.track_id, c.box, sr, from_crop_coords(p, c.box, HR_SIZE), c.seed)
             for c, sr, p in zip(crops, denormalise(srs), points, strict=True)
         ]

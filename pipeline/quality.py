@@ -2,9 +2,10 @@
 
 A clip of real faces is rendered twice from the same sources and motion (``pipeline.examples``): at 1x as the
 input and at Kx as the ground truth. Each method's Kx output is scored in the faces' regions only: PSNR-Y and
-SSIM-Y per face and frame, and flicker: the mean absolute Y difference between a face in one frame and the same face
-in the previous frame moved by its true motion (rounded to whole pixels), minus the ground truth's own value
-(0 = as steady as the truth).
+SSIM-Y per face and frame, and the temporal error: a face's change from the previous frame, moved by its true
+motion (rounded to whole pixels), compared with the ground truth's change over the same pair: mean |output change
+- true change| (0 = every frame-to-frame change is the true one; made-up flicker and missed true change both
+count).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from models.metrics import psnr_y, rgb_to_y, ssim_y
 class VideoScore:
     psnr: float
     ssim: float
-    flicker: float
+    temporal: float
 
 
 def read_frames(path: Path) -> list[np.ndarray]:
@@ -41,8 +42,8 @@ def face_regions(landmarks: np.ndarray, shape: tuple[int, int], margin: float = 
     return boxes
 
 
-def _motion_residual(frames: list[np.ndarray], t: int, box: np.ndarray, shift: np.ndarray) -> float:
-    """Mean |Y| of a face region in frame t minus the same content in frame t-1, ``shift`` px earlier."""
+def _motion_residual(frames: list[np.ndarray], t: int, box: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Y of a face region in frame t minus the same content in frame t-1, ``shift`` px earlier (2-D float)."""
     x1, y1, x2, y2 = box
     dx, dy = int(shift[0]), int(shift[1])
     h, w = frames[t].shape[:2]
@@ -50,7 +51,7 @@ def _motion_residual(frames: list[np.ndarray], t: int, box: np.ndarray, shift: n
     x2, y2 = min(x2, w + dx, w), min(y2, h + dy, h)
     now = rgb_to_y(frames[t][y1:y2, x1:x2])
     before = rgb_to_y(frames[t - 1][y1 - dy : y2 - dy, x1 - dx : x2 - dx])
-    return float(np.abs(now - before).mean())
+    return now - before
 
 
 def score_video(output: list[np.ndarray], truth: list[np.ndarray], landmarks: np.ndarray) -> VideoScore:
@@ -60,7 +61,7 @@ def score_video(output: list[np.ndarray], truth: list[np.ndarray], landmarks: np
         raise ValueError(f"{len(output)} frames of {output[0].shape} vs {len(truth)} of {truth[0].shape}")
     boxes = face_regions(landmarks, truth[0].shape[:2])
     motion = np.round(np.diff(landmarks.mean(axis=2), axis=0))  # (T-1, F, 2) whole-pixel face motion
-    psnrs, ssims, flickers = [], [], []
+    psnrs, ssims, temporal = [], [], []
     for t in range(len(truth)):
         for f, (x1, y1, x2, y2) in enumerate(boxes[t]):
             region = np.s_[y1:y2, x1:x2]
@@ -68,6 +69,7 @@ def score_video(output: list[np.ndarray], truth: list[np.ndarray], landmarks: np
             ssims.append(ssim_y(output[t][region], truth[t][region], 0))
             if t:
                 shift = motion[t - 1, f]
-                flickers.append(_motion_residual(output, t, boxes[t, f], shift)
-                                - _motion_residual(truth, t, boxes[t, f], shift))
-    return VideoScore(float(np.mean(psnrs)), float(np.mean(ssims)), float(np.mean(flickers)))
+                change = _motion_residual(output, t, boxes[t, f], shift)
+                true_change = _motion_residual(truth, t, boxes[t, f], shift)
+                temporal.append(float(np.abs(change - true_change).mean()))
+    return VideoScore(float(np.mean(psnrs)), float(np.mean(ssims)), float(np.mean(temporal)))

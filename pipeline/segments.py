@@ -31,6 +31,7 @@ from models.errors import DicfaceError
 from pipeline.boxes import iou_matrix
 from pipeline.io import COPIED_TYPES, Span, container_format, copy_streams
 from pipeline.runtime.sequencer import RunReport
+from pipeline.temporal import TemporalSummary
 
 OVERLAP_FRAMES = 24  # warm-up frames before each boundary (3 DIC windows of 8; about 1 s)
 SPLITTABLE_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm")  # outputs whose parts can be joined losslessly
@@ -208,6 +209,8 @@ def merge_reports(reports: list[RunReport]) -> RunReport:
                     getattr(merged, f.name)[key] = getattr(merged, f.name).get(key, 0) + amount
             elif isinstance(value, int) and f.name != "tracks":
                 setattr(merged, f.name, getattr(merged, f.name) + value)
+            elif isinstance(value, TemporalSummary):
+                merged.temporal = value if merged.temporal is None else merged.temporal.merge(value)
         merged.input_warning = merged.input_warning or report.input_warning
     return merged
 

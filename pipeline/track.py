@@ -173,6 +173,10 @@ class Tracker:
                 self._next_id += 1
         return self.states()
 
+    def reset(self) -> None:
+        """Drop every track (a scene cut); new tracks get new ids."""
+        self._tracks = []
+
     def refine(self, track_id: int, landmarks: np.ndarray) -> None:
         """Feed landmarks decoded from DIC's output (frame pixels, (68, 2)) back into a track of this frame."""
         track = next((t for t in self._tracks if t.track_id == track_id), None)

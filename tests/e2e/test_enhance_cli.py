@@ -9,6 +9,7 @@ import av
 import numpy as np
 import pytest
 
+from pipeline.bench import QUALITY_METHODS
 from pipeline.cli import main
 from tests.clips import make_face_clip
 
@@ -45,7 +46,11 @@ def test_enhance_keeps_frames_timestamps_audio_and_reports(
     data = json.loads(report.read_text())
     assert data["frames_in"] == data["frames_out"] == 16
     assert data["tracks"] == 2 and data["faces_enhanced"] >= 2 * 15
-    assert set(data["ms_per_frame"]) == {"decode", "detect", "track", "align", "enhance", "blend", "encode"}
+    assert set(data["ms_per_frame"]) == {"decode", "detect", "track", "align", "enhance", "fuse", "blend", "encode",
+                                         "measure"}
+    temporal = data["temporal"]  # the ground-truth-free measures of every --report
+    assert temporal["face_pairs"] >= 2 * 14 and temporal["warping_error"] > 0 and temporal["landmark_jitter"] > 0
+    assert data["scene_cuts"] == 0
     lines = [json.loads(line) for line in tracks.read_text().splitlines()]
     assert [line["frame"] for line in lines] == list(range(16))
     ids = {t["id"] for line in lines for t in line["tracks"]}
@@ -55,7 +60,7 @@ def test_enhance_keeps_frames_timestamps_audio_and_reports(
     assert errors[-1] < 3.0  # tracked landmarks follow the true motion (px, ~30-px faces)
 
 
-@pytest.mark.parametrize("extra", [["--sr", "none"], ["--seed", "none", "--feedback", "off"],
+@pytest.mark.parametrize("extra", [["--sr", "none"], ["--seed", "none", "--feedback", "on", "--fusion", "0"],
                                    ["--upscale", "2", "--preview", "side-by-side", "--detect-every", "3"]])
 def test_options_run(clip: tuple[Path, np.ndarray], tmp_path: Path, tiny_weights: Path, extra: list[str]) -> None:
     out = tmp_path / "out.mkv"
@@ -105,8 +110,27 @@ def test_bench_pipeline_prints_ratios_to_decode_encode(
     assert out.count("x decode+encode") == 3 and "ms/frame" in out
 
 
-def test_bench_quality_scores_three_methods(tiny_weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_quality_scores_each_method(tiny_weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "quality", "--weights", str(tiny_weights), "--frames", "6"]) == 0
     out = capsys.readouterr().out
-    assert "PSNR-Y" in out and "flicker" in out
-    assert all(label in out for label in ("bicubic", "dic ", "dic + tracker seed"))
+    assert "PSNR-Y" in out and "temporal" in out and "warp" in out
+    assert all(label in out for label, *_ in QUALITY_METHODS)
+
+
+def test_eval_video_measures_an_output_against_its_input(
+    clip: tuple[Path, np.ndarray], tmp_path: Path, tiny_weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, tracks = tmp_path / "out.mp4", tmp_path / "tracks.jsonl"
+    assert main(["enhance", str(clip[0]), "-o", str(out), "--weights", str(tiny_weights), "--upscale", "2",
+                 "--tracks", str(tracks), "--max-face", "64", "--max-reduction", "4"]) == 0
+    capsys.readouterr()
+    plot, report = tmp_path / "plot.png", tmp_path / "eval.json"
+    assert main(["eval-video", str(clip[0]), str(out), "--plot", str(plot), "--json", str(report)]) == 0
+    table = capsys.readouterr().out
+    assert "warp out/bicubic" in table and table.count("\n") >= 4  # header, two tracks, all, legend
+    data = json.loads(report.read_text())
+    assert data["face_pairs"] >= 2 * 14 and len(data["tracks"]) == 2
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["eval-video", str(clip[0]), str(out), "--tracks", str(tracks), "--json", str(report)]) == 0
+    assert json.loads(report.read_text())["face_pairs"] == data["face_pairs"]  # the run's own tracks, same faces
+    assert main(["eval-video", str(clip[0]), str(tracks)]) == 2  # not a video

@@ -12,11 +12,11 @@ from pipeline.quality import face_regions, score_video
 def test_scores_are_perfect_for_the_truth_and_worse_for_a_blurred_or_shaking_copy() -> None:
     truth, landmarks = face_clip_frames(4, 320, 180, (30,), scale=2)
     same = score_video(truth, truth, landmarks)
-    assert same.ssim == 1.0 and same.flicker == 0.0 and same.psnr == float("inf")
+    assert same.ssim == 1.0 and same.temporal == 0.0 and same.psnr == float("inf")
     blurred = score_video([cv2.GaussianBlur(f, (0, 0), 2) for f in truth], truth, landmarks)
     assert blurred.psnr < 35 and blurred.ssim < 0.95
     shaking = [np.roll(f, 3 * (i % 2), axis=1) for i, f in enumerate(truth)]
-    assert score_video(shaking, truth, landmarks).flicker > blurred.flicker
+    assert score_video(shaking, truth, landmarks).temporal > blurred.temporal
 
 
 def test_face_regions_are_clipped_to_the_frame() -> None:

@@ -1,0 +1,149 @@
+"""``dicface eval-video INPUT OUTPUT``: the temporal measures of ``pipeline.temporal`` for any input/output pair.
+
+The faces come from the ``--tracks`` file of the enhance run that made the output, or are found in the input by
+the same detection and tracking as ``dicface enhance`` (scene cuts restart them). The output may be any whole or
+fractional upscale of the input; both must have the same number of frames.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from models.atomic import atomic_output
+from models.errors import InputError
+from pipeline.align import crop_box
+from pipeline.cuts import CutDetector
+from pipeline.detect.regions import ScheduledDetector
+from pipeline.temporal import FaceObservation, TemporalMeter, TemporalSummary, landmark_jitter
+from pipeline.track import Tracker, TrackState
+
+
+@dataclass(frozen=True)
+class TrackRow:
+    track_id: int
+    frames: int
+    warp: float
+    warp_bicubic: float
+    appearance: float
+    appearance_bicubic: float
+    jitter: float | None
+
+
+def decode_pair(input_path: Path, output_path: Path) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Frames of both videos in lockstep, (H, W, 3) and (H', W', 3) uint8 RGB; an error if the counts differ."""
+    try:
+        with av.open(str(input_path)) as a, av.open(str(output_path)) as b:
+            ours, theirs = a.decode(video=0), b.decode(video=0)
+            count = 0
+            for mine, other in zip(ours, theirs, strict=False):
+                yield mine.to_ndarray(format="rgb24"), other.to_ndarray(format="rgb24")
+                count += 1
+            rest = sum(1 for _ in ours) + sum(1 for _ in theirs)
+            if rest:
+                raise InputError(f"{input_path} and {output_path} differ in length by {rest} frames "
+                                 f"(after {count}): not an input and its output")
+    except (av.error.FileNotFoundError, av.error.InvalidDataError) as exc:
+        raise InputError(f"not a readable video: {exc}") from exc
+
+
+def tracks_from_file(path: Path) -> dict[int, list[FaceObservation]]:
+    """The confirmed tracks per frame index of an enhance run's ``--tracks`` JSON lines (warm-up lines skipped)."""
+    faces: dict[int, list[FaceObservation]] = {}
+    try:
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            if record.get("warmup"):
+                continue
+            faces[record["frame"]] = [
+                _observation(TrackState(t["id"], tuple(t["bbox"]), None if t["landmarks"] is None else np.asarray(
+                    t["landmarks"], np.float32), t["confirmed"], 0))
+                for t in record["tracks"] if t["confirmed"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a dicface --tracks file ({exc})") from exc
+    return faces
+
+
+def _observation(state: TrackState) -> FaceObservation:
+    return FaceObservation(state.track_id, crop_box(state), state.landmarks)
+
+
+def evaluate(input_path: Path, output_path: Path, detector: ScheduledDetector | None,
+             tracks: dict[int, list[FaceObservation]] | None = None,
+             progress: Callable[[int], None] | None = None) -> TemporalMeter:
+    """Run the meter over the pair, faces from ``tracks`` (by frame index) or found with ``detector``."""
+    if tracks is None and detector is None:
+        raise ValueError("need the tracks or a detector")
+    meter, tracker, cuts = TemporalMeter(), Tracker(), CutDetector()
+    states: list[TrackState] = []
+    for index, (image, output) in enumerate(decode_pair(input_path, output_path)):
+        cut = cuts(image)
+        if cut:
+            meter.reset()
+        if tracks is not None:
+            faces = tracks.get(index, [])
+        else:
+            assert detector is not None
+            if cut:
+                tracker.reset()
+                states = []
+            request = detector.full_request(image) if cut else detector.request(index, image,
+                                                                                [s.bbox for s in states])
+            states = tracker.update(detector.combine(request, [detector.detector(im) for im in request.images]))
+            faces = [_observation(s) for s in states if s.confirmed]
+        meter.add(index, image, output, faces)
+        if progress:
+            progress(index + 1)
+    return meter
+
+
+def track_rows(meter: TemporalMeter) -> list[TrackRow]:
+    """One row per track with at least one measured pair."""
+    rows = []
+    for track_id, series in sorted(meter.tracks.items()):
+        if not series.frames:
+            continue
+        total, count = landmark_jitter(series.landmarks, series.widths)
+        means = {name: float(np.mean(values)) for name, values in series.values.items()}
+        rows.append(TrackRow(track_id, len(series.frames), means["warp"], means["warp_bicubic"],
+                             means["appearance"], means["appearance_bicubic"], total / count if count else None))
+    return rows
+
+
+def report_dict(summary: TemporalSummary, rows: list[TrackRow]) -> dict[str, object]:
+    return summary.to_dict() | {"tracks": [
+        {k: (round(v, 5) if isinstance(v, float) else v) for k, v in row.__dict__.items()} for row in rows]}
+
+
+def write_plot(meter: TemporalMeter, path: Path, title: str) -> None:
+    """Per track over time: the output's warping error (solid) and bicubic's (dashed), one colour per track."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (warp_ax, look_ax) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    for k, (track_id, series) in enumerate(sorted(meter.tracks.items())):
+        if not series.frames:
+            continue
+        colour = f"C{k % 10}"
+        warp_ax.plot(series.frames, series.values["warp"], color=colour, label=f"track {track_id}")
+        warp_ax.plot(series.frames, series.values["warp_bicubic"], color=colour, linestyle="--", linewidth=0.8)
+        look_ax.plot(series.frames, series.values["appearance"], color=colour)
+        look_ax.plot(series.frames, series.values["appearance_bicubic"], color=colour, linestyle="--",
+                     linewidth=0.8)
+    warp_ax.set_ylabel("warping error (Y levels)")
+    look_ax.set_ylabel("appearance change (Y levels)")
+    look_ax.set_xlabel("frame")
+    warp_ax.set_title(f"{title}\nsolid: output, dashed: bicubic upscale of the input")
+    if warp_ax.lines:
+        warp_ax.legend(loc="upper right", fontsize="small")
+    fig.tight_layout()
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)

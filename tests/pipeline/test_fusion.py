@@ -1,0 +1,67 @@
+"""Temporal fusion of a track's SR faces: steadier where the face agrees, the current frame where it changed."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from models.faces import HR_SIZE, resize_bicubic
+from pipeline.enhance import EnhancedFace
+from pipeline.examples import astronaut_faces
+from pipeline.fusion import FusionConfig, TemporalFusion
+
+SEED = np.stack(np.meshgrid(np.linspace(30, 98, 17), np.linspace(40, 100, 4)), -1).reshape(-1, 2)[:68]
+
+
+def _face(image: np.ndarray, index: int, track: int = 1, shift: tuple[float, float] = (0.0, 0.0),
+          seed: np.ndarray | None = SEED) -> EnhancedFace:
+    moved = cv2.warpAffine(image, np.float32([[1, 0, shift[0]], [0, 1, shift[1]]]), (HR_SIZE, HR_SIZE),
+                           borderMode=cv2.BORDER_REPLICATE)
+    points = None if seed is None else (seed + shift).astype(np.float32)
+    return EnhancedFace(index, track, (0.0, 0.0, 16.0, 16.0), moved, np.zeros((68, 2), np.float32), points)
+
+
+def _head() -> np.ndarray:
+    return resize_bicubic(astronaut_faces()[0].head, HR_SIZE)
+
+
+def test_noise_that_changes_every_frame_is_averaged_out_along_the_motion() -> None:
+    head, rng = _head().astype(np.float32), np.random.default_rng(0)
+    fusion, errors_in, errors_out = TemporalFusion(), [], []
+    for t in range(12):
+        shift = (0.7 * t, -0.4 * t)  # the face moves; its seed landmarks move with it
+        clean = _face(head.astype(np.uint8), t, shift=shift).sr.astype(np.float32)
+        noisy = np.clip(clean + rng.normal(0, 4, clean.shape), 0, 255).astype(np.uint8)
+        face = _face(head.astype(np.uint8), t, shift=shift)
+        out = fusion(t, [EnhancedFace(t, 1, face.box, noisy, face.landmarks, face.seed)])[0]
+        inner = np.s_[16:-16, 16:-16]
+        errors_in.append(np.abs(noisy[inner] - clean[inner]).mean())
+        errors_out.append(np.abs(out.sr[inner] - clean[inner]).mean())
+    assert errors_out[0] == errors_in[0]  # a track's first frame is the SR face itself
+    assert np.mean(errors_out[4:]) < 0.6 * np.mean(errors_in[4:])
+
+
+def test_a_changed_face_a_gap_a_jump_or_no_landmarks_keep_the_current_frame() -> None:
+    head, other = _head(), resize_bicubic(astronaut_faces()[0].head[::-1].copy(), HR_SIZE)
+    fusion = TemporalFusion()
+    fusion(0, [_face(head, 0)])
+    changed = fusion(1, [_face(other, 1)])[0]  # another face in the same place: it disagrees everywhere
+    assert np.abs(changed.sr.astype(int) - other).mean() < 2
+    fusion(2, [])
+    after_gap = fusion(3, [_face(head, 3)])[0]  # frame 2 had no face for the track: nothing to carry
+    assert np.array_equal(after_gap.sr, head)
+    jumped = fusion(4, [_face(other, 4, shift=(30.0, 0.0))])[0]  # moved by a quarter of the crop
+    assert np.array_equal(jumped.sr, _face(other, 4, shift=(30.0, 0.0)).sr)
+    plain = TemporalFusion()
+    plain(0, [_face(head, 0, seed=None)])
+    assert np.array_equal(plain(1, [_face(other, 1, seed=None)])[0].sr, other)
+
+
+def test_strength_zero_is_frame_by_frame_and_tracks_do_not_mix() -> None:
+    head, other = _head(), resize_bicubic(astronaut_faces()[0].head[:, ::-1].copy(), HR_SIZE)
+    off = TemporalFusion(FusionConfig(weight=0.0))
+    off(0, [_face(head, 0)])
+    assert np.array_equal(off(1, [_face(other, 1)])[0].sr, other)
+    fusion = TemporalFusion()
+    fusion(0, [_face(head, 0, track=1)])
+    assert np.array_equal(fusion(1, [_face(other, 1, track=2)])[0].sr, other)  # track 2 is new
