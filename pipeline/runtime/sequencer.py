@@ -207,12 +207,14 @@ class Sequencer:
             for face in faces:
                 by_frame.setdefault(face.frame_index, []).append(face)
             for frame in done.frames:
-                if frame.index in cut_frames:
+                cut = frame.index in cut_frames
+                cut_frames.discard(frame.index)
+                if cut:
                     fusion.reset()
                 fused = timed("fuse", lambda f=frame: fusion(f.index, by_frame.get(f.index, [])))
                 enhanced = timed("blend", lambda f=frame, fs=fused: self._blend(f, fs))
                 if meter is not None:
-                    if frame.index in cut_frames:
+                    if cut:
                         meter.reset()
                     timed("measure", lambda f=frame, im=enhanced: meter.add(f.index, f.image, im, [
                         FaceObservation(s.track_id, crop_box(s), s.landmarks) for s in done.tracks[f.index]]))
@@ -259,7 +261,7 @@ class Sequencer:
                 tracker.reset()  # a new shot: the old tracks' boxes mean nothing here; search the whole frame
                 states = []
                 cut_frames.add(frame.index)
-                report.scene_cuts += frame.index >= source.first_output
+                report.scene_cuts += int(frame.index >= source.first_output)
                 if request is None or pending is None:
                     request = self.detector.full_request(frame.image)
                     pending = timed("detect", lambda r=request: services.detect(r.images))
