@@ -20,12 +20,15 @@ from tests.rtsp import free_port
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("ray") is None, reason="the ray command line is not installed")]
-ENV = os.environ | {"RAY_AUTH_MODE": "disabled"}  # loopback-only test cluster
+# The cluster runs token authentication, as Ray's security guide has clusters started (every node with
+# RAY_AUTH_MODE=token); dicface runs in the user's plain environment and must find the token by itself.
+RAY_ENV = os.environ | {"RAY_AUTH_MODE": "token"}
+ENV = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
 LOSSLESS = ["--crf", "0", "--preset", "ultrafast"]
 
 
 def ray_cli(*argv: str) -> None:
-    subprocess.run(["ray", *argv], env=ENV, check=True, capture_output=True, timeout=120)
+    subprocess.run(["ray", *argv], env=RAY_ENV, check=True, capture_output=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +38,7 @@ def cluster() -> str:
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--object-store-memory=150000000",
               "--disable-usage-stats"]
     try:
+        ray_cli("get-auth-token", "--generate")  # a fresh machine has no token yet (kept if there is one)
         ray_cli("start", "--head", f"--port={port}", "--include-dashboard=false", '--resources={"head": 1}',
                 *common)
         ray_cli("start", f"--address={address}", '--resources={"node2": 1}', *common)
@@ -43,7 +47,7 @@ def cluster() -> str:
         import ray
 
         ray.shutdown()  # `ray stop` ends every Ray process here: this process's own Ray would take pytest down
-        subprocess.run(["ray", "stop", "--force"], env=ENV, capture_output=True, timeout=120)
+        subprocess.run(["ray", "stop", "--force"], env=RAY_ENV, capture_output=True, timeout=120)
 
 
 def test_job_on_two_nodes_matches_the_in_process_run(cluster, tmp_path):
