@@ -13,6 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from models.faces import HR_SIZE
+from pipeline.align import FaceCrop
+from pipeline.enhance import Enhancer
 from pipeline.examples import FaceSource, back_and_forth, face_clip_frames, make_face_clip, write_clip
 from pipeline.io import EncodeOptions
 from pipeline.job import copy_video, enhance_file, enhance_many, enhance_split
@@ -36,26 +41,72 @@ class ThroughputRow:
     fps: float
 
 
-def bench_pipeline(source: Path | None, make_runner: MakeRunner, encode: EncodeOptions, frames: int = 100
-                   ) -> list[ThroughputRow]:
-    """Frames/s of a plain decode+encode, ``enhance --sr none`` and ``enhance`` on ``source`` (default: a generated
-    1280x720 clip of 3 real faces ``BENCH_FACES`` px wide), in that order, in this run."""
-    runs = [("decode+encode", None), ("enhance --sr none", make_runner(False, "none")),
-            ("enhance", make_runner(True, "tracker"))]
-    rows = []
+@dataclass(frozen=True)
+class DicRate:
+    """DIC inside the pipeline against DIC alone on as many faces per call, same member, seeded the same way."""
+
+    batch: float  # faces per DIC call in the pipeline
+    pipeline_faces_per_s: float  # faces / the enhance stage's seconds
+    alone_faces_per_s: float
+
+    @property
+    def ratio(self) -> float:
+        return self.pipeline_faces_per_s / self.alone_faces_per_s
+
+
+@dataclass(frozen=True)
+class PipelineBench:
+    size: tuple[int, int]
+    rows: list[ThroughputRow]  # decode+encode, enhance --sr none, enhance
+    dic: DicRate | None  # None: no face was enhanced
+
+
+def dic_alone(enhancer: Enhancer, input_size: int, batch: int, repeats: int = 3) -> float:
+    """Faces/s of ``enhancer`` on ``batch`` seeded crops of ``input_size`` px (a warm-up call first)."""
+    rng = np.random.default_rng(0)
+    seed = rng.uniform(40, 88, (68, 2)).astype(np.float32)
+    crops = [FaceCrop(0, i, (0.0, 0.0, 1.0, 1.0), rng.integers(0, 256, (input_size, input_size, 3), np.uint8), seed)
+             for i in range(batch)]
+    enhancer(crops)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        enhancer(crops)
+    return repeats * batch / (time.perf_counter() - start)
+
+
+def bench_pipeline(source: Path | None, make_runner: MakeRunner, encode: EncodeOptions, frames: int = 100,
+                   sizes: tuple[tuple[int, int], ...] = ((1280, 720), (1920, 1080))) -> list[PipelineBench]:
+    """Frames/s of a plain decode+encode, ``enhance --sr none`` and ``enhance`` on ``source`` (default: generated
+    clips of 3 real faces ``BENCH_FACES`` px wide at each of ``sizes``), in that order, in this run; and the
+    pipeline's DIC faces/s against DIC alone at the batch the pipeline formed."""
+    benches = []
     with tempfile.TemporaryDirectory(prefix="dicface-bench-") as tmp:
         work = Path(tmp)
-        if source is None:
-            source = work / "example_720p.mp4"
-            make_face_clip(source, count=frames, width=1280, height=720, face_widths=BENCH_FACES)
-        for label, runner in runs:
-            start = time.perf_counter()
-            if runner is None:
-                report = copy_video(source, work / "out.mp4", encode)
-            else:
-                report = enhance_file(source, work / "out.mp4", runner, encode, show_progress=False)
-            rows.append(ThroughputRow(label, report, report.frames_out / (time.perf_counter() - start)))
-    return rows
+        for size in sizes if source is None else ((0, 0),):
+            clip = source
+            if clip is None:
+                clip = work / f"example_{size[1]}p.mp4"
+                make_face_clip(clip, count=frames, width=size[0], height=size[1], face_widths=BENCH_FACES)
+            runner = make_runner(True, "tracker")
+            rows = []
+            for label, run in (("decode+encode", None), ("enhance --sr none", make_runner(False, "none")),
+                               ("enhance", runner)):
+                start = time.perf_counter()
+                if run is None:
+                    report = copy_video(clip, work / "out.mp4", encode)
+                else:
+                    report = enhance_file(clip, work / "out.mp4", run, encode, show_progress=False)
+                rows.append(ThroughputRow(label, report, report.frames_out / (time.perf_counter() - start)))
+            report = rows[-1].report
+            dic = None
+            if report.faces_enhanced and report.dic_calls:
+                enhancer = runner.services.enhancer
+                member = max(report.faces_by_member, key=report.faces_by_member.__getitem__)
+                batch = report.faces_enhanced / report.dic_calls
+                alone = dic_alone(enhancer, HR_SIZE // int(member[1:]), max(1, round(batch)))
+                dic = DicRate(batch, report.faces_enhanced / report.seconds["enhance"], alone)
+            benches.append(PipelineBench(size, rows, dic))
+    return benches
 
 
 @dataclass(frozen=True)

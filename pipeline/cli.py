@@ -209,9 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--iters", type=positive_int, default=3, help="timed batches per path (default 3)")
     b.add_argument("--compile", action="store_true", help="torch.compile the fast path")
     _add_common(b)
-    b = bench.add_parser("pipeline", help="frames/s of enhance (with and without SR) vs plain decode+encode")
+    b = bench.add_parser("pipeline", help="frames/s of enhance (with and without SR) vs plain decode+encode, and "
+                         "DIC's faces/s in the pipeline vs alone")
     b.add_argument("input", nargs="?", type=Path,
-                   help="video to measure (default: a generated 1280x720 clip of 3 real faces, 18-22 px)")
+                   help="video to measure (default: generated 1280x720 and 1920x1080 clips of 3 real faces, "
+                        "18-22 px)")
     b.add_argument("--frames", type=positive_int, default=100, help="length of the generated clip (default 100)")
     _add_video_flags(b)
     _add_common(b)
@@ -807,19 +809,28 @@ def _bench_quality(args: argparse.Namespace) -> int:
 
 
 def _bench_pipeline(args: argparse.Namespace) -> int:
-    from pipeline.bench import bench_pipeline
+    from pipeline.bench import BENCH_FACES, bench_pipeline
 
     if args.input is not None and not args.input.is_file():
         raise InputError(f"{args.input}: no such video file")
     encode = _encode_options(args)
-    rows = bench_pipeline(args.input, _runner_factory(args, _run_config(args)), encode, args.frames)
-    print(f"{args.input.name if args.input else 'generated 1280x720 clip, 3 faces of 18-22 px'}: "
-          f"{rows[0].report.frames_in} frames, full-frame detection every {args.detect_every} frames, "
-          f"{args.codec} {args.preset}")
-    for row in rows:
-        print(f"{row.label:<20} {row.fps:7.2f} frames/s  {row.fps / rows[0].fps:5.2f}x decode+encode  "
-              f"faces enhanced {row.report.faces_enhanced}")
-    print("enhance, ms/frame: " + ", ".join(f"{k} {v:.1f}" for k, v in rows[-1].report.ms_per_frame().items()))
+    benches = bench_pipeline(args.input, _runner_factory(args, _run_config(args)), encode, args.frames)
+    for bench in benches:
+        rows = bench.rows
+        name = args.input.name if args.input else (f"generated {bench.size[0]}x{bench.size[1]} clip, 3 faces of "
+                                                   f"{min(BENCH_FACES)}-{max(BENCH_FACES)} px")
+        print(f"{name}: {rows[0].report.frames_in} frames, full-frame detection every {args.detect_every} frames, "
+              f"{args.codec} {args.preset}")
+        for row in rows:
+            print(f"{row.label:<20} {row.fps:7.2f} frames/s  {row.fps / rows[0].fps:5.2f}x decode+encode  "
+                  f"faces enhanced {row.report.faces_enhanced}")
+        for row in rows[1:]:
+            print(f"{row.label}, ms/frame: " + ", ".join(
+                f"{k} {v:.1f}" for k, v in row.report.ms_per_frame().items() if v))
+        if bench.dic is not None:
+            d = bench.dic
+            print(f"DIC in the pipeline {d.pipeline_faces_per_s:.1f} faces/s at {d.batch:.1f} faces per call; "
+                  f"alone at that batch {d.alone_faces_per_s:.1f} faces/s: {d.ratio:.2f}x\n")
     if args.runtime == "ray":
         _bench_runtime(args)
     return 0

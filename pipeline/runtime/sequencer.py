@@ -77,6 +77,7 @@ class RunReport:
     frames_out: int = 0
     faces_enhanced: int = 0
     faces_by_member: dict[str, int] = field(default_factory=dict)  # crops routed to each DIC member ("x4": n)
+    dic_calls: int = 0  # windows sent to DIC (faces_enhanced / dic_calls: the batch DIC got)
     tracks: int = 0
     corrupt_packets: int = 0
     resized_frames: int = 0  # frames of another size than the stream's first, scaled to it
@@ -227,6 +228,7 @@ class Sequencer:
         def submit(full: _Window) -> None:
             if self.enhance and full.crops:
                 full.faces = timed("enhance", lambda: services.enhance(full.crops))
+                report.dic_calls += 1
             in_flight.append(full)
             while len(in_flight) > 1:
                 finish(in_flight.popleft())
