@@ -11,6 +11,7 @@ is called without an error. A stream the output container cannot hold (SubRip in
 from __future__ import annotations
 
 import contextlib
+import struct
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -21,6 +22,7 @@ from types import TracebackType
 import av
 import cv2
 import numpy as np
+from av.sidedata.sidedata import Type as SideDataType
 from av.video.reformatter import Interpolation
 
 from models.atomic import AtomicFile, is_write_error, output_error
@@ -71,6 +73,42 @@ class ColorTags:
         return replace(self, matrix=matrix, range=FULL_RANGE if full else LIMITED_RANGE)
 
 
+@dataclass(frozen=True)
+class HdrMetadata:
+    """HDR10 static metadata as a video's frames carry it, in x265's units: the mastering display's primaries and
+    white point (G, B, R, WP; x, y in 0.00002) and luminance (max, min in 0.0001 cd/m2); the content light level
+    (MaxCLL, MaxFALL in cd/m2)."""
+
+    mastering: tuple[int, ...] | None = None  # Gx Gy Bx By Rx Ry WPx WPy Lmax Lmin
+    light_level: tuple[int, int] | None = None
+
+    @classmethod
+    def of(cls, frame: av.VideoFrame) -> HdrMetadata | None:
+        mastering = light = None
+        side = frame.side_data
+        for i in range(len(side)):  # by position: PyAV 18's iteration over side data fails on SEI entries
+            entry = side[i]
+            if entry.type == SideDataType.MASTERING_DISPLAY_METADATA:
+                v = struct.unpack("<22i", bytes(entry)[:88])  # 3 x (x, y) R G B, white point, min, max, flags
+                chroma = [round(50000 * v[k] / v[k + 1]) if v[k + 1] else 0 for k in range(0, 16, 2)]
+                (rx, ry, gx, gy, bx, by, wx, wy) = chroma
+                lum_min = round(10000 * v[16] / v[17]) if v[17] else 0
+                lum_max = round(10000 * v[18] / v[19]) if v[19] else 0
+                if v[20] and v[21]:  # primaries and luminance both present
+                    mastering = (gx, gy, bx, by, rx, ry, wx, wy, lum_max, lum_min)
+            elif entry.type == SideDataType.CONTENT_LIGHT_LEVEL:
+                light = struct.unpack("<2I", bytes(entry)[:8])
+        return cls(mastering, light) if mastering or light else None
+
+    def x265_params(self) -> str:
+        parts = []
+        if self.mastering:
+            parts.append("master-display=G({},{})B({},{})R({},{})WP({},{})L({},{})".format(*self.mastering))
+        if self.light_level:
+            parts.append("max-cll={},{}".format(*self.light_level))
+        return ":".join(parts)
+
+
 COPIED_TYPES = ("audio", "subtitle")  # streams remuxed packet for packet
 UNSPECIFIED, RESERVED, BT709, BT601 = 2, 3, 1, 6  # matrix code points (BT601 = SMPTE 170M)
 LIMITED_RANGE, FULL_RANGE = 1, 2
@@ -95,6 +133,7 @@ class StreamInfo:
     metadata: tuple[tuple[str, str], ...] = ()  # the container's (title, creation_time ...)
     video_metadata: tuple[tuple[str, str], ...] = ()  # the video stream's (language, handler ...)
     chapters: tuple[dict, ...] = ()  # as PyAV's Container.chapters() gives them
+    hdr: HdrMetadata | None = None  # as the first frame carries it
 
 
 def is_url(source: str | os.PathLike[str]) -> bool:
@@ -175,6 +214,7 @@ class FileSource:
             frame_count=self._video.frames or None,
             has_audio=any(s.type == "audio" for s in self.copy_streams),
             color=first[2],
+            hdr=first[3],
             metadata=tuple(self._container.metadata.items()),
             video_metadata=tuple(self._video.metadata.items()),
             chapters=tuple(self._container.chapters()) if span is None else (),
@@ -185,9 +225,9 @@ class FileSource:
         packets, self._packets = self._packets, []
         return packets
 
-    def _decode(self) -> Iterator[tuple[Frame, int, ColorTags]]:
-        """(frame, display rotation, colour tags) in decode order; the final empty packet flushes the decoder.
-        Each frame becomes RGB by its own matrix and range (``ColorTags.resolved``)."""
+    def _decode(self) -> Iterator[tuple[Frame, int, ColorTags, HdrMetadata | None]]:
+        """(frame, display rotation, colour tags, HDR metadata of the first frame) in decode order; the final empty
+        packet flushes the decoder. Each frame becomes RGB by its own matrix and range (``ColorTags.resolved``)."""
         streams = [self._video, *self.copy_streams]
         span = self.span
         index = first = span.first_index if span else 0
@@ -211,7 +251,8 @@ class FileSource:
                     tags = ColorTags.of(frame).resolved(frame.height)
                     rgb = frame.to_ndarray(format="rgb24", src_colorspace=tags.matrix, src_color_range=tags.range,
                                            interpolation=EXACT_CONVERSION)
-                    yield Frame(index, frame.pts, time_base, rgb), int(frame.rotation or 0), tags
+                    hdr = HdrMetadata.of(frame) if index == first else None
+                    yield Frame(index, frame.pts, time_base, rgb), int(frame.rotation or 0), tags, hdr
                     index += 1
         except av.FFmpegError as exc:
             if index == first:
@@ -224,7 +265,7 @@ class FileSource:
             raise RuntimeError("a FileSource can be iterated once")
         first, self._first = self._first, None
         yield first
-        for frame, _, _ in self._frames:
+        for frame, *_ in self._frames:
             yield frame
 
     def close(self) -> None:
@@ -360,15 +401,23 @@ class VideoSink:
         context.color_primaries, context.color_trc = self._color.primaries, self._color.transfer
         context.colorspace, context.color_range = self._color.matrix, self._color.range
         self._video.codec_context.time_base = info.time_base
+        hdr_kept = False
         if options.codec in ("libx264", "libx265"):
             # Pushed live: no B-frames or look-ahead (RTP needs increasing timestamps, viewers want low latency).
             live = {"tune": "zerolatency"} if self.url else {}
-            self._video.codec_context.options = {"crf": str(options.crf), "preset": options.preset} | live
+            # HDR10 metadata: x265 writes it into the stream (SEI) from its parameters; PyAV cannot hand frame side
+            # data to libx264, so there it is reported as dropped
+            hdr_kept = options.codec == "libx265" and info.hdr is not None
+            hdr = {"x265-params": info.hdr.x265_params()} if hdr_kept and info.hdr is not None else {}
+            self._video.codec_context.options = {"crf": str(options.crf), "preset": options.preset} | live | hdr
         if info.rotation:
             self._video.set_display_rotation(info.rotation)
         self._container.metadata.update(dict(info.metadata))
         self._video.metadata.update(dict(info.video_metadata))
         self._copies, self.dropped_streams = copy_streams(self._container, templates)
+        if info.hdr is not None and not hdr_kept:
+            self.dropped_streams.append("HDR10 mastering display and light level metadata (kept with --codec "
+                                        "libx265)")
         if info.chapters and not self.url:
             self._container.set_chapters(list(info.chapters))
         self._closed = False

@@ -16,6 +16,7 @@ from pipeline.io import (
     EncodeOptions,
     FileSource,
     Frame,
+    HdrMetadata,
     ImageFolderSource,
     StreamInfo,
     VideoSink,
@@ -214,6 +215,42 @@ def test_an_explicit_pixel_format_is_used(tmp_path: Path) -> None:
         for frame in source:
             sink.write(frame)
     assert _colour_and_tags(out)[2] == "yuv420p"
+
+
+MASTERING = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50)"
+
+
+def _hdr10(path: Path) -> None:
+    """Three 10-bit BT.2020 PQ frames from x265 with HDR10 mastering display and content light level metadata."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx265", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p10le"
+        context = stream.codec_context
+        context.color_primaries, context.color_trc, context.colorspace, context.color_range = 9, 16, 9, 1
+        context.options = {"x265-params": f"log-level=error:master-display={MASTERING}:max-cll=1000,400"}
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), (180, 90, 40), np.uint8), format="rgb24")
+            frame = frame.reformat(format="yuv420p10le", dst_colorspace=9, dst_color_range=1)
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+
+
+def test_hdr10_metadata_comes_through_with_x265_and_is_named_where_it_cannot(tmp_path: Path) -> None:
+    src = tmp_path / "hdr.mkv"
+    _hdr10(src)
+    results = {}
+    for codec in ("libx265", "libx264"):
+        out = tmp_path / f"{codec}.mkv"
+        with FileSource(src) as source, VideoSink(out, source.info, options=EncodeOptions(codec=codec)) as sink:
+            assert source.info.hdr is not None
+            for frame in source:
+                sink.write(frame)
+        with av.open(str(out)) as container:
+            results[codec] = (HdrMetadata.of(next(container.decode(video=0))), sink.dropped_streams)
+    expected = HdrMetadata((13250, 34500, 7500, 3000, 34000, 16000, 15635, 16450, 10000000, 50), (1000, 400))
+    assert source.info.hdr == expected and results["libx265"] == (expected, [])
+    assert results["libx264"][0] is None and "HDR10" in results["libx264"][1][0]
 
 
 def _rich(path: Path) -> None:
