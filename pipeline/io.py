@@ -2,10 +2,10 @@
 
 A source yields ``Frame`` records in display order and collects the packets of every audio and subtitle stream it
 demuxes on the way (``take_packets``); the sink encodes frames (libx264 by default) with their original pts and
-time base, keeps the rotation, colour tags, container and stream metadata (title, language, creation time) and
-chapters, muxes the copied packets as they come, and only renames its temporary file to the output when ``close``
-is called without an error. A stream the output container cannot hold (SubRip in MP4 ...) is left out and named in
-``dropped_streams``. Decoder and encoder are both flushed: no last frames are lost.
+time base, keeps the rotation, colour tags, HDR10 metadata (with libx265), container and stream metadata (title,
+language, creation time, timecode) and chapters, muxes the copied packets as they come, and only renames its
+temporary file to the output when ``close`` is called without an error. A stream the output container cannot hold
+(SubRip in MP4 ...), and data streams and further video streams, are left out and named in ``dropped_streams``. Decoder and encoder are both flushed: no last frames are lost.
 """
 
 from __future__ import annotations
@@ -134,6 +134,7 @@ class StreamInfo:
     video_metadata: tuple[tuple[str, str], ...] = ()  # the video stream's (language, handler ...)
     chapters: tuple[dict, ...] = ()  # as PyAV's Container.chapters() gives them
     hdr: HdrMetadata | None = None  # as the first frame carries it
+    unkept: tuple[str, ...] = ()  # input streams no output carries (data streams, more video streams)
 
 
 def is_url(source: str | os.PathLike[str]) -> bool:
@@ -218,6 +219,8 @@ class FileSource:
             metadata=tuple(self._container.metadata.items()),
             video_metadata=tuple(self._video.metadata.items()),
             chapters=tuple(self._container.chapters()) if span is None else (),
+            unkept=tuple(stream_name(s) for s in self._container.streams if s is not self._video
+                         and s.type not in COPIED_TYPES and not is_timecode(s)) if span is None else (),
         )
 
     def take_packets(self) -> list[av.Packet]:
@@ -326,6 +329,18 @@ KEPT_PIX_FMTS = ("yuv420p", "yuv422p", "yuv444p", "yuv420p10le", "yuv422p10le", 
 JPEG_RANGE_FMTS = {"yuvj420p": "yuv420p", "yuvj422p": "yuv422p", "yuvj444p": "yuv444p"}
 
 
+def stream_name(stream: av.stream.Stream) -> str:
+    """How a stream is named in warnings: its type, index and codec (or handler)."""
+    codec = stream.codec_context.name if stream.codec_context is not None else None
+    return f"{stream.type} stream #{stream.index} ({codec or stream.metadata.get('handler_name', 'unknown')})"
+
+
+def is_timecode(stream: av.stream.Stream) -> bool:
+    """A QuickTime/MP4 timecode track: the muxer writes it anew from the video stream's ``timecode`` tag, which is
+    kept."""
+    return stream.type == "data" and "timecode" in stream.metadata
+
+
 def copy_streams(container: av.container.OutputContainer, templates: Sequence[av.stream.Stream]
                  ) -> tuple[dict[int, av.stream.Stream], list[str]]:
     """Add a stream-copy of each template (with its metadata) that ``container`` can hold. Returns the input
@@ -334,7 +349,7 @@ def copy_streams(container: av.container.OutputContainer, templates: Sequence[av
     for template in templates:
         codec = template.codec_context.name
         if codec not in container.supported_codecs:
-            dropped.append(f"{template.type} stream #{template.index} ({codec})")
+            dropped.append(stream_name(template))
             continue
         copies[template.index] = container.add_stream_from_template(template)
         copies[template.index].metadata.update(template.metadata)
@@ -415,6 +430,7 @@ class VideoSink:
         self._container.metadata.update(dict(info.metadata))
         self._video.metadata.update(dict(info.video_metadata))
         self._copies, self.dropped_streams = copy_streams(self._container, templates)
+        self.dropped_streams += list(info.unkept)
         if info.hdr is not None and not hdr_kept:
             self.dropped_streams.append("HDR10 mastering display and light level metadata (kept with --codec "
                                         "libx265)")
