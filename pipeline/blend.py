@@ -55,10 +55,14 @@ class Blender:
         self.cfg = cfg
 
     def __call__(self, image: np.ndarray, faces: Sequence[PasteFace], scale: float = 1.0) -> np.ndarray:
-        """Shape: (H, W, 3) uint8 RGB -> (round(H*scale), round(W*scale), 3) uint8 RGB."""
+        """Shape: (H, W, 3) uint8 RGB -> (round(H*scale), round(W*scale), 3) uint8 RGB. A uint16 RGB frame (a deep
+        input, ``pipeline.io.Frame.deep``) stays uint16: faces are pasted at its precision and scaled by 257."""
         h, w = image.shape[:2]
-        if scale != 1.0:
-            out = np.array(resize_bicubic(image, (round(w * scale), round(h * scale))))  # writable copy
+        size = (round(w * scale), round(h * scale))
+        if scale != 1.0 and image.dtype == np.uint16:  # PIL has no 16-bit RGB; enlarging needs no antialiasing
+            out = cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
+        elif scale != 1.0:
+            out = np.array(resize_bicubic(image, size))  # writable copy
         else:
             out = image.copy()
         for face in faces:
@@ -78,12 +82,13 @@ class Blender:
         # region pixel p (centre p + 0.5) sits at (p + 0.5 - x1) * n / side - 0.5 in the resized SR image
         k = n / side
         m = np.array([[k, 0.0, (rx1 + 0.5 - x1) * k - 0.5], [0.0, k, (ry1 + 0.5 - y1) * k - 0.5]], np.float32)
+        unit = 257.0 if out.dtype == np.uint16 else 1.0  # an 8-bit level in the frame's own scale
         patch = cv2.warpAffine(sr, m, (rx2 - rx1, ry2 - ry1), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                               borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+                               borderMode=cv2.BORDER_REPLICATE).astype(np.float32) * unit
         region = out[ry1:ry2, rx1:rx2].astype(np.float32)
         if self.cfg.colour_match:
             sigma = max(side * self.cfg.colour_sigma, 1.0)
             patch += cv2.GaussianBlur(region - patch, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
         local_box = (x1 - rx1, y1 - ry1, x2 - rx1, y2 - ry1)
         mask = feather_mask(ry2 - ry1, rx2 - rx1, local_box, self.cfg.feather * side)[..., None]
-        out[ry1:ry2, rx1:rx2] = np.clip(region + mask * (patch - region) + 0.5, 0, 255).astype(np.uint8)
+        out[ry1:ry2, rx1:rx2] = np.clip(region + mask * (patch - region) + 0.5, 0, 255 * unit).astype(out.dtype)

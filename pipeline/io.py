@@ -32,12 +32,25 @@ from models.evaluate import list_images, read_rgb
 
 @dataclass(frozen=True)
 class Frame:
-    """One decoded frame. image: (H, W, 3) uint8 RGB (as stored, before any display rotation)."""
+    """One decoded frame. image: (H, W, 3) uint8 RGB (as stored, before any display rotation); deep: the same
+    frame at full precision, (H, W, 3) uint16 RGB, for an input of more than 8 bits (None otherwise): what is
+    encoded outside the faces, so those pixels are not rounded to 8 bits on the way through."""
 
     index: int
     pts: int | None
     time_base: Fraction
     image: np.ndarray
+    deep: np.ndarray | None = None
+
+
+def to_8bit(deep: np.ndarray) -> np.ndarray:
+    """(..., 3) uint16 RGB -> uint8, rounded (65535 / 255 = 257)."""
+    return ((deep.astype(np.uint32) + 128) // 257).astype(np.uint8)
+
+
+def is_deep(pix_fmt: str) -> bool:
+    """A pixel format of more than 8 bits per sample (yuv420p10le, p010le, yuv444p12le ...)."""
+    return any(depth in pix_fmt for depth in ("p10", "p12", "p14", "p16", "010", "016"))
 
 
 def fit_size(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -252,10 +265,16 @@ class FileSource:
                         return
                     time_base = Fraction(frame.time_base or self._video.time_base or Fraction(1, 90000))
                     tags = ColorTags.of(frame).resolved(frame.height)
-                    rgb = frame.to_ndarray(format="rgb24", src_colorspace=tags.matrix, src_color_range=tags.range,
-                                           interpolation=EXACT_CONVERSION)
+                    deep = None
+                    if is_deep(frame.format.name):
+                        deep = frame.to_ndarray(format="rgb48le", src_colorspace=tags.matrix,
+                                                src_color_range=tags.range, interpolation=EXACT_CONVERSION)
+                        rgb = to_8bit(deep)
+                    else:
+                        rgb = frame.to_ndarray(format="rgb24", src_colorspace=tags.matrix,
+                                               src_color_range=tags.range, interpolation=EXACT_CONVERSION)
                     hdr = HdrMetadata.of(frame) if index == first else None
-                    yield Frame(index, frame.pts, time_base, rgb), int(frame.rotation or 0), tags, hdr
+                    yield Frame(index, frame.pts, time_base, rgb, deep), int(frame.rotation or 0), tags, hdr
                     index += 1
         except av.FFmpegError as exc:
             if index == first:
@@ -458,14 +477,16 @@ class VideoSink:
                     self._container.mux(packet)
 
     def write(self, frame: Frame, image: np.ndarray | None = None) -> None:
-        """Encode ``image`` (default: the frame's own pixels) at the frame's timestamp."""
-        pixels = frame.image if image is None else image
+        """Encode ``image`` (uint8 or, from a deep frame, uint16 RGB; default: the frame's own pixels, at full
+        precision where it has them) at the frame's timestamp."""
+        pixels = image if image is not None else frame.deep if frame.deep is not None else frame.image
         if pixels.shape[:2] != (self.info.height, self.info.width):
             raise ValueError(f"frame {frame.index} is {pixels.shape[1]}x{pixels.shape[0]}, "
                              f"the stream {self.info.width}x{self.info.height}")
         if pixels.shape[0] % 2 or pixels.shape[1] % 2:
             pixels = np.pad(pixels, ((0, pixels.shape[0] % 2), (0, pixels.shape[1] % 2), (0, 0)), mode="edge")
-        rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
+        rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels),
+                                         format="rgb48le" if pixels.dtype == np.uint16 else "rgb24")
         # tagged on the RGB frame, not asked of the conversion: FFmpeg would convert the gamut, but these pixels
         # are still in the input's primaries and transfer
         rgb.color_primaries, rgb.color_trc = self._color.primaries, self._color.transfer

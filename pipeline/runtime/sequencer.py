@@ -43,7 +43,7 @@ from pipeline.cuts import CutConfig, CutDetector
 from pipeline.detect.regions import DetectPlan, DetectRequest
 from pipeline.enhance import EnhancedFace
 from pipeline.fusion import FusionConfig, TemporalFusion
-from pipeline.io import Frame, StreamInfo, VideoSink, fit_size
+from pipeline.io import Frame, StreamInfo, VideoSink, fit_size, to_8bit
 from pipeline.temporal import FaceObservation, TemporalMeter, TemporalSummary
 from pipeline.track import TrackConfig, Tracker, TrackState
 from pipeline.types import Detection
@@ -217,8 +217,9 @@ class Sequencer:
                 if meter is not None:
                     if cut:
                         meter.reset()
-                    timed("measure", lambda f=frame, im=enhanced: meter.add(f.index, f.image, im, [
-                        FaceObservation(s.track_id, crop_box(s), s.landmarks) for s in done.tracks[f.index]]))
+                    output = to_8bit(enhanced) if enhanced.dtype == np.uint16 else enhanced
+                    seen = [FaceObservation(s.track_id, crop_box(s), s.landmarks) for s in done.tracks[frame.index]]
+                    timed("measure", lambda f=frame, o=output, fs=seen: meter.add(f.index, f.image, o, fs))
                 image = self._preview(frame, enhanced) if self.options.preview else enhanced
                 timed("encode", lambda f=frame, im=image: sink.write(f, im))
                 report.frames_out += 1
@@ -244,7 +245,8 @@ class Sequencer:
                 decoded += 1
                 size = source.info.width, source.info.height
                 if frame.image.shape[1::-1] != size:  # the stream changed resolution: keep the first one
-                    frame = replace(frame, image=fit_size(frame.image, *size))
+                    deep = None if frame.deep is None else fit_size(frame.deep, *size)
+                    frame = replace(frame, image=fit_size(frame.image, *size), deep=deep)
                     report.resized_frames += 1
                 if frame.index >= source.first_output:
                     report.frames_in += 1
@@ -323,14 +325,16 @@ class Sequencer:
                 tracker.refine(face.track_id, now + (face.landmarks - then))
 
     def _blend(self, frame: Frame, faces: list[EnhancedFace]) -> np.ndarray:
-        scale = self.options.upscale
+        """The output frame: uint8 RGB, or uint16 from a deep (more than 8-bit) input."""
+        scale, image = self.options.upscale, frame.deep if frame.deep is not None else frame.image
         if not faces and scale == 1:
-            return frame.image
-        return self.blender(frame.image, [PasteFace(face.box, face.sr) for face in faces], scale)
+            return image
+        return self.blender(image, [PasteFace(face.box, face.sr) for face in faces], scale)
 
     def _preview(self, frame: Frame, enhanced: np.ndarray) -> np.ndarray:
         """Input | enhanced, side by side."""
-        original = self.blender(frame.image, [], self.options.upscale) if self.options.upscale != 1 else frame.image
+        image = frame.deep if frame.deep is not None else frame.image
+        original = self.blender(image, [], self.options.upscale) if self.options.upscale != 1 else image
         return np.concatenate([original, enhanced], axis=1)
 
 

@@ -279,6 +279,60 @@ def test_timecode_is_kept_and_streams_no_output_carries_are_named(tmp_path: Path
     assert timecodes == ["01:02:03:04", "01:02:03:04"]
 
 
+def _ten_bit_planes(path: Path) -> np.ndarray:
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+        assert frame.format.name == "yuv420p10le"
+        return frame.to_ndarray().astype(int)  # (H * 3/2, W) 10-bit codes, planar
+
+
+def test_a_10_bit_input_is_not_rounded_to_8_bits_outside_the_faces(tmp_path: Path) -> None:
+    from pipeline.align import AlignConfig, Aligner
+    from pipeline.blend import Blender
+    from pipeline.detect.regions import DetectSchedule, ScheduledDetector
+    from pipeline.detect.spec import DetectorSpec
+    from pipeline.job import enhance_file
+    from pipeline.runtime.local import LocalRunner
+    from pipeline.runtime.sequencer import RunOptions
+    from pipeline.track import TrackConfig
+
+    src = tmp_path / "in.mkv"
+    ramp = np.linspace(64, 940, 128 * 96).reshape(96, 128).astype(np.uint16)  # every 10-bit code, not 8-bit ones
+    with av.open(str(src), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 128, 64, "yuv420p10le"
+        stream.codec_context.options = {"qp": "0"}
+        context = stream.codec_context
+        context.color_primaries, context.color_trc, context.colorspace, context.color_range = 1, 1, 1, 1
+        planes = np.concatenate([ramp[:64], np.full((32, 128), 512, np.uint16)])  # Y ramp, grey chroma
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(planes, format="yuv420p10le")
+            frame.colorspace, frame.color_range, frame.pts = 1, 1, i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    detector = ScheduledDetector(DetectorSpec().build(), DetectSchedule())
+    runner = LocalRunner(detector, TrackConfig(), Aligner(AlignConfig()), None, Blender(), RunOptions())
+    out_path = tmp_path / "out.mkv"
+    enhance_file(src, out_path, runner, EncodeOptions(crf=0, preset="ultrafast"), show_progress=False)
+    before, after = _ten_bit_planes(src), _ten_bit_planes(out_path)
+    assert np.abs(after - before).max() <= 1  # through RGB at 16 bits: the codes, not 8-bit levels (4 codes)
+    eight_bit = (before[:64] / 4).round() * 4  # what an 8-bit path keeps at best
+    assert np.abs(eight_bit - before[:64]).max() >= 2
+
+
+def test_faces_are_pasted_into_a_deep_frame_at_its_precision() -> None:
+    from pipeline.blend import Blender, PasteFace
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (40, 60, 3), np.uint8)
+    face = PasteFace((10.3, 5.7, 34.3, 29.7), rng.integers(0, 256, (128, 128, 3), np.uint8))
+    shallow = Blender()(image, [face], 2.0).astype(int)
+    deep = Blender()(image.astype(np.uint16) * 257, [face], 2.0)
+    assert deep.dtype == np.uint16 and deep.shape == shallow.shape
+    inside = np.s_[20:50, 30:60]  # well inside the face box (x2): the face's pixels, 257 units per level
+    assert np.abs(deep[inside] / 257 - shallow[inside]).max() <= 1
+
+
 def _rich(path: Path) -> None:
     """Video, two audio tracks (eng, fra), SubRip subtitles, a title and two chapters: what a recording may hold."""
     with av.open(str(path), "w") as out:
