@@ -11,8 +11,8 @@ temporary file to the output when ``close`` is called without an error. A stream
 from __future__ import annotations
 
 import contextlib
-import struct
 import os
+import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
