@@ -1,4 +1,7 @@
-"""YAML configuration -> frozen dataclasses. CLI flags that were set override the file; unknown keys are errors."""
+"""YAML configuration -> frozen dataclasses: one ``RunConfig`` describes a whole run (model, inference, detection,
+tracking, size policy, enhancement, blending, encoding, runtime). The dataclasses' defaults are the only defaults;
+``configs/default.yaml`` lists them, a user's file overrides them and CLI flags that were given override the file.
+Unknown keys are errors."""
 
 from __future__ import annotations
 
@@ -13,6 +16,16 @@ import yaml
 from models.errors import InputError
 from models.inference import InferenceOptions
 from models.train import TrainConfig
+from pipeline.align import AlignConfig
+from pipeline.blend import BlendConfig
+from pipeline.detect.regions import DetectSchedule
+from pipeline.fusion import FusionConfig
+from pipeline.io import EncodeOptions
+from pipeline.track import TrackConfig
+
+DETECTORS = ("yunet", "insightface", "dlib")
+SEED_MODES = ("tracker", "none")
+RUNTIMES = ("local", "ray")
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "default.yaml"
 
@@ -32,9 +45,76 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class DetectConfig:
+    """Face detection: ``detector`` yunet | insightface | dlib; ``model``: the insightface ONNX; ``scale``: enlarge
+    frames by this first (None: 2 for yunet, 1 for the others); a full-frame search every ``every`` frames, in
+    between only around the tracked faces."""
+
+    detector: str = "yunet"
+    model: str | None = None
+    scale: float | None = None
+    every: int = DetectSchedule.every
+
+    def __post_init__(self) -> None:
+        if self.detector not in DETECTORS:
+            raise ValueError(f"detector must be one of {DETECTORS}, got {self.detector!r}")
+        if self.every < 1:
+            raise ValueError(f"every must be at least 1, got {self.every}")
+
+
+@dataclass(frozen=True)
+class EnhanceConfig:
+    """How faces are enhanced over time: DIC batches of ``window`` frames, seeded by the tracker (or not), DIC's
+    landmarks fed back to it (off: measured, it did not help), temporal fusion, scene cuts; the output's scale."""
+
+    window: int = 8
+    seed: str = "tracker"
+    feedback: bool = False
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    scene_cuts: bool = True
+    upscale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.seed not in SEED_MODES:
+            raise ValueError(f"seed must be one of {SEED_MODES}, got {self.seed!r}")
+        if self.window < 1 or not 1.0 <= self.upscale <= 8.0:
+            raise ValueError(f"need window >= 1 and upscale between 1 and 8, got {self.window}, {self.upscale}")
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Where the stages run (``runtime`` null: Ray for a job of many videos or with an address, else local) and
+    the Ray pools (``workers`` null: one per two cores; resources as {"name": amount}); ``split``: auto or parts."""
+
+    runtime: str | None = None
+    address: str | None = None
+    workers: int | None = None
+    streams: int = 2
+    max_wait_ms: float = 10.0
+    cpus_per_actor: float = 1.0
+    gpus_per_actor: float = 0.0
+    detect_resources: dict[str, float] | None = None
+    dic_resources: dict[str, float] | None = None
+    split: str | int = "auto"
+
+    def __post_init__(self) -> None:
+        if self.runtime is not None and self.runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES} or null, got {self.runtime!r}")
+        if self.split != "auto" and not (isinstance(self.split, int) and self.split >= 1):
+            raise ValueError(f"split must be auto or a number of parts, got {self.split!r}")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     inference: InferenceOptions = field(default_factory=InferenceOptions)
+    detect: DetectConfig = field(default_factory=DetectConfig)
+    track: TrackConfig = field(default_factory=TrackConfig)
+    align: AlignConfig = field(default_factory=AlignConfig)
+    enhance: EnhanceConfig = field(default_factory=EnhanceConfig)
+    blend: BlendConfig = field(default_factory=BlendConfig)
+    encode: EncodeOptions = field(default_factory=EncodeOptions)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -61,10 +141,11 @@ def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
 
 
 def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overrides`` on top, section by section; None in ``overrides`` means "not given"."""
     merged = dict(base)
     for key, value in overrides.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _merge(merged[key], value)
+        if isinstance(value, Mapping) and (isinstance(merged.get(key), Mapping) or key not in merged):
+            merged[key] = _merge(merged.get(key) or {}, value)
         elif value is not None:
             merged[key] = value
     return merged

@@ -9,22 +9,33 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
-from configs.schema import RunConfig, load_config
+from configs.schema import (
+    DETECTORS,
+    RUNTIMES,
+    SEED_MODES,
+    DetectConfig,
+    EnhanceConfig,
+    RunConfig,
+    RuntimeConfig,
+    load_config,
+)
 from models.errors import DicfaceError, InputError
 from pipeline.align import AlignConfig
 from pipeline.cuts import CutConfig
 from pipeline.detect.regions import DetectSchedule
-from pipeline.fusion import FusionConfig
+from pipeline.io import EncodeOptions
 
 EPILOG = ("Exit codes: 0 ok, 1 error (or some videos of a job failed), 2 bad input, 3 weights problem, "
           "5 output cannot be written, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). --debug shows tracebacks.")
@@ -73,62 +84,66 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _add_video_flags(p: argparse.ArgumentParser) -> None:
-    """Detection, tracking, enhancement and encoding flags shared by ``enhance`` and ``bench pipeline``."""
-    p.add_argument("--detector", choices=("yunet", "insightface", "dlib"), default="yunet",
-                   help="yunet (default, shipped, finds 12-40 px faces), insightface (SCRFD, needs "
-                        "--detector-model) or dlib HOG (large faces only)")
+    """Detection, tracking, enhancement and encoding flags shared by ``enhance``, ``stream`` and the benchmarks. Each
+    overrides its key of the run configuration (``--config``, see ``configs/default.yaml``) when given."""
+    detect, enhance, align, encode = DetectConfig(), EnhanceConfig(), AlignConfig(), EncodeOptions()
+    p.add_argument("--detector", choices=DETECTORS,
+                   help=f"yunet (default, shipped, finds 12-40 px faces), insightface (SCRFD, needs "
+                        f"--detector-model) or dlib HOG (large faces only); default {detect.detector}")
     p.add_argument("--detector-model", type=Path, help="the insightface detector ONNX (e.g. SCRFD)")
     p.add_argument("--detect-scale", type=float, help="enlarge frames by this before detection "
                    "(default 2 for yunet, 1 for insightface)")
-    p.add_argument("--detect-every", type=positive_int, default=DetectSchedule.every,
+    p.add_argument("--detect-every", type=positive_int,
                    help=f"search the whole frame for new faces every N-th frame, in between only around the "
-                        f"tracked faces (default {DetectSchedule.every})")
-    p.add_argument("--seed", choices=("tracker", "none"), default="tracker",
-                   help="seed DIC's landmark branch with the tracked landmarks (default) or not")
-    p.add_argument("--feedback", choices=("on", "off"), default="off",
+                        f"tracked faces (default {detect.every})")
+    p.add_argument("--seed", choices=SEED_MODES,
+                   help=f"seed DIC's landmark branch with the tracked landmarks or not (default {enhance.seed})")
+    p.add_argument("--feedback", choices=("on", "off"),
                    help="DIC's landmarks update the tracker (default off: measured, it raised the tracks' jitter "
                         "against known motion by 20 %%)")
-    p.add_argument("--fusion", type=float, default=FusionConfig.weight,
+    p.add_argument("--fusion", type=float,
                    help=f"temporal fusion: a track's SR face k frames old, carried along its motion, counts W**k "
                         f"against the current one where they agree (0: frame by frame; default "
-                        f"{FusionConfig.weight:g}, the last {FusionConfig.frames} faces)")
-    p.add_argument("--scene-cuts", choices=("on", "off"), default="on",
+                        f"{enhance.fusion.weight:g}, the last {enhance.fusion.frames} faces)")
+    p.add_argument("--scene-cuts", choices=("on", "off"),
                    help="detect scene cuts and restart tracks and fusion there (default on)")
-    p.add_argument("--min-face", type=float, default=AlignConfig.min_face_px,
-                   help=f"skip faces narrower than this (landmark extent, px; default {AlignConfig.min_face_px:g})")
-    p.add_argument("--max-face", type=float, default=AlignConfig.max_face_px,
-                   help=f"leave faces wider than this (landmark extent, px; default {AlignConfig.max_face_px:g}); "
+    p.add_argument("--min-face", type=float,
+                   help=f"skip faces narrower than this (landmark extent, px; default {align.min_face_px:g})")
+    p.add_argument("--max-face", type=float,
+                   help=f"leave faces wider than this (landmark extent, px; default {align.max_face_px:g}); "
                         f"a face no DIC member fits without reducing it more than --max-reduction is left as it is "
                         f"too")
-    p.add_argument("--max-reduction", type=float, default=AlignConfig.max_reduction,
+    p.add_argument("--max-reduction", type=float,
                    help=f"a face crop goes to the smallest DIC member it is reduced to by at most this factor "
-                        f"(default {AlignConfig.max_reduction:g}: detail kept); raise it to force larger faces "
+                        f"(default {align.max_reduction:g}: detail kept); raise it to force larger faces "
                         f"through the members there are (e.g. 4 with a single 16-px model)")
-    p.add_argument("--upscale", type=float, default=1.0, help="scale the whole frame by K (faces from DIC)")
-    p.add_argument("--window", type=positive_int, default=8, help="frames per DIC batch (default 8)")
-    p.add_argument("--codec", default="libx264", help="video encoder (default libx264)")
-    p.add_argument("--crf", type=int, default=18, help="x264/x265 quality, lower is better (default 18)")
-    p.add_argument("--preset", default="medium", help="x264/x265 preset (default medium)")
-    p.add_argument("--pix-fmt", default="auto", help="output pixel format; auto (default) keeps the input's "
+    p.add_argument("--upscale", type=float, help="scale the whole frame by K (faces from DIC; default 1)")
+    p.add_argument("--window", type=positive_int, help=f"frames per DIC batch (default {enhance.window})")
+    p.add_argument("--codec", help=f"video encoder (default {encode.codec})")
+    p.add_argument("--crf", type=int, help=f"x264/x265 quality, lower is better (default {encode.crf})")
+    p.add_argument("--preset", help=f"x264/x265 preset (default {encode.preset})")
+    p.add_argument("--pix-fmt", help="output pixel format; auto (default) keeps the input's "
                    "(10-bit stays 10-bit, 4:4:4 stays 4:4:4) where the encoder takes it, else yuv420p")
 
 
 def _add_runtime_flags(p: argparse.ArgumentParser) -> None:
     """Where the stages run: in this process, or on Ray actor pools (this machine or a cluster)."""
+    runtime = RuntimeConfig()
     g = p.add_argument_group("runtime")
-    g.add_argument("--runtime", choices=("local", "ray"),
+    g.add_argument("--runtime", choices=RUNTIMES,
                    help="local: everything in this process; ray: detection and DIC on Ray actor pools (default: "
                         "ray for a job of many videos or with --address / RAY_ADDRESS, else local)")
     g.add_argument("--address", help="Ray cluster to join (auto or HOST:PORT; default RAY_ADDRESS, else an "
                    "embedded local Ray)")
     g.add_argument("--workers", type=positive_int, help="actors in each pool (detection, DIC); default: one per "
                    "two cores")
-    g.add_argument("--streams", type=positive_int, default=2, help="videos of a job processed at once, sharing "
-                   "the pools (default 2)")
-    g.add_argument("--max-wait-ms", type=float, default=10.0, help="a DIC actor waits this long for faces of "
-                   "other frames and streams to fill a batch (default 10)")
-    g.add_argument("--cpus-per-actor", type=float, default=1.0, help="CPUs (and threads) per actor (default 1)")
-    g.add_argument("--gpus-per-actor", type=float, default=0.0, help="GPUs per DIC actor, fractions share one")
+    g.add_argument("--streams", type=positive_int, help=f"videos of a job processed at once, sharing "
+                   f"the pools (default {runtime.streams})")
+    g.add_argument("--max-wait-ms", type=float, help=f"a DIC actor waits this long for faces of "
+                   f"other frames and streams to fill a batch (default {runtime.max_wait_ms:g})")
+    g.add_argument("--cpus-per-actor", type=float, help=f"CPUs (and threads) per actor (default "
+                   f"{runtime.cpus_per_actor:g})")
+    g.add_argument("--gpus-per-actor", type=float, help="GPUs per DIC actor, fractions share one (default 0)")
     g.add_argument("--detect-resources", help="custom Ray resources of detection actors, JSON ('{\"cam\": 1}')")
     g.add_argument("--dic-resources", help="custom Ray resources of DIC actors, JSON ('{\"gpu_node\": 1}')")
 
@@ -163,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     _add_runtime_flags(p)
     p.add_argument_group("runtime").add_argument(
-        "--split", type=split_parts, default="auto",
+        "--split", type=split_parts,
         help="cut one long file at keyframes into N parts enhanced at once and joined without re-encoding (Ray "
              f"runtime; auto: a part per two --workers, for a file of {SPLIT_AUTO_SECONDS:.0f} s or more; 1: never)")
 
@@ -244,6 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detect-every", type=positive_int, default=DetectSchedule.every,
                    help=f"full-frame face search every N-th frame (default {DetectSchedule.every})")
 
+    p = sub.add_parser("config", help="print the run configuration that --config and the flags make, as YAML "
+                       "(every key, defaults included)", epilog=EPILOG)
+    _add_video_flags(p)
+    _add_common(p)
+    _add_runtime_flags(p)
+    p.add_argument("--split", type=split_parts, help="parts of one long file (see enhance --split)")
+
     p = sub.add_parser("demo", help="run on the bundled example faces (scikit-image photos)", epilog=EPILOG)
     p.add_argument("-o", "--output", type=Path, default=Path("dicface-demo"), help="output folder (dicface-demo)")
     p.add_argument("--no-video", action="store_true", help="only the face photos, not the example video")
@@ -278,18 +300,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _on_off(value: str | None) -> bool | None:
+    return None if value is None else value == "on"
+
+
 def _run_config(args: argparse.Namespace) -> RunConfig:
-    overrides = {
-        "model": {"weights": args.weights, "num_steps": args.num_steps,
-                  "scale": None if getattr(args, "scale", None) == "auto" else getattr(args, "scale", None)},
-        "inference": {
-            "device": args.device,
-            "precision": args.precision,
-            "max_batch": args.max_batch,
-            "compile": True if getattr(args, "compile", False) else None,
-        },
+    """``--config`` (default ``configs/default.yaml``) with the flags that were given on top (None: not given)."""
+    flag = functools.partial(getattr, args)
+    scale = flag("scale", None)
+    overrides: dict[str, dict[str, object]] = {
+        "model": {"weights": flag("weights", None), "num_steps": flag("num_steps", None),
+                  "scale": None if scale == "auto" else scale},
+        "inference": {"device": flag("device", None), "precision": flag("precision", None),
+                      "max_batch": flag("max_batch", None), "compile": True if flag("compile", False) else None},
     }
-    return load_config(args.config, overrides)
+    if hasattr(args, "detect_every"):  # the detection flags (video commands, eval-video)
+        model = flag("detector_model", None)
+        overrides["detect"] = {"detector": flag("detector", None), "every": args.detect_every,
+                               "scale": flag("detect_scale", None), "model": str(model) if model else None}
+    if hasattr(args, "window"):  # the video flags (_add_video_flags)
+        fusion = args.fusion
+        overrides |= {
+            "align": {"min_face_px": args.min_face, "max_face_px": args.max_face,
+                      "max_reduction": args.max_reduction},
+            "enhance": {"window": args.window, "seed": args.seed, "feedback": _on_off(args.feedback),
+                        "scene_cuts": _on_off(args.scene_cuts), "upscale": args.upscale,
+                        "fusion": {"weight": fusion} if fusion is not None else {}},
+            "encode": {"codec": args.codec, "crf": args.crf, "preset": args.preset, "pix_fmt": args.pix_fmt},
+        }
+    if hasattr(args, "max_wait_ms"):  # the runtime flags (_add_runtime_flags)
+        overrides["runtime"] = {
+            "runtime": args.runtime, "address": args.address, "workers": args.workers, "streams": args.streams,
+            "max_wait_ms": args.max_wait_ms, "cpus_per_actor": args.cpus_per_actor,
+            "gpus_per_actor": args.gpus_per_actor,
+            "detect_resources": _resources(args.detect_resources, "--detect-resources"),
+            "dic_resources": _resources(args.dic_resources, "--dic-resources"), "split": flag("split", None)}
+    return load_config(flag("config", None), overrides)
 
 
 def _resolver(cfg: RunConfig):  # noqa: ANN202 -- imported lazily to keep --help fast
@@ -357,56 +403,43 @@ def cmd_sr(args: argparse.Namespace) -> int:
     return 0
 
 
-def _detector_spec(args: argparse.Namespace):  # noqa: ANN202 -- imported lazily
+def _detector_spec(cfg: RunConfig):  # noqa: ANN202 -- imported lazily
     from pipeline.detect.spec import DetectorSpec
 
-    return DetectorSpec(args.detector, args.detect_scale, args.detector_model)
+    d = cfg.detect
+    return DetectorSpec(d.detector, d.scale, Path(d.model) if d.model else None)
 
 
-def _stages(args: argparse.Namespace):  # noqa: ANN202 -- (DetectSchedule, RunOptions, AlignConfig)
+def _run_options(args: argparse.Namespace, cfg: RunConfig):  # noqa: ANN202 -- pipeline.runtime.sequencer
+    """The sequencer's options: the run configuration's ``enhance`` section, plus what only the command knows:
+    ``--preview``, and whether to measure (a file's ``--report`` has the temporal measures, a live stream's would
+    grow forever; the benchmarks ask for them with ``measure=True``)."""
     from pipeline.runtime.sequencer import RunOptions
 
-    try:
-        schedule = DetectSchedule(every=args.detect_every)
-        options = RunOptions(window=args.window, feedback=args.feedback == "on",
-                             upscale=args.upscale, preview=getattr(args, "preview", None) is not None,
-                             fusion=FusionConfig(weight=args.fusion),
-                             scene_cuts=CutConfig() if args.scene_cuts == "on" else None,
-                             # a file's --report has the temporal measures (a live stream's would grow forever);
-                             # the benchmarks ask for them with measure=True
-                             measure=getattr(args, "measure", False) or (
-                                 args.command == "enhance" and args.report is not None))
-        align_cfg = AlignConfig(min_face_px=args.min_face, max_face_px=args.max_face,
-                                max_reduction=args.max_reduction)
-    except ValueError as exc:
-        raise InputError(str(exc)) from exc
-    return schedule, options, align_cfg
+    e = cfg.enhance
+    measure = getattr(args, "measure", False) or (args.command == "enhance" and args.report is not None)
+    return RunOptions(window=e.window, feedback=e.feedback, upscale=e.upscale,
+                      preview=getattr(args, "preview", None) is not None, fusion=e.fusion,
+                      scene_cuts=CutConfig() if e.scene_cuts else None, measure=measure)
 
 
-def _enhance_runner(args: argparse.Namespace, enhancer):  # noqa: ANN001, ANN202 -- lazy imports
-    """The in-process runner that ``enhance`` and the benchmarks build from the same flags (``enhancer``: an
-    ``Enhancer``, or None for ``--sr none``)."""
+def _enhance_runner(args: argparse.Namespace, cfg: RunConfig, enhancer):  # noqa: ANN001, ANN202 -- lazy imports
+    """The in-process runner that ``enhance`` and the benchmarks build from the same configuration (``enhancer``:
+    an ``Enhancer``, or None for ``--sr none``)."""
     from pipeline.align import Aligner
     from pipeline.blend import Blender
     from pipeline.detect.regions import ScheduledDetector
     from pipeline.runtime.local import LocalRunner
-    from pipeline.track import TrackConfig
 
-    schedule, options, align_cfg = _stages(args)
-    detector = ScheduledDetector(_detector_spec(args).build(), schedule)
-    aligner = Aligner(align_cfg, enhancer.input_sizes) if enhancer else Aligner(align_cfg)
-    return LocalRunner(detector, TrackConfig(), aligner, enhancer, Blender(), options)
+    detector = ScheduledDetector(_detector_spec(cfg).build(), DetectSchedule(every=cfg.detect.every))
+    aligner = Aligner(cfg.align, enhancer.input_sizes) if enhancer else Aligner(cfg.align)
+    return LocalRunner(detector, cfg.track, aligner, enhancer, Blender(cfg.blend), _run_options(args, cfg))
 
 
-def _encode_options(args: argparse.Namespace):  # noqa: ANN202 -- pipeline.io.EncodeOptions, imported lazily
-    from pipeline.io import EncodeOptions
-
-    return EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt)
-
-
-def _resources(text: str | None, flag: str) -> dict[str, float]:
+def _resources(text: str | None, flag: str) -> dict[str, float] | None:
+    """A JSON object of Ray resource amounts (None: the flag was not given)."""
     if not text:
-        return {}
+        return None
     try:
         value = json.loads(text)
         if isinstance(value, dict) and all(isinstance(v, int | float) for v in value.values()):
@@ -416,40 +449,39 @@ def _resources(text: str | None, flag: str) -> dict[str, float]:
     raise InputError(f"{flag} takes a JSON object of resource amounts, e.g. '{{\"node2\": 1}}', got {text!r}")
 
 
-def _ray_runner(args: argparse.Namespace, cfg: RunConfig, sr: bool, seed: str):  # noqa: ANN202 -- lazy imports
-    """The Ray runner from the same flags as ``_enhance_runner`` plus the runtime flags; starts the pools."""
+def _ray_runner(args: argparse.Namespace, cfg: RunConfig, sr: bool):  # noqa: ANN202 -- lazy imports
+    """The Ray runner from the same configuration as ``_enhance_runner`` plus its runtime section; starts the
+    pools."""
     from pipeline.align import Aligner
     from pipeline.blend import Blender
     from pipeline.detect.regions import DetectPlan
     from pipeline.runtime.ray_runtime import RayOptions, RayRunner, default_workers
-    from pipeline.track import TrackConfig
 
-    schedule, options, align_cfg = _stages(args)
+    r = cfg.runtime
     ray_options = RayOptions(
-        address=args.address, workers=args.workers or default_workers(), cpus_per_actor=args.cpus_per_actor,
-        gpus_per_actor=args.gpus_per_actor, max_wait_ms=args.max_wait_ms,
-        detect_resources=_resources(args.detect_resources, "--detect-resources"),
-        dic_resources=_resources(args.dic_resources, "--dic-resources"))
-    detector = _detector_spec(args)
+        address=r.address, workers=r.workers or default_workers(), cpus_per_actor=r.cpus_per_actor,
+        gpus_per_actor=r.gpus_per_actor, max_wait_ms=r.max_wait_ms, detect_resources=r.detect_resources or {},
+        dic_resources=r.dic_resources or {})
     print(f"Ray runtime: {ray_options.workers} detection + {ray_options.workers if sr else 0} DIC actors"
           + (f" on {ray_options.address}" if ray_options.address else ""), file=sys.stderr)
-    return RayRunner(DetectPlan(schedule), detector, TrackConfig(), Aligner(align_cfg, _input_sizes(cfg)),
-                     (cfg, seed) if sr else None, Blender(), options, ray_options)
+    return RayRunner(DetectPlan(DetectSchedule(every=cfg.detect.every)), _detector_spec(cfg), cfg.track,
+                     Aligner(cfg.align, _input_sizes(cfg)), (cfg, cfg.enhance.seed) if sr else None,
+                     Blender(cfg.blend), _run_options(args, cfg), ray_options)
 
 
-def _use_ray(args: argparse.Namespace, many: bool) -> bool:
-    """``--runtime``, or by default Ray for a job of many videos or when a cluster is named."""
-    if args.runtime:
-        return args.runtime == "ray"
-    return many or bool(args.address or os.environ.get("RAY_ADDRESS"))
+def _use_ray(cfg: RunConfig, many: bool) -> bool:
+    """``runtime``, or by default Ray for a job of many videos or when a cluster is named."""
+    if cfg.runtime.runtime:
+        return cfg.runtime.runtime == "ray"
+    return many or bool(cfg.runtime.address or os.environ.get("RAY_ADDRESS"))
 
 
 def _runner(args: argparse.Namespace, cfg: RunConfig, stack: contextlib.ExitStack, many: bool):  # noqa: ANN202
     """LocalRunner or RayRunner (its actors end with ``stack``)."""
     sr = args.sr == "dic"
-    if _use_ray(args, many):
-        return stack.enter_context(_ray_runner(args, cfg, sr, args.seed))
-    return _enhance_runner(args, _enhancer(cfg, args.seed) if sr else None)
+    if _use_ray(cfg, many):
+        return stack.enter_context(_ray_runner(args, cfg, sr))
+    return _enhance_runner(args, cfg, _enhancer(cfg, cfg.enhance.seed) if sr else None)
 
 
 def _pool_usage(runner) -> dict[str, object]:  # noqa: ANN001 -- a StreamRunner
@@ -496,7 +528,7 @@ def _writable_folder(folder: Path) -> None:
         raise InputError(f"{folder}: output folder is not writable")
 
 
-def _split(args: argparse.Namespace, source: Path | str, out: Path) -> tuple[int, float]:
+def _split(cfg: RunConfig, source: Path | str, out: Path) -> tuple[int, float]:
     """(parts, shortest file to cut in seconds) for one video: ``--split N`` asks for N parts (an error where
     parts cannot run at once or be joined). ``auto`` cuts a long file on Ray into one part per two DIC actors: one
     stream keeps at most two DIC windows in flight, so it already keeps two actors busy (measured on 2 cores: a
@@ -506,16 +538,18 @@ def _split(args: argparse.Namespace, source: Path | str, out: Path) -> tuple[int
     from pipeline.segments import SPLITTABLE_SUFFIXES
 
     splittable = not is_url(source) and Path(source).is_file() and out.suffix.lower() in SPLITTABLE_SUFFIXES
-    if args.split == "auto":
-        parts = (args.workers or default_workers()) // 2
-        ok = parts > 1 and splittable and _use_ray(args, many=False)
+    split = cfg.runtime.split
+    if split == "auto":
+        parts = (cfg.runtime.workers or default_workers()) // 2
+        ok = parts > 1 and splittable and _use_ray(cfg, many=False)
         return (parts, SPLIT_AUTO_SECONDS) if ok else (1, 0.0)
-    if args.split > 1 and not _use_ray(args, many=False):
+    assert isinstance(split, int)
+    if split > 1 and not _use_ray(cfg, many=False):
         raise InputError("--split runs the parts at once on Ray actor pools: add --runtime ray")
-    if args.split > 1 and not splittable:
+    if split > 1 and not splittable:
         raise InputError(f"--split cuts a video file into {', '.join(SPLITTABLE_SUFFIXES)} parts; "
                          f"{source} -> {out} cannot be split (use --split 1)")
-    return args.split, 0.0
+    return split, 0.0
 
 
 def _warn_leftovers(*folders: Path) -> None:
@@ -541,8 +575,8 @@ def cmd_enhance(args: argparse.Namespace) -> int:
     _writable_folder(out.parent)
     _warn_leftovers(out.parent)
     cfg = _run_config(args)
-    encode = _encode_options(args)
-    parts, min_seconds = _split(args, source_path, out)
+    encode = cfg.encode
+    parts, min_seconds = _split(cfg, source_path, out)
     with contextlib.ExitStack() as stack:
         runner = _runner(args, cfg, stack, many=False)
         if parts > 1:
@@ -582,11 +616,11 @@ def _enhance_job(args: argparse.Namespace, videos: list[Path]) -> int:
     if tracks_dir:
         tracks_dir.mkdir(parents=True, exist_ok=True)
     cfg = _run_config(args)
-    encode = _encode_options(args)
+    encode = cfg.encode
     with contextlib.ExitStack() as stack:
-        on_ray = _use_ray(args, many=len(videos) > 1)
+        on_ray = _use_ray(cfg, many=len(videos) > 1)
         runner = _runner(args, cfg, stack, many=len(videos) > 1)
-        streams, status = (args.streams, runner.queue_line) if on_ray else (1, None)
+        streams, status = (cfg.runtime.streams, runner.queue_line) if on_ray else (1, None)
         results = enhance_many(videos, out_dir, runner, encode, tracks_dir, args.overwrite, streams, status)
         usage = _pool_usage(runner)
     width = max(len(r.source.name) for r in results)
@@ -641,7 +675,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise InputError(str(exc)) from exc
     cfg = _run_config(args)
-    encode = _encode_options(args)
+    encode = cfg.encode
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -766,8 +800,9 @@ def _runner_factory(args: argparse.Namespace, cfg: RunConfig):  # noqa: ANN202 -
         nonlocal loaded
         if sr and loaded is None:
             loaded = _enhancer(cfg, seed)
-        flags = argparse.Namespace(**{**vars(args), "upscale": upscale or args.upscale, **flags})
-        return _enhance_runner(flags, Enhancer(list(loaded.resolvers.values()), seed=seed) if sr else None)
+        given = argparse.Namespace(**{**vars(args), "upscale": upscale or args.upscale, **flags})
+        enhancer = Enhancer(list(loaded.resolvers.values()), seed=seed) if sr else None
+        return _enhance_runner(given, _run_config(given), enhancer)
 
     return make
 
@@ -813,14 +848,14 @@ def _bench_pipeline(args: argparse.Namespace) -> int:
 
     if args.input is not None and not args.input.is_file():
         raise InputError(f"{args.input}: no such video file")
-    encode = _encode_options(args)
-    benches = bench_pipeline(args.input, _runner_factory(args, _run_config(args)), encode, args.frames)
+    cfg = _run_config(args)
+    benches = bench_pipeline(args.input, _runner_factory(args, cfg), cfg.encode, args.frames)
     for bench in benches:
         rows = bench.rows
         name = args.input.name if args.input else (f"generated {bench.size[0]}x{bench.size[1]} clip, 3 faces of "
                                                    f"{min(BENCH_FACES)}-{max(BENCH_FACES)} px")
-        print(f"{name}: {rows[0].report.frames_in} frames, full-frame detection every {args.detect_every} frames, "
-              f"{args.codec} {args.preset}")
+        print(f"{name}: {rows[0].report.frames_in} frames, full-frame detection every {cfg.detect.every} frames, "
+              f"{cfg.encode.codec} {cfg.encode.preset}")
         for row in rows:
             print(f"{row.label:<20} {row.fps:7.2f} frames/s  {row.fps / rows[0].fps:5.2f}x decode+encode  "
                   f"faces enhanced {row.report.faces_enhanced}")
@@ -831,26 +866,23 @@ def _bench_pipeline(args: argparse.Namespace) -> int:
             d = bench.dic
             print(f"DIC in the pipeline {d.pipeline_faces_per_s:.1f} faces/s at {d.batch:.1f} faces per call; "
                   f"alone at that batch {d.alone_faces_per_s:.1f} faces/s: {d.ratio:.2f}x\n")
-    if args.runtime == "ray":
-        _bench_runtime(args)
+    if cfg.runtime.runtime == "ray":
+        _bench_runtime(args, cfg)
     return 0
 
 
-def _bench_runtime(args: argparse.Namespace) -> None:
+def _bench_runtime(args: argparse.Namespace, cfg: RunConfig) -> None:
     """In-process vs Ray, and a job on Ray with 1 vs 2 workers per pool (``bench pipeline --runtime ray``)."""
     from pipeline.bench import bench_runtime
 
-    cfg = _run_config(args)
-    encode = _encode_options(args)
-
-    cpus = args.cpus_per_actor
+    cpus, streams = cfg.runtime.cpus_per_actor, cfg.runtime.streams
 
     def make_ray(workers: int):  # noqa: ANN202 -- RayRunner
-        args.workers, args.cpus_per_actor = workers, cpus / workers  # the same CPUs, split among more actors
-        return _ray_runner(args, cfg, True, args.seed)
+        runtime = replace(cfg.runtime, workers=workers, cpus_per_actor=cpus / workers)  # the same CPUs, shared
+        return _ray_runner(args, replace(cfg, runtime=runtime), True)
 
-    rows = bench_runtime(lambda: _enhance_runner(args, _enhancer(cfg, args.seed)), make_ray, encode,
-                         frames=args.frames, streams=args.streams)
+    rows = bench_runtime(lambda: _enhance_runner(args, cfg, _enhancer(cfg, cfg.enhance.seed)), make_ray,
+                         cfg.encode, frames=args.frames, streams=streams)
     print(f"runtime: generated 640x360 clips of {args.frames} frames, 3 faces of 18-22 px")
     for row in rows:
         cpu = "" if row.dic_ms is None else (f"  DIC busy {row.dic_busy_percent:.0f}%, per frame: DIC {row.dic_ms:.0f} "
@@ -863,7 +895,7 @@ def _bench_runtime(args: argparse.Namespace) -> None:
     bound = min(cores / ((one.dic_ms + one.other_ms) / 1000), 2 / (one.dic_ms / 1000)) / one.fps
     print(f"Ray / in-process (1 video): {rows[1].fps / rows[0].fps:.2f}x; job with 2 workers / 1 worker: "
           f"{two.fps / one.fps:.2f}x (at most {bound:.2f}x on {cores} cores from the 1-worker run's CPU time per "
-          f"frame); 1 long video in {args.streams} parts / whole: {rows[5].fps / rows[4].fps:.2f}x")
+          f"frame); 1 long video in {streams} parts / whole: {rows[5].fps / rows[4].fps:.2f}x")
 
 
 def _bench_model(args: argparse.Namespace) -> int:
@@ -901,7 +933,8 @@ def cmd_eval_video(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise InputError(f"{path}: no such video file")
     tracks = tracks_from_file(args.tracks) if args.tracks else None
-    detector = None if tracks else ScheduledDetector(_detector_spec(args).build(), DetectSchedule(args.detect_every))
+    cfg = _run_config(args)
+    detector = None if tracks else ScheduledDetector(_detector_spec(cfg).build(), DetectSchedule(cfg.detect.every))
     with tqdm(desc="eval-video", unit="frame", disable=None) as bar:
         meter = evaluate(args.input, args.output, detector, tracks, progress=lambda n: bar.update(n - bar.n))
     summary, rows = meter.summary(), track_rows(meter)
@@ -927,6 +960,13 @@ def cmd_eval_video(args: argparse.Namespace) -> int:
                                                                      "output": str(args.output)}, indent=2))
     if args.plot:
         write_plot(meter, args.plot, f"{args.output.name} vs {args.input.name}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    import yaml
+
+    print(yaml.safe_dump(json.loads(json.dumps(_run_config(args).to_dict())), sort_keys=False), end="")
     return 0
 
 
@@ -1026,6 +1066,7 @@ COMMANDS = {
     "stream": cmd_stream,
     "eval": cmd_eval,
     "eval-video": cmd_eval_video,
+    "config": cmd_config,
     "bench": cmd_bench,
     "demo": cmd_demo,
     "prepare-data": cmd_prepare_data,

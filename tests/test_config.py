@@ -4,13 +4,40 @@ from pathlib import Path
 
 import pytest
 
-from configs.schema import load_config
+import yaml
+
+from configs.schema import RunConfig, load_config
 from models.errors import InputError
+from pipeline.cli import main
 
 
 def test_defaults_load() -> None:
     cfg = load_config()
     assert cfg.model.weights is None and cfg.inference.device == "auto" and cfg.inference.max_batch == 32
+
+
+def test_the_default_file_lists_every_key_at_the_dataclasses_defaults() -> None:
+    """configs/default.yaml documents the run configuration; the dataclasses are the only defaults."""
+    from configs.schema import DEFAULT_CONFIG
+
+    assert load_config() == RunConfig()
+    assert yaml.safe_load(DEFAULT_CONFIG.read_text()) == yaml.safe_load(yaml.safe_dump(RunConfig().to_dict()))
+
+
+def test_a_file_and_flags_make_one_run_configuration(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text("enhance:\n  window: 4\n  fusion:\n    frames: 4\ntrack:\n  max_age: 3\nencode:\n  crf: 30\n")
+    assert main(["config", "--config", str(path), "--window", "6", "--fusion", "0", "--feedback", "on",
+                 "--detect-resources", '{"cam": 1}', "--split", "3"]) == 0
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    assert cfg["enhance"]["window"] == 6 and cfg["enhance"]["fusion"] == {**cfg["enhance"]["fusion"], "weight": 0,
+                                                                           "frames": 4}
+    assert cfg["enhance"]["feedback"] is True and cfg["track"]["max_age"] == 3 and cfg["encode"]["crf"] == 30
+    assert cfg["runtime"]["detect_resources"] == {"cam": 1.0} and cfg["runtime"]["split"] == 3
+    assert cfg["encode"]["preset"] == "medium" and cfg["align"]["max_face_px"] == 27.0  # defaults, not given
+    path.write_text("enhance:\n  seed: sometimes\n")
+    assert main(["config", "--config", str(path)]) == 2
+    assert "enhance: seed must be one of" in capsys.readouterr().err
 
 
 def test_overrides_apply_only_when_set(tmp_path: Path) -> None:
