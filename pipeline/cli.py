@@ -33,7 +33,6 @@ from configs.schema import (
 )
 from models.errors import DicfaceError, InputError
 from pipeline.align import AlignConfig
-from pipeline.cuts import CutConfig
 from pipeline.detect.regions import DetectSchedule
 from pipeline.io import EncodeOptions
 
@@ -349,13 +348,6 @@ def _resolver(cfg: RunConfig):  # noqa: ANN202 -- imported lazily to keep --help
     return FaceSuperResolver(model, cfg.inference), record
 
 
-def _input_sizes(cfg: RunConfig) -> tuple[int, ...]:
-    """Input sizes of the DIC members a run uses (read off cards or shapes; no model is built)."""
-    from models.registry import family
-
-    return tuple(r.config.input_size for r in family(cfg.model.weights, cfg.model.scale))
-
-
 def _draw_landmarks(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """Shape: (128, 128, 3) uint8, (K, 2) -> (256, 256, 3) uint8 with the points drawn (2x for visibility)."""
     big = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
@@ -376,8 +368,9 @@ def cmd_sr(args: argparse.Namespace) -> int:
         dup = next(n for n in names if names.count(n) > 1)
         raise InputError(f"two inputs share the name {dup!r}; outputs would overwrite each other")
     from pipeline.align import route
+    from pipeline.runtime.build import load_dic
 
-    enhancer = _enhancer(cfg, "none")
+    enhancer = load_dic(replace(cfg, enhance=replace(cfg.enhance, seed="none")), _log)
     sizes = enhancer.input_sizes
     batch = cfg.inference.max_batch
     with tqdm(total=len(paths), unit="face", desc="sr", file=sys.stderr) as bar:
@@ -403,37 +396,18 @@ def cmd_sr(args: argparse.Namespace) -> int:
     return 0
 
 
-def _detector_spec(cfg: RunConfig):  # noqa: ANN202 -- imported lazily
-    from pipeline.detect.spec import DetectorSpec
-
-    d = cfg.detect
-    return DetectorSpec(d.detector, d.scale, Path(d.model) if d.model else None)
+def _log(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
-def _run_options(args: argparse.Namespace, cfg: RunConfig):  # noqa: ANN202 -- pipeline.runtime.sequencer
-    """The sequencer's options: the run configuration's ``enhance`` section, plus what only the command knows:
-    ``--preview``, and whether to measure (a file's ``--report`` has the temporal measures, a live stream's would
-    grow forever; the benchmarks ask for them with ``measure=True``)."""
-    from pipeline.runtime.sequencer import RunOptions
+def _mode(args: argparse.Namespace):  # noqa: ANN202 -- pipeline.runtime.build.RunMode, imported lazily
+    """What the command decides for the runner: SR on or off, preview, and temporal measures (a file's
+    ``--report``; the benchmarks ask with ``measure=True``)."""
+    from pipeline.runtime.build import RunMode
 
-    e = cfg.enhance
     measure = getattr(args, "measure", False) or (args.command == "enhance" and args.report is not None)
-    return RunOptions(window=e.window, feedback=e.feedback, upscale=e.upscale,
-                      preview=getattr(args, "preview", None) is not None, fusion=e.fusion,
-                      scene_cuts=CutConfig() if e.scene_cuts else None, measure=measure)
-
-
-def _enhance_runner(args: argparse.Namespace, cfg: RunConfig, enhancer):  # noqa: ANN001, ANN202 -- lazy imports
-    """The in-process runner that ``enhance`` and the benchmarks build from the same configuration (``enhancer``:
-    an ``Enhancer``, or None for ``--sr none``)."""
-    from pipeline.align import Aligner
-    from pipeline.blend import Blender
-    from pipeline.detect.regions import ScheduledDetector
-    from pipeline.runtime.local import LocalRunner
-
-    detector = ScheduledDetector(_detector_spec(cfg).build(), DetectSchedule(every=cfg.detect.every))
-    aligner = Aligner(cfg.align, enhancer.input_sizes) if enhancer else Aligner(cfg.align)
-    return LocalRunner(detector, cfg.track, aligner, enhancer, Blender(cfg.blend), _run_options(args, cfg))
+    return RunMode(sr=getattr(args, "sr", "dic") == "dic", preview=getattr(args, "preview", None) is not None,
+                   measure=measure)
 
 
 def _resources(text: str | None, flag: str) -> dict[str, float] | None:
@@ -449,39 +423,10 @@ def _resources(text: str | None, flag: str) -> dict[str, float] | None:
     raise InputError(f"{flag} takes a JSON object of resource amounts, e.g. '{{\"node2\": 1}}', got {text!r}")
 
 
-def _ray_runner(args: argparse.Namespace, cfg: RunConfig, sr: bool):  # noqa: ANN202 -- lazy imports
-    """The Ray runner from the same configuration as ``_enhance_runner`` plus its runtime section; starts the
-    pools."""
-    from pipeline.align import Aligner
-    from pipeline.blend import Blender
-    from pipeline.detect.regions import DetectPlan
-    from pipeline.runtime.ray_runtime import RayOptions, RayRunner, default_workers
-
-    r = cfg.runtime
-    ray_options = RayOptions(
-        address=r.address, workers=r.workers or default_workers(), cpus_per_actor=r.cpus_per_actor,
-        gpus_per_actor=r.gpus_per_actor, max_wait_ms=r.max_wait_ms, detect_resources=r.detect_resources or {},
-        dic_resources=r.dic_resources or {})
-    print(f"Ray runtime: {ray_options.workers} detection + {ray_options.workers if sr else 0} DIC actors"
-          + (f" on {ray_options.address}" if ray_options.address else ""), file=sys.stderr)
-    return RayRunner(DetectPlan(DetectSchedule(every=cfg.detect.every)), _detector_spec(cfg), cfg.track,
-                     Aligner(cfg.align, _input_sizes(cfg)), (cfg, cfg.enhance.seed) if sr else None,
-                     Blender(cfg.blend), _run_options(args, cfg), ray_options)
-
-
-def _use_ray(cfg: RunConfig, many: bool) -> bool:
-    """``runtime``, or by default Ray for a job of many videos or when a cluster is named."""
-    if cfg.runtime.runtime:
-        return cfg.runtime.runtime == "ray"
-    return many or bool(cfg.runtime.address or os.environ.get("RAY_ADDRESS"))
-
-
 def _runner(args: argparse.Namespace, cfg: RunConfig, stack: contextlib.ExitStack, many: bool):  # noqa: ANN202
-    """LocalRunner or RayRunner (its actors end with ``stack``)."""
-    sr = args.sr == "dic"
-    if _use_ray(cfg, many):
-        return stack.enter_context(_ray_runner(args, cfg, sr))
-    return _enhance_runner(args, cfg, _enhancer(cfg, cfg.enhance.seed) if sr else None)
+    from pipeline.runtime.build import build_runner
+
+    return build_runner(cfg, _mode(args), stack, many, _log)
 
 
 def _pool_usage(runner) -> dict[str, object]:  # noqa: ANN001 -- a StreamRunner
@@ -534,6 +479,7 @@ def _split(cfg: RunConfig, source: Path | str, out: Path) -> tuple[int, float]:
     stream keeps at most two DIC windows in flight, so it already keeps two actors busy (measured on 2 cores: a
     video split in 2 parts ran at 0.93x the whole video with 2 workers per pool)."""
     from pipeline.io import is_url
+    from pipeline.runtime.build import use_ray
     from pipeline.runtime.ray_runtime import default_workers
     from pipeline.segments import SPLITTABLE_SUFFIXES
 
@@ -541,10 +487,10 @@ def _split(cfg: RunConfig, source: Path | str, out: Path) -> tuple[int, float]:
     split = cfg.runtime.split
     if split == "auto":
         parts = (cfg.runtime.workers or default_workers()) // 2
-        ok = parts > 1 and splittable and _use_ray(cfg, many=False)
+        ok = parts > 1 and splittable and use_ray(cfg, many=False)
         return (parts, SPLIT_AUTO_SECONDS) if ok else (1, 0.0)
     assert isinstance(split, int)
-    if split > 1 and not _use_ray(cfg, many=False):
+    if split > 1 and not use_ray(cfg, many=False):
         raise InputError("--split runs the parts at once on Ray actor pools: add --runtime ray")
     if split > 1 and not splittable:
         raise InputError(f"--split cuts a video file into {', '.join(SPLITTABLE_SUFFIXES)} parts; "
@@ -604,6 +550,7 @@ def _enhance_job(args: argparse.Namespace, videos: list[Path]) -> int:
     from models.atomic import atomic_output
     from pipeline.io import WRITABLE_SUFFIXES
     from pipeline.job import enhance_many
+    from pipeline.runtime.build import use_ray
 
     if not videos:
         raise InputError(f"{args.input}: no video matches")
@@ -618,7 +565,7 @@ def _enhance_job(args: argparse.Namespace, videos: list[Path]) -> int:
     cfg = _run_config(args)
     encode = cfg.encode
     with contextlib.ExitStack() as stack:
-        on_ray = _use_ray(cfg, many=len(videos) > 1)
+        on_ray = use_ray(cfg, many=len(videos) > 1)
         runner = _runner(args, cfg, stack, many=len(videos) > 1)
         streams, status = (cfg.runtime.streams, runner.queue_line) if on_ray else (1, None)
         results = enhance_many(videos, out_dir, runner, encode, tracks_dir, args.overwrite, streams, status)
@@ -780,29 +727,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return {"pipeline": _bench_pipeline, "quality": _bench_quality, "model": _bench_model}[args.target](args)
 
 
-def _enhancer(cfg: RunConfig, seed: str):  # noqa: ANN202 -- imported lazily
-    from pipeline.enhance import load_enhancer
-
-    enhancer, records = load_enhancer(cfg, seed)
-    device = next(iter(enhancer.resolvers.values())).device
-    print(f"weights: {', '.join(f'{r.name} (x{r.config.scale})' for r in records)} on {device}", file=sys.stderr)
-    return enhancer
-
-
 def _runner_factory(args: argparse.Namespace, cfg: RunConfig):  # noqa: ANN202 -- pipeline.bench.MakeRunner
     """Runners from the user's flags, with SR on or off, a seed mode and other flags overridden by keyword; the
     model is loaded once."""
     from pipeline.enhance import Enhancer
+    from pipeline.runtime.build import load_dic, local_runner
 
     loaded = None
 
     def make(sr: bool, seed: str, upscale: float | None = None, **flags: object):  # noqa: ANN202
         nonlocal loaded
         if sr and loaded is None:
-            loaded = _enhancer(cfg, seed)
+            loaded = load_dic(cfg, _log)
         given = argparse.Namespace(**{**vars(args), "upscale": upscale or args.upscale, **flags})
         enhancer = Enhancer(list(loaded.resolvers.values()), seed=seed) if sr else None
-        return _enhance_runner(given, _run_config(given), enhancer)
+        return local_runner(_run_config(given), _mode(given), enhancer)
 
     return make
 
@@ -874,15 +813,16 @@ def _bench_pipeline(args: argparse.Namespace) -> int:
 def _bench_runtime(args: argparse.Namespace, cfg: RunConfig) -> None:
     """In-process vs Ray, and a job on Ray with 1 vs 2 workers per pool (``bench pipeline --runtime ray``)."""
     from pipeline.bench import bench_runtime
+    from pipeline.runtime.build import load_dic, local_runner, ray_runner
 
-    cpus, streams = cfg.runtime.cpus_per_actor, cfg.runtime.streams
+    cpus, streams, mode = cfg.runtime.cpus_per_actor, cfg.runtime.streams, _mode(args)
 
     def make_ray(workers: int):  # noqa: ANN202 -- RayRunner
         runtime = replace(cfg.runtime, workers=workers, cpus_per_actor=cpus / workers)  # the same CPUs, shared
-        return _ray_runner(args, replace(cfg, runtime=runtime), True)
+        return ray_runner(replace(cfg, runtime=runtime), mode, _log)
 
-    rows = bench_runtime(lambda: _enhance_runner(args, cfg, _enhancer(cfg, cfg.enhance.seed)), make_ray,
-                         cfg.encode, frames=args.frames, streams=streams)
+    rows = bench_runtime(lambda: local_runner(cfg, mode, load_dic(cfg, _log)), make_ray, cfg.encode,
+                         frames=args.frames, streams=streams)
     print(f"runtime: generated 640x360 clips of {args.frames} frames, 3 faces of 18-22 px")
     for row in rows:
         cpu = "" if row.dic_ms is None else (f"  DIC busy {row.dic_busy_percent:.0f}%, per frame: DIC {row.dic_ms:.0f} "
@@ -928,13 +868,14 @@ def _bench_model(args: argparse.Namespace) -> int:
 def cmd_eval_video(args: argparse.Namespace) -> int:
     from pipeline.detect.regions import ScheduledDetector
     from pipeline.eval_video import evaluate, report_dict, track_rows, tracks_from_file, write_plot
+    from pipeline.runtime.build import detector_spec
 
     for path in (args.input, args.output):
         if not path.is_file():
             raise InputError(f"{path}: no such video file")
     tracks = tracks_from_file(args.tracks) if args.tracks else None
     cfg = _run_config(args)
-    detector = None if tracks else ScheduledDetector(_detector_spec(cfg).build(), DetectSchedule(cfg.detect.every))
+    detector = None if tracks else ScheduledDetector(detector_spec(cfg).build(), DetectSchedule(cfg.detect.every))
     with tqdm(desc="eval-video", unit="frame", disable=None) as bar:
         meter = evaluate(args.input, args.output, detector, tracks, progress=lambda n: bar.update(n - bar.n))
     summary, rows = meter.summary(), track_rows(meter)
@@ -973,6 +914,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipeline.demo import DEMO_UPSCALE, run_demo, run_video_demo
     from pipeline.files import prepare_output_dir
+    from pipeline.runtime.build import load_dic
 
     cfg = _run_config(args)
     out_dir = prepare_output_dir(args.output)
@@ -980,7 +922,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     written = run_demo(out_dir, resolver)
     print(f"wrote {len(written)} files to {out_dir}; see {written[-1]} (16-px input | bicubic | DIC)")
     if not args.no_video:
-        video = run_video_demo(out_dir, _enhancer(cfg, "tracker"))
+        video = run_video_demo(out_dir, load_dic(replace(cfg, enhance=replace(cfg.enhance, seed="tracker")), _log))
         print(f"video: {video[0]} -> {video[1]} (x{DEMO_UPSCALE}); see {video[-1]} (bicubic | dicface)")
     return 0
 

@@ -1,0 +1,107 @@
+"""Runners from a run configuration: the one place that turns a ``RunConfig`` into stages, for both runtimes.
+
+``build_runner`` picks the runtime (``use_ray``) and makes a ``LocalRunner`` (stages in this process) or a
+``RayRunner`` (detection and DIC on actor pools, which build their stages where they run from the configuration).
+What only the command knows -- SR on or off, a side-by-side preview, whether to measure -- comes as a ``RunMode``.
+Messages for the user (which weights, how many actors) go to ``log``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from configs.schema import RunConfig
+from pipeline.align import Aligner
+from pipeline.blend import Blender
+from pipeline.cuts import CutConfig
+from pipeline.detect.regions import DetectPlan, DetectSchedule, ScheduledDetector
+from pipeline.detect.spec import DetectorSpec
+from pipeline.runtime.local import LocalRunner
+from pipeline.runtime.sequencer import RunOptions, StreamRunner
+
+if TYPE_CHECKING:  # torch and Ray are loaded only when a runner needs them
+    from pipeline.enhance import Enhancer
+    from pipeline.runtime.ray_runtime import RayRunner
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunMode:
+    """What the command decides: run DIC (else ``--sr none``), write input | output side by side, measure the
+    output's temporal stability (a file's ``--report``; a live stream's would grow forever)."""
+
+    sr: bool = True
+    preview: bool = False
+    measure: bool = False
+
+
+def run_options(cfg: RunConfig, mode: RunMode) -> RunOptions:
+    e = cfg.enhance
+    return RunOptions(window=e.window, feedback=e.feedback, upscale=e.upscale, preview=mode.preview,
+                      fusion=e.fusion, scene_cuts=CutConfig() if e.scene_cuts else None, measure=mode.measure)
+
+
+def detector_spec(cfg: RunConfig) -> DetectorSpec:
+    d = cfg.detect
+    return DetectorSpec(d.detector, d.scale, Path(d.model) if d.model else None)
+
+
+def input_sizes(cfg: RunConfig) -> tuple[int, ...]:
+    """Input sizes of the DIC members a run uses (read off cards or shapes; no model is built)."""
+    from models.registry import family
+
+    return tuple(r.config.input_size for r in family(cfg.model.weights, cfg.model.scale))
+
+
+def load_dic(cfg: RunConfig, log: Log) -> Enhancer:
+    """The DIC family (or one member) of the configuration, seeded as it says."""
+    from pipeline.enhance import load_enhancer
+
+    enhancer, records = load_enhancer(cfg, cfg.enhance.seed)
+    device = next(iter(enhancer.resolvers.values())).device
+    log(f"weights: {', '.join(f'{r.name} (x{r.config.scale})' for r in records)} on {device}")
+    return enhancer
+
+
+def local_runner(cfg: RunConfig, mode: RunMode, enhancer: Enhancer | None) -> LocalRunner:
+    """Every stage in this process; ``enhancer`` None passes frames through (``--sr none``)."""
+    detector = ScheduledDetector(detector_spec(cfg).build(), DetectSchedule(every=cfg.detect.every))
+    aligner = Aligner(cfg.align, enhancer.input_sizes) if enhancer else Aligner(cfg.align)
+    return LocalRunner(detector, cfg.track, aligner, enhancer, Blender(cfg.blend), run_options(cfg, mode))
+
+
+def ray_runner(cfg: RunConfig, mode: RunMode, log: Log) -> RayRunner:
+    """Detection and DIC on Ray actor pools as the ``runtime`` section says; starts the pools."""
+    from pipeline.runtime.ray_runtime import RayOptions, RayRunner, default_workers
+
+    r = cfg.runtime
+    options = RayOptions(
+        address=r.address, workers=r.workers or default_workers(), cpus_per_actor=r.cpus_per_actor,
+        gpus_per_actor=r.gpus_per_actor, max_wait_ms=r.max_wait_ms, detect_resources=r.detect_resources or {},
+        dic_resources=r.dic_resources or {})
+    log(f"Ray runtime: {options.workers} detection + {options.workers if mode.sr else 0} DIC actors"
+        + (f" on {options.address}" if options.address else ""))
+    return RayRunner(DetectPlan(DetectSchedule(every=cfg.detect.every)), detector_spec(cfg), cfg.track,
+                     Aligner(cfg.align, input_sizes(cfg)), (cfg, cfg.enhance.seed) if mode.sr else None,
+                     Blender(cfg.blend), run_options(cfg, mode), options)
+
+
+def use_ray(cfg: RunConfig, many: bool) -> bool:
+    """The ``runtime`` asked for, or by default Ray for a job of many videos or when a cluster is named."""
+    if cfg.runtime.runtime:
+        return cfg.runtime.runtime == "ray"
+    return many or bool(cfg.runtime.address or os.environ.get("RAY_ADDRESS"))
+
+
+def build_runner(cfg: RunConfig, mode: RunMode, stack: contextlib.ExitStack, many: bool, log: Log
+                 ) -> StreamRunner:
+    """The runner for a run of one video (``many``: a job of several); a Ray runner's actors end with ``stack``."""
+    if use_ray(cfg, many):
+        return stack.enter_context(ray_runner(cfg, mode, log))
+    return local_runner(cfg, mode, load_dic(cfg, log) if mode.sr else None)
