@@ -5,7 +5,9 @@ demuxes on the way (``take_packets``); the sink encodes frames (libx264 by defau
 time base, keeps the rotation, colour tags, HDR10 metadata (with libx265), container and stream metadata (title,
 language, creation time, timecode) and chapters, muxes the copied packets as they come, and only renames its
 temporary file to the output when ``close`` is called without an error. A stream the output container cannot hold
-(SubRip in MP4 ...), and data streams and further video streams, are left out and named in ``dropped_streams``. Decoder and encoder are both flushed: no last frames are lost.
+(SubRip in MP4 ...), and data streams and further video streams, are left out and named in ``dropped_streams``.
+Decoder and encoder are both flushed: no last frames are lost. A source of more than 8 bits per sample also gives
+each frame at 16 bits (``Frame.deep``), which the sink encodes where it is given.
 """
 
 from __future__ import annotations

@@ -171,9 +171,11 @@ def test_unreadable_input_is_named_and_leaves_no_partial_files(
 ])
 def test_split_auto_cuts_long_files_for_many_dic_actors(tmp_path: Path, flags: list[str],
                                                         expected: tuple[int, float]) -> None:
-    from pipeline.cli import _run_config, _split, build_parser
+    from pipeline.cli import build_parser
+    from pipeline.cli.common import run_config
+    from pipeline.cli.video import split_plan
 
     video = tmp_path / "in.mp4"
     video.write_bytes(b"")
     args = build_parser().parse_args(["enhance", str(video), "-o", "out.mp4", *flags])
-    assert _split(_run_config(args), video, args.output) == expected
+    assert split_plan(run_config(args), video, args.output) == expected

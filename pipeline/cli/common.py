@@ -1,0 +1,143 @@
+"""What the commands share: the run configuration from ``--config`` and the flags, the runner, reports."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+
+from configs.schema import (
+    RunConfig,
+    load_config,
+)
+from models.errors import InputError
+
+
+def _on_off(value: str | None) -> bool | None:
+    return None if value is None else value == "on"
+
+
+def run_config(args: argparse.Namespace) -> RunConfig:
+    """``--config`` (default ``configs/default.yaml``) with the flags that were given on top (None: not given)."""
+    flag = functools.partial(getattr, args)
+    scale = flag("scale", None)
+    overrides: dict[str, dict[str, object]] = {
+        "model": {"weights": flag("weights", None), "num_steps": flag("num_steps", None),
+                  "scale": None if scale == "auto" else scale},
+        "inference": {"device": flag("device", None), "precision": flag("precision", None),
+                      "max_batch": flag("max_batch", None), "compile": True if flag("compile", False) else None},
+    }
+    if hasattr(args, "detect_every"):  # the detection flags (video commands, eval-video)
+        model = flag("detector_model", None)
+        overrides["detect"] = {"detector": flag("detector", None), "every": args.detect_every,
+                               "scale": flag("detect_scale", None), "model": str(model) if model else None}
+    if hasattr(args, "window"):  # the video flags (_add_video_flags)
+        fusion = args.fusion
+        overrides |= {
+            "align": {"min_face_px": args.min_face, "max_face_px": args.max_face,
+                      "max_reduction": args.max_reduction},
+            "enhance": {"window": args.window, "seed": args.seed, "feedback": _on_off(args.feedback),
+                        "scene_cuts": _on_off(args.scene_cuts), "upscale": args.upscale,
+                        "fusion": {"weight": fusion} if fusion is not None else {}},
+            "encode": {"codec": args.codec, "crf": args.crf, "preset": args.preset, "pix_fmt": args.pix_fmt},
+        }
+    if hasattr(args, "max_wait_ms"):  # the runtime flags (_add_runtime_flags)
+        overrides["runtime"] = {
+            "runtime": args.runtime, "address": args.address, "workers": args.workers, "streams": args.streams,
+            "max_wait_ms": args.max_wait_ms, "cpus_per_actor": args.cpus_per_actor,
+            "gpus_per_actor": args.gpus_per_actor,
+            "detect_resources": parse_resources(args.detect_resources, "--detect-resources"),
+            "dic_resources": parse_resources(args.dic_resources, "--dic-resources"), "split": flag("split", None)}
+    return load_config(flag("config", None), overrides)
+
+
+def load_resolver(cfg: RunConfig):  # noqa: ANN202 -- imported lazily to keep --help fast
+    """One member: --weights, or the default member of --scale (x8 when not given)."""
+    from models.inference import FaceSuperResolver
+    from models.registry import family, load_model
+
+    scale = cfg.model.scale or (None if cfg.model.weights else 8)
+    model, record = load_model(family(cfg.model.weights, scale)[0], cfg.model.num_steps)
+    print(f"weights: {record.name} (x{record.config.scale}, {record.file})", file=sys.stderr)
+    return FaceSuperResolver(model, cfg.inference), record
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def run_mode(args: argparse.Namespace):  # noqa: ANN202 -- pipeline.runtime.build.RunMode, imported lazily
+    """What the command decides for the runner: SR on or off, preview, and temporal measures (a file's
+    ``--report``; the benchmarks ask with ``measure=True``)."""
+    from pipeline.runtime.build import RunMode
+
+    measure = getattr(args, "measure", False) or (args.command == "enhance" and args.report is not None)
+    return RunMode(sr=getattr(args, "sr", "dic") == "dic", preview=getattr(args, "preview", None) is not None,
+                   measure=measure)
+
+
+def parse_resources(text: str | None, flag: str) -> dict[str, float] | None:
+    """A JSON object of Ray resource amounts (None: the flag was not given)."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+        if isinstance(value, dict) and all(isinstance(v, int | float) for v in value.values()):
+            return {str(k): float(v) for k, v in value.items()}
+    except json.JSONDecodeError:
+        pass
+    raise InputError(f"{flag} takes a JSON object of resource amounts, e.g. '{{\"node2\": 1}}', got {text!r}")
+
+
+def make_runner(args: argparse.Namespace, cfg: RunConfig, stack: contextlib.ExitStack, many: bool):  # noqa: ANN202
+    from pipeline.runtime.build import build_runner
+
+    return build_runner(cfg, run_mode(args), stack, many, log)
+
+
+def pool_usage(runner) -> dict[str, object]:  # noqa: ANN001 -- a StreamRunner
+    """Per-pool utilisation of a Ray run, for the report and the summary line; empty in-process."""
+    from dataclasses import asdict
+
+    return {name: asdict(u) for name, u in runner.usage().items()}
+
+
+def usage_line(usage: dict[str, object]) -> str:
+    return ", ".join(f"{name} busy {u['busy_percent']}% ({u['actors']} actors, {u['retries']} retried)"
+                     for name, u in usage.items())
+
+
+def write_report(args: argparse.Namespace, summary: dict[str, object], usage: dict[str, object]) -> None:
+    """The pools' line (Ray runs) and the ``--report`` JSON, written atomically."""
+    from models.atomic import atomic_output
+
+    if usage:
+        print(usage_line(usage))
+    if args.report:
+        with atomic_output(args.report) as tmp:
+            tmp.write_text(json.dumps(summary | ({"pools": usage} if usage else {}), indent=2, default=str))
+
+
+def input_problems(report) -> str | None:  # noqa: ANN001 -- a RunReport
+    problems = [report.input_warning] if report.input_warning else []
+    if report.corrupt_packets:
+        problems.append(f"{report.corrupt_packets} corrupt packets skipped")
+    if report.resized_frames:
+        problems.append(f"the resolution changed: {report.resized_frames} frames scaled to the first frame's size")
+    if report.dropped_streams:
+        problems.append(f"the output container cannot hold {', '.join(report.dropped_streams)}: left out "
+                        f"(use .mkv to keep them)")
+    if report.retimed_frames:
+        problems.append(f"timestamps went back: {report.retimed_frames} frames moved after the frame before")
+    return "; ".join(problems) or None
+
+
+def check_writable_folder(folder: Path) -> None:
+    if not folder.is_dir():
+        raise InputError(f"{folder}: output folder does not exist")
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"{folder}: output folder is not writable")

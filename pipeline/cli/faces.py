@@ -1,0 +1,167 @@
+"""Commands on face images and weights: ``sr``, ``eval``, ``demo``, ``models``, ``export-weights``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from models.errors import InputError
+from pipeline.align import AlignConfig
+from pipeline.cli.common import load_resolver, log, run_config
+
+
+def _draw_landmarks(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Shape: (128, 128, 3) uint8, (K, 2) -> (256, 256, 3) uint8 with the points drawn (2x for visibility)."""
+    big = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+    for x, y in landmarks * 2:
+        cv2.circle(big, (int(round(x)), int(round(y))), 2, (0, 255, 0), -1, lineType=cv2.LINE_AA)
+    return big
+
+
+def cmd_sr(args: argparse.Namespace) -> int:
+    from models.evaluate import list_images, read_rgb
+    from pipeline.files import prepare_output_dir, write_png
+
+    cfg = run_config(args)
+    paths = list_images(args.inputs)
+    out_dir = prepare_output_dir(args.output)
+    names = [p.stem for p in paths]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise InputError(f"two inputs share the name {dup!r}; outputs would overwrite each other")
+    from pipeline.align import route
+    from pipeline.runtime.build import load_dic
+
+    enhancer = load_dic(replace(cfg, enhance=replace(cfg.enhance, seed="none")), log)
+    sizes = enhancer.input_sizes
+    batch = cfg.inference.max_batch
+    with tqdm(total=len(paths), unit="face", desc="sr", file=sys.stderr) as bar:
+        for start in range(0, len(paths), batch):
+            chunk = paths[start : start + batch]
+            faces = [read_rgb(p) for p in chunk]
+            # each face to the member that fits it; faces larger than every member's reach to the largest
+            routed = [route(min(f.shape[:2]), sizes, AlignConfig.max_reduction) or sizes[-1] for f in faces]
+            sr = np.zeros((len(faces), 128, 128, 3), np.uint8)
+            landmarks = np.zeros((len(faces), 68, 2), np.float32)
+            for size in set(routed):
+                group = [i for i, s in enumerate(routed) if s == size]
+                sr[group], landmarks[group] = enhancer.resolvers[size].faces([faces[i] for i in group])
+            for path, face, points in zip(chunk, sr, landmarks, strict=True):
+                target = out_dir / f"{path.stem}.png"
+                if target.resolve() == path.resolve():
+                    raise InputError(f"{target}: output would overwrite the input; choose another -o folder")
+                write_png(face, target)
+                if args.landmarks:
+                    write_png(_draw_landmarks(face, points), out_dir / f"{path.stem}_landmarks.png")
+            bar.update(len(chunk))
+    print(f"wrote {len(paths)} faces to {out_dir}", file=sys.stderr)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from models.atomic import atomic_output
+    from models.data import read_landmarks
+    from models.evaluate import evaluate_faces, list_images, read_rgb
+    from models.faces import denormalise, normalise
+    from models.heatmaps import decode_landmarks, render_heatmaps
+
+    cfg = run_config(args)
+    table = read_landmarks(args.landmarks) if args.landmarks else {}
+    if args.seed and not table:
+        raise InputError("--seed needs --landmarks (the seed comes from known landmarks)")
+    paths = list_images(args.hr_dir)
+    if args.seed:
+        paths = [p for p in paths if p.name in table]
+    paths = paths[: args.limit]
+    resolver, record = load_resolver(cfg)
+
+    def super_resolve(lrs: list[np.ndarray], seeds: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        out = resolver(normalise(np.stack(lrs)), None if seeds is None else render_heatmaps(seeds))
+        return denormalise(out.sr), decode_landmarks(out.heatmaps).numpy()
+
+    lr_paths = _paired_lr(paths, args.lr_dir) if args.lr_dir else None
+
+    def faces():  # noqa: ANN202
+        for i, path in enumerate(tqdm(paths, unit="face", desc="eval", file=sys.stderr)):
+            face = (read_rgb(path), table.get(path.name))
+            yield face if lr_paths is None else (*face, read_rgb(lr_paths[i]))
+
+    result = evaluate_faces(faces(), super_resolve, batch=cfg.inference.max_batch, seeded=args.seed,
+                            lr_size=record.config.input_size)
+    rows = result.table()
+    text = (f"{result.count} faces, Y channel, {result.crop}-px border crop, Gaussian SSIM; "
+            f"x{record.config.scale} ({record.config.input_size} -> 128 px), weights {record.name}\n\n"
+            f"{result.markdown()}\n\n"
+            f"DIC vs bicubic: {rows[1]['psnr_y'] - rows[0]['psnr_y']:+.2f} dB PSNR-Y, "
+            f"{rows[1]['ssim_y'] - rows[0]['ssim_y']:+.4f} SSIM-Y\n")
+    print("\n" + text)
+    if args.json:
+        with atomic_output(args.json) as tmp:
+            tmp.write_text(json.dumps({"weights": str(record.file), "scale": record.config.scale,
+                                       "faces": result.count, "results": rows}, indent=2))
+    if args.markdown:
+        with atomic_output(args.markdown) as tmp:
+            tmp.write_text(text)
+    return 0
+
+
+def _paired_lr(hr_paths: list[Path], lr_dir: Path) -> list[Path]:
+    """The LR face of each HR face: the file in ``lr_dir`` with the same stem."""
+    from models.evaluate import list_images
+
+    by_stem = {p.stem: p for p in list_images([lr_dir])}
+    missing = [p.name for p in hr_paths if p.stem not in by_stem]
+    if missing:
+        raise InputError(f"{lr_dir}: no LR face for {len(missing)} HR faces (e.g. {missing[0]}); "
+                         "LR and HR files are paired by name")
+    return [by_stem[p.stem] for p in hr_paths]
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipeline.demo import DEMO_UPSCALE, run_demo, run_video_demo
+    from pipeline.files import prepare_output_dir
+    from pipeline.runtime.build import load_dic
+
+    cfg = run_config(args)
+    out_dir = prepare_output_dir(args.output)
+    resolver, _ = load_resolver(cfg)
+    written = run_demo(out_dir, resolver)
+    print(f"wrote {len(written)} files to {out_dir}; see {written[-1]} (16-px input | bicubic | DIC)")
+    if not args.no_video:
+        video = run_video_demo(out_dir, load_dic(replace(cfg, enhance=replace(cfg.enhance, seed="tracker")), log))
+        print(f"video: {video[0]} -> {video[1]} (x{DEMO_UPSCALE}); see {video[-1]} (bicubic | dicface)")
+    return 0
+
+
+def cmd_export_weights(args: argparse.Namespace) -> int:
+    import yaml
+
+    from models.registry import export_weights
+
+    metrics = json.loads(args.metrics.read_text()) if args.metrics else {}
+    training = {"iterations": args.iterations}
+    if args.train_config:
+        training["config"] = yaml.safe_load(args.train_config.read_text())
+    record = export_weights(args.checkpoint, args.name, default=args.default, metrics=metrics, training=training)
+    print(f"wrote {record.file} and its card ({record.sha256[:12]}…){' as the default' if record.default else ''}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from models.registry import WEIGHTS_DIR, list_weights
+
+    records = list_weights()
+    if not records:
+        print(f"no weights are shipped in {WEIGHTS_DIR}; pass --weights FILE to the commands")
+    for r in records:
+        mark = f" (default x{r.config.scale})" if r.default else ""
+        print(f"{r.name}{mark}: x{r.config.scale}, {r.config.input_size} -> 128 px, {r.file.name}  {r.config}\n"
+              f"  licence: {r.licence}\n  metrics: {r.metrics}")
+    return 0

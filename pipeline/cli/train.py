@@ -1,0 +1,57 @@
+"""Training commands: ``prepare-data`` and ``train``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from models.errors import InputError
+
+
+def cmd_prepare_data(args: argparse.Namespace) -> int:
+    from pipeline.detect.dlib_backend import DlibDetector
+    from pipeline.prepare import prepare_landmarks
+
+    written, missed = prepare_landmarks(args.image_dir, DlibDetector(upsample=args.upsample), args.output)
+    print(f"wrote landmarks of {written} faces to {args.output}; no face found in {len(missed)} images"
+          + (f" (e.g. {', '.join(missed[:3])})" if missed else ""))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    import torch
+
+    from configs.schema import load_train_config
+    from models.train import Trainer, load_training_data
+
+    cfg = load_train_config(args.config, {"iterations": args.iterations, "out_dir": args.out_dir})
+    last = Path(cfg.out_dir) / "last.pt"
+    if last.is_file() and not args.resume:
+        raise InputError(f"{last} exists: pass --resume to continue that run, or choose another --out-dir")
+    if args.workers or args.address:
+        from models.distributed import ClusterOptions, train_on_ray
+
+        options = ClusterOptions(workers=args.workers or 1, gpus_per_worker=args.gpus_per_worker,
+                                 threads_per_worker=args.threads, address=args.address)
+        print(f"training on Ray: {options.workers} workers, {options.gpus_per_worker} GPUs each; "
+              f"run folder {cfg.out_dir}", file=sys.stderr)
+        train_on_ray(cfg, options, resume=args.resume)
+        print(f"done: {cfg.out_dir} (last.pt, best.pt, log.csv)")
+        return 0
+    if args.resume and last.is_file():
+        cfg = replace(cfg, init=None, hg_init=None)  # the resumed state replaces them: their files may be gone
+    data, val = load_training_data(cfg)
+    trainer = Trainer(cfg, data, val)
+    if args.resume and last.is_file():
+        trainer.resume(last)
+        print(f"resuming from {last} at iteration {trainer.iteration}", file=sys.stderr)
+    print(f"training on {len(data)} faces, {sum(p.numel() for p in trainer.model.parameters()):,} parameters, "
+          f"{torch.get_num_threads()} threads, {trainer.device}; run folder {cfg.out_dir}", file=sys.stderr)
+    trainer.run()
+    best = (f"best validation NME {-trainer.best_score:.4f}" if cfg.stage == "hg"
+            else f"best validation PSNR-Y {trainer.best_score:.2f} dB")
+    print(f"done: {cfg.out_dir}/best.pt ({best})")
+    return 0
