@@ -14,6 +14,9 @@ Two things let detection and DIC overlap with the stream's own work:
   tracked, one window late: as the difference between DIC's landmarks and the tracked ones at that frame (the
   tracker's bias on that face), added to the track's current landmarks, so the feedback follows a moving face.
 
+Encoding runs on a thread of its own (``pipeline.runtime.writer``), fed in order, so it overlaps the next frames'
+decoding, detection and DIC.
+
 Per stream, in frame order: a scene-cut test before tracking (a cut drops every track), temporal fusion of each
 track's SR faces after DIC (``pipeline.fusion``) and, when asked, the ground-truth-free temporal measures of the
 output (``pipeline.temporal``, for ``--report``).
@@ -44,6 +47,7 @@ from pipeline.detect.regions import DetectPlan, DetectRequest
 from pipeline.enhance import EnhancedFace
 from pipeline.fusion import FusionConfig, TemporalFusion
 from pipeline.io import Frame, StreamInfo, VideoSink, fit_size, to_8bit
+from pipeline.runtime.writer import BackgroundWriter
 from pipeline.temporal import FaceObservation, TemporalMeter, TemporalSummary
 from pipeline.track import TrackConfig, Tracker, TrackState
 from pipeline.types import Detection
@@ -180,6 +184,28 @@ class Sequencer:
         tracks_out: IO[str] | None = None,
         progress: Callable[[RunReport], None] | None = None,
     ) -> RunReport:
+        start = time.perf_counter()
+        writer = BackgroundWriter(sink)  # encodes on its own thread, in order
+        try:
+            report = self._run(source, writer, services, tracks_out, progress)
+            writer.finish()
+        except BaseException:
+            writer.cancel()  # nothing more is written; the caller aborts the sink
+            raise
+        report.seconds["encode"] = writer.busy_seconds
+        report.retimed_frames = sink.retimed_frames
+        report.dropped_streams = list(sink.dropped_streams)
+        report.wall_seconds = time.perf_counter() - start
+        return report
+
+    def _run(
+        self,
+        source: Source,
+        sink: BackgroundWriter,
+        services: Services,
+        tracks_out: IO[str] | None,
+        progress: Callable[[RunReport], None] | None,
+    ) -> RunReport:
         report = RunReport()
         tracker = Tracker(self.track_cfg)  # one per stream
         cuts = CutDetector(self.options.scene_cuts) if self.options.scene_cuts is not None else None
@@ -190,7 +216,6 @@ class Sequencer:
         states: list[TrackState] = []
         ahead: deque[tuple[Frame, DetectRequest | None, Pending[list[list[Detection]]] | None]] = deque()
         window, in_flight = _Window(), deque[_Window]()
-        start = time.perf_counter()
 
         def timed(stage: str, fn: Callable[[], T]) -> T:
             t = time.perf_counter()
@@ -221,7 +246,7 @@ class Sequencer:
                     seen = [FaceObservation(s.track_id, crop_box(s), s.landmarks) for s in done.tracks[frame.index]]
                     timed("measure", lambda f=frame, o=output, fs=seen: meter.add(f.index, f.image, o, fs))
                 image = self._preview(frame, enhanced) if self.options.preview else enhanced
-                timed("encode", lambda f=frame, im=image: sink.write(f, im))
+                sink.write(frame, image)
                 report.frames_out += 1
             if progress:
                 progress(report)
@@ -301,11 +326,8 @@ class Sequencer:
         sink.write_packets(source.take_packets())
         report.tracks = len(seen_tracks)
         report.corrupt_packets = source.corrupt_packets
-        report.retimed_frames = sink.retimed_frames
-        report.dropped_streams = list(sink.dropped_streams)
         report.input_warning = source.stopped_early
         report.temporal = meter.summary() if meter is not None else None
-        report.wall_seconds = time.perf_counter() - start
         return report
 
     @staticmethod
