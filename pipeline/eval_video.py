@@ -17,7 +17,6 @@ import numpy as np
 
 from models.atomic import atomic_output
 from models.errors import InputError
-from pipeline.align import crop_box
 from pipeline.cuts import CutDetector
 from pipeline.detect.regions import ScheduledDetector
 from pipeline.temporal import FaceObservation, TemporalMeter, TemporalSummary, landmark_jitter
@@ -61,16 +60,12 @@ def tracks_from_file(path: Path) -> dict[int, list[FaceObservation]]:
             if record.get("warmup"):
                 continue
             faces[record["frame"]] = [
-                _observation(TrackState(t["id"], tuple(t["bbox"]), None if t["landmarks"] is None else np.asarray(
-                    t["landmarks"], np.float32), t["confirmed"], 0))
+                FaceObservation.of(TrackState(t["id"], tuple(t["bbox"]), None if t["landmarks"] is None else
+                                              np.asarray(t["landmarks"], np.float32), t["confirmed"], 0))
                 for t in record["tracks"] if t["confirmed"]]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{path}: not a dicface --tracks file ({exc})") from exc
     return faces
-
-
-def _observation(state: TrackState) -> FaceObservation:
-    return FaceObservation(state.track_id, crop_box(state), state.landmarks)
 
 
 def evaluate(input_path: Path, output_path: Path, detector: ScheduledDetector | None,
@@ -95,7 +90,7 @@ def evaluate(input_path: Path, output_path: Path, detector: ScheduledDetector | 
             request = detector.full_request(image) if cut else detector.request(index, image,
                                                                                 [s.bbox for s in states])
             states = tracker.update(detector.combine(request, [detector.detector(im) for im in request.images]))
-            faces = [_observation(s) for s in states if s.confirmed]
+            faces = [FaceObservation.of(s) for s in states if s.confirmed]
         meter.add(index, image, output, faces)
         if progress:
             progress(index + 1)

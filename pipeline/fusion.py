@@ -77,7 +77,8 @@ class TemporalFusion:
             history = self._past.get(face.track_id)
             if history and history[-1].frame_index != face.frame_index - 1:
                 history = None  # a gap: the track's faces before it are not carried
-            fused = self._fuse(current, face.seed, face.frame_index, history) if history else face.sr
+            fused = self._fuse(current, face.seed, face.frame_index, history) if history and face.seed is not None \
+                else face.sr
             if face.seed is None or self.cfg.weight == 0:
                 self._past.pop(face.track_id, None)
             else:
@@ -88,11 +89,9 @@ class TemporalFusion:
         self._past = {k: h for k, h in self._past.items() if h[-1].frame_index == frame_index}  # ended: forgotten
         return out
 
-    def _fuse(self, current: np.ndarray, seed: np.ndarray | None, index: int, history: deque[_Past]
-              ) -> np.ndarray:
-        """(128, 128, 3) uint8: the current SR face averaged with the ``history`` carried into its crop."""
-        if seed is None or self.cfg.weight == 0:
-            return current.astype(np.uint8)
+    def _fuse(self, current: np.ndarray, seed: np.ndarray, index: int, history: deque[_Past]) -> np.ndarray:
+        """(128, 128, 3) uint8: the current SR face averaged with the ``history`` carried into its crop (a history
+        is kept only with ``weight`` > 0)."""
         size, centre = (HR_SIZE, HR_SIZE), np.float32([HR_SIZE / 2, HR_SIZE / 2])
         total, weights = current.copy(), np.ones(size, np.float32)
         for past in history:

@@ -26,6 +26,9 @@ from scipy.signal import savgol_filter
 
 from models.faces import resize_bicubic
 from models.metrics import rgb_to_y
+from pipeline.align import crop_box
+from pipeline.fusion import crop_motion
+from pipeline.track import TrackState
 
 FLOW_CONTEXT = 0.5  # the flow region: the crop box grown by this share of its side on each side
 FLOW_MIN_SIDE = 96  # input regions smaller than this are upscaled (bicubic) to it before DIS, which needs texture
@@ -41,6 +44,10 @@ class FaceObservation:
     track_id: int
     box: tuple[float, float, float, float]
     landmarks: np.ndarray | None
+
+    @classmethod
+    def of(cls, track: TrackState) -> FaceObservation:
+        return cls(track.track_id, crop_box(track), track.landmarks)
 
 
 @dataclass
@@ -112,8 +119,9 @@ def backward_flow(before: np.ndarray, now: np.ndarray) -> tuple[np.ndarray, np.n
     """The flow from ``now`` back to ``before`` (grey uint8 (H, W)) and the (H, W) bool mask of pixels it is
     trustworthy for: forward and backward flow agree (not occluded) and the source lies inside the image."""
     back, forth = _flow(now, before), _flow(before, now)
-    round_trip = back + _warp(forth, back)
-    magnitude = (back**2).sum(-1) + (_warp(forth, back) ** 2).sum(-1)
+    forth_at_source = _warp(forth, back)
+    round_trip = back + forth_at_source
+    magnitude = (back**2).sum(-1) + (forth_at_source**2).sum(-1)
     valid = (round_trip**2).sum(-1) < 0.01 * magnitude + 0.5
     h, w = back.shape[:2]
     ys, xs = np.mgrid[0:h, 0:w]
@@ -123,8 +131,8 @@ def backward_flow(before: np.ndarray, now: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def _similarity(points: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """The 2x3 least-squares similarity transform taking ``points`` (N, 2) onto ``target`` (N, 2)."""
-    m, _ = cv2.estimateAffinePartial2D(points.astype(np.float32), target.astype(np.float32), method=cv2.LMEDS)
+    """``crop_motion`` from ``points`` (N, 2) onto ``target``, the identity where it cannot be estimated."""
+    m = crop_motion(points, target)
     return m if m is not None else np.float32([[1, 0, 0], [0, 1, 0]])
 
 
@@ -148,9 +156,13 @@ def landmark_jitter(series: Sequence[np.ndarray], widths: Sequence[float]) -> tu
 @dataclass
 class _Frame:
     index: int
-    grey: np.ndarray  # (H, W) uint8 Y of the input
+    image: np.ndarray  # (H, W, 3) uint8 RGB input
     output: np.ndarray  # (H', W', 3) uint8 RGB
     faces: dict[int, FaceObservation]
+
+    def grey(self, region: tuple[slice, slice]) -> np.ndarray:
+        """Y of the input in ``region``, uint8 (only around faces: a whole 1080p frame costs ~20 ms)."""
+        return rgb_to_y(self.image[region]).round().astype(np.uint8)
 
 
 class TemporalMeter:
@@ -167,7 +179,7 @@ class TemporalMeter:
 
     def add(self, index: int, image: np.ndarray, output: np.ndarray, faces: Sequence[FaceObservation]) -> None:
         """One frame: its input (H, W, 3) uint8 RGB, the method's output (H', W', 3) of any scale, its faces."""
-        current = _Frame(index, rgb_to_y(image).round().astype(np.uint8), output, {f.track_id: f for f in faces})
+        current = _Frame(index, image, output, {f.track_id: f for f in faces})
         for face in faces:
             series = self.tracks.setdefault(face.track_id, TrackSeries())
             if face.landmarks is not None:
@@ -193,7 +205,7 @@ class TemporalMeter:
 
     def _measure_pair(self, before: _Frame, now: _Frame, face: FaceObservation, face_before: FaceObservation
                       ) -> None:
-        h, w = now.grey.shape
+        h, w = now.image.shape[:2]
         scale = now.output.shape[1] / w
         x1, y1, x2, y2 = face.box
         side = x2 - x1
@@ -206,8 +218,9 @@ class TemporalMeter:
         size = (ox2 - ox1, oy2 - oy1)
         up = max(1.0, FLOW_MIN_SIDE / min(rx2 - rx1, ry2 - ry1))
         flow_size = (round((rx2 - rx1) * up), round((ry2 - ry1) * up))
-        grey_then = resize_bicubic(before.grey[ry1:ry2, rx1:rx2], flow_size)
-        grey_now = resize_bicubic(now.grey[ry1:ry2, rx1:rx2], flow_size)
+        region = np.s_[ry1:ry2, rx1:rx2]
+        input_then, input_now = before.grey(region), now.grey(region)
+        grey_then, grey_now = resize_bicubic(input_then, flow_size), resize_bicubic(input_now, flow_size)
         back, valid = backward_flow(grey_then, grey_now)
         back = cv2.resize(back, size, interpolation=cv2.INTER_LINEAR) * np.float32([size[0] / flow_size[0],
                                                                                     size[1] / flow_size[1]])
@@ -221,8 +234,8 @@ class TemporalMeter:
             return
         out_then = rgb_to_y(before.output[oy1:oy2, ox1:ox2]).astype(np.float32)
         out_now = rgb_to_y(now.output[oy1:oy2, ox1:ox2]).astype(np.float32)
-        bic_then = resize_bicubic(before.grey[ry1:ry2, rx1:rx2], size).astype(np.float32)
-        bic_now = resize_bicubic(now.grey[ry1:ry2, rx1:rx2], size).astype(np.float32)
+        bic_then = resize_bicubic(input_then, size).astype(np.float32)
+        bic_now = resize_bicubic(input_now, size).astype(np.float32)
         values = {
             "warp": float(np.abs(out_now - _warp(out_then, back))[valid].mean()),
             "warp_bicubic": float(np.abs(bic_now - _warp(bic_then, back))[valid].mean()),

@@ -40,7 +40,7 @@ import av
 import numpy as np
 
 from models.faces import HR_SIZE
-from pipeline.align import Aligner, FaceCrop, crop_box
+from pipeline.align import Aligner, FaceCrop
 from pipeline.blend import Blender, PasteFace
 from pipeline.cuts import CutConfig, CutDetector
 from pipeline.detect.regions import DetectPlan, DetectRequest
@@ -243,7 +243,7 @@ class Sequencer:
                     if cut:
                         meter.reset()
                     output = to_8bit(enhanced) if enhanced.dtype == np.uint16 else enhanced
-                    seen = [FaceObservation(s.track_id, crop_box(s), s.landmarks) for s in done.tracks[frame.index]]
+                    seen = [FaceObservation.of(s) for s in done.tracks[frame.index]]
                     timed("measure", lambda f=frame, o=output, fs=seen: meter.add(f.index, f.image, o, fs))
                 image = self._preview(frame, enhanced) if self.options.preview else enhanced
                 sink.write(frame, image)
