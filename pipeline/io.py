@@ -234,8 +234,7 @@ class FileSource:
             metadata=tuple(self._container.metadata.items()),
             video_metadata=tuple(self._video.metadata.items()),
             chapters=tuple(self._container.chapters()) if span is None else (),
-            unkept=tuple(stream_name(s) for s in self._container.streams if s is not self._video
-                         and s.type not in COPIED_TYPES and not is_timecode(s)) if span is None else (),
+            unkept=unkept_streams(self._container) if span is None else (),
         )
 
     def take_packets(self) -> list[av.Packet]:
@@ -360,6 +359,14 @@ def is_timecode(stream: av.stream.Stream) -> bool:
     """A QuickTime/MP4 timecode track: the muxer writes it anew from the video stream's ``timecode`` tag, which is
     kept."""
     return stream.type == "data" and "timecode" in stream.metadata
+
+
+def unkept_streams(container: av.container.InputContainer) -> tuple[str, ...]:
+    """Names of the streams of an input that no output carries: all but the first video stream, the copied types
+    and a timecode track."""
+    video = container.streams.video[0]
+    return tuple(stream_name(s) for s in container.streams
+                 if s is not video and s.type not in COPIED_TYPES and not is_timecode(s))
 
 
 def copy_streams(container: av.container.OutputContainer, templates: Sequence[av.stream.Stream]

@@ -137,7 +137,8 @@ def enhance_split(
         report = merge_reports(run_threads(one, len(segments), streams, stop))
         report.tracks = join_tracks([part_path(folder, i, ".tracks.jsonl") for i in range(len(segments))],
                                     tracks_path)
-        join_videos([part_path(folder, i) for i in range(len(segments))], source_path, out)
+        dropped = join_videos([part_path(folder, i) for i in range(len(segments))], source_path, out)
+        report.dropped_streams += [name for name in dropped if name not in report.dropped_streams]
     report.wall_seconds = time.perf_counter() - started
     return report
 

@@ -29,7 +29,7 @@ from scipy.optimize import linear_sum_assignment
 from models.atomic import atomic_output
 from models.errors import DicfaceError
 from pipeline.boxes import iou_matrix
-from pipeline.io import COPIED_TYPES, Span, container_format, copy_streams
+from pipeline.io import COPIED_TYPES, Span, container_format, copy_streams, unkept_streams
 from pipeline.runtime.sequencer import RunReport
 from pipeline.temporal import TemporalSummary
 
@@ -125,11 +125,11 @@ def _packets(path: Path) -> Iterator[av.Packet]:
                 yield packet
 
 
-def join_videos(parts: list[Path], source: Path, out: Path) -> None:
+def join_videos(parts: list[Path], source: Path, out: Path) -> list[str]:
     """Remux the parts' video packets, with the source's audio and subtitle packets interleaved by time, into
     ``out`` (atomically), with the source's metadata and chapters. Parts must come from the same encoder settings
     (their codec headers are compared); the first part's stream, display rotation and colour tags included, is
-    the output's."""
+    the output's. Returns the names of the source's streams the output does not carry."""
     headers = []
     for part in parts:
         with av.open(str(part)) as container:
@@ -140,8 +140,10 @@ def join_videos(parts: list[Path], source: Path, out: Path) -> None:
             av.open(str(tmp), mode="w", format=container_format(out)) as container:
         video = container.add_stream_from_template(first.streams.video[0])
         video.metadata.update(src.streams.video[0].metadata)
+        # a stream copy has no frame rate, which the MOV/MP4 muxer needs to write a kept timecode's track
+        video.codec_context.framerate = first.streams.video[0].average_rate
         container.metadata.update(src.metadata)
-        outputs, _ = copy_streams(container, [s for s in src.streams if s.type in COPIED_TYPES])  # as VideoSink
+        outputs, dropped = copy_streams(container, [s for s in src.streams if s.type in COPIED_TYPES])  # as VideoSink
         copied = [s for s in src.streams if s.index in outputs]
         if src.chapters():
             container.set_chapters(src.chapters())
@@ -151,6 +153,7 @@ def join_videos(parts: list[Path], source: Path, out: Path) -> None:
         for packet in heapq.merge(others, pictures, key=_seconds):
             packet.stream = video if packet.stream.type == "video" else outputs[packet.stream.index]
             container.mux(packet)
+        return dropped + list(unkept_streams(src))
 
 
 def _seconds(packet: av.Packet) -> float:
@@ -209,6 +212,9 @@ def merge_reports(reports: list[RunReport]) -> RunReport:
                     getattr(merged, f.name)[key] = getattr(merged, f.name).get(key, 0) + amount
             elif isinstance(value, int) and f.name != "tracks":
                 setattr(merged, f.name, getattr(merged, f.name) + value)
+            elif isinstance(value, list):  # dropped streams: each named once
+                names = getattr(merged, f.name)
+                names += [item for item in value if item not in names]
             elif isinstance(value, TemporalSummary):
                 merged.temporal = value if merged.temporal is None else merged.temporal.merge(value)
         merged.input_warning = merged.input_warning or report.input_warning

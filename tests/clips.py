@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import numpy as np
 
 from pipeline.examples import make_face_clip, write_clip
@@ -37,3 +38,21 @@ def make_clip(
     frames = panning_frames(count, width, height)
     write_clip(path, frames, fps, audio, crf=23, pts=pts, rotation=rotation)
     return frames
+
+
+def make_two_angle_clip(path: Path, frames: int = 3) -> None:
+    """A camera-like MOV: an H.264 video with a timecode, and a second (MJPEG) video stream, as a second angle or
+    cover art would be."""
+    with av.open(str(path), "w") as out:
+        main_video, other = out.add_stream("libx264", rate=25), out.add_stream("mjpeg", rate=25)
+        main_video.metadata["timecode"] = "01:02:03:04"
+        for stream in (main_video, other):
+            stream.width, stream.height = 64, 48
+        other.pix_fmt = "yuvj420p"
+        for i in range(frames):
+            image = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 90, np.uint8), format="rgb24")
+            image.pts = i
+            out.mux(main_video.encode(image.reformat(format="yuv420p")))
+            out.mux(other.encode(image.reformat(format="yuvj420p")))
+        out.mux(main_video.encode())
+        out.mux(other.encode())

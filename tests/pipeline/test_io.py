@@ -22,7 +22,7 @@ from pipeline.io import (
     VideoSink,
     open_source,
 )
-from tests.clips import make_clip
+from tests.clips import make_clip, make_two_angle_clip
 
 
 def _copy(src_path: Path, dst_path: Path) -> FileSource:
@@ -255,19 +255,7 @@ def test_hdr10_metadata_comes_through_with_x265_and_is_named_where_it_cannot(tmp
 
 def test_timecode_is_kept_and_streams_no_output_carries_are_named(tmp_path: Path) -> None:
     src = tmp_path / "in.mov"
-    with av.open(str(src), "w") as out:  # a camera-like file: video with a timecode, and a second video stream
-        main_video, other = out.add_stream("libx264", rate=25), out.add_stream("mjpeg", rate=25)
-        main_video.metadata["timecode"] = "01:02:03:04"
-        for stream in (main_video, other):
-            stream.width, stream.height = 64, 48
-        other.pix_fmt = "yuvj420p"
-        for i in range(3):
-            image = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 90, np.uint8), format="rgb24")
-            image.pts = i
-            out.mux(main_video.encode(image.reformat(format="yuv420p")))
-            out.mux(other.encode(image.reformat(format="yuvj420p")))
-        out.mux(main_video.encode())
-        out.mux(other.encode())
+    make_two_angle_clip(src)
     out_path = tmp_path / "out.mov"
     with FileSource(src) as source, VideoSink(out_path, source.info, source.copy_streams) as sink:
         for frame in source:

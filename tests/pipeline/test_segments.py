@@ -20,13 +20,20 @@ from pipeline.detect.regions import DetectSchedule, ScheduledDetector
 from pipeline.detect.spec import DetectorSpec
 from pipeline.enhance import load_enhancer
 from pipeline.examples import make_face_clip, write_clip
-from pipeline.io import EncodeOptions, FileSource
+from pipeline.io import EncodeOptions, FileSource, VideoSink
 from pipeline.job import Stopped, enhance_file, enhance_split, run_threads
 from pipeline.runtime.local import LocalRunner
-from pipeline.runtime.sequencer import RunOptions
-from pipeline.segments import OVERLAP_FRAMES, Timeline, plan_segments, probe_timeline
+from pipeline.runtime.sequencer import RunOptions, RunReport
+from pipeline.segments import (
+    OVERLAP_FRAMES,
+    Timeline,
+    join_videos,
+    merge_reports,
+    plan_segments,
+    probe_timeline,
+)
 from pipeline.track import TrackConfig
-from tests.clips import panning_frames
+from tests.clips import make_two_angle_clip, panning_frames
 
 LOSSLESS = EncodeOptions(crf=0, preset="ultrafast")
 
@@ -102,6 +109,19 @@ def test_a_split_run_matches_a_whole_run(tmp_path: Path) -> None:
             assert np.abs(np.array(ta["landmarks"]) - np.array(tb["landmarks"])).max() < 2.0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "split.jsonl", "split.mp4", "whole.jsonl",
                                                           "whole.mp4"]  # the parts are gone
+
+
+def test_the_streams_a_split_file_does_not_carry_are_named(tmp_path: Path) -> None:
+    src, part = tmp_path / "in.mov", tmp_path / "part0.mp4"
+    make_two_angle_clip(src)
+    with FileSource(src) as source, VideoSink(part, source.info, options=LOSSLESS) as sink:
+        for frame in source:
+            sink.write(frame)
+    assert join_videos([part], src, tmp_path / "out.mp4") == ["video stream #1 (mjpeg)"]  # not the timecode track
+    with av.open(str(tmp_path / "out.mp4")) as joined:
+        assert [s.metadata.get("timecode") for s in joined.streams] == ["01:02:03:04", "01:02:03:04"]
+    reports = [RunReport(dropped_streams=["a"]), RunReport(dropped_streams=["a", "b"])]
+    assert merge_reports(reports).dropped_streams == ["a", "b"]  # the parts' names, each once
 
 
 def test_variable_frame_rate_and_rotation_into_matroska(tmp_path: Path) -> None:
