@@ -15,13 +15,16 @@ Landmarks decoded from DIC's output can be fed back (``refine``) as a second, mo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-from filterpy.kalman import KalmanFilter
 from scipy.optimize import linear_sum_assignment
 
 from pipeline.boxes import iou_matrix
 from pipeline.types import Detection
+
+if TYPE_CHECKING:  # filterpy imports scipy.stats (~0.7 s): loaded when a tracker first needs it, not by the CLI
+    from filterpy.kalman import KalmanFilter
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,8 @@ class Tracker:
     _next_id: int = 1
 
     def _new_box_filter(self, det: Detection) -> KalmanFilter:
+        from filterpy.kalman import KalmanFilter
+
         x1, y1, x2, y2 = det.bbox
         w = max(x2 - x1, 1.0)
         kf = KalmanFilter(dim_x=8, dim_z=4)
