@@ -17,6 +17,7 @@ Everything is kept as sums and counts, so the summaries of a split file's parts 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -97,15 +98,15 @@ def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
 
-_DIS: cv2.DISOpticalFlow | None = None
+_PER_THREAD = threading.local()  # a DIS object is not thread-safe: the streams of a job measure at once
 
 
 def _flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """DIS optical flow (H, W, 2) from grey image ``a`` to ``b`` (uint8, same size): a(p) ~ b(p + flow(p))."""
-    global _DIS
-    if _DIS is None:
-        _DIS = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    return _DIS.calc(a, b, None)
+    dis = getattr(_PER_THREAD, "dis", None)
+    if dis is None:
+        dis = _PER_THREAD.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    return dis.calc(a, b, None)
 
 
 def _warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:

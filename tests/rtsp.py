@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -30,8 +31,10 @@ def _connect(url: str, width: int, height: int, fps: int) -> tuple[av.container.
     return container, stream
 
 
-def push(url: str, frames: list[np.ndarray], fps: int = 25, wait: float = 20.0) -> None:
-    """Push ``frames`` to an RTSP listener at ``url`` in real time, retrying until it listens (``wait`` s)."""
+def push(url: str, frames: list[np.ndarray], fps: int = 25, wait: float = 20.0,
+         connected: threading.Event | None = None) -> None:
+    """Push ``frames`` to an RTSP listener at ``url`` in real time, retrying until it listens (``wait`` s);
+    ``connected`` is set once it does."""
     height, width = frames[0].shape[:2]
     deadline = time.monotonic() + wait
     while True:
@@ -42,6 +45,8 @@ def push(url: str, frames: list[np.ndarray], fps: int = 25, wait: float = 20.0) 
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+    if connected is not None:
+        connected.set()
     start = time.monotonic()
     for i, image in enumerate(frames):
         frame = av.VideoFrame.from_ndarray(image, format="rgb24")

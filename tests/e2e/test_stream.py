@@ -82,13 +82,16 @@ def test_sigterm_finalises_the_output(faces, tmp_path):
     out = tmp_path / "out.mp4"
     process = dicface_stream(url, "--listen", "-o", str(out), "--sr", "none", "--max-pending", "100")
 
+    connected = threading.Event()
+
     def push_until_stopped() -> None:  # ~5 s of video; dicface hangs up part-way
         with contextlib.suppress(av.FFmpegError, OSError):
-            push(url, faces * 3)
+            push(url, faces * 3, connected=connected)
 
     pusher = threading.Thread(target=push_until_stopped, daemon=True)
     pusher.start()
-    time.sleep(4.0)
+    assert connected.wait(timeout=30), "dicface never listened"
+    time.sleep(2.0)  # some frames in
     process.send_signal(signal.SIGTERM)
     summary = finish(process, timeout=30)
     frames = int(summary.split(" frames")[0])

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
 import numpy as np
 
 from models.faces import resize_bicubic, square_box
 from pipeline.examples import face_clip_frames
-from pipeline.temporal import FaceObservation, TemporalMeter, landmark_jitter
+from pipeline.temporal import FaceObservation, TemporalMeter, backward_flow, landmark_jitter
 
 FRAMES = 8
 
@@ -55,3 +58,17 @@ def test_landmark_jitter_is_the_residual_of_a_smooth_path() -> None:
     total, count = landmark_jitter(list(noisy), widths)
     assert 0.005 < total / count < 0.015
     assert landmark_jitter(list(path[:5]), widths[:5]) == (0.0, 0)  # too short to fit
+
+
+def test_streams_measuring_at_once_get_the_flow_of_their_own_frames() -> None:
+    """The streams of a job measure on their own threads; a shared DIS object crashed the process (SIGSEGV)."""
+    rng = np.random.default_rng(0)
+    pairs = []
+    for _ in range(40):
+        h, w = (int(v) for v in rng.integers(96, 300, 2))
+        image = cv2.GaussianBlur(rng.integers(0, 255, (h, w), dtype=np.uint8), (0, 0), 3)
+        pairs.append((image, np.roll(image, 2, axis=1)))
+    alone = [backward_flow(*pair)[0] for pair in pairs]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda pair: backward_flow(*pair)[0], pairs * 2))
+    assert all(np.array_equal(a, b) for a, b in zip(alone * 2, together, strict=True))
