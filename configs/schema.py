@@ -13,15 +13,9 @@ from typing import Any
 
 import yaml
 
+from configs.model import InferenceOptions, TrainConfig
+from configs.video import AlignConfig, BlendConfig, DetectSchedule, EncodeOptions, FusionConfig, TrackConfig
 from models.errors import InputError
-from models.inference import InferenceOptions
-from models.train import TrainConfig
-from pipeline.align import AlignConfig
-from pipeline.blend import BlendConfig
-from pipeline.detect.regions import DetectSchedule
-from pipeline.fusion import FusionConfig
-from pipeline.io import EncodeOptions
-from pipeline.track import TrackConfig
 
 DETECTORS = ("yunet", "insightface", "dlib")
 SEED_MODES = ("tracker", "none")

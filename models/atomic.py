@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from models.errors import OutputError
+from models.errors import InputError, OutputError
 
 TEMPORARY_MARK = ".part"  # in every temporary name, before the target's suffix
 # Errors of writing, not of the data: reported as OutputError wherever they happen inside an atomic output.
@@ -81,3 +81,15 @@ def is_write_error(exc: OSError, written: Path) -> bool:
     """An OS error of writing (``WRITE_ERRNOS``) that names no file, or names ``written``: not an input's."""
     named = exc.filename is None or Path(exc.filename) == written
     return not isinstance(exc, OutputError) and exc.errno in WRITE_ERRNOS and named
+
+
+def prepare_output_dir(path: str | os.PathLike[str]) -> Path:
+    """Create the output folder if needed; a clear error if it cannot be written."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{folder}: cannot create the output folder ({exc.strerror})") from exc
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"{folder}: output folder is not writable")
+    return folder

@@ -8,8 +8,9 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from configs.model import InferenceOptions
 from models.dic import DIC
-from models.inference import FaceSuperResolver, InferenceOptions
+from models.inference import FaceSuperResolver
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-# Back-projection geometry per scale of the up/down projection units: (kernel, stride, padding).
-# Scale 8 maps 32 -> 256 px and back, as in the released DIC; smaller scales are cheaper variants.
-BACKPROJECTION_GEOMETRY = {2: (6, 2, 2), 4: (8, 4, 2), 8: (12, 8, 2)}
+from configs.model import BACKPROJECTION_GEOMETRY
 
 
 def conv_prelu(in_ch: int, out_ch: int, kernel: int, stride: int = 1, padding: int | None = None) -> nn.Sequential:

@@ -16,14 +16,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
+from configs.model import BICUBIC, DegradationConfig
 from models.atomic import atomic_output
-from models.degrade import BICUBIC, DegradationConfig, degrade
+from models.degrade import degrade
 from models.errors import InputError, InputNotFound
-from models.evaluate import list_images, read_rgb
 from models.faces import HR_SIZE, LR_SIZE, crop_face, normalise, square_box, to_crop_coords
 from models.heatmaps import render_heatmaps
+from models.imageio import list_images, read_rgb
+from models.progress import BarFactory, no_bars
 
 # Mirror image of each iBUG-68 point under a horizontal flip (jaw, brows, nose base, eyes, mouth swap sides).
 FLIP_68 = np.array(
@@ -65,7 +66,8 @@ class FacePairs:
 
     @classmethod
     def from_folder(
-        cls, image_dir: str | os.PathLike[str], landmarks_file: str | os.PathLike[str], cache_dir: Path | None = None
+        cls, image_dir: str | os.PathLike[str], landmarks_file: str | os.PathLike[str], cache_dir: Path | None = None,
+        bars: BarFactory = no_bars,
     ) -> FacePairs:
         """Crop every photo that has landmarks; reuse ``cache_dir``'s copy when the inputs are unchanged."""
         table = read_landmarks(landmarks_file)
@@ -82,10 +84,12 @@ class FacePairs:
                 return cls(z["hr"], z["landmarks"], tuple(z["names"].tolist()))
         hr = np.zeros((len(paths), HR_SIZE, HR_SIZE, 3), np.uint8)
         points = np.zeros((len(paths), 68, 2), np.float32)
-        for i, path in enumerate(tqdm(paths, desc="cropping faces", unit="face")):
-            box = square_box(table[path.name])
-            hr[i] = crop_face(read_rgb(path), box)
-            points[i] = to_crop_coords(table[path.name], box)
+        with bars(total=len(paths), desc="cropping faces", unit="face") as bar:
+            for i, path in enumerate(paths):
+                box = square_box(table[path.name])
+                hr[i] = crop_face(read_rgb(path), box)
+                points[i] = to_crop_coords(table[path.name], box)
+                bar.update(1)
         pairs = cls(hr, points, tuple(p.name for p in paths))
         if cache:
             cache.parent.mkdir(parents=True, exist_ok=True)

@@ -9,41 +9,11 @@ samples stays clean so the bicubic-protocol figures do not fall away.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
+from configs.model import DegradationConfig
 from models.faces import HR_SIZE, resize_bicubic
-
-DEGRADATIONS = ("bicubic", "video")
-
-
-@dataclass(frozen=True)
-class DegradationConfig:
-    """Ranges are (low, high), drawn uniformly per sample. Blur sigma is in LR pixels, noise in uint8 levels."""
-
-    mode: str = "bicubic"
-    clean_fraction: float = 0.3  # video mode: samples left as plain bicubic
-    shift: bool = True  # video mode: random whole-HR-pixel shift of the pair (a sub-pixel LR phase)
-    blur_prob: float = 0.5
-    blur_sigma: tuple[float, float] = (0.2, 0.6)
-    noise_prob: float = 0.5
-    noise_sigma: tuple[float, float] = (0.5, 3.0)
-    jpeg_prob: float = 0.6
-    jpeg_quality: tuple[int, int] = (50, 95)
-
-    def __post_init__(self) -> None:
-        if self.mode not in DEGRADATIONS:
-            raise ValueError(f"degradation mode must be one of {', '.join(DEGRADATIONS)}, got {self.mode!r}")
-        for name in ("clean_fraction", "blur_prob", "noise_prob", "jpeg_prob"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"degradation {name} must be in [0, 1], got {getattr(self, name)}")
-        if not 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100:
-            raise ValueError(f"degradation jpeg_quality must be 1 <= low <= high <= 100, got {self.jpeg_quality}")
-
-
-BICUBIC = DegradationConfig()  # DIC's protocol
 
 
 def shift_pair(hr: np.ndarray, landmarks: np.ndarray, dx: int, dy: int) -> tuple[np.ndarray, np.ndarray]:

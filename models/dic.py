@@ -8,70 +8,16 @@ checkpoints load with ``strict=True``.
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from models.blocks import BACKPROJECTION_GEOMETRY, AttentiveFusion, FeedbackBlock, deconv_prelu
+from configs.model import DICConfig
+from models.blocks import AttentiveFusion, FeedbackBlock, deconv_prelu
 from models.heatmaps import merge_to_five
 from models.hourglass import FeedbackHourglass
-
-OUTPUT_SIZE = 128
-SCALES = (8, 4, 2)  # the family's members: 16-, 32- and 64-px inputs
-
-
-@dataclass(frozen=True)
-class DICConfig:
-    """Network size. The defaults are the released DIC configuration (21,803,849 parameters).
-
-    ``scale`` is the upscaling factor to the 128-px output: 8 (released, 16-px input), 4 (32 px) or 2 (64 px). The
-    core always works on 32x32 features: a 16-px input is pixel-shuffled up to them as in the released DIC, larger
-    inputs are first pixel-unshuffled to 16x16 (``conv_in`` then takes 3 * (input / 16)^2 channels), so every member
-    costs about the same per face. The global residual is DIC's bilinear upscale at x8 and bicubic at x4/x2
-    (a sharper base where the input holds more detail; measured +0.7 dB early in x2 training, DESIGN section 3).
-    ``bp_scale`` is the stride of the back-projection units inside the feedback blocks: 8 (released) projects the
-    32-px features to 256 px and back; 2 or 4 are much cheaper variants of the same algorithm.
-    """
-
-    num_features: int = 48
-    num_groups: int = 6
-    num_steps: int = 4
-    hg_num_features: int = 256
-    num_keypoints: int = 68
-    num_fusion_blocks: int = 7
-    scale: int = 8
-    bp_scale: int = 8
-    in_channels: int = 3
-    out_channels: int = 3
-
-    def __post_init__(self) -> None:
-        if self.scale not in SCALES:
-            raise ValueError(f"scale must be one of {SCALES} (input {[OUTPUT_SIZE // s for s in SCALES]} px), "
-                             f"got {self.scale}")
-        if self.bp_scale not in BACKPROJECTION_GEOMETRY:
-            raise ValueError(f"bp_scale must be one of {sorted(BACKPROJECTION_GEOMETRY)}, got {self.bp_scale}")
-        if self.num_steps < 1 or self.num_groups < 1 or self.num_features < 1:
-            raise ValueError(f"num_steps, num_groups and num_features must be positive: {self}")
-        if self.num_keypoints not in (5, 68):
-            raise ValueError(f"num_keypoints must be 68 (iBUG) or 5, got {self.num_keypoints}")
-        if self.hg_num_features % 4:
-            raise ValueError(f"hg_num_features must be divisible by 4, got {self.hg_num_features}")
-
-    @property
-    def input_size(self) -> int:
-        """Side of the LR input in pixels (16, 32 or 64)."""
-        return OUTPUT_SIZE // self.scale
-
-    @property
-    def residual_mode(self) -> str:
-        """Interpolation of the global residual: DIC's bilinear at x8, bicubic for the larger inputs."""
-        return "bilinear" if self.scale == 8 else "bicubic"
-
-    def to_dict(self) -> dict[str, int]:
-        return asdict(self)
 
 
 class DIC(nn.Module):

@@ -14,8 +14,9 @@ import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from configs.model import TrainConfig
 from models.errors import DicfaceError, InputError
-from models.train import TrainConfig
+from models.progress import BarFactory, no_bars
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,11 @@ def _worker(config: dict) -> None:
     last = Path(cfg.out_dir) / "last.pt"
     if config["resume"] and last.is_file():
         cfg = replace(cfg, init=None, hg_init=None)  # the resumed state replaces them
-    data, val = load_training_data(cfg)
+    data, val = load_training_data(cfg, config["bars"])
     trainer = Trainer(cfg, data, val if rank == 0 else None, rank=rank, world=world, device=device)
     if config["resume"] and last.is_file():
         trainer.resume(last)
-    trainer.run()
+    trainer.run(config["bars"])
 
 
 def use_auth_token() -> bool:
@@ -106,8 +107,10 @@ def connect(address: str | None, object_store_mb: int = 256) -> None:
                     signal.signal(sig, handler)
 
 
-def train_on_ray(cfg: TrainConfig, options: ClusterOptions, resume: bool = False) -> None:
-    """Run ``cfg`` on ``options.workers`` Ray Train workers; rank 0 writes the run folder as in-process."""
+def train_on_ray(cfg: TrainConfig, options: ClusterOptions, resume: bool = False, bars: BarFactory = no_bars
+                 ) -> None:
+    """Run ``cfg`` on ``options.workers`` Ray Train workers; rank 0 writes the run folder as in-process (its
+    progress on a bar from ``bars``, which must pickle: ``tqdm`` does)."""
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
@@ -121,7 +124,7 @@ def train_on_ray(cfg: TrainConfig, options: ClusterOptions, resume: bool = False
         resources["GPU"] = options.gpus_per_worker
     trainer = TorchTrainer(
         _worker,
-        train_loop_config={"cfg": cfg, "options": options, "resume": resume},
+        train_loop_config={"cfg": cfg, "options": options, "resume": resume, "bars": bars},
         scaling_config=ScalingConfig(num_workers=options.workers, use_gpu=options.gpus_per_worker > 0,
                                      resources_per_worker=resources),
         run_config=RunConfig(name="dicface-train", storage_path=str(out_dir / "ray")),

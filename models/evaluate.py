@@ -4,43 +4,14 @@ score on Y against bicubic."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-from models.errors import InputError, InputNotFound
+from models.errors import InputError
 from models.faces import HR_SIZE, LR_SIZE, hr_and_lr, resize_bicubic
 from models.metrics import DEFAULT_CROP, landmark_nme, psnr_y, ssim_y
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
-
-
-def list_images(inputs: Sequence[str | Path]) -> list[Path]:
-    """Image files named directly or found (non-recursively, sorted) in the given folders."""
-    found: list[Path] = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            found.extend(sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()))
-        elif item.is_file():
-            found.append(item)
-        else:
-            raise InputNotFound(f"{item}: no such file or folder")
-    if not found:
-        raise InputError(f"no images found in {', '.join(map(str, inputs))} (looked for {', '.join(IMAGE_SUFFIXES)})")
-    return found
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    """Shape: file -> (H, W, 3) uint8 RGB."""
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InputError(f"{path}: not a readable image ({exc})") from exc
-
 
 # super_resolve(lr faces (B of (16, 16, 3) uint8), seed landmarks (B, 68, 2) in HR pixels or None)
 #   -> (SR faces (B, 128, 128, 3) uint8, landmarks decoded from the final heatmaps (B, 68, 2) in HR pixels)

@@ -15,30 +15,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from configs.model import InferenceOptions
 from models.dic import DIC
 from models.errors import InputError
 from models.faces import denormalise, lr_from_face, normalise
 from models.heatmaps import decode_landmarks
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
-
-@dataclass(frozen=True)
-class InferenceOptions:
-    """How to run the network. ``device``: auto | cpu | cuda[:N]. ``precision``: auto = bf16 on CUDA, else fp32."""
-
-    device: str = "auto"
-    fast: bool = True
-    precision: str = "auto"
-    channels_last: bool = True  # fast path only
-    compile: bool = False
-    max_batch: int = 32
-
-    def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise InputError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.max_batch < 1:
-            raise InputError(f"max_batch must be at least 1, got {self.max_batch}")
 
 
 def resolve_device(name: str) -> torch.device:

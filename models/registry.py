@@ -17,9 +17,10 @@ from typing import Any
 
 from torch import Tensor
 
+from configs.model import DICConfig
 from models.atomic import atomic_output
 from models.checkpoints import check_compatible, read_state_dict, save_weights, sha256_file
-from models.dic import DIC, DICConfig
+from models.dic import DIC
 from models.errors import CheckpointError, NoWeightsError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"

@@ -20,82 +20,29 @@ import csv
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm import tqdm
 
+from configs.model import TrainConfig
 from models.checkpoints import load_from_member, load_landmark_branch, load_part, save_weights
 from models.data import FacePairs, read_landmarks
-from models.degrade import DegradationConfig
-from models.dic import DIC, DICConfig
+from models.dic import DIC
 from models.errors import CheckpointError, InputError
-from models.evaluate import evaluate_faces, list_images, read_rgb
+from models.evaluate import evaluate_faces
 from models.faces import HR_SIZE, denormalise, normalise, resize_bicubic
 from models.gan import FeatureLoss, LightCNN, discriminator_loss, generator_gan_loss
 from models.heatmaps import decode_landmarks
+from models.imageio import list_images, read_rgb
 from models.inference import autocast, resolve_device
 from models.metrics import landmark_nme
+from models.progress import BarFactory, no_bars
 
-STAGES = ("dic", "hg", "dicgan")
-PRECISIONS = ("fp32", "bf16", "fp16")
 GAN_COLUMNS = ("gan", "feature", "disc")  # log columns of stage dicgan
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """One training run. Paths are strings so the config round-trips through YAML and the checkpoint."""
-
-    train_images: str
-    train_landmarks: str
-    out_dir: str
-    val_images: str | None = None
-    val_landmarks: str | None = None
-    val_count: int = 200
-    cache_dir: str | None = None
-    model: DICConfig = field(default_factory=DICConfig)
-    degradation: DegradationConfig = field(default_factory=DegradationConfig)  # how LR inputs are made
-    batch_size: int = 8
-    iterations: int = 150_000
-    lr: float = 1e-4
-    milestones: tuple[int, ...] = (10_000, 20_000, 40_000, 80_000)
-    gamma: float = 0.5
-    heatmap_weight: float = 0.1
-    heatmap_foreground: float = 0.0  # extra weight near landmarks: each pixel's squared error counts (1 + this * GT)
-    stage: str = "dic"  # "dic": the whole network; "hg": pre-train the landmark branch on HR crops
-    freeze_hg_iterations: int = 0
-    init: str | None = None  # whole-network weights to start from (a fresh optimiser; any member's scale)
-    hg_init: str | None = None  # a pretrained landmark branch (FB_HG_68_CelebA.pth, an "hg" run's best.pt)
-    flip: bool = True
-    seed: int = 0
-    val_every: int = 1000
-    log_every: int = 50
-    device: str = "auto"  # auto | cpu | cuda[:N]; a distributed worker uses its own GPU
-    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; fp16 with loss scaling, CUDA only)
-    gradient_checkpointing: bool = False  # recompute each attentive step in the backward pass (less memory)
-    # stage "dicgan" (the DICGAN recipe's values)
-    gan_weight: float = 0.005
-    feature_weight: float = 0.1
-    feature_init: str | None = None  # LightCNN face-recognition weights for the feature loss
-    pixel_init: int = 10_000  # iterations with the pixel and heatmap losses only
-    disc_repeat: int = 2
-    disc_lr: float = 1e-5
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.iterations < 1 or self.lr <= 0:
-            raise InputError(f"batch_size, iterations and lr must be positive (got {self.batch_size}, "
-                             f"{self.iterations}, {self.lr})")
-        if self.stage not in STAGES:
-            raise InputError(f"stage must be one of {', '.join(STAGES)}, got {self.stage!r}")
-        if self.precision not in PRECISIONS:
-            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.stage == "dicgan" and self.feature_weight > 0 and not self.feature_init:
-            raise InputError("stage dicgan: the feature loss needs feature_init (LightCNN face-recognition weights); "
-                             "set feature_weight: 0 to train without it")
 
 
 def heatmap_loss(heats: list[Tensor], gt_heat: Tensor, foreground: float = 0.0) -> Tensor:
@@ -212,11 +159,12 @@ def load_lightcnn_features(path: str) -> LightCNN:
     return network
 
 
-def load_training_data(cfg: TrainConfig) -> tuple[FacePairs, tuple[np.ndarray, np.ndarray | None] | None]:
+def load_training_data(cfg: TrainConfig, bars: BarFactory = no_bars
+                       ) -> tuple[FacePairs, tuple[np.ndarray, np.ndarray | None] | None]:
     """The training pairs and the validation faces: HR 128-px images (resized if needed) and their landmarks
     ((N, 68, 2) in HR pixels, NaN where the landmark file has no entry), or None without ``val_images``."""
     cache = Path(cfg.cache_dir) if cfg.cache_dir else None
-    data = FacePairs.from_folder(cfg.train_images, cfg.train_landmarks, cache)
+    data = FacePairs.from_folder(cfg.train_images, cfg.train_landmarks, cache, bars)
     if not cfg.val_images:
         return data, None
     paths = list_images([cfg.val_images])[: cfg.val_count]
@@ -386,8 +334,9 @@ class Trainer:
         state = self.model.HG.state_dict() if self.cfg.stage == "hg" else self.model.state_dict()
         save_weights(state, self.out / "best.pt")
 
-    def run(self) -> None:
-        """Train to ``cfg.iterations``. Rank 0 logs, validates every ``val_every`` and writes the checkpoints."""
+    def run(self, bars: BarFactory = no_bars) -> None:
+        """Train to ``cfg.iterations``. Rank 0 logs, validates every ``val_every``, writes the checkpoints and
+        shows progress on a bar from ``bars``."""
         cfg = self.cfg
         if self.rank != 0:
             while self.iteration < cfg.iterations:
@@ -395,7 +344,7 @@ class Trainer:
             return
         log_path = self.out / "log.csv"
         new_log = not log_path.exists()
-        with open(log_path, "a", newline="") as log, tqdm(
+        with open(log_path, "a", newline="") as log, bars(
             total=cfg.iterations, initial=self.iteration, desc="train", unit="it"
         ) as bar:
             writer = csv.writer(log)

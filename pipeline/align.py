@@ -9,41 +9,14 @@ repeated where the box leaves the frame) to the input size of the DIC member tha
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-import numpy as np
-
+from configs.video import AlignConfig
 from models.faces import CROP_SCALE, HR_SIZE, LR_SIZE, crop_face, square_box, to_crop_coords
-
-if TYPE_CHECKING:  # annotations only: the CLI reads AlignConfig's defaults without loading video or tracking
-    from pipeline.io import Frame
-    from pipeline.track import TrackState
+from pipeline.types import FaceCrop, Frame, TrackState
 
 # Without landmarks the crop is estimated from the detector box: a YuNet box is about as wide as the
 # landmarks' extent, so the same scale applies (centre kept).
 BOX_TO_CROP = CROP_SCALE
-
-
-@dataclass(frozen=True)
-class AlignConfig:
-    min_face_px: float = 8.0  # faces narrower than this (landmark extent, frame px) are skipped
-    # Faces wider than this are left as they are. Measured (``dicface bench quality``, H.264 crf 26, astronaut and
-    # six held-out faces): the x8/x4 members gain up to +0.6 dB on crops up to ~42 px, but the shipped x2 member
-    # loses 0.1-0.5 dB on larger ones, so by default no face reaches it (extent 27 px = crop 42 px); --max-face 54
-    # turns it on.
-    max_face_px: float = 27.0
-    # A crop is reduced to a member's input by at most this factor (more loses the detail SR should keep); a crop
-    # larger than the largest member's input times this is left as it is. With the 16-px member alone this bound
-    # alone gives the old measured break-even (crop ~21 px, landmark extent ~14 px).
-    max_reduction: float = 1.3
-    confirmed_only: bool = True  # only tracks past the birth hysteresis are enhanced
-
-    def __post_init__(self) -> None:
-        if not 0 < self.min_face_px <= self.max_face_px:
-            raise ValueError(f"need 0 < min_face_px <= max_face_px, got {self.min_face_px}, {self.max_face_px}")
-        if self.max_reduction < 1:
-            raise ValueError(f"max_reduction must be at least 1, got {self.max_reduction}")
 
 
 def route(crop_px: float, input_sizes: Sequence[int], max_reduction: float) -> int | None:
@@ -51,21 +24,6 @@ def route(crop_px: float, input_sizes: Sequence[int], max_reduction: float) -> i
     reduced to by at most ``max_reduction`` (detail kept, the 128-px output enlarged as little as possible before
     it is pasted); None when even the largest input would reduce it by more."""
     return next((size for size in sorted(input_sizes) if crop_px <= size * max_reduction), None)
-
-
-@dataclass(frozen=True)
-class FaceCrop:
-    """A face ready for DIC.
-
-    box: square crop (x1, y1, x2, y2) in frame pixels; lr: (S, S, 3) uint8 RGB, S the member's input size;
-    seed: (68, 2) float32 tracked landmarks in the 128-px crop frame, or None.
-    """
-
-    frame_index: int
-    track_id: int
-    box: tuple[float, float, float, float]
-    lr: np.ndarray
-    seed: np.ndarray | None
 
 
 def face_width(track: TrackState) -> float:

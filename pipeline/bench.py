@@ -15,16 +15,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from configs.video import EncodeOptions
 from models.faces import HR_SIZE
-from pipeline.align import FaceCrop
 from pipeline.enhance import Enhancer
 from pipeline.examples import FaceSource, back_and_forth, face_clip_frames, make_face_clip, write_clip
-from pipeline.io import EncodeOptions
 from pipeline.job import copy_video, enhance_file, enhance_many, enhance_split
 from pipeline.quality import VideoScore, read_frames, score_video
+from pipeline.report import RunReport
 from pipeline.runtime.local import LocalRunner
-from pipeline.runtime.sequencer import RunReport, StreamRunner
+from pipeline.runtime.sequencer import StreamRunner
 from pipeline.temporal import TemporalSummary
+from pipeline.types import FaceCrop
 
 if TYPE_CHECKING:
     from pipeline.runtime.ray_runtime import RayRunner
@@ -95,7 +96,7 @@ def bench_pipeline(source: Path | None, make_runner: MakeRunner, encode: EncodeO
                 if run is None:
                     report = copy_video(clip, work / "out.mp4", encode)
                 else:
-                    report = enhance_file(clip, work / "out.mp4", run, encode, show_progress=False)
+                    report = enhance_file(clip, work / "out.mp4", run, encode)
                 rows.append(ThroughputRow(label, report, report.frames_out / (time.perf_counter() - start)))
             report = rows[-1].report
             dic = None
@@ -142,7 +143,7 @@ def bench_quality(make_runner: MakeRunner, frames: int, scale: int, crf: int = 2
         write_clip(clip, clip_frames, audio=False, crf=crf)
         for label, sr, seed, flags in QUALITY_METHODS:
             runner = make_runner(sr, seed, scale, measure=True, **flags)
-            report = enhance_file(clip, out, runner, encode, show_progress=False)
+            report = enhance_file(clip, out, runner, encode)
             assert report.temporal is not None
             rows.append(QualityRow(label, report.faces_enhanced, score_video(read_frames(out), truth, landmarks),
                                    report.temporal))
@@ -192,8 +193,7 @@ def bench_sizes(make_runner: MakeRunner, sources: list[FaceSource], frames: int 
                 write_clip(clip, inputs, audio=False, crf=crf)
                 scores, by_member = [], {}
                 for sr in (False, True):
-                    report = enhance_file(clip, out, make_runner(sr, "tracker", scale), lossless,
-                                          show_progress=False)
+                    report = enhance_file(clip, out, make_runner(sr, "tracker", scale), lossless)
                     scores.append(score_video(read_frames(out), truth, landmarks))
                     by_member = report.faces_by_member or by_member
                 rows.append(SizeRow(width, scale, len(faces), scores[0], scores[1], by_member))
@@ -253,8 +253,7 @@ def bench_runtime(make_local: Callable[[], StreamRunner], make_ray: Callable[[in
             return run
 
         def split(runner: StreamRunner, parts: int) -> Callable[[Path], int]:
-            return lambda out: enhance_split(long_clip, out / "long.mp4", runner, parts, encode, streams=parts,
-                                             show_progress=False).frames_out
+            return lambda out: enhance_split(long_clip, out / "long.mp4", runner, parts, encode, streams=parts).frames_out
 
         local = make_local()
         timed("in-process, 1 video", local, job(clips[:1], local))

@@ -18,14 +18,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from configs.video import BlendConfig
 from models.faces import resize_bicubic
-
-
-@dataclass(frozen=True)
-class BlendConfig:
-    feather: float = 0.08  # width of the mask's ramp, as a fraction of the box side
-    colour_match: bool = False
-    colour_sigma: float = 1 / 8  # the frame's frequencies below a Gaussian of this fraction of the side are kept
 
 
 @dataclass(frozen=True)

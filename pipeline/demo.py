@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from models.faces import HR_SIZE, lr_from_face, resize_bicubic
+from models.imageio import write_png
 from models.inference import FaceSuperResolver
-from pipeline.files import write_png
+from models.progress import BarFactory, no_bars
 
 if TYPE_CHECKING:
     from pipeline.enhance import Enhancer
@@ -64,27 +65,27 @@ DEMO_CLIP = {"count": 48, "width": 480, "height": 270, "face_widths": (16, 28, 4
 DEMO_UPSCALE = 4
 
 
-def run_video_demo(out_dir: Path, enhancer: Enhancer) -> list[Path]:
+def run_video_demo(out_dir: Path, enhancer: Enhancer, bars: BarFactory = no_bars) -> list[Path]:
     """Write ``example.mp4`` (small faces of real photos moving over a real scene, with audio), ``enhanced.mp4``
     (the whole video path at x4) and ``video_comparison.png`` (the last frame around each face: bicubic x4 |
     dicface). Returns the written paths."""
+    from configs.video import DetectSchedule, TrackConfig
     from pipeline.align import Aligner
     from pipeline.blend import Blender
     from pipeline.detect.dlib_backend import DlibLandmarker
-    from pipeline.detect.regions import DetectSchedule, ScheduledDetector
+    from pipeline.detect.regions import ScheduledDetector
     from pipeline.detect.yunet import YuNetDetector
     from pipeline.examples import make_face_clip
     from pipeline.job import enhance_file
     from pipeline.runtime.local import LocalRunner
     from pipeline.runtime.sequencer import RunOptions
-    from pipeline.track import TrackConfig
 
     example, enhanced = out_dir / "example.mp4", out_dir / "enhanced.mp4"
     truth = make_face_clip(example, **DEMO_CLIP)
     detector = ScheduledDetector(YuNetDetector(landmarker=DlibLandmarker()), DetectSchedule())
     runner = LocalRunner(detector, TrackConfig(), Aligner(input_sizes=enhancer.input_sizes), enhancer, Blender(),
                          RunOptions(upscale=DEMO_UPSCALE))
-    report = enhance_file(example, enhanced, runner)
+    report = enhance_file(example, enhanced, runner, bars=bars)
     sheet = out_dir / "video_comparison.png"
     write_png(_last_frame_sheet(example, enhanced, truth[-1]), sheet)
     return [example, enhanced, sheet] if report.faces_enhanced else [example, enhanced]

@@ -12,7 +12,6 @@ pixels, for the tracker's feedback.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -22,22 +21,9 @@ from models.faces import HR_SIZE, denormalise, from_crop_coords, normalise
 from models.heatmaps import decode_landmarks, render_heatmaps
 from models.inference import FaceSuperResolver
 from models.registry import WeightsRecord, family, load_model
-from pipeline.align import FaceCrop
+from pipeline.types import EnhancedFace, FaceCrop
 
 SEED_MODES = ("tracker", "none")
-
-
-@dataclass(frozen=True)
-class EnhancedFace:
-    """sr: (128, 128, 3) uint8 RGB covering ``box``; landmarks: (68, 2) float32 decoded by DIC, frame pixels;
-    seed: the crop's tracked landmarks (68, 2) in the 128-px crop frame, or None (what temporal fusion aligns by)."""
-
-    frame_index: int
-    track_id: int
-    box: tuple[float, float, float, float]
-    sr: np.ndarray
-    landmarks: np.ndarray
-    seed: np.ndarray | None = None
 
 
 def load_enhancer(cfg: RunConfig, seed: str = "tracker") -> tuple[Enhancer, list[WeightsRecord]]:

@@ -20,7 +20,8 @@ from models.errors import InputError
 from pipeline.cuts import CutDetector
 from pipeline.detect.regions import ScheduledDetector
 from pipeline.temporal import FaceObservation, TemporalMeter, TemporalSummary, landmark_jitter
-from pipeline.track import Tracker, TrackState
+from pipeline.track import Tracker
+from pipeline.types import TrackState
 
 
 @dataclass(frozen=True)

@@ -19,32 +19,15 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from configs.video import FusionConfig
 from models.faces import HR_SIZE
-
-if TYPE_CHECKING:  # the CLI reads FusionConfig's defaults without loading torch
-    from pipeline.enhance import EnhancedFace
+from pipeline.types import EnhancedFace
 
 Y_WEIGHTS = np.array([65.481, 128.553, 24.966], np.float32) / 255.0
-
-
-@dataclass(frozen=True)
-class FusionConfig:
-    # Measured (``dicface bench quality``, astronaut faces of 20-28 px at x4, H.264 crf 26): see the README's
-    # "Temporal stability". A tolerance of 8 held fusion back on compression noise; 16 lets more through where a
-    # real face changes.
-    weight: float = 0.9  # a face k frames older counts weight**k against the current one's 1 (0 = off)
-    frames: int = 8  # SR faces of a track kept to average
-    tolerance: float = 12.0  # Y levels of disagreement at which a face's weight falls to 1/e
-    max_motion: float = 0.15  # motion (or scale change) inside the crop since then, fraction of its side
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.weight < 1 or self.frames < 1 or self.tolerance <= 0 or self.max_motion <= 0:
-            raise ValueError(f"invalid fusion configuration: {self}")
 
 
 @dataclass(frozen=True)

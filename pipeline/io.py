@@ -27,22 +27,11 @@ import numpy as np
 from av.sidedata.sidedata import Type as SideDataType
 from av.video.reformatter import Interpolation
 
+from configs.video import EncodeOptions
 from models.atomic import AtomicFile, is_write_error, output_error
 from models.errors import InputError, InputNotFound
-from models.evaluate import list_images, read_rgb
-
-
-@dataclass(frozen=True)
-class Frame:
-    """One decoded frame. image: (H, W, 3) uint8 RGB (as stored, before any display rotation); deep: the same
-    frame at full precision, (H, W, 3) uint16 RGB, for an input of more than 8 bits (None otherwise): what is
-    encoded outside the faces, so those pixels are not rounded to 8 bits on the way through."""
-
-    index: int
-    pts: int | None
-    time_base: Fraction
-    image: np.ndarray
-    deep: np.ndarray | None = None
+from models.imageio import list_images, read_rgb
+from pipeline.types import Frame
 
 
 def to_8bit(deep: np.ndarray) -> np.ndarray:
@@ -333,14 +322,6 @@ class ImageFolderSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@dataclass(frozen=True)
-class EncodeOptions:
-    codec: str = "libx264"
-    crf: int = 18
-    preset: str = "medium"
-    pix_fmt: str = "auto"  # auto: the input's family where the encoder takes it (10-bit stays 10-bit), else yuv420p
 
 
 # Pixel formats ``auto`` keeps (the input's own when the encoder takes it); anything else is written as yuv420p.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import sys
 import tempfile
 import threading
 import time
@@ -18,21 +17,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
-from tqdm import tqdm
-
+from configs.video import EncodeOptions
 from models.atomic import TEMPORARY_MARK, atomic_output
 from models.errors import DicfaceError, InputError
-from pipeline.io import WRITABLE_SUFFIXES, EncodeOptions, FileSource, StreamInfo, VideoSink, open_source
-from pipeline.runtime.sequencer import RunOptions, RunReport, StreamRunner
-from pipeline.segments import (
-    SPLITTABLE_SUFFIXES,
-    join_tracks,
-    join_videos,
-    merge_reports,
-    part_path,
-    plan_segments,
-    probe_timeline,
-)
+from models.progress import BarFactory, no_bars
+from pipeline.io import WRITABLE_SUFFIXES, FileSource, StreamInfo, VideoSink, open_source
+from pipeline.report import RunReport, merge_reports
+from pipeline.runtime.sequencer import RunOptions, StreamRunner
+from pipeline.segments import SPLITTABLE_SUFFIXES, join_tracks, join_videos, part_path, plan_segments, probe_timeline
 
 T = TypeVar("T")
 
@@ -43,25 +35,24 @@ def enhance_file(
     runner: StreamRunner,
     encode: EncodeOptions = EncodeOptions(),
     tracks_path: Path | None = None,
-    show_progress: bool = True,
+    bars: BarFactory = no_bars,
     position: int | None = None,
     on_progress: Callable[[RunReport], None] | None = None,
 ) -> RunReport:
     """Run ``runner`` on a video file, stream URL or image folder; write the video (and the tracks JSON lines if
-    asked)."""
+    asked). Progress goes to a bar from ``bars`` (at line ``position`` among a job's) and to ``on_progress``."""
     with contextlib.ExitStack() as stack:
         source = stack.enter_context(open_source(source_path))
         info = source.info
         sink = stack.enter_context(VideoSink(out, output_info(info, runner.options), source.copy_streams, encode))
         tracks_tmp = stack.enter_context(atomic_output(tracks_path)) if tracks_path else None
         tracks_file = stack.enter_context(open(tracks_tmp, "w")) if tracks_tmp else None
-        bar = stack.enter_context(tqdm(total=info.frame_count, unit="frame", desc=Path(source_path).name,
-                                       file=sys.stderr, disable=not show_progress, position=position,
-                                       leave=position is None))
+        bar = stack.enter_context(bars(total=info.frame_count, unit="frame", desc=Path(source_path).name,
+                                       position=position, leave=position is None))
 
         def progress(report: RunReport) -> None:
             bar.update(report.frames_out - bar.n)
-            bar.set_postfix(faces=report.faces_enhanced)
+            bar.set_postfix({"faces": report.faces_enhanced})
             if on_progress:
                 on_progress(report)
 
@@ -102,7 +93,7 @@ def enhance_split(
     tracks_path: Path | None = None,
     streams: int = 1,
     min_seconds: float = 0.0,
-    show_progress: bool = True,
+    bars: BarFactory = no_bars,
 ) -> RunReport:
     """``enhance_file`` on a long file cut into ``parts`` segments, ``streams`` of them at once (threads sharing
     the runner: more than one needs a runner whose services take concurrent calls, ``RayRunner``), joined without
@@ -112,13 +103,12 @@ def enhance_split(
     timeline = probe_timeline(source_path)
     segments = plan_segments(timeline, parts) if timeline and timeline.seconds >= min_seconds else []
     if len(segments) < 2:
-        return enhance_file(source_path, out, runner, encode, tracks_path, show_progress)
+        return enhance_file(source_path, out, runner, encode, tracks_path, bars)
     started = time.perf_counter()
     done: dict[int, int] = {}
     lock, stop = threading.Lock(), threading.Event()
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.parts-", dir=out.parent) as tmp, \
-            tqdm(total=len(timeline.pts), unit="frame", desc=f"{source_path.name} ({len(segments)} parts)",
-                 file=sys.stderr, disable=not show_progress) as bar:
+            bars(total=len(timeline.pts), unit="frame", desc=f"{source_path.name} ({len(segments)} parts)") as bar:
         folder = Path(tmp)
 
         def one(i: int) -> RunReport:
@@ -217,10 +207,12 @@ def enhance_many(
     overwrite: bool = False,
     streams: int = 1,
     status: Callable[[], str] | None = None,
+    bars: BarFactory = no_bars,
 ) -> list[VideoResult]:
     """Run ``runner`` on each video, ``streams`` at a time (threads sharing the runner: its pools batch across
     them), writing ``out_dir/<name>``; a failing video is recorded and the others go on. Results keep the order
-    of ``sources``. ``status``: a short live line (queue depths, busy %) for the job's progress bar."""
+    of ``sources``. ``status``: a short live line (queue depths, busy %) for the job's progress bar (with two
+    videos or more: one bar for the job, one per video running)."""
     names = [output_name(s) for s in sources]
     clash = next((n for n in names if names.count(n) > 1), None)
     if clash:
@@ -229,8 +221,7 @@ def enhance_many(
     lock, stop = threading.Lock(), threading.Event()
     frames_done: dict[int, int] = {}
     slots = list(range(1, streams + 1))
-    with tqdm(total=len(sources), unit="video", desc="job", file=sys.stderr, disable=len(sources) < 2,
-              position=0) as job_bar:
+    with (bars if len(sources) > 1 else no_bars)(total=len(sources), unit="video", desc="job", position=0) as job_bar:
         started = time.perf_counter()
 
         def job_progress(i: int, report: RunReport) -> None:
@@ -251,8 +242,8 @@ def enhance_many(
             try:
                 check_output(out, source, overwrite)
                 tracks = tracks_dir / f"{source.stem}.tracks.jsonl" if tracks_dir else None
-                result.report = enhance_file(source, out, runner, encode, tracks, position=slot,
-                                             on_progress=lambda r: job_progress(i, r))
+                result.report = enhance_file(source, out, runner, encode, tracks, bars, slot,
+                                             lambda r: job_progress(i, r))
             except DicfaceError as exc:
                 result.error = str(exc)
             finally:

@@ -27,8 +27,10 @@ from pathlib import Path
 import av
 import numpy as np
 
+from configs.video import EncodeOptions
 from models.errors import InputError
-from pipeline.io import STREAM_TIMEOUTS, EncodeOptions, FileSource, Frame, StreamInfo, VideoSink
+from pipeline.io import STREAM_TIMEOUTS, FileSource, StreamInfo, VideoSink
+from pipeline.types import Frame
 
 
 @dataclass(frozen=True)

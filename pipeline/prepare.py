@@ -8,26 +8,30 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from models.atomic import atomic_output
-from models.evaluate import list_images, read_rgb
+from models.imageio import list_images, read_rgb
+from models.progress import BarFactory, no_bars
 from pipeline.types import Detection
 
 
 def prepare_landmarks(
-    image_dir: str | os.PathLike[str], detector: Callable[[np.ndarray], list[Detection]], out_file: Path
+    image_dir: str | os.PathLike[str], detector: Callable[[np.ndarray], list[Detection]], out_file: Path,
+    bars: BarFactory = no_bars,
 ) -> tuple[int, list[str]]:
     """Write ``{"name": [[x, y] * 68]}`` for the largest face of each photo; returns (written, names without face)."""
     table: dict[str, list[list[float]]] = {}
     missed: list[str] = []
-    for path in tqdm(list_images([image_dir]), desc="landmarks", unit="image"):
-        faces = [d for d in detector(read_rgb(path)) if d.landmarks is not None]
-        if not faces:
-            missed.append(path.name)
-            continue
-        best = max(faces, key=lambda d: d.width)
-        table[path.name] = np.round(best.landmarks, 2).tolist()
+    paths = list_images([image_dir])
+    with bars(total=len(paths), desc="landmarks", unit="image") as bar:
+        for path in paths:
+            faces = [d for d in detector(read_rgb(path)) if d.landmarks is not None]
+            bar.update(1)
+            if not faces:
+                missed.append(path.name)
+                continue
+            best = max(faces, key=lambda d: d.width)
+            table[path.name] = np.round(best.landmarks, 2).tolist()
     with atomic_output(out_file) as tmp:
         tmp.write_text(json.dumps(table))
     return len(table), missed

@@ -18,7 +18,7 @@ import heapq
 import json
 from bisect import bisect_left
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -30,8 +30,6 @@ from models.atomic import atomic_output
 from models.errors import DicfaceError
 from pipeline.boxes import iou_matrix
 from pipeline.io import COPIED_TYPES, Span, container_format, copy_streams, unkept_streams
-from pipeline.runtime.sequencer import RunReport
-from pipeline.temporal import TemporalSummary
 
 OVERLAP_FRAMES = 24  # warm-up frames before each boundary (3 DIC windows of 8; about 1 s)
 SPLITTABLE_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm")  # outputs whose parts can be joined losslessly
@@ -198,25 +196,3 @@ def join_tracks(parts: list[Path], out: Path | None) -> int:
                     handle.write(json.dumps(record) + "\n")
                 previous = record
     return len(confirmed)
-
-
-def merge_reports(reports: list[RunReport]) -> RunReport:
-    """One report for the parts of a file: counts and stage seconds summed (``tracks`` and ``wall_seconds`` are
-    the caller's: tracks continue across parts, and the parts ran at once)."""
-    merged = RunReport()
-    for report in reports:
-        for f in fields(RunReport):
-            value = getattr(report, f.name)
-            if isinstance(value, dict):  # seconds per stage, faces per member
-                for key, amount in value.items():
-                    getattr(merged, f.name)[key] = getattr(merged, f.name).get(key, 0) + amount
-            elif isinstance(value, int) and f.name != "tracks":
-                setattr(merged, f.name, getattr(merged, f.name) + value)
-            elif isinstance(value, list):  # dropped streams: each named once
-                names = getattr(merged, f.name)
-                names += [item for item in value if item not in names]
-            elif isinstance(value, TemporalSummary):
-                merged.temporal = value if merged.temporal is None else merged.temporal.merge(value)
-        merged.input_warning = merged.input_warning or report.input_warning
-    return merged
-

@@ -29,7 +29,7 @@ from models.faces import resize_bicubic
 from models.metrics import rgb_to_y
 from pipeline.align import crop_box
 from pipeline.fusion import crop_motion
-from pipeline.track import TrackState
+from pipeline.types import TrackState
 
 FLOW_CONTEXT = 0.5  # the flow region: the crop box grown by this share of its side on each side
 FLOW_MIN_SIDE = 96  # input regions smaller than this are upscaled (bicubic) to it before DIS, which needs texture

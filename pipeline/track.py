@@ -20,37 +20,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from configs.video import TrackConfig
 from pipeline.boxes import iou_matrix
-from pipeline.types import Detection
+from pipeline.types import Detection, TrackState
 
 if TYPE_CHECKING:  # filterpy imports scipy.stats (~0.7 s): loaded when a tracker first needs it, not by the CLI
     from filterpy.kalman import KalmanFilter
-
-
-@dataclass(frozen=True)
-class TrackConfig:
-    iou_threshold: float = 0.2  # below this a detection does not continue a track
-    min_hits: int = 2  # consecutive matches before a track is confirmed (birth hysteresis)
-    max_age: int = 8  # frames without a match before a track is deleted (death hysteresis)
-    box_noise: float = 0.05  # detector box std, as a fraction of the face width
-    landmark_noise: float = 0.03  # detector landmark std, fraction of the face width
-    refine_noise: float = 0.015  # DIC landmark std, fraction of the face width
-    motion_noise: float = 0.02  # acceleration std per frame, fraction of the face width
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.iou_threshold < 1 or self.min_hits < 1 or self.max_age < 0:
-            raise ValueError(f"invalid tracking configuration: {self}")
-
-
-@dataclass(frozen=True)
-class TrackState:
-    """A track as of the current frame. bbox (x1, y1, x2, y2) and landmarks (68, 2) in frame pixels, smoothed."""
-
-    track_id: int
-    bbox: tuple[float, float, float, float]
-    landmarks: np.ndarray | None
-    confirmed: bool
-    time_since_update: int
 
 
 def _cv_matrices(q: float) -> tuple[np.ndarray, np.ndarray]:

@@ -1,8 +1,10 @@
-"""Plain records passed between pipeline stages."""
+"""Plain records passed between the pipeline's stages: a decoded frame, a detection, a track, a face crop for
+DIC and its enhanced face. Shapes in the docstrings; no behaviour beyond small derived properties."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -24,3 +26,55 @@ class Detection:
     @property
     def width(self) -> float:
         return self.bbox[2] - self.bbox[0]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame. image: (H, W, 3) uint8 RGB (as stored, before any display rotation); deep: the same
+    frame at full precision, (H, W, 3) uint16 RGB, for an input of more than 8 bits (None otherwise): what is
+    encoded outside the faces, so those pixels are not rounded to 8 bits on the way through."""
+
+    index: int
+    pts: int | None
+    time_base: Fraction
+    image: np.ndarray
+    deep: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class TrackState:
+    """A track as of the current frame. bbox (x1, y1, x2, y2) and landmarks (68, 2) in frame pixels, smoothed."""
+
+    track_id: int
+    bbox: tuple[float, float, float, float]
+    landmarks: np.ndarray | None
+    confirmed: bool
+    time_since_update: int
+
+
+@dataclass(frozen=True)
+class FaceCrop:
+    """A face ready for DIC.
+
+    box: square crop (x1, y1, x2, y2) in frame pixels; lr: (S, S, 3) uint8 RGB, S the member's input size;
+    seed: (68, 2) float32 tracked landmarks in the 128-px crop frame, or None.
+    """
+
+    frame_index: int
+    track_id: int
+    box: tuple[float, float, float, float]
+    lr: np.ndarray
+    seed: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class EnhancedFace:
+    """sr: (128, 128, 3) uint8 RGB covering ``box``; landmarks: (68, 2) float32 decoded by DIC, frame pixels;
+    seed: the crop's tracked landmarks (68, 2) in the 128-px crop frame, or None (what temporal fusion aligns by)."""
+
+    frame_index: int
+    track_id: int
+    box: tuple[float, float, float, float]
+    sr: np.ndarray
+    landmarks: np.ndarray
+    seed: np.ndarray | None = None

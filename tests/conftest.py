@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.dic import DIC, DICConfig
+from configs.model import DICConfig
+from models.dic import DIC
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 TINY = DICConfig(num_features=8, num_groups=2, num_steps=3, hg_num_features=16, num_fusion_blocks=1, bp_scale=2)

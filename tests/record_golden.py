@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from models.dic import DICConfig
+from configs.model import DICConfig
 from tests.conftest import TINY
 from tests.golden import deterministic_state_dict, golden_input
 

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-
 import yaml
 
 from configs.schema import RunConfig, load_config
@@ -62,3 +63,15 @@ def test_invalid_configs_name_the_file_and_the_problem(tmp_path: Path, text: str
     with pytest.raises(InputError, match=message) as err:
         load_config(path)
     assert str(path) in str(err.value)
+
+
+def test_a_config_loads_without_the_heavy_libraries() -> None:
+    """Reading and checking a YAML run or training configuration imports neither torch nor the trainer, video or
+    Ray code (the sections live in ``configs/``; the stages import them from there)."""
+    code = ("import sys; from configs.schema import load_config, load_train_config; load_config(); "
+            "load_train_config('configs/train_x4.yaml'); "
+            "print(sorted(m for m in ('torch', 'av', 'cv2', 'ray', 'scipy', 'models.train', 'pipeline.io') "
+            "if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.stdout.strip() == "[]"

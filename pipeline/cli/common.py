@@ -15,6 +15,14 @@ from configs.schema import (
     load_config,
 )
 from models.errors import InputError
+from models.progress import Bar
+
+
+def terminal_bars(**options: object) -> Bar:
+    """The CLI's progress bars (``models.progress``): tqdm on stderr."""
+    from tqdm import tqdm
+
+    return tqdm(file=sys.stderr, **options)
 
 
 def _on_off(value: str | None) -> bool | None:

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
+from configs.video import AlignConfig
 from models.errors import InputError
-from pipeline.align import AlignConfig
-from pipeline.cli.common import load_resolver, log, run_config
+from pipeline.cli.common import load_resolver, log, run_config, terminal_bars
 
 
 def _draw_landmarks(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -26,8 +25,8 @@ def _draw_landmarks(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
 
 
 def cmd_sr(args: argparse.Namespace) -> int:
-    from models.evaluate import list_images, read_rgb
-    from pipeline.files import prepare_output_dir, write_png
+    from models.atomic import prepare_output_dir
+    from models.imageio import list_images, read_rgb, write_png
 
     cfg = run_config(args)
     paths = list_images(args.inputs)
@@ -42,7 +41,7 @@ def cmd_sr(args: argparse.Namespace) -> int:
     enhancer = load_dic(replace(cfg, enhance=replace(cfg.enhance, seed="none")), log)
     sizes = enhancer.input_sizes
     batch = cfg.inference.max_batch
-    with tqdm(total=len(paths), unit="face", desc="sr", file=sys.stderr) as bar:
+    with terminal_bars(total=len(paths), unit="face", desc="sr") as bar:
         for start in range(0, len(paths), batch):
             chunk = paths[start : start + batch]
             faces = [read_rgb(p) for p in chunk]
@@ -68,9 +67,10 @@ def cmd_sr(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from models.atomic import atomic_output
     from models.data import read_landmarks
-    from models.evaluate import evaluate_faces, list_images, read_rgb
+    from models.evaluate import evaluate_faces
     from models.faces import denormalise, normalise
     from models.heatmaps import decode_landmarks, render_heatmaps
+    from models.imageio import list_images, read_rgb
 
     cfg = run_config(args)
     table = read_landmarks(args.landmarks) if args.landmarks else {}
@@ -89,9 +89,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     lr_paths = _paired_lr(paths, args.lr_dir) if args.lr_dir else None
 
     def faces():  # noqa: ANN202
-        for i, path in enumerate(tqdm(paths, unit="face", desc="eval", file=sys.stderr)):
-            face = (read_rgb(path), table.get(path.name))
-            yield face if lr_paths is None else (*face, read_rgb(lr_paths[i]))
+        with terminal_bars(total=len(paths), unit="face", desc="eval") as bar:
+            for i, path in enumerate(paths):
+                face = (read_rgb(path), table.get(path.name))
+                yield face if lr_paths is None else (*face, read_rgb(lr_paths[i]))
+                bar.update(1)
 
     result = evaluate_faces(faces(), super_resolve, batch=cfg.inference.max_batch, seeded=args.seed,
                             lr_size=record.config.input_size)
@@ -114,7 +116,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _paired_lr(hr_paths: list[Path], lr_dir: Path) -> list[Path]:
     """The LR face of each HR face: the file in ``lr_dir`` with the same stem."""
-    from models.evaluate import list_images
+    from models.imageio import list_images
 
     by_stem = {p.stem: p for p in list_images([lr_dir])}
     missing = [p.name for p in hr_paths if p.stem not in by_stem]
@@ -125,8 +127,8 @@ def _paired_lr(hr_paths: list[Path], lr_dir: Path) -> list[Path]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from models.atomic import prepare_output_dir
     from pipeline.demo import DEMO_UPSCALE, run_demo, run_video_demo
-    from pipeline.files import prepare_output_dir
     from pipeline.runtime.build import load_dic
 
     cfg = run_config(args)
@@ -135,7 +137,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     written = run_demo(out_dir, resolver)
     print(f"wrote {len(written)} files to {out_dir}; see {written[-1]} (16-px input | bicubic | DIC)")
     if not args.no_video:
-        video = run_video_demo(out_dir, load_dic(replace(cfg, enhance=replace(cfg.enhance, seed="tracker")), log))
+        enhancer = load_dic(replace(cfg, enhance=replace(cfg.enhance, seed="tracker")), log)
+        video = run_video_demo(out_dir, enhancer, terminal_bars)
         print(f"video: {video[0]} -> {video[1]} (x{DEMO_UPSCALE}); see {video[-1]} (bicubic | dicface)")
     return 0
 

@@ -14,9 +14,7 @@ from configs.schema import (
     EnhanceConfig,
     RuntimeConfig,
 )
-from pipeline.align import AlignConfig
-from pipeline.detect.regions import DetectSchedule
-from pipeline.io import EncodeOptions
+from configs.video import AlignConfig, DetectSchedule, EncodeOptions
 
 EPILOG = ("Exit codes: 0 ok, 1 error (or some videos of a job failed), 2 bad input, 3 weights problem, "
           "5 output cannot be written, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). --debug shows tracebacks.")

@@ -7,13 +7,15 @@ import sys
 from pathlib import Path
 
 from models.errors import InputError
+from pipeline.cli.common import terminal_bars
 
 
 def cmd_prepare_data(args: argparse.Namespace) -> int:
     from pipeline.detect.dlib_backend import DlibDetector
     from pipeline.prepare import prepare_landmarks
 
-    written, missed = prepare_landmarks(args.image_dir, DlibDetector(upsample=args.upsample), args.output)
+    written, missed = prepare_landmarks(args.image_dir, DlibDetector(upsample=args.upsample), args.output,
+                                        terminal_bars)
     print(f"wrote landmarks of {written} faces to {args.output}; no face found in {len(missed)} images"
           + (f" (e.g. {', '.join(missed[:3])})" if missed else ""))
     return 0
@@ -38,19 +40,19 @@ def cmd_train(args: argparse.Namespace) -> int:
                                  threads_per_worker=args.threads, address=args.address)
         print(f"training on Ray: {options.workers} workers, {options.gpus_per_worker} GPUs each; "
               f"run folder {cfg.out_dir}", file=sys.stderr)
-        train_on_ray(cfg, options, resume=args.resume)
+        train_on_ray(cfg, options, args.resume, terminal_bars)
         print(f"done: {cfg.out_dir} (last.pt, best.pt, log.csv)")
         return 0
     if args.resume and last.is_file():
         cfg = replace(cfg, init=None, hg_init=None)  # the resumed state replaces them: their files may be gone
-    data, val = load_training_data(cfg)
+    data, val = load_training_data(cfg, terminal_bars)
     trainer = Trainer(cfg, data, val)
     if args.resume and last.is_file():
         trainer.resume(last)
         print(f"resuming from {last} at iteration {trainer.iteration}", file=sys.stderr)
     print(f"training on {len(data)} faces, {sum(p.numel() for p in trainer.model.parameters()):,} parameters, "
           f"{torch.get_num_threads()} threads, {trainer.device}; run folder {cfg.out_dir}", file=sys.stderr)
-    trainer.run()
+    trainer.run(terminal_bars)
     best = (f"best validation NME {-trainer.best_score:.4f}" if cfg.stage == "hg"
             else f"best validation PSNR-Y {trainer.best_score:.2f} dB")
     print(f"done: {cfg.out_dir}/best.pt ({best})")

@@ -8,11 +8,10 @@ import json
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
 from configs.schema import (
     RunConfig,
 )
+from configs.video import DetectSchedule
 from models.errors import InputError
 from pipeline.cli.common import (
     check_writable_folder,
@@ -20,11 +19,11 @@ from pipeline.cli.common import (
     make_runner,
     pool_usage,
     run_config,
+    terminal_bars,
     usage_line,
     write_report,
 )
 from pipeline.cli.parser import SPLIT_AUTO_SECONDS
-from pipeline.detect.regions import DetectSchedule
 
 
 def split_plan(cfg: RunConfig, source: Path | str, out: Path) -> tuple[int, float]:
@@ -80,9 +79,10 @@ def cmd_enhance(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         runner = make_runner(args, cfg, stack, many=False)
         if parts > 1:
-            report = enhance_split(source_path, out, runner, parts, encode, args.tracks, parts, min_seconds)
+            report = enhance_split(source_path, out, runner, parts, encode, args.tracks, parts, min_seconds,
+                                       terminal_bars)
         else:
-            report = enhance_file(source_path, out, runner, encode, args.tracks)
+            report = enhance_file(source_path, out, runner, encode, args.tracks, terminal_bars)
         usage = pool_usage(runner)
     summary = report.to_dict()
     problems = input_problems(report)
@@ -122,7 +122,8 @@ def _enhance_job(args: argparse.Namespace, videos: list[Path]) -> int:
         on_ray = use_ray(cfg, many=len(videos) > 1)
         runner = make_runner(args, cfg, stack, many=len(videos) > 1)
         streams, status = (cfg.runtime.streams, runner.queue_line) if on_ray else (1, None)
-        results = enhance_many(videos, out_dir, runner, encode, tracks_dir, args.overwrite, streams, status)
+        results = enhance_many(videos, out_dir, runner, encode, tracks_dir, args.overwrite, streams, status,
+                               terminal_bars)
         usage = pool_usage(runner)
     width = max(len(r.source.name) for r in results)
     for r in results:
@@ -192,7 +193,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
             print(f"waiting for {args.input}" if args.listen else f"connecting to {args.input}", file=sys.stderr)
             source = stack.enter_context(LiveSource(args.input, live, stop))
             sink = stack.enter_context(_stream_sink(args, source.info, encode))
-            bar = stack.enter_context(tqdm(unit="frame", desc=args.input, file=sys.stderr))
+            bar = stack.enter_context(terminal_bars(total=None, unit="frame", desc=args.input))
 
             def progress(report) -> None:  # noqa: ANN001 -- RunReport
                 bar.update(report.frames_out - bar.n)
@@ -229,7 +230,7 @@ def cmd_eval_video(args: argparse.Namespace) -> int:
     tracks = tracks_from_file(args.tracks) if args.tracks else None
     cfg = run_config(args)
     detector = None if tracks else ScheduledDetector(detector_spec(cfg).build(), DetectSchedule(cfg.detect.every))
-    with tqdm(desc="eval-video", unit="frame", disable=None) as bar:
+    with terminal_bars(total=None, desc="eval-video", unit="frame") as bar:
         meter = evaluate(args.input, args.output, detector, tracks, progress=lambda n: bar.update(n - bar.n))
     summary, rows = meter.summary(), track_rows(meter)
     print(f"{'track':>5} {'pairs':>5} {'warp out/bicubic':>17} {'appearance out/bicubic':>23} {'jitter':>8}")

@@ -13,21 +13,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from configs.video import DetectSchedule
 from pipeline.boxes import iou_matrix
 from pipeline.types import Detection
 
 Box = tuple[float, float, float, float]
-
-
-@dataclass(frozen=True)
-class DetectSchedule:
-    every: int = 10  # full-frame detection on every N-th frame (1: every frame)
-    margin: float = 1.0  # a tracked face's search region: its box grown by this fraction of its size per side
-    duplicate_iou: float = 0.5  # detections of one face from overlapping regions: the best-scoring is kept
-
-    def __post_init__(self) -> None:
-        if self.every < 1 or self.margin < 0 or not 0 < self.duplicate_iou <= 1:
-            raise ValueError(f"invalid detection schedule: {self}")
 
 
 def search_region(box: Box, margin: float, width: int, height: int) -> tuple[int, int, int, int] | None:

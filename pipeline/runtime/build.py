@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from configs.schema import RunConfig
+from configs.video import DetectSchedule
 from pipeline.align import Aligner
 from pipeline.blend import Blender
 from pipeline.cuts import CutConfig
-from pipeline.detect.regions import DetectPlan, DetectSchedule, ScheduledDetector
+from pipeline.detect.regions import DetectPlan, ScheduledDetector
 from pipeline.detect.spec import DetectorSpec
 from pipeline.runtime.local import LocalRunner
 from pipeline.runtime.sequencer import RunOptions, StreamRunner

@@ -6,13 +6,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from pipeline.align import Aligner, FaceCrop
+from configs.video import TrackConfig
+from pipeline.align import Aligner
 from pipeline.blend import Blender
 from pipeline.detect.regions import ScheduledDetector
-from pipeline.enhance import EnhancedFace, Enhancer
+from pipeline.enhance import Enhancer
 from pipeline.runtime.sequencer import Ready, RunOptions, Sequencer, StreamRunner
-from pipeline.track import TrackConfig
-from pipeline.types import Detection
+from pipeline.types import Detection, EnhancedFace, FaceCrop
 
 
 class LocalServices:

@@ -28,15 +28,14 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from configs.schema import RunConfig
+from configs.video import TrackConfig
 from models.errors import DicfaceError, InputError
-from pipeline.align import Aligner, FaceCrop
+from pipeline.align import Aligner
 from pipeline.blend import Blender
 from pipeline.detect.regions import DetectPlan
 from pipeline.detect.spec import DetectorSpec
-from pipeline.enhance import EnhancedFace
 from pipeline.runtime.sequencer import RunOptions, Sequencer, StreamRunner
-from pipeline.track import TrackConfig
-from pipeline.types import Detection
+from pipeline.types import Detection, EnhancedFace, FaceCrop
 
 T = TypeVar("T")
 ACTOR_RESTARTS = 3  # times Ray restarts a dead actor process

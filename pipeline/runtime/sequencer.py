@@ -33,26 +33,26 @@ import json
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import IO, Generic, Protocol, TypeVar
 
 import av
 import numpy as np
 
+from configs.video import FusionConfig, TrackConfig
 from models.faces import HR_SIZE
-from pipeline.align import Aligner, FaceCrop
+from pipeline.align import Aligner
 from pipeline.blend import Blender, PasteFace
 from pipeline.cuts import CutConfig, CutDetector
 from pipeline.detect.regions import DetectPlan, DetectRequest
-from pipeline.enhance import EnhancedFace
-from pipeline.fusion import FusionConfig, TemporalFusion
-from pipeline.io import Frame, StreamInfo, VideoSink, fit_size, to_8bit
+from pipeline.fusion import TemporalFusion
+from pipeline.io import StreamInfo, VideoSink, fit_size, to_8bit
+from pipeline.report import RunReport
 from pipeline.runtime.writer import BackgroundWriter
-from pipeline.temporal import FaceObservation, TemporalMeter, TemporalSummary
-from pipeline.track import TrackConfig, Tracker, TrackState
-from pipeline.types import Detection
+from pipeline.temporal import FaceObservation, TemporalMeter
+from pipeline.track import Tracker
+from pipeline.types import Detection, EnhancedFace, FaceCrop, Frame, TrackState
 
-STAGES = ("decode", "detect", "track", "align", "enhance", "fuse", "blend", "encode", "measure")
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
@@ -73,37 +73,6 @@ class RunOptions:
     def __post_init__(self) -> None:
         if self.window < 1 or not 1.0 <= self.upscale <= 8.0:
             raise ValueError(f"invalid run options: {self}")
-
-
-@dataclass
-class RunReport:
-    frames_in: int = 0
-    frames_out: int = 0
-    faces_enhanced: int = 0
-    faces_by_member: dict[str, int] = field(default_factory=dict)  # crops routed to each DIC member ("x4": n)
-    dic_calls: int = 0  # windows sent to DIC (faces_enhanced / dic_calls: the batch DIC got)
-    tracks: int = 0
-    corrupt_packets: int = 0
-    resized_frames: int = 0  # frames of another size than the stream's first, scaled to it
-    retimed_frames: int = 0  # frames whose timestamp went back or repeated, moved after the previous one
-    dropped_streams: list[str] = field(default_factory=list)  # input streams the output container cannot hold
-    dropped_frames: int = 0  # live streams: frames dropped to keep the latency bounded
-    reconnects: int = 0  # live streams: times the source was reopened
-    input_warning: str | None = None  # e.g. a damaged tail: the frames before it were processed
-    scene_cuts: int = 0  # shots that began after the first (tracks and fusion restarted)
-    temporal: TemporalSummary | None = None  # RunOptions.measure: warping error, appearance change, jitter
-    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
-    wall_seconds: float = 0.0
-
-    def ms_per_frame(self) -> dict[str, float]:
-        return {k: round(1000 * v / max(self.frames_in, 1), 2) for k, v in self.seconds.items()}
-
-    def to_dict(self) -> dict[str, object]:
-        data = asdict(self)
-        data["temporal"] = self.temporal.to_dict() if self.temporal is not None else None
-        data["ms_per_frame"] = self.ms_per_frame()
-        data["fps"] = round(self.frames_out / self.wall_seconds, 2) if self.wall_seconds else None
-        return data
 
 
 class Pending(Protocol[T_co]):

@@ -18,7 +18,7 @@ from typing import Protocol
 import av
 import numpy as np
 
-from pipeline.io import Frame
+from pipeline.types import Frame
 
 
 class Sink(Protocol):

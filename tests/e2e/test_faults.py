@@ -109,7 +109,7 @@ def test_a_full_disk_is_a_one_line_error_and_leaves_nothing(
         argv = ["enhance", str(clip), "-o", str(tmp_path / "out.mp4"), "--report", str(full_disk / "r.json"),
                 *common]
     else:
-        from pipeline.files import write_png
+        from models.imageio import write_png
 
         faces = tmp_path / "faces"
         faces.mkdir()

@@ -12,8 +12,9 @@ import av
 import numpy as np
 import pytest
 
+from configs.video import DetectSchedule
 from pipeline.detect.dlib_backend import DlibLandmarker
-from pipeline.detect.regions import DetectSchedule, ScheduledDetector
+from pipeline.detect.regions import ScheduledDetector
 from pipeline.detect.yunet import YuNetDetector
 from pipeline.examples import make_face_clip
 from pipeline.track import Tracker

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from models.checkpoints import sha256_file
-from models.evaluate import evaluate_faces, list_images, read_rgb
+from models.evaluate import evaluate_faces
 from models.faces import denormalise, normalise
 from models.heatmaps import decode_landmarks
+from models.imageio import list_images, read_rgb
 from models.inference import FaceSuperResolver
 from models.registry import default_weights, family, load_model
 

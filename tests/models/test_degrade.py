@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.degrade import DegradationConfig, degrade, jpeg, shift_pair
+from configs.model import DegradationConfig
+from models.degrade import degrade, jpeg, shift_pair
 from models.faces import resize_bicubic
 
 VIDEO = DegradationConfig(mode="video", clean_fraction=0.0, blur_prob=1.0, noise_prob=1.0, jpeg_prob=1.0)

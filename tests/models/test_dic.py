@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.dic import DIC, DICConfig
+from configs.model import DICConfig
+from models.dic import DIC
 from tests.conftest import TINY
 from tests.golden import deterministic_state_dict, golden_input
 

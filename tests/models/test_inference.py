@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from configs.model import InferenceOptions
 from models.dic import DIC
 from models.errors import InputError
-from models.inference import FaceSuperResolver, InferenceOptions
+from models.inference import FaceSuperResolver
 
 
 @pytest.mark.parametrize("channels_last", [False, True])

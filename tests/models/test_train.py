@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 import torch
 
+from configs.model import TrainConfig
 from models.data import FLIP_68, FacePairs, read_landmarks
 from models.errors import InputError
 from models.faces import resize_bicubic
 from models.heatmaps import decode_landmarks
-from models.train import TrainConfig, Trainer, heatmap_loss, set_hg_trainable
-from pipeline.files import write_png
+from models.imageio import write_png
+from models.train import Trainer, heatmap_loss, set_hg_trainable
 from tests.conftest import TINY
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.blend import BlendConfig, Blender, PasteFace, feather_mask
+from configs.video import BlendConfig
+from pipeline.blend import Blender, PasteFace, feather_mask
 
 BOX = (40.3, 30.6, 72.3, 62.6)  # a 32-px face box, sub-pixel position
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from models.imageio import write_png
 from pipeline.cli import main
-from pipeline.files import write_png
 
 
 @pytest.fixture

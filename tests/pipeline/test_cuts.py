@@ -6,17 +6,16 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.align import AlignConfig, Aligner
+from configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
+from pipeline.align import Aligner
 from pipeline.blend import Blender
 from pipeline.cuts import CutConfig, CutDetector
-from pipeline.detect.regions import DetectSchedule, ScheduledDetector
+from pipeline.detect.regions import ScheduledDetector
 from pipeline.detect.spec import DetectorSpec
 from pipeline.examples import face_clip_frames, write_clip
-from pipeline.io import EncodeOptions
 from pipeline.job import enhance_file
 from pipeline.runtime.local import LocalRunner
 from pipeline.runtime.sequencer import RunOptions
-from pipeline.track import TrackConfig
 
 
 def _two_shots(count: int) -> list[np.ndarray]:
@@ -41,8 +40,7 @@ def test_the_sequencer_restarts_tracks_at_a_cut(tmp_path: Path) -> None:
         detector = ScheduledDetector(DetectorSpec().build(), DetectSchedule(every=4))
         options = RunOptions(scene_cuts=CutConfig() if cuts else None, measure=True)
         runner = LocalRunner(detector, TrackConfig(), Aligner(AlignConfig()), None, Blender(), options)
-        reports[cuts] = enhance_file(clip, tmp_path / "out.mp4", runner, EncodeOptions(preset="ultrafast"),
-                                     show_progress=False)
+        reports[cuts] = enhance_file(clip, tmp_path / "out.mp4", runner, EncodeOptions(preset="ultrafast"))
     assert reports[True].scene_cuts == 1 and reports[True].tracks == 4  # two faces, two shots
     assert reports[False].scene_cuts == 0 and reports[False].tracks == 2
     assert reports[True].temporal.pairs < reports[False].temporal.pairs  # no pair across the cut

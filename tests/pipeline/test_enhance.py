@@ -5,8 +5,8 @@ import pytest
 
 from models.dic import DIC
 from models.inference import FaceSuperResolver
-from pipeline.align import FaceCrop
 from pipeline.enhance import Enhancer
+from pipeline.types import FaceCrop
 
 
 def crops() -> list[FaceCrop]:

@@ -14,18 +14,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
 from models.faces import HR_SIZE, from_crop_coords
-from pipeline.align import AlignConfig, Aligner, FaceCrop
+from pipeline.align import Aligner
 from pipeline.blend import Blender
-from pipeline.detect.regions import DetectSchedule, ScheduledDetector
+from pipeline.detect.regions import ScheduledDetector
 from pipeline.detect.spec import DetectorSpec
-from pipeline.enhance import EnhancedFace
 from pipeline.examples import make_face_clip
-from pipeline.io import EncodeOptions
 from pipeline.job import enhance_file
 from pipeline.runtime.local import LocalServices
 from pipeline.runtime.sequencer import Ready, RunOptions, Sequencer, StreamRunner
-from pipeline.track import TrackConfig
+from pipeline.types import EnhancedFace, FaceCrop
 
 pytestmark = pytest.mark.slow
 FRAMES = 32
@@ -73,7 +72,6 @@ def test_feedback_of_precise_landmarks_pulls_the_tracks_onto_the_faces(tmp_path:
                               RunOptions(window=4, feedback=feedback))
         runner = StreamRunner(sequencer, services)
         tracks = tmp_path / f"{label}.jsonl"
-        enhance_file(clip, tmp_path / "out.mp4", runner, EncodeOptions(preset="ultrafast"), tracks,
-                     show_progress=False)
+        enhance_file(clip, tmp_path / "out.mp4", runner, EncodeOptions(preset="ultrafast"), tracks)
         errors[label] = _tracking_error(tracks, truth, first=12)
     assert errors["on"] < 0.95 * errors["off"] and errors["reversed"] > 1.05 * errors["off"], errors

@@ -5,10 +5,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from configs.video import FusionConfig
 from models.faces import HR_SIZE, resize_bicubic
-from pipeline.enhance import EnhancedFace
 from pipeline.examples import astronaut_faces
-from pipeline.fusion import FusionConfig, TemporalFusion
+from pipeline.fusion import TemporalFusion
+from pipeline.types import EnhancedFace
 
 SEED = np.stack(np.meshgrid(np.linspace(30, 98, 17), np.linspace(40, 100, 4)), -1).reshape(-1, 2)[:68]
 

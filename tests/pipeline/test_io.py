@@ -9,19 +9,11 @@ import av
 import numpy as np
 import pytest
 
+from configs.video import EncodeOptions
 from models.errors import InputError, InputNotFound
-from pipeline.files import write_png
-from pipeline.io import (
-    EXACT_CONVERSION,
-    EncodeOptions,
-    FileSource,
-    Frame,
-    HdrMetadata,
-    ImageFolderSource,
-    StreamInfo,
-    VideoSink,
-    open_source,
-)
+from models.imageio import write_png
+from pipeline.io import EXACT_CONVERSION, FileSource, HdrMetadata, ImageFolderSource, StreamInfo, VideoSink, open_source
+from pipeline.types import Frame
 from tests.clips import make_clip, make_two_angle_clip
 
 
@@ -275,14 +267,14 @@ def _ten_bit_planes(path: Path) -> np.ndarray:
 
 
 def test_a_10_bit_input_is_not_rounded_to_8_bits_outside_the_faces(tmp_path: Path) -> None:
-    from pipeline.align import AlignConfig, Aligner
+    from configs.video import AlignConfig, DetectSchedule, TrackConfig
+    from pipeline.align import Aligner
     from pipeline.blend import Blender
-    from pipeline.detect.regions import DetectSchedule, ScheduledDetector
+    from pipeline.detect.regions import ScheduledDetector
     from pipeline.detect.spec import DetectorSpec
     from pipeline.job import enhance_file
     from pipeline.runtime.local import LocalRunner
     from pipeline.runtime.sequencer import RunOptions
-    from pipeline.track import TrackConfig
 
     src = tmp_path / "in.mkv"
     ramp = np.linspace(64, 940, 128 * 96).reshape(96, 128).astype(np.uint16)  # every 10-bit code, not 8-bit ones
@@ -301,7 +293,7 @@ def test_a_10_bit_input_is_not_rounded_to_8_bits_outside_the_faces(tmp_path: Pat
     detector = ScheduledDetector(DetectorSpec().build(), DetectSchedule())
     runner = LocalRunner(detector, TrackConfig(), Aligner(AlignConfig()), None, Blender(), RunOptions())
     out_path = tmp_path / "out.mkv"
-    enhance_file(src, out_path, runner, EncodeOptions(crf=0, preset="ultrafast"), show_progress=False)
+    enhance_file(src, out_path, runner, EncodeOptions(crf=0, preset="ultrafast"))
     before, after = _ten_bit_planes(src), _ten_bit_planes(out_path)
     assert np.abs(after - before).max() <= 1  # through RGB at 16 bits: the codes, not 8-bit levels (4 codes)
     eight_bit = (before[:64] / 4).round() * 4  # what an 8-bit path keeps at best

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from models.imageio import write_png
 from pipeline.cli import main
-from pipeline.files import write_png
 
 
 def test_prepare_data_writes_68_points_per_face_and_reports_misses(

@@ -19,20 +19,22 @@ import numpy as np
 import pytest
 
 from configs.schema import RunConfig
-from pipeline.align import AlignConfig, Aligner
+from configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
+from pipeline.align import Aligner
 from pipeline.blend import Blender
-from pipeline.detect.regions import DetectPlan, DetectSchedule, ScheduledDetector
+from pipeline.detect.regions import DetectPlan, ScheduledDetector
 from pipeline.detect.spec import DetectorSpec
 from pipeline.enhance import load_enhancer
 from pipeline.examples import back_and_forth, face_clip_frames, make_face_clip, write_clip
-from pipeline.io import EncodeOptions, FileSource, Frame, VideoSink
+from pipeline.io import FileSource, VideoSink
 from pipeline.job import enhance_file, enhance_many, enhance_split
 from pipeline.quality import read_frames
+from pipeline.report import RunReport
 from pipeline.runtime.local import LocalRunner
 from pipeline.runtime.ray_runtime import RayOptions, RayRunner
-from pipeline.runtime.sequencer import RunOptions, RunReport
+from pipeline.runtime.sequencer import RunOptions
 from pipeline.segments import OVERLAP_FRAMES
-from pipeline.track import TrackConfig
+from pipeline.types import Frame
 
 ray = pytest.importorskip("ray")
 LOSSLESS = EncodeOptions(crf=0, preset="ultrafast")
@@ -74,7 +76,7 @@ def expected(clips: list[Path], tmp_path_factory: pytest.TempPathFactory) -> dic
     runner, out = _local(), {}
     for clip in clips:
         video, tracks = folder / clip.name, folder / f"{clip.stem}.jsonl"
-        enhance_file(clip, video, runner, LOSSLESS, tracks, show_progress=False)
+        enhance_file(clip, video, runner, LOSSLESS, tracks)
         out[clip.name] = (video, tracks.read_text())
     return out
 
@@ -95,8 +97,7 @@ def _same_frames(a: Path, b: Path, shared_batches: bool = False) -> None:
 
 def test_same_output_as_in_process(local_ray, clips, expected, tmp_path):
     with _ray() as runner:
-        report = enhance_file(clips[0], tmp_path / "out.mp4", runner, LOSSLESS, tmp_path / "t.jsonl",
-                              show_progress=False)
+        report = enhance_file(clips[0], tmp_path / "out.mp4", runner, LOSSLESS, tmp_path / "t.jsonl")
         usage = runner.usage()
     _same_frames(tmp_path / "out.mp4", expected["a.mp4"][0])
     assert (tmp_path / "t.jsonl").read_text() == expected["a.mp4"][1]
@@ -115,7 +116,7 @@ def test_killed_actors_are_restarted_and_their_calls_retried(local_ray, clips, e
                 for pool in runner.pools().values():
                     ray.kill(pool.actors[0], no_restart=False)
 
-        enhance_file(clips[0], tmp_path / "out.mp4", runner, LOSSLESS, show_progress=False, on_progress=kill_once)
+        enhance_file(clips[0], tmp_path / "out.mp4", runner, LOSSLESS, on_progress=kill_once)
         usage = runner.usage()
     assert killed.is_set()
     _same_frames(tmp_path / "out.mp4", expected["a.mp4"][0])
@@ -140,8 +141,7 @@ def test_an_actor_killed_twice_in_a_row_still_gives_the_whole_output(local_ray, 
             ray.kill(actor, no_restart=False)
             kills.append(time.monotonic())
 
-        report = enhance_file(clips[0], tmp_path / "out.mp4", runner, LOSSLESS, show_progress=False,
-                              on_progress=kill_twice)
+        report = enhance_file(clips[0], tmp_path / "out.mp4", runner, LOSSLESS, on_progress=kill_twice)
         usage = runner.usage()
     assert len(kills) == 2
     _same_frames(tmp_path / "out.mp4", expected["a.mp4"][0])
@@ -165,10 +165,9 @@ def test_a_job_shares_the_pools(local_ray, clips, expected, tmp_path):
 def test_a_long_file_split_into_parts_run_at_once(local_ray, tmp_path):
     clip = tmp_path / "long.mp4"
     make_face_clip(clip, count=64, width=320, height=180, face_widths=(16, 20), gop=16)
-    expected = enhance_split(clip, tmp_path / "local.mp4", _local(), 2, LOSSLESS, show_progress=False)
+    expected = enhance_split(clip, tmp_path / "local.mp4", _local(), 2, LOSSLESS)
     with _ray() as runner:
-        report = enhance_split(clip, tmp_path / "ray.mp4", runner, 2, LOSSLESS, tmp_path / "t.jsonl", streams=2,
-                               show_progress=False)
+        report = enhance_split(clip, tmp_path / "ray.mp4", runner, 2, LOSSLESS, tmp_path / "t.jsonl", streams=2)
         usage = runner.usage()
     _same_frames(tmp_path / "ray.mp4", tmp_path / "local.mp4", shared_batches=True)
     assert report.frames_out == expected.frames_out == 64 and report.tracks == expected.tracks == 2

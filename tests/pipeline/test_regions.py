@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.detect.regions import DetectSchedule, ScheduledDetector, drop_duplicates, search_region, shift_detection
+from configs.video import DetectSchedule
+from pipeline.detect.regions import ScheduledDetector, drop_duplicates, search_region, shift_detection
 from pipeline.types import Detection
 
 

@@ -14,25 +14,19 @@ import numpy as np
 import pytest
 
 from configs.schema import RunConfig
-from pipeline.align import AlignConfig, Aligner
+from configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
+from pipeline.align import Aligner
 from pipeline.blend import Blender
-from pipeline.detect.regions import DetectSchedule, ScheduledDetector
+from pipeline.detect.regions import ScheduledDetector
 from pipeline.detect.spec import DetectorSpec
 from pipeline.enhance import load_enhancer
 from pipeline.examples import make_face_clip, write_clip
-from pipeline.io import EncodeOptions, FileSource, VideoSink
+from pipeline.io import FileSource, VideoSink
 from pipeline.job import Stopped, enhance_file, enhance_split, run_threads
+from pipeline.report import RunReport, merge_reports
 from pipeline.runtime.local import LocalRunner
-from pipeline.runtime.sequencer import RunOptions, RunReport
-from pipeline.segments import (
-    OVERLAP_FRAMES,
-    Timeline,
-    join_videos,
-    merge_reports,
-    plan_segments,
-    probe_timeline,
-)
-from pipeline.track import TrackConfig
+from pipeline.runtime.sequencer import RunOptions
+from pipeline.segments import OVERLAP_FRAMES, Timeline, join_videos, plan_segments, probe_timeline
 from tests.clips import make_two_angle_clip, panning_frames
 
 LOSSLESS = EncodeOptions(crf=0, preset="ultrafast")
@@ -88,10 +82,8 @@ def test_a_split_run_matches_a_whole_run(tmp_path: Path) -> None:
     clip = tmp_path / "clip.mp4"
     make_face_clip(clip, count=64, width=320, height=180, face_widths=(16, 20), gop=16)
     runner = _runner(sr=True)
-    whole = enhance_file(clip, tmp_path / "whole.mp4", runner, LOSSLESS, tmp_path / "whole.jsonl",
-                         show_progress=False)
-    split = enhance_split(clip, tmp_path / "split.mp4", runner, 2, LOSSLESS, tmp_path / "split.jsonl",
-                          show_progress=False)
+    whole = enhance_file(clip, tmp_path / "whole.mp4", runner, LOSSLESS, tmp_path / "whole.jsonl")
+    split = enhance_split(clip, tmp_path / "split.mp4", runner, 2, LOSSLESS, tmp_path / "split.jsonl")
     boundary = plan_segments(probe_timeline(clip), 2)[1].start
     source, a, b = _decode(clip), _decode(tmp_path / "whole.mp4"), _decode(tmp_path / "split.mp4")
     assert len(b) == len(source) == 64 and split.frames_in == split.frames_out == 64
@@ -129,7 +121,7 @@ def test_variable_frame_rate_and_rotation_into_matroska(tmp_path: Path) -> None:
     steps = np.random.default_rng(0).integers(1, 4, 80)
     write_clip(clip, panning_frames(80, 160, 96), pts=list(np.cumsum(steps) - steps[0]), gop=10, rotation=90)
     assert len(plan_segments(probe_timeline(clip), 3)) > 1
-    report = enhance_split(clip, tmp_path / "out.mkv", _runner(sr=False), 3, LOSSLESS, show_progress=False)
+    report = enhance_split(clip, tmp_path / "out.mkv", _runner(sr=False), 3, LOSSLESS)
     source, out = _decode(clip), _decode(tmp_path / "out.mkv")
     assert report.frames_out == len(out) == len(source) == 80
     # From the first frame: Matroska shifts the whole timeline when the AAC has priming samples (as ffmpeg does).

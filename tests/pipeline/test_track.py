@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from configs.video import TrackConfig
 from pipeline.boxes import iou_matrix
-from pipeline.track import TrackConfig, Tracker
+from pipeline.track import Tracker
 from pipeline.types import Detection
 
 MEAN_SHAPE = np.stack([np.cos(np.linspace(0, 6.0, 68)), np.sin(np.linspace(0, 6.0, 68))], axis=1) * 0.4

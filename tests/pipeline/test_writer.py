@@ -9,8 +9,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from pipeline.io import Frame
 from pipeline.runtime.writer import BackgroundWriter
+from pipeline.types import Frame
 
 
 class _Recorder:

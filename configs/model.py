@@ -1,0 +1,169 @@
+"""Settings of the learning side (``models/``): the network's size, how it is trained and how it runs.
+
+Plain frozen dataclasses that import nothing heavy, so a YAML file is read and checked without torch; the modules
+that use them (``models.dic``, ``models.train``, ``models.degrade``, ``models.inference``) import them from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from models.errors import InputError
+
+OUTPUT_SIZE = 128
+SCALES = (8, 4, 2)  # the family's members: 16-, 32- and 64-px inputs
+# Back-projection geometry per scale of the up/down projection units: (kernel, stride, padding).
+# Scale 8 maps 32 -> 256 px and back, as in the released DIC; smaller scales are cheaper variants.
+BACKPROJECTION_GEOMETRY = {2: (6, 2, 2), 4: (8, 4, 2), 8: (12, 8, 2)}
+DEGRADATIONS = ("bicubic", "video")
+STAGES = ("dic", "hg", "dicgan")
+TRAIN_PRECISIONS = ("fp32", "bf16", "fp16")
+INFERENCE_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class DICConfig:
+    """Network size. The defaults are the released DIC configuration (21,803,849 parameters).
+
+    ``scale`` is the upscaling factor to the 128-px output: 8 (released, 16-px input), 4 (32 px) or 2 (64 px). The
+    core always works on 32x32 features: a 16-px input is pixel-shuffled up to them as in the released DIC, larger
+    inputs are first pixel-unshuffled to 16x16 (``conv_in`` then takes 3 * (input / 16)^2 channels), so every member
+    costs about the same per face. The global residual is DIC's bilinear upscale at x8 and bicubic at x4/x2
+    (a sharper base where the input holds more detail; measured +0.7 dB early in x2 training, DESIGN section 3).
+    ``bp_scale`` is the stride of the back-projection units inside the feedback blocks: 8 (released) projects the
+    32-px features to 256 px and back; 2 or 4 are much cheaper variants of the same algorithm.
+    """
+
+    num_features: int = 48
+    num_groups: int = 6
+    num_steps: int = 4
+    hg_num_features: int = 256
+    num_keypoints: int = 68
+    num_fusion_blocks: int = 7
+    scale: int = 8
+    bp_scale: int = 8
+    in_channels: int = 3
+    out_channels: int = 3
+
+    def __post_init__(self) -> None:
+        if self.scale not in SCALES:
+            raise ValueError(f"scale must be one of {SCALES} (input {[OUTPUT_SIZE // s for s in SCALES]} px), "
+                             f"got {self.scale}")
+        if self.bp_scale not in BACKPROJECTION_GEOMETRY:
+            raise ValueError(f"bp_scale must be one of {sorted(BACKPROJECTION_GEOMETRY)}, got {self.bp_scale}")
+        if self.num_steps < 1 or self.num_groups < 1 or self.num_features < 1:
+            raise ValueError(f"num_steps, num_groups and num_features must be positive: {self}")
+        if self.num_keypoints not in (5, 68):
+            raise ValueError(f"num_keypoints must be 68 (iBUG) or 5, got {self.num_keypoints}")
+        if self.hg_num_features % 4:
+            raise ValueError(f"hg_num_features must be divisible by 4, got {self.hg_num_features}")
+
+    @property
+    def input_size(self) -> int:
+        """Side of the LR input in pixels (16, 32 or 64)."""
+        return OUTPUT_SIZE // self.scale
+
+    @property
+    def residual_mode(self) -> str:
+        """Interpolation of the global residual: DIC's bilinear at x8, bicubic for the larger inputs."""
+        return "bilinear" if self.scale == 8 else "bicubic"
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DegradationConfig:
+    """Ranges are (low, high), drawn uniformly per sample. Blur sigma is in LR pixels, noise in uint8 levels."""
+
+    mode: str = "bicubic"
+    clean_fraction: float = 0.3  # video mode: samples left as plain bicubic
+    shift: bool = True  # video mode: random whole-HR-pixel shift of the pair (a sub-pixel LR phase)
+    blur_prob: float = 0.5
+    blur_sigma: tuple[float, float] = (0.2, 0.6)
+    noise_prob: float = 0.5
+    noise_sigma: tuple[float, float] = (0.5, 3.0)
+    jpeg_prob: float = 0.6
+    jpeg_quality: tuple[int, int] = (50, 95)
+
+    def __post_init__(self) -> None:
+        if self.mode not in DEGRADATIONS:
+            raise ValueError(f"degradation mode must be one of {', '.join(DEGRADATIONS)}, got {self.mode!r}")
+        for name in ("clean_fraction", "blur_prob", "noise_prob", "jpeg_prob"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"degradation {name} must be in [0, 1], got {getattr(self, name)}")
+        if not 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100:
+            raise ValueError(f"degradation jpeg_quality must be 1 <= low <= high <= 100, got {self.jpeg_quality}")
+
+
+BICUBIC = DegradationConfig()  # DIC's protocol
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. Paths are strings so the config round-trips through YAML and the checkpoint."""
+
+    train_images: str
+    train_landmarks: str
+    out_dir: str
+    val_images: str | None = None
+    val_landmarks: str | None = None
+    val_count: int = 200
+    cache_dir: str | None = None
+    model: DICConfig = field(default_factory=DICConfig)
+    degradation: DegradationConfig = field(default_factory=DegradationConfig)  # how LR inputs are made
+    batch_size: int = 8
+    iterations: int = 150_000
+    lr: float = 1e-4
+    milestones: tuple[int, ...] = (10_000, 20_000, 40_000, 80_000)
+    gamma: float = 0.5
+    heatmap_weight: float = 0.1
+    heatmap_foreground: float = 0.0  # extra weight near landmarks: each pixel's squared error counts (1 + this * GT)
+    stage: str = "dic"  # "dic": the whole network; "hg": pre-train the landmark branch on HR crops
+    freeze_hg_iterations: int = 0
+    init: str | None = None  # whole-network weights to start from (a fresh optimiser; any member's scale)
+    hg_init: str | None = None  # a pretrained landmark branch (FB_HG_68_CelebA.pth, an "hg" run's best.pt)
+    flip: bool = True
+    seed: int = 0
+    val_every: int = 1000
+    log_every: int = 50
+    device: str = "auto"  # auto | cpu | cuda[:N]; a distributed worker uses its own GPU
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; fp16 with loss scaling, CUDA only)
+    gradient_checkpointing: bool = False  # recompute each attentive step in the backward pass (less memory)
+    # stage "dicgan" (the DICGAN recipe's values)
+    gan_weight: float = 0.005
+    feature_weight: float = 0.1
+    feature_init: str | None = None  # LightCNN face-recognition weights for the feature loss
+    pixel_init: int = 10_000  # iterations with the pixel and heatmap losses only
+    disc_repeat: int = 2
+    disc_lr: float = 1e-5
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.iterations < 1 or self.lr <= 0:
+            raise InputError(f"batch_size, iterations and lr must be positive (got {self.batch_size}, "
+                             f"{self.iterations}, {self.lr})")
+        if self.stage not in STAGES:
+            raise InputError(f"stage must be one of {', '.join(STAGES)}, got {self.stage!r}")
+        if self.precision not in TRAIN_PRECISIONS:
+            raise InputError(f"precision must be one of {', '.join(TRAIN_PRECISIONS)}, got {self.precision!r}")
+        if self.stage == "dicgan" and self.feature_weight > 0 and not self.feature_init:
+            raise InputError("stage dicgan: the feature loss needs feature_init (LightCNN face-recognition weights); "
+                             "set feature_weight: 0 to train without it")
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    """How to run the network. ``device``: auto | cpu | cuda[:N]. ``precision``: auto = bf16 on CUDA, else fp32."""
+
+    device: str = "auto"
+    fast: bool = True
+    precision: str = "auto"
+    channels_last: bool = True  # fast path only
+    compile: bool = False
+    max_batch: int = 32
+
+    def __post_init__(self) -> None:
+        if self.precision not in INFERENCE_PRECISIONS:
+            raise InputError(f"precision must be one of {INFERENCE_PRECISIONS}, got {self.precision!r}")
+        if self.max_batch < 1:
+            raise InputError(f"max_batch must be at least 1, got {self.max_batch}")

@@ -1,0 +1,96 @@
+"""Settings of the video stages (``pipeline/``): detection schedule, tracking, size policy, fusion, blending,
+encoding. Plain frozen dataclasses that import nothing heavy; the stages import them from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DetectSchedule:
+    """When and where faces are searched (``pipeline.detect.regions``)."""
+
+    every: int = 10  # full-frame detection on every N-th frame (1: every frame)
+    margin: float = 1.0  # a tracked face's search region: its box grown by this fraction of its size per side
+    duplicate_iou: float = 0.5  # detections of one face from overlapping regions: the best-scoring is kept
+
+    def __post_init__(self) -> None:
+        if self.every < 1 or self.margin < 0 or not 0 < self.duplicate_iou <= 1:
+            raise ValueError(f"invalid detection schedule: {self}")
+
+
+@dataclass(frozen=True)
+class TrackConfig:
+    """The Kalman tracker's association, hysteresis and noise levels (``pipeline.track``)."""
+
+    iou_threshold: float = 0.2  # below this a detection does not continue a track
+    min_hits: int = 2  # consecutive matches before a track is confirmed (birth hysteresis)
+    max_age: int = 8  # frames without a match before a track is deleted (death hysteresis)
+    box_noise: float = 0.05  # detector box std, as a fraction of the face width
+    landmark_noise: float = 0.03  # detector landmark std, fraction of the face width
+    refine_noise: float = 0.015  # DIC landmark std, fraction of the face width
+    motion_noise: float = 0.02  # acceleration std per frame, fraction of the face width
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.iou_threshold < 1 or self.min_hits < 1 or self.max_age < 0:
+            raise ValueError(f"invalid tracking configuration: {self}")
+
+
+@dataclass(frozen=True)
+class AlignConfig:
+    """Which faces are enhanced, by size (``pipeline.align``)."""
+
+    min_face_px: float = 8.0  # faces narrower than this (landmark extent, frame px) are skipped
+    # Faces wider than this are left as they are. Measured (``dicface bench quality``, H.264 crf 26, astronaut and
+    # six held-out faces): the x8/x4 members gain up to +0.6 dB on crops up to ~42 px, but the shipped x2 member
+    # loses 0.1-0.5 dB on larger ones, so by default no face reaches it (extent 27 px = crop 42 px); --max-face 54
+    # turns it on.
+    max_face_px: float = 27.0
+    # A crop is reduced to a member's input by at most this factor (more loses the detail SR should keep); a crop
+    # larger than the largest member's input times this is left as it is. With the 16-px member alone this bound
+    # alone gives the old measured break-even (crop ~21 px, landmark extent ~14 px).
+    max_reduction: float = 1.3
+    confirmed_only: bool = True  # only tracks past the birth hysteresis are enhanced
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_face_px <= self.max_face_px:
+            raise ValueError(f"need 0 < min_face_px <= max_face_px, got {self.min_face_px}, {self.max_face_px}")
+        if self.max_reduction < 1:
+            raise ValueError(f"max_reduction must be at least 1, got {self.max_reduction}")
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """Temporal fusion of a track's recent SR faces (``pipeline.fusion``)."""
+
+    # Measured (``dicface bench quality``, astronaut faces of 20-28 px at x4, H.264 crf 26): see the README's
+    # "Temporal stability". A tolerance of 8 held fusion back on compression noise; 16 lets more through where a
+    # real face changes.
+    weight: float = 0.9  # a face k frames older counts weight**k against the current one's 1 (0 = off)
+    frames: int = 8  # SR faces of a track kept to average
+    tolerance: float = 12.0  # Y levels of disagreement at which a face's weight falls to 1/e
+    max_motion: float = 0.15  # motion (or scale change) inside the crop since then, fraction of its side
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.weight < 1 or self.frames < 1 or self.tolerance <= 0 or self.max_motion <= 0:
+            raise ValueError(f"invalid fusion configuration: {self}")
+
+
+@dataclass(frozen=True)
+class BlendConfig:
+    """How an SR face is pasted back (``pipeline.blend``)."""
+
+    feather: float = 0.08  # width of the mask's ramp, as a fraction of the box side
+    colour_match: bool = False
+    colour_sigma: float = 1 / 8  # the frame's frequencies below a Gaussian of this fraction of the side are kept
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """The output video's encoder (``pipeline.io.VideoSink``)."""
+
+    codec: str = "libx264"
+    crf: int = 18
+    preset: str = "medium"
+    pix_fmt: str = "auto"  # auto: the input's family where the encoder takes it (10-bit stays 10-bit), else yuv420p

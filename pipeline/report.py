@@ -1,0 +1,62 @@
+"""What a run reports: counts, faces per DIC member, dropped streams and frames, temporal measures, time per
+stage (``RunReport``, the JSON of ``--report``), and the one report of a file run in parts (``merge_reports``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from pipeline.temporal import TemporalSummary
+
+STAGES = ("decode", "detect", "track", "align", "enhance", "fuse", "blend", "encode", "measure")
+
+
+@dataclass
+class RunReport:
+    frames_in: int = 0
+    frames_out: int = 0
+    faces_enhanced: int = 0
+    faces_by_member: dict[str, int] = field(default_factory=dict)  # crops routed to each DIC member ("x4": n)
+    dic_calls: int = 0  # windows sent to DIC (faces_enhanced / dic_calls: the batch DIC got)
+    tracks: int = 0
+    corrupt_packets: int = 0
+    resized_frames: int = 0  # frames of another size than the stream's first, scaled to it
+    retimed_frames: int = 0  # frames whose timestamp went back or repeated, moved after the previous one
+    dropped_streams: list[str] = field(default_factory=list)  # input streams the output container cannot hold
+    dropped_frames: int = 0  # live streams: frames dropped to keep the latency bounded
+    reconnects: int = 0  # live streams: times the source was reopened
+    input_warning: str | None = None  # e.g. a damaged tail: the frames before it were processed
+    scene_cuts: int = 0  # shots that began after the first (tracks and fusion restarted)
+    temporal: TemporalSummary | None = None  # RunOptions.measure: warping error, appearance change, jitter
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    wall_seconds: float = 0.0
+
+    def ms_per_frame(self) -> dict[str, float]:
+        return {k: round(1000 * v / max(self.frames_in, 1), 2) for k, v in self.seconds.items()}
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["temporal"] = self.temporal.to_dict() if self.temporal is not None else None
+        data["ms_per_frame"] = self.ms_per_frame()
+        data["fps"] = round(self.frames_out / self.wall_seconds, 2) if self.wall_seconds else None
+        return data
+
+
+def merge_reports(reports: list[RunReport]) -> RunReport:
+    """One report for the parts of a file: counts and stage seconds summed (``tracks`` and ``wall_seconds`` are
+    the caller's: tracks continue across parts, and the parts ran at once)."""
+    merged = RunReport()
+    for report in reports:
+        for f in fields(RunReport):
+            value = getattr(report, f.name)
+            if isinstance(value, dict):  # seconds per stage, faces per member
+                for key, amount in value.items():
+                    getattr(merged, f.name)[key] = getattr(merged, f.name).get(key, 0) + amount
+            elif isinstance(value, int) and f.name != "tracks":
+                setattr(merged, f.name, getattr(merged, f.name) + value)
+            elif isinstance(value, list):  # dropped streams: each named once
+                names = getattr(merged, f.name)
+                names += [item for item in value if item not in names]
+            elif isinstance(value, TemporalSummary):
+                merged.temporal = value if merged.temporal is None else merged.temporal.merge(value)
+        merged.input_warning = merged.input_warning or report.input_warning
+    return merged
