@@ -42,18 +42,22 @@ class ModelConfig:
 class DetectConfig:
     """Face detection: ``detector`` yunet | insightface | dlib; ``model``: the insightface ONNX; ``scale``: enlarge
     frames by this first (None: 2 for yunet, 1 for the others); a full-frame search every ``every`` frames, in
-    between only around the tracked faces."""
+    between only around the tracked faces; ``gate``: a scheduled search looks only where the picture changed."""
 
     detector: str = "yunet"
     model: str | None = None
     scale: float | None = None
     every: int = DetectSchedule.every
+    gate: bool = DetectSchedule.gate
 
     def __post_init__(self) -> None:
         if self.detector not in DETECTORS:
             raise ValueError(f"detector must be one of {DETECTORS}, got {self.detector!r}")
         if self.every < 1:
             raise ValueError(f"every must be at least 1, got {self.every}")
+
+    def schedule(self) -> DetectSchedule:
+        return DetectSchedule(every=self.every, gate=self.gate)
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,17 @@ class DetectSchedule:
     every: int = 10  # full-frame detection on every N-th frame (1: every frame)
     margin: float = 1.0  # a tracked face's search region: its box grown by this fraction of its size per side
     duplicate_iou: float = 0.5  # detections of one face from overlapping regions: the best-scoring is kept
+    # The change gate (``pipeline.detect.gate``): a scheduled pass searches only where the picture changed.
+    gate: bool = True
+    gate_threshold: float = 10.0  # grey levels an 8x8 block's mean must change by, camera motion undone
+    gate_pad: int = 32  # frame pixels around a changed area that are searched with it
+    max_skip: int = 5  # every max_skip-th scheduled pass searches the whole frame, whatever changed
 
     def __post_init__(self) -> None:
         if self.every < 1 or self.margin < 0 or not 0 < self.duplicate_iou <= 1:
             raise ValueError(f"invalid detection schedule: {self}")
+        if self.gate_threshold <= 0 or self.gate_pad < 0 or self.max_skip < 1:
+            raise ValueError(f"invalid detection gate: {self}")
 
 
 @dataclass(frozen=True)

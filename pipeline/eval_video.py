@@ -88,9 +88,10 @@ def evaluate(input_path: Path, output_path: Path, detector: ScheduledDetector | 
             if cut:
                 tracker.reset()
                 states = []
-            request = detector.full_request(image) if cut else detector.request(index, image,
-                                                                                [s.bbox for s in states])
-            states = tracker.update(detector.combine(request, [detector.detector(im) for im in request.images]))
+            boxes = [s.bbox for s in states]
+            full = cut or detector.is_full(index)
+            request = detector.full_request(image) if full else detector.request(image, boxes)
+            states = tracker.update(detector.detect(request))
             faces = [FaceObservation.of(s) for s in states if s.confirmed]
         meter.add(index, image, output, faces)
         if progress:

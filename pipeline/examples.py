@@ -107,6 +107,51 @@ def face_clip_frames(
     return frames, truths
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """A face that comes into a clip: ``width`` px wide, in the picture from frame ``first`` on, its top-left
+    corner at ``start`` (x, y) then, moving by ``velocity`` (px per frame) against the scenery."""
+
+    width: int
+    first: int
+    start: tuple[float, float]
+    velocity: tuple[float, float] = (0.0, 0.0)
+
+
+def arrivals_clip_frames(count: int, width: int, height: int, arrivals: Sequence[Arrival], pan_from: int | None = None,
+                         sources: Sequence[FaceSource] | None = None
+                         ) -> tuple[list[np.ndarray], list[list[tuple[float, float, float, float] | None]]]:
+    """Frames of real faces that appear, enter past the frame's edge and cross each other over a real photo (the
+    k-th face from ``sources[k % len]``); the camera stands still, and pans by 2 px per frame from frame
+    ``pan_from`` on. Returns the (H, W, 3) uint8 RGB frames and, per frame, each face's head box (x1, y1, x2, y2;
+    None when not yet there or wholly outside the picture)."""
+    sources = sources or astronaut_faces()
+    scenery = _scenery(width + 2 * count, height)
+    frames, boxes = [], []
+    for t in range(count):
+        pan = 0 if pan_from is None else 2 * max(0, t - pan_from)
+        frame = scenery[:, pan : pan + width].copy()
+        seen: list[tuple[float, float, float, float] | None] = []
+        for k, face in enumerate(arrivals):
+            src = sources[k % len(sources)].head
+            size = (face.width, round(face.width * src.shape[0] / src.shape[1]))
+            x = face.start[0] + face.velocity[0] * (t - face.first)
+            y = face.start[1] + face.velocity[1] * (t - face.first)
+            box = (x, y, x + size[0], y + size[1])
+            if t < face.first or box[2] <= 0 or box[0] >= width - 1 or box[3] <= 0 or box[1] >= height - 1:
+                seen.append(None)
+                continue
+            canvas = np.zeros((height + 2 * size[1] + 4, width + 2 * size[0] + 4, 3), np.uint8)
+            ox, oy = size[0] + 2, size[1] + 2  # a margin so a face may stand partly outside the picture
+            canvas[oy : oy + height, ox : ox + width] = frame
+            _paste_at(canvas, resize_bicubic(src, size), x + ox, y + oy)
+            frame = canvas[oy : oy + height, ox : ox + width].copy()
+            seen.append(box)
+        frames.append(frame)
+        boxes.append(seen)
+    return frames, boxes
+
+
 def _paste_at(frame: np.ndarray, patch: np.ndarray, x: float, y: float) -> None:
     """Paste ``patch`` with its top-left corner at the sub-pixel position (x, y): the motion stays smooth, as a
     camera sees it, instead of jumping by whole pixels. The patch's 1-px rim is blended with the frame."""

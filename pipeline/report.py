@@ -17,6 +17,8 @@ class RunReport:
     faces_enhanced: int = 0
     faces_by_member: dict[str, int] = field(default_factory=dict)  # crops routed to each DIC member ("x4": n)
     dic_calls: int = 0  # windows sent to DIC (faces_enhanced / dic_calls: the batch DIC got)
+    full_searches: int = 0  # frames searched whole for faces
+    narrowed_searches: int = 0  # scheduled full-frame searches the change gate narrowed to where the picture changed
     tracks: int = 0
     corrupt_packets: int = 0
     resized_frames: int = 0  # frames of another size than the stream's first, scaled to it

@@ -29,7 +29,8 @@ def _runner_factory(args: argparse.Namespace, cfg: RunConfig):  # noqa: ANN202 -
         nonlocal loaded
         if sr and loaded is None:
             loaded = load_dic(cfg, log)
-        given = argparse.Namespace(**{**vars(args), "upscale": upscale or args.upscale, **flags})
+        given = argparse.Namespace(**{**vars(args), "upscale": upscale or args.upscale, "sr": "dic" if sr else "none",
+                                      **flags})
         enhancer = Enhancer(list(loaded.resolvers.values()), seed=seed) if sr else None
         return local_runner(run_config(given), run_mode(given), enhancer)
 

@@ -42,6 +42,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
     if hasattr(args, "detect_every"):  # the detection flags (video commands, eval-video)
         model = flag("detector_model", None)
         overrides["detect"] = {"detector": flag("detector", None), "every": args.detect_every,
+                               "gate": _on_off(flag("detect_gate", None)),
                                "scale": flag("detect_scale", None), "model": str(model) if model else None}
     if hasattr(args, "window"):  # the video flags (_add_video_flags)
         fusion = args.fusion
@@ -85,7 +86,7 @@ def run_mode(args: argparse.Namespace):  # noqa: ANN202 -- pipeline.runtime.buil
 
     measure = getattr(args, "measure", False) or (args.command == "enhance" and args.report is not None)
     return RunMode(sr=getattr(args, "sr", "dic") == "dic", preview=getattr(args, "preview", None) is not None,
-                   measure=measure)
+                   measure=measure, tracks=getattr(args, "tracks", None) is not None)
 
 
 def parse_resources(text: str | None, flag: str) -> dict[str, float] | None:

@@ -67,6 +67,9 @@ def _add_video_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detect-every", type=positive_int,
                    help=f"search the whole frame for new faces every N-th frame, in between only around the "
                         f"tracked faces (default {detect.every})")
+    p.add_argument("--detect-gate", choices=("on", "off"),
+                   help=f"a scheduled search looks only where the picture changed since the last one, camera "
+                        f"motion undone; off searches the whole frame (default {'on' if detect.gate else 'off'})")
     p.add_argument("--seed", choices=SEED_MODES,
                    help=f"seed DIC's landmark branch with the tracked landmarks or not (default {enhance.seed})")
     p.add_argument("--feedback", choices=("on", "off"),

@@ -11,7 +11,6 @@ from pathlib import Path
 from configs.schema import (
     RunConfig,
 )
-from configs.video import DetectSchedule
 from models.errors import InputError
 from pipeline.cli.common import (
     check_writable_folder,
@@ -229,7 +228,7 @@ def cmd_eval_video(args: argparse.Namespace) -> int:
             raise InputError(f"{path}: no such video file")
     tracks = tracks_from_file(args.tracks) if args.tracks else None
     cfg = run_config(args)
-    detector = None if tracks else ScheduledDetector(detector_spec(cfg).build(), DetectSchedule(cfg.detect.every))
+    detector = None if tracks else ScheduledDetector(detector_spec(cfg).build(), cfg.detect.schedule())
     with terminal_bars(total=None, desc="eval-video", unit="frame") as bar:
         meter = evaluate(args.input, args.output, detector, tracks, progress=lambda n: bar.update(n - bar.n))
     summary, rows = meter.summary(), track_rows(meter)

@@ -18,9 +18,10 @@ from pipeline.boxes import iou_matrix
 from pipeline.types import Detection
 
 Box = tuple[float, float, float, float]
+Region = tuple[int, int, int, int]
 
 
-def search_region(box: Box, margin: float, width: int, height: int) -> tuple[int, int, int, int] | None:
+def search_region(box: Box, margin: float, width: int, height: int) -> Region | None:
     """The integer region (x1, y1, x2, y2) around ``box`` grown by ``margin`` per side, clipped to the frame;
     None when nothing of it is inside the frame."""
     x1, y1, x2, y2 = box
@@ -28,6 +29,25 @@ def search_region(box: Box, margin: float, width: int, height: int) -> tuple[int
     rx1, ry1 = max(int(np.floor(x1 - mx)), 0), max(int(np.floor(y1 - my)), 0)
     rx2, ry2 = min(int(np.ceil(x2 + mx)), width), min(int(np.ceil(y2 + my)), height)
     return (rx1, ry1, rx2, ry2) if rx2 - rx1 >= 2 and ry2 - ry1 >= 2 else None
+
+
+REGION_MULTIPLE = 32  # region sides are grown to multiples of this (frame pixels)
+
+
+def fit_region(region: Region, width: int, height: int, multiple: int = REGION_MULTIPLE) -> Region:
+    """``region`` grown to sides that are multiples of ``multiple`` (at most the frame's), into the frame. YuNet
+    pads its input to multiples of 32 with black: a face cut by a region's edge next to that padding was
+    missed (a face entering at the frame's edge, searched in a 56-px-wide region), with the region grown it is
+    found as in the whole frame."""
+    x1, y1, x2, y2 = region
+
+    def grow(lo: int, hi: int, limit: int) -> tuple[int, int]:
+        side = min(-(-(hi - lo) // multiple) * multiple, limit)
+        lo = max(0, min(lo - (side - (hi - lo)) // 2, limit - side))
+        return lo, lo + side
+
+    (x1, x2), (y1, y2) = grow(x1, x2, width), grow(y1, y2, height)
+    return x1, y1, x2, y2
 
 
 def shift_detection(det: Detection, dx: float, dy: float) -> Detection:
@@ -78,19 +98,15 @@ class DetectPlan:
         """Search the whole frame. Shape: image (H, W, 3) uint8 RGB."""
         return DetectRequest([image], [(0, 0)], full=True)
 
-    def request(self, index: int, image: np.ndarray, tracked: Sequence[Box]) -> DetectRequest:
-        """The images to search in frame ``index``: the whole frame on schedule, else the regions around the
-        ``tracked`` boxes (the tracks' latest boxes, frame pixels). Shape: image (H, W, 3) uint8 RGB."""
-        if self.is_full(index):
-            return self.full_request(image)
+    def request(self, image: np.ndarray, tracked: Sequence[Box], extra: Sequence[Region] = ()) -> DetectRequest:
+        """Search the regions around the ``tracked`` boxes (the tracks' latest boxes, frame pixels) and the
+        ``extra`` regions (x1, y1, x2, y2). Shape: image (H, W, 3) uint8 RGB."""
         height, width = image.shape[:2]
+        regions = [search_region(box, self.schedule.margin, width, height) for box in tracked]
         images, offsets = [], []
-        for box in tracked:
-            region = search_region(box, self.schedule.margin, width, height)
-            if region is not None:
-                x1, y1, x2, y2 = region
-                images.append(np.ascontiguousarray(image[y1:y2, x1:x2]))
-                offsets.append((x1, y1))
+        for x1, y1, x2, y2 in (fit_region(r, width, height) for r in (*regions, *extra) if r is not None):
+            images.append(np.ascontiguousarray(image[y1:y2, x1:x2]))
+            offsets.append((x1, y1))
         return DetectRequest(images, offsets, full=False)
 
     def combine(self, request: DetectRequest, found: Sequence[list[Detection]]) -> list[Detection]:
@@ -109,6 +125,9 @@ class ScheduledDetector(DetectPlan):
         self.detector = detector
 
     def __call__(self, index: int, image: np.ndarray, tracked: Sequence[Box]) -> list[Detection]:
-        """Detections in frame ``index`` (see ``request``)."""
-        request = self.request(index, image, tracked)
+        """Detections in frame ``index``: the whole frame on schedule, else around the ``tracked`` boxes."""
+        request = self.full_request(image) if self.is_full(index) else self.request(image, tracked)
+        return self.detect(request)
+
+    def detect(self, request: DetectRequest) -> list[Detection]:
         return self.combine(request, [self.detector(im) for im in request.images])

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from configs.schema import RunConfig
-from configs.video import DetectSchedule
 from pipeline.align import Aligner
 from pipeline.blend import Blender
 from pipeline.cuts import CutConfig
@@ -35,11 +34,17 @@ Log = Callable[[str], None]
 @dataclass(frozen=True)
 class RunMode:
     """What the command decides: run DIC (else ``--sr none``), write input | output side by side, measure the
-    output's temporal stability (a file's ``--report``; a live stream's would grow forever)."""
+    output's temporal stability (a file's ``--report``; a live stream's would grow forever), write a tracks file."""
 
     sr: bool = True
     preview: bool = False
     measure: bool = False
+    tracks: bool = False
+
+    @property
+    def needs_landmarks(self) -> bool:
+        """68-point landmarks are used by DIC's crops and seeds, the temporal measures and the tracks file only."""
+        return self.sr or self.measure or self.tracks
 
 
 def run_options(cfg: RunConfig, mode: RunMode) -> RunOptions:
@@ -48,9 +53,11 @@ def run_options(cfg: RunConfig, mode: RunMode) -> RunOptions:
                       fusion=e.fusion, scene_cuts=CutConfig() if e.scene_cuts else None, measure=mode.measure)
 
 
-def detector_spec(cfg: RunConfig) -> DetectorSpec:
+def detector_spec(cfg: RunConfig, mode: RunMode | None = None) -> DetectorSpec:
+    """The detector of the configuration; 68-point landmarks unless ``mode`` says nothing uses them."""
     d = cfg.detect
-    return DetectorSpec(d.detector, d.scale, Path(d.model) if d.model else None)
+    return DetectorSpec(d.detector, d.scale, Path(d.model) if d.model else None,
+                        landmarks=mode is None or mode.needs_landmarks)
 
 
 def input_sizes(cfg: RunConfig) -> tuple[int, ...]:
@@ -72,7 +79,7 @@ def load_dic(cfg: RunConfig, log: Log) -> Enhancer:
 
 def local_runner(cfg: RunConfig, mode: RunMode, enhancer: Enhancer | None) -> LocalRunner:
     """Every stage in this process; ``enhancer`` None passes frames through (``--sr none``)."""
-    detector = ScheduledDetector(detector_spec(cfg).build(), DetectSchedule(every=cfg.detect.every))
+    detector = ScheduledDetector(detector_spec(cfg, mode).build(), cfg.detect.schedule())
     aligner = Aligner(cfg.align, enhancer.input_sizes) if enhancer else Aligner(cfg.align)
     return LocalRunner(detector, cfg.track, aligner, enhancer, Blender(cfg.blend), run_options(cfg, mode))
 
@@ -88,7 +95,7 @@ def ray_runner(cfg: RunConfig, mode: RunMode, log: Log) -> RayRunner:
         dic_resources=r.dic_resources or {})
     log(f"Ray runtime: {options.workers} detection + {options.workers if mode.sr else 0} DIC actors"
         + (f" on {options.address}" if options.address else ""))
-    return RayRunner(DetectPlan(DetectSchedule(every=cfg.detect.every)), detector_spec(cfg), cfg.track,
+    return RayRunner(DetectPlan(cfg.detect.schedule()), detector_spec(cfg, mode), cfg.track,
                      Aligner(cfg.align, input_sizes(cfg)), (cfg, cfg.enhance.seed) if mode.sr else None,
                      Blender(cfg.blend), run_options(cfg, mode), options)
 

@@ -44,7 +44,8 @@ from models.faces import HR_SIZE
 from pipeline.align import Aligner
 from pipeline.blend import Blender, PasteFace
 from pipeline.cuts import CutConfig, CutDetector
-from pipeline.detect.regions import DetectPlan, DetectRequest
+from pipeline.detect.gate import FULL, ChangeGate, GateDecision
+from pipeline.detect.regions import DetectPlan, DetectRequest, Region
 from pipeline.fusion import TemporalFusion
 from pipeline.io import StreamInfo, VideoSink, fit_size, to_8bit
 from pipeline.report import RunReport
@@ -178,12 +179,14 @@ class Sequencer:
         report = RunReport()
         tracker = Tracker(self.track_cfg)  # one per stream
         cuts = CutDetector(self.options.scene_cuts) if self.options.scene_cuts is not None else None
+        gate = ChangeGate(self.detector.schedule) if self.detector.schedule.gate else None
         cut_frames: set[int] = set()
         fusion = TemporalFusion(self.options.fusion)
         meter = TemporalMeter() if self.options.measure else None
         seen_tracks: set[int] = set()
         states: list[TrackState] = []
-        ahead: deque[tuple[Frame, DetectRequest | None, Pending[list[list[Detection]]] | None]] = deque()
+        ahead: deque[tuple[Frame, DetectRequest | None, Pending[list[list[Detection]]] | None, GateDecision | None]]
+        ahead = deque()
         window, in_flight = _Window(), deque[_Window]()
 
         def timed(stage: str, fn: Callable[[], T]) -> T:
@@ -247,14 +250,22 @@ class Sequencer:
                 sink.write_packets(source.take_packets())
                 request, pending = None, None
                 # Full-frame passes need no tracks: sent at once. A stream's first frame always gets one (a
-                # segment may start between the schedule's passes).
-                if decoded == 1 or self.detector.is_full(frame.index):
+                # segment may start between the schedule's passes). The change gate may narrow a scheduled
+                # pass to where the picture changed: those regions are searched with the tracked faces'.
+                scheduled = self.detector.is_full(frame.index)
+                decision = FULL
+                if scheduled and gate is not None:
+                    decision = timed("detect", lambda f=frame: gate.decide(f.index, f.image))
+                if decoded == 1 or (scheduled and decision.full):
                     request = self.detector.full_request(frame.image)
                     pending = timed("detect", lambda r=request: services.detect(r.images))
-                ahead.append((frame, request, pending))
+                    report.full_searches += 1
+                elif self.detector.is_full(frame.index):
+                    report.narrowed_searches += 1
+                ahead.append((frame, request, pending, decision if scheduled else None))
             if not ahead:
                 break
-            frame, request, pending = ahead.popleft()
+            frame, request, pending, decision = ahead.popleft()
             if cuts is not None and timed("track", lambda f=frame: cuts(f.image)):
                 tracker.reset()  # a new shot: the old tracks' boxes mean nothing here; search the whole frame
                 states = []
@@ -263,8 +274,14 @@ class Sequencer:
                 if request is None or pending is None:
                     request = self.detector.full_request(frame.image)
                     pending = timed("detect", lambda r=request: services.detect(r.images))
+                    report.full_searches += 1
+            changed: list[Region] = []
+            if gate is not None and decision is not None:
+                size = frame.image.shape[1], frame.image.shape[0]
+                tracked = [(s.track_id, s.bbox) for s in states]
+                changed = timed("detect", lambda d=decision, t=tracked: gate.regions(d, t, *size))
             if request is None or pending is None:
-                request = self.detector.request(frame.index, frame.image, [s.bbox for s in states])
+                request = self.detector.request(frame.image, [s.bbox for s in states], changed)
                 pending = timed("detect", lambda r=request: services.detect(r.images))
             detections = timed("detect", lambda r=request, p=pending: self.detector.combine(r, p.result()))
             states = timed("track", lambda d=detections: tracker.update(d))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from configs.video import DetectSchedule
-from pipeline.detect.regions import ScheduledDetector, drop_duplicates, search_region, shift_detection
+from pipeline.detect.regions import ScheduledDetector, drop_duplicates, fit_region, search_region, shift_detection
 from pipeline.types import Detection
 
 
@@ -50,13 +50,19 @@ def test_full_frames_on_schedule_regions_in_between() -> None:
     assert detector(0, frame, [])[0].bbox == (40, 30, 50, 40)
     assert recorder.shapes == [(100, 120)]
     assert detector(1, frame, []) == []  # nothing tracked: nothing to look at
-    recorder.origin = (30, 20)  # the region of the tracked box below starts there
+    recorder.origin = (29, 19)  # the region of the tracked box below: (30, 20, 60, 50) grown to 32 px sides
     found = detector(2, frame, [(40, 30, 50, 40)])
-    assert recorder.shapes[-1] == (30, 30)
+    assert recorder.shapes[-1] == (32, 32)
     assert [d.bbox for d in found] == [(40, 30, 50, 40)]  # back in frame pixels
     recorder.origin = (0, 0)
     detector(3, frame, [(40, 30, 50, 40)])
     assert recorder.shapes[-1] == (100, 120)
+
+
+def test_regions_grow_to_whole_multiples_into_the_frame() -> None:
+    assert fit_region((30, 20, 60, 50), 120, 100) == (29, 19, 61, 51)
+    assert fit_region((424, 8, 480, 112), 480, 270) == (416, 0, 480, 128)  # at the right edge: grows inwards
+    assert fit_region((0, 0, 50, 20), 40, 270) == (0, 0, 40, 32)  # never past the frame
 
 
 def test_invalid_schedule() -> None:
