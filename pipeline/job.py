@@ -23,6 +23,7 @@ from models.errors import DicfaceError, InputError
 from models.progress import BarFactory, no_bars
 from pipeline.io import WRITABLE_SUFFIXES, FileSource, StreamInfo, VideoSink, open_source
 from pipeline.report import RunReport, merge_reports
+from pipeline.runtime.reader import ReadAhead
 from pipeline.runtime.sequencer import RunOptions, StreamRunner
 from pipeline.segments import SPLITTABLE_SUFFIXES, join_tracks, join_videos, part_path, plan_segments, probe_timeline
 
@@ -45,6 +46,7 @@ def enhance_file(
         source = stack.enter_context(open_source(source_path))
         info = source.info
         sink = stack.enter_context(VideoSink(out, output_info(info, runner.options), source.copy_streams, encode))
+        ahead = stack.enter_context(ReadAhead(source))  # decoded on a thread of its own
         tracks_tmp = stack.enter_context(atomic_output(tracks_path)) if tracks_path else None
         tracks_file = stack.enter_context(open(tracks_tmp, "w")) if tracks_tmp else None
         bar = stack.enter_context(bars(total=info.frame_count, unit="frame", desc=Path(source_path).name,
@@ -56,7 +58,9 @@ def enhance_file(
             if on_progress:
                 on_progress(report)
 
-        return runner.run(source, sink, tracks_file, progress)
+        report = runner.run(ahead, sink, tracks_file, progress)
+        report.seconds["decode"] = ahead.busy_seconds  # as encode: the worker's time, not the stream's waits
+        return report
 
 
 class Stopped(Exception):
@@ -119,10 +123,12 @@ def enhance_split(
                     done[i] = report.frames_out
                     bar.update(sum(done.values()) - bar.n)
 
-            with FileSource(source_path, span=segments[i].span) as source, \
+            with FileSource(source_path, span=segments[i].span) as source, ReadAhead(source) as ahead, \
                     VideoSink(part_path(folder, i), output_info(source.info, runner.options), (), encode) as sink, \
                     open(part_path(folder, i, ".tracks.jsonl"), "w") as tracks:
-                return runner.run(source, sink, tracks, progress)
+                report = runner.run(ahead, sink, tracks, progress)
+                report.seconds["decode"] = ahead.busy_seconds
+                return report
 
         report = merge_reports(run_threads(one, len(segments), streams, stop))
         report.tracks = join_tracks([part_path(folder, i, ".tracks.jsonl") for i in range(len(segments))],

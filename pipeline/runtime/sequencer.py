@@ -15,7 +15,9 @@ Two things let detection and DIC overlap with the stream's own work:
   tracker's bias on that face), added to the track's current landmarks, so the feedback follows a moving face.
 
 Encoding runs on a thread of its own (``pipeline.runtime.writer``), fed in order, so it overlaps the next frames'
-decoding, detection and DIC.
+decoding, detection and DIC; a file is decoded on another (``pipeline.runtime.reader``, set up by ``pipeline.job``).
+A scheduled full-frame pass is narrowed to where the picture changed (``pipeline.detect.gate``): decided when the
+frame is decoded, from pictures only, its regions searched with the tracked faces' once the tracks are known.
 
 Per stream, in frame order: a scene-cut test before tracking (a cut drops every track), temporal fusion of each
 track's SR faces after DIC (``pipeline.fusion``) and, when asked, the ground-truth-free temporal measures of the
@@ -32,11 +34,10 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import IO, Generic, Protocol, TypeVar
 
-import av
 import numpy as np
 
 from configs.video import FusionConfig, TrackConfig
@@ -47,8 +48,9 @@ from pipeline.cuts import CutConfig, CutDetector
 from pipeline.detect.gate import FULL, ChangeGate, GateDecision
 from pipeline.detect.regions import DetectPlan, DetectRequest, Region
 from pipeline.fusion import TemporalFusion
-from pipeline.io import StreamInfo, VideoSink, fit_size, to_8bit
+from pipeline.io import VideoSink, fit_size, to_8bit
 from pipeline.report import RunReport
+from pipeline.runtime.reader import Source
 from pipeline.runtime.writer import BackgroundWriter
 from pipeline.temporal import FaceObservation, TemporalMeter
 from pipeline.track import Tracker
@@ -98,17 +100,6 @@ class Services(Protocol):
     def detect(self, images: list[np.ndarray]) -> Pending[list[list[Detection]]]: ...
 
     def enhance(self, crops: list[FaceCrop]) -> Pending[list[EnhancedFace]]: ...
-
-
-class Source(Protocol):
-    info: StreamInfo
-    first_output: int  # frames before this index only warm the tracker up (a segment of a split file)
-    corrupt_packets: int
-    stopped_early: str | None
-
-    def __iter__(self) -> Iterator[Frame]: ...
-
-    def take_packets(self) -> list[av.Packet]: ...
 
 
 def track_record(frame: Frame, states: list[TrackState], warmup: bool = False) -> str:
