@@ -77,9 +77,9 @@ def dic_alone(enhancer: Enhancer, input_size: int, batch: int, repeats: int = 3)
 
 def bench_pipeline(source: Path | None, make_runner: MakeRunner, encode: EncodeOptions, frames: int = 100,
                    sizes: tuple[tuple[int, int], ...] = ((1280, 720), (1920, 1080))) -> list[PipelineBench]:
-    """Frames/s of a plain decode+encode, ``enhance --sr none`` and ``enhance`` on ``source`` (default: generated
-    clips of 3 real faces ``BENCH_FACES`` px wide at each of ``sizes``), in that order, in this run; and the
-    pipeline's DIC faces/s against DIC alone at the batch the pipeline formed."""
+    """Frames/s of a plain decode+encode, ``enhance --sr none`` (each the better of two runs) and ``enhance`` on
+    ``source`` (default: generated clips of 3 real faces ``BENCH_FACES`` px wide at each of ``sizes``), in this
+    run; and the pipeline's DIC faces/s against DIC alone at the batch the pipeline formed."""
     benches = []
     with tempfile.TemporaryDirectory(prefix="dicface-bench-") as tmp:
         work = Path(tmp)
@@ -89,15 +89,20 @@ def bench_pipeline(source: Path | None, make_runner: MakeRunner, encode: EncodeO
                 clip = work / f"example_{size[1]}p.mp4"
                 make_face_clip(clip, count=frames, width=size[0], height=size[1], face_widths=BENCH_FACES)
             runner = make_runner(True, "tracker")
-            rows = []
-            for label, run in (("decode+encode", None), ("enhance --sr none", make_runner(False, "none")),
-                               ("enhance", runner)):
+            runs = (("decode+encode", None), ("enhance --sr none", make_runner(False, "none")), ("enhance", runner))
+            best: dict[str, ThroughputRow] = {}
+            # the two fast rows twice, interleaved, and the faster of each kept: one slow moment of a shared
+            # machine would otherwise move their ratio by 10-20 %
+            for label, run in (*runs[:2], *runs[:2], runs[2]):
                 start = time.perf_counter()
                 if run is None:
                     report = copy_video(clip, work / "out.mp4", encode)
                 else:
                     report = enhance_file(clip, work / "out.mp4", run, encode)
-                rows.append(ThroughputRow(label, report, report.frames_out / (time.perf_counter() - start)))
+                row = ThroughputRow(label, report, report.frames_out / (time.perf_counter() - start))
+                if label not in best or row.fps > best[label].fps:
+                    best[label] = row
+            rows = [best[label] for label, _ in runs]
             report = rows[-1].report
             dic = None
             if report.faces_enhanced and report.dic_calls:

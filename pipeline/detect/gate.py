@@ -29,7 +29,7 @@ from pipeline.detect.regions import Box, Region, search_region
 
 BLOCK = 8  # side of the blocks compared, frame pixels (compared at half size)
 HALF_BLOCK = BLOCK // 2
-SEARCH = 2  # half-size pixels searched around the camera motion, each way
+SEARCH = 1  # half-size pixels searched around the camera motion, each way
 MIN_RESPONSE = 0.05  # phase correlation peaks below this: the camera motion is not measurable
 FULL_SHARE = 0.25  # changed blocks covering more of the frame than this: one full pass instead
 
@@ -72,8 +72,8 @@ def camera_motion(before: np.ndarray, now: np.ndarray) -> tuple[int, int] | None
 
 def changed_blocks(before: np.ndarray, now: np.ndarray, threshold: float) -> np.ndarray | None:
     """(h / 4, w / 4) bool: the blocks of ``now`` (8x8 frame pixels) unlike every block of ``before`` near where
-    the camera's motion puts them (mean absolute difference above ``threshold``; a motion search of +-2 px around
-    the global one absorbs sub-pixel misalignment and small local motion); blocks with no counterpart in
+    the camera's motion puts them (mean absolute difference above ``threshold``; a search of +-1 px (half size) around
+    the global one absorbs sub-pixel misalignment); blocks with no counterpart in
     ``before`` count as changed. None when the camera's motion cannot be measured. Shapes: ``grey`` images."""
     motion = camera_motion(before, now)
     if motion is None:
