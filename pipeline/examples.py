@@ -110,7 +110,8 @@ def face_clip_frames(
 @dataclass(frozen=True)
 class Arrival:
     """A face that comes into a clip: ``width`` px wide, in the picture from frame ``first`` on, its top-left
-    corner at ``start`` (x, y) then, moving by ``velocity`` (px per frame) against the scenery."""
+    corner at ``start`` (x, y) then, moving across the picture by ``velocity`` (px per frame) whatever the camera
+    does (as someone walking with it)."""
 
     width: int
     first: int

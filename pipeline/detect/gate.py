@@ -120,7 +120,8 @@ class ChangeGate:
         before, previous = self._picture, self._index
         self._index, self._picture = index, picture
         forced = (index // every) % self.schedule.max_skip == 0
-        if forced or before is None or previous != index - every or before.shape != picture.shape:
+        tiny = min(picture.shape) < 4 * HALF_BLOCK  # a frame under 32 px: nothing worth narrowing
+        if forced or tiny or before is None or previous != index - every or before.shape != picture.shape:
             return FULL
         changed = changed_blocks(before, picture, self.schedule.gate_threshold)
         if changed is None or changed.mean() > FULL_SHARE:

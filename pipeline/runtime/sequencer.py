@@ -251,7 +251,7 @@ class Sequencer:
                     request = self.detector.full_request(frame.image)
                     pending = timed("detect", lambda r=request: services.detect(r.images))
                     report.full_searches += 1
-                elif self.detector.is_full(frame.index):
+                elif scheduled:
                     report.narrowed_searches += 1
                 ahead.append((frame, request, pending, decision if scheduled else None))
             if not ahead:
