@@ -16,7 +16,7 @@ SCALES = (8, 4, 2)  # the family's members: 16-, 32- and 64-px inputs
 # Scale 8 maps 32 -> 256 px and back, as in the released DIC; smaller scales are cheaper variants.
 BACKPROJECTION_GEOMETRY = {2: (6, 2, 2), 4: (8, 4, 2), 8: (12, 8, 2)}
 DEGRADATIONS = ("bicubic", "video")
-STAGES = ("dic", "hg", "dicgan")
+TRAIN_STAGES = ("dic", "hg", "dicgan")
 TRAIN_PRECISIONS = ("fp32", "bf16", "fp16")
 INFERENCE_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -142,8 +142,8 @@ class TrainConfig:
         if self.batch_size < 1 or self.iterations < 1 or self.lr <= 0:
             raise InputError(f"batch_size, iterations and lr must be positive (got {self.batch_size}, "
                              f"{self.iterations}, {self.lr})")
-        if self.stage not in STAGES:
-            raise InputError(f"stage must be one of {', '.join(STAGES)}, got {self.stage!r}")
+        if self.stage not in TRAIN_STAGES:
+            raise InputError(f"stage must be one of {', '.join(TRAIN_STAGES)}, got {self.stage!r}")
         if self.precision not in TRAIN_PRECISIONS:
             raise InputError(f"precision must be one of {', '.join(TRAIN_PRECISIONS)}, got {self.precision!r}")
         if self.stage == "dicgan" and self.feature_weight > 0 and not self.feature_init:
