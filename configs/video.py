@@ -49,11 +49,12 @@ class AlignConfig:
     """Which faces are enhanced, by size (``pipeline.align``)."""
 
     min_face_px: float = 8.0  # faces narrower than this (landmark extent, frame px) are skipped
-    # Faces wider than this are left as they are. Measured (``dicface bench quality``, H.264 crf 26, astronaut and
-    # six held-out faces): the x8/x4 members gain up to +0.6 dB on crops up to ~42 px, but the shipped x2 member
-    # loses 0.1-0.5 dB on larger ones, so by default no face reaches it (extent 27 px = crop 42 px); --max-face 54
-    # turns it on.
-    max_face_px: float = 27.0
+    # Faces wider than this are left as they are: just above the largest astronaut face measured to gain
+    # (``dicface bench quality``, H.264 crf 26: a 64-px head, landmark extent 39 px, +0.13-0.20 dB at x2 with the
+    # x2 member trained through its schedule; that member lost 0.1-0.5 dB at 1,000 iterations, when this was 27).
+    # The held-out faces, not used to choose it: every size up to 64-px heads gains, 96-px ones (extent 48) lose
+    # 0.07 dB when enhanced and are left alone.
+    max_face_px: float = 44.0
     # A crop is reduced to a member's input by at most this factor (more loses the detail SR should keep); a crop
     # larger than the largest member's input times this is left as it is. With the 16-px member alone this bound
     # alone gives the old measured break-even (crop ~21 px, landmark extent ~14 px).

@@ -31,22 +31,20 @@ def search_region(box: Box, margin: float, width: int, height: int) -> Region | 
     return (rx1, ry1, rx2, ry2) if rx2 - rx1 >= 2 and ry2 - ry1 >= 2 else None
 
 
-REGION_MULTIPLE = 32  # region sides are grown to multiples of this (frame pixels)
+PAD_MULTIPLE = 32  # YuNet pads its input on the right and at the bottom to multiples of this (frame pixels here)
 
 
-def fit_region(region: Region, width: int, height: int, multiple: int = REGION_MULTIPLE) -> Region:
-    """``region`` grown to sides that are multiples of ``multiple`` (at most the frame's), into the frame. YuNet
-    pads its input to multiples of 32 with black: a face cut by a region's edge next to that padding was
-    missed (a face entering at the frame's edge, searched in a 56-px-wide region), with the region grown it is
-    found as in the whole frame."""
+def fit_region(region: Region, width: int, height: int, multiple: int = PAD_MULTIPLE) -> Region:
+    """``region`` grown left (up) to a side that is a multiple of ``multiple`` when it ends at the frame's right
+    (bottom) edge. YuNet pads its input on the right and at the bottom with black: a face cut by the frame's edge
+    next to that padding was missed (a face entering at the right edge, searched in a 56-px-wide region); grown,
+    the region needs no padding on that side and the face is found as in the whole frame. Other regions are left
+    as they are: the detector's answer on the smallest faces moves with any change of the crop."""
     x1, y1, x2, y2 = region
-
-    def grow(lo: int, hi: int, limit: int) -> tuple[int, int]:
-        side = min(-(-(hi - lo) // multiple) * multiple, limit)
-        lo = max(0, min(lo - (side - (hi - lo)) // 2, limit - side))
-        return lo, lo + side
-
-    (x1, x2), (y1, y2) = grow(x1, x2, width), grow(y1, y2, height)
+    if x2 == width:
+        x1 = max(0, x2 - -(-(x2 - x1) // multiple) * multiple)
+    if y2 == height:
+        y1 = max(0, y2 - -(-(y2 - y1) // multiple) * multiple)
     return x1, y1, x2, y2
 
 

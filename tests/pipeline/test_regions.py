@@ -50,19 +50,20 @@ def test_full_frames_on_schedule_regions_in_between() -> None:
     assert detector(0, frame, [])[0].bbox == (40, 30, 50, 40)
     assert recorder.shapes == [(100, 120)]
     assert detector(1, frame, []) == []  # nothing tracked: nothing to look at
-    recorder.origin = (29, 19)  # the region of the tracked box below: (30, 20, 60, 50) grown to 32 px sides
+    recorder.origin = (30, 20)  # the region of the tracked box below starts there
     found = detector(2, frame, [(40, 30, 50, 40)])
-    assert recorder.shapes[-1] == (32, 32)
+    assert recorder.shapes[-1] == (30, 30)
     assert [d.bbox for d in found] == [(40, 30, 50, 40)]  # back in frame pixels
     recorder.origin = (0, 0)
     detector(3, frame, [(40, 30, 50, 40)])
     assert recorder.shapes[-1] == (100, 120)
 
 
-def test_regions_grow_to_whole_multiples_into_the_frame() -> None:
-    assert fit_region((30, 20, 60, 50), 120, 100) == (29, 19, 61, 51)
-    assert fit_region((424, 8, 480, 112), 480, 270) == (416, 0, 480, 128)  # at the right edge: grows inwards
-    assert fit_region((0, 0, 50, 20), 40, 270) == (0, 0, 40, 32)  # never past the frame
+def test_regions_at_the_right_or_bottom_edge_grow_inwards_to_whole_multiples() -> None:
+    assert fit_region((30, 20, 60, 50), 120, 100) == (30, 20, 60, 50)  # inside the frame: as it is
+    assert fit_region((424, 8, 480, 112), 480, 270) == (416, 8, 480, 112)  # at the right edge: 64 px wide
+    assert fit_region((10, 250, 50, 270), 480, 270) == (10, 238, 50, 270)  # at the bottom: 32 px high
+    assert fit_region((0, 0, 20, 20), 20, 270) == (0, 0, 20, 20)  # never past the frame
 
 
 def test_invalid_schedule() -> None:
