@@ -72,9 +72,9 @@ def camera_motion(before: np.ndarray, now: np.ndarray) -> tuple[int, int] | None
 
 def changed_blocks(before: np.ndarray, now: np.ndarray, threshold: float) -> np.ndarray | None:
     """(h / 4, w / 4) bool: the blocks of ``now`` (8x8 frame pixels) unlike every block of ``before`` near where
-    the camera's motion puts them (mean absolute difference above ``threshold``; a search of +-1 px (half size) around
-    the global one absorbs sub-pixel misalignment); blocks with no counterpart in
-    ``before`` count as changed. None when the camera's motion cannot be measured. Shapes: ``grey`` images."""
+    the camera's motion puts them (mean absolute difference above ``threshold``; a search of +-1 px around the
+    global motion absorbs sub-pixel misalignment); blocks with no counterpart in ``before`` count as changed.
+    None when the camera's motion cannot be measured. Shapes: ``grey`` images, (h, w) float32 at half size."""
     motion = camera_motion(before, now)
     if motion is None:
         return None
