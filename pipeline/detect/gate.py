@@ -4,16 +4,17 @@ A full-frame pass is the most expensive part of detection (about 200 ms for a 12
 Between two scheduled passes (``every`` frames apart) the detector can only find something new where the picture
 changed: elsewhere it would see the pixels it saw before. So on a scheduled frame the gate compares each 8x8 block
 with the previous scheduled frame's picture near where the camera's motion (phase correlation) puts it, and asks
-for searches only around the blocks that match nothing there; the regions around the tracked faces are searched on every
-frame anyway, so changes there are left to them. A static camera, or a panning one (new picture only at one
-edge), then costs a few small searches instead of a full pass; a busy scene (most blocks changed) gets the full
-pass as before. Every change is looked at on the first scheduled frame after it, as without the gate.
+for searches only around the blocks that match nothing there, and where a track ended since (its face may still
+be there, unchanged); the regions around the tracked faces are searched on every frame anyway, so changes there
+are left to them. A static camera, or a panning one (new picture only at one edge), then costs a few small
+searches instead of a full pass; a busy scene (most blocks changed) gets the full pass as before. Every change is
+looked at on the first scheduled frame after it, as without the gate.
 
-Full passes still happen on a stream's first frame, after a scene cut (most blocks change), when the previous scheduled frame is not
-the one ``every`` frames back, when the camera motion cannot be measured, where a track ended since the previous
-scheduled frame (its face may still be there, unchanged), and on every ``max_skip``-th scheduled frame (changes
-too slow to pass the threshold between two scheduled frames). Decisions depend on frame indices and pictures
-only, so a part of a split file decides as the whole run does once its warm-up has passed.
+Full passes still happen on a stream's first frame, after a scene cut (most blocks change), when the previous
+scheduled frame is not the one ``every`` frames back, when the camera motion cannot be measured, on frames under
+32 px, and on every ``max_skip``-th scheduled frame (changes too slow to pass the threshold between two scheduled
+frames). Decisions depend on frame indices and pictures only, so a part of a split file decides as the whole run
+does once its warm-up has passed, and a runtime that decodes ahead as one that does not.
 """
 
 from __future__ import annotations
