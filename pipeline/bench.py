@@ -258,7 +258,8 @@ def bench_runtime(make_local: Callable[[], StreamRunner], make_ray: Callable[[in
             return run
 
         def split(runner: StreamRunner, parts: int) -> Callable[[Path], int]:
-            return lambda out: enhance_split(long_clip, out / "long.mp4", runner, parts, encode, streams=parts).frames_out
+            return lambda out: enhance_split(long_clip, out / "long.mp4", runner, parts, encode,
+                                             streams=parts).frames_out
 
         local = make_local()
         timed("in-process, 1 video", local, job(clips[:1], local))
