@@ -17,14 +17,14 @@ from typing import Any
 
 from torch import Tensor
 
-from configs.model import DICConfig
+from configs.model import BACKPROJECTION_GEOMETRY, DICConfig
 from models.atomic import atomic_output
 from models.checkpoints import check_compatible, read_state_dict, save_weights, sha256_file
 from models.dic import DIC
 from models.errors import CheckpointError, NoWeightsError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-_KERNEL_TO_BP_SCALE = {6: 2, 8: 4, 12: 8}
+_KERNEL_TO_BP_SCALE = {kernel: scale for scale, (kernel, _, _) in BACKPROJECTION_GEOMETRY.items()}
 _UNSHUFFLE_TO_SCALE = {1: 8, 4: 4, 16: 2}  # conv_in's input channels / 3 -> the member's scale
 
 
