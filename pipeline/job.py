@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
 
 from configs.video import EncodeOptions
 from models.atomic import TEMPORARY_MARK, atomic_output
@@ -23,7 +23,7 @@ from models.errors import DicfaceError, InputError
 from models.progress import BarFactory, no_bars
 from pipeline.io import WRITABLE_SUFFIXES, FileSource, StreamInfo, VideoSink, open_source
 from pipeline.report import RunReport, merge_reports
-from pipeline.runtime.reader import ReadAhead
+from pipeline.runtime.reader import ReadAhead, Source
 from pipeline.runtime.sequencer import RunOptions, StreamRunner
 from pipeline.segments import SPLITTABLE_SUFFIXES, join_tracks, join_videos, part_path, plan_segments, probe_timeline
 
@@ -46,7 +46,6 @@ def enhance_file(
         source = stack.enter_context(open_source(source_path))
         info = source.info
         sink = stack.enter_context(VideoSink(out, output_info(info, runner.options), source.copy_streams, encode))
-        ahead = stack.enter_context(ReadAhead(source))  # decoded on a thread of its own
         tracks_tmp = stack.enter_context(atomic_output(tracks_path)) if tracks_path else None
         tracks_file = stack.enter_context(open(tracks_tmp, "w")) if tracks_tmp else None
         bar = stack.enter_context(bars(total=info.frame_count, unit="frame", desc=Path(source_path).name,
@@ -58,9 +57,17 @@ def enhance_file(
             if on_progress:
                 on_progress(report)
 
-        report = runner.run(ahead, sink, tracks_file, progress)
-        report.seconds["decode"] = ahead.busy_seconds  # as encode: the worker's time, not the stream's waits
-        return report
+        return run_read_ahead(runner, source, sink, tracks_file, progress)
+
+
+def run_read_ahead(runner: StreamRunner, source: Source, sink: VideoSink, tracks: IO[str] | None,
+                   progress: Callable[[RunReport], None]) -> RunReport:
+    """``runner.run`` on ``source`` decoded on a thread of its own; the report's decode seconds are that thread's
+    busy time (as encode's are the writer's), not the stream's waits for it."""
+    with ReadAhead(source) as ahead:
+        report = runner.run(ahead, sink, tracks, progress)
+    report.seconds["decode"] = ahead.busy_seconds
+    return report
 
 
 class Stopped(Exception):
@@ -123,12 +130,10 @@ def enhance_split(
                     done[i] = report.frames_out
                     bar.update(sum(done.values()) - bar.n)
 
-            with FileSource(source_path, span=segments[i].span) as source, ReadAhead(source) as ahead, \
+            with FileSource(source_path, span=segments[i].span) as source, \
                     VideoSink(part_path(folder, i), output_info(source.info, runner.options), (), encode) as sink, \
                     open(part_path(folder, i, ".tracks.jsonl"), "w") as tracks:
-                report = runner.run(ahead, sink, tracks, progress)
-                report.seconds["decode"] = ahead.busy_seconds
-                return report
+                return run_read_ahead(runner, source, sink, tracks, progress)
 
         report = merge_reports(run_threads(one, len(segments), streams, stop))
         report.tracks = join_tracks([part_path(folder, i, ".tracks.jsonl") for i in range(len(segments))],
