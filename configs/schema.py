@@ -42,22 +42,26 @@ class ModelConfig:
 class DetectConfig:
     """Face detection: ``detector`` yunet | insightface | dlib; ``model``: the insightface ONNX; ``scale``: enlarge
     frames by this first (None: 2 for yunet, 1 for the others); a full-frame search every ``every`` frames, in
-    between only around the tracked faces; ``gate``: a scheduled search looks only where the picture changed."""
+    between only around the tracked faces; ``gate``: a scheduled search looks only where the picture changed;
+    ``weak_score``: detections below the detector's threshold down to this continue tracks (1: none kept)."""
 
     detector: str = "yunet"
     model: str | None = None
     scale: float | None = None
     every: int = DetectSchedule.every
     gate: bool = DetectSchedule.gate
+    weak_score: float = DetectSchedule.weak_score
 
     def __post_init__(self) -> None:
         if self.detector not in DETECTORS:
             raise ValueError(f"detector must be one of {DETECTORS}, got {self.detector!r}")
         if self.every < 1:
             raise ValueError(f"every must be at least 1, got {self.every}")
+        if not 0 <= self.weak_score <= 1:
+            raise ValueError(f"weak_score must be between 0 and 1, got {self.weak_score}")
 
     def schedule(self) -> DetectSchedule:
-        return DetectSchedule(every=self.every, gate=self.gate)
+        return DetectSchedule(every=self.every, gate=self.gate, weak_score=self.weak_score)
 
 
 @dataclass(frozen=True)

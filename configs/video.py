@@ -14,6 +14,10 @@ class DetectSchedule:
     every: int = 10  # full-frame detection on every N-th frame (1: every frame)
     margin: float = 1.0  # a tracked face's search region: its box grown by this fraction of its size per side
     duplicate_iou: float = 0.5  # detections of one face from overlapping regions: the best-scoring is kept
+    # Detections are kept down to this score, below the detector's threshold for a new face: such a weak one
+    # continues a track, and a small one may start a tentative track (``pipeline.track``; YuNet scores small
+    # faces low and unevenly, ``pipeline.detect.yunet``).
+    weak_score: float = 0.4
     # The change gate (``pipeline.detect.gate``): a scheduled pass searches only where the picture changed.
     gate: bool = True
     gate_threshold: float = 10.0  # grey levels an 8x8 block's mean must change by, camera motion undone
@@ -21,7 +25,7 @@ class DetectSchedule:
     max_skip: int = 5  # every max_skip-th scheduled pass searches the whole frame, whatever changed
 
     def __post_init__(self) -> None:
-        if self.every < 1 or self.margin < 0 or not 0 < self.duplicate_iou <= 1:
+        if self.every < 1 or self.margin < 0 or not 0 < self.duplicate_iou <= 1 or not 0 <= self.weak_score <= 1:
             raise ValueError(f"invalid detection schedule: {self}")
         if self.gate_threshold <= 0 or self.gate_pad < 0 or self.max_skip < 1:
             raise ValueError(f"invalid detection gate: {self}")
@@ -34,13 +38,16 @@ class TrackConfig:
     iou_threshold: float = 0.2  # below this a detection does not continue a track
     min_hits: int = 2  # consecutive matches before a track is confirmed (birth hysteresis)
     max_age: int = 8  # frames without a match before a track is deleted (death hysteresis)
+    # A weak detection (below the detector's threshold) narrower than this may start a tentative track, confirmed
+    # only by a detection at the full threshold (``pipeline.track``).
+    weak_birth_px: float = 24.0
     box_noise: float = 0.05  # detector box std, as a fraction of the face width
     landmark_noise: float = 0.03  # detector landmark std, fraction of the face width
     refine_noise: float = 0.015  # DIC landmark std, fraction of the face width
     motion_noise: float = 0.02  # acceleration std per frame, fraction of the face width
 
     def __post_init__(self) -> None:
-        if not 0 <= self.iou_threshold < 1 or self.min_hits < 1 or self.max_age < 0:
+        if not 0 <= self.iou_threshold < 1 or self.min_hits < 1 or self.max_age < 0 or self.weak_birth_px < 0:
             raise ValueError(f"invalid tracking configuration: {self}")
 
 

@@ -87,7 +87,9 @@ class DlibDetector:
         self._detect = dlib.get_frontal_face_detector()
         self._landmarks = DlibLandmarker(predictor_path)
 
-    def __call__(self, image: np.ndarray) -> list[Detection]:
+    def __call__(self, image: np.ndarray, min_score: float | None = None) -> list[Detection]:
+        """Faces in ``image`` at dlib's own threshold: ``min_score`` is for YuNet's and SCRFD's confidences and is
+        not used here (HOG scores are margins)."""
         rects, scores, _ = self._detect.run(image, self.upsample, 0.0)
         boxes = [(r.left(), r.top(), r.right(), r.bottom()) for r in rects]
         points = self._landmarks(image, boxes)

@@ -45,13 +45,15 @@ class InsightFaceDetector:
         self.landmarker = landmarker
         self._size: tuple[int, int] | None = None
 
-    def __call__(self, image: np.ndarray) -> list[Detection]:
-        h, w = image.shape[:2]
+    def __call__(self, image: np.ndarray, min_score: float | None = None) -> list[Detection]:
+        """Faces in ``image``, down to ``min_score`` (default and at most ``score_threshold``; those below the
+        threshold come back ``weak``)."""
         scaled = cv2.resize(image, None, fx=self.upscale, fy=self.upscale) if self.upscale != 1 else image
         size = (math.ceil(scaled.shape[1] / 32) * 32, math.ceil(scaled.shape[0] / 32) * 32)
         if size != self._size:
             self._model.prepare(ctx_id=-1, det_size=size, det_thresh=self.score_threshold)
             self._size = size
+        self._model.det_thresh = self.score_threshold if min_score is None else min(min_score, self.score_threshold)
         boxes, keypoints = self._model.detect(cv2.cvtColor(scaled, cv2.COLOR_RGB2BGR), input_size=size)
         if boxes is None or len(boxes) == 0:
             return []
@@ -60,6 +62,7 @@ class InsightFaceDetector:
         kps = [None] * len(boxes) if keypoints is None else (keypoints / self.upscale).astype(np.float32)
         points = self.landmarker(image, boxes[:, :4]) if self.landmarker is not None else [None] * len(boxes)
         return [
-            Detection(bbox=tuple(map(float, b[:4])), score=float(b[4]), landmarks=p, keypoints=k)
+            Detection(bbox=tuple(map(float, b[:4])), score=float(b[4]), landmarks=p, keypoints=k,
+                      weak=bool(b[4] < self.score_threshold))
             for b, p, k in zip(boxes, points, kps, strict=True)
         ]

@@ -3,18 +3,20 @@
 A full-frame pass on a frame enlarged for small faces is the most expensive stage of the video path (about
 130 ms for a 1280x720 frame at x2 on 2 cores); a region around a known face costs a few milliseconds. New faces are
 found at the next full-frame pass (``every`` frames), known faces are measured on every frame, so the tracker
-keeps real landmarks instead of coasting on its prediction.
+keeps real landmarks instead of coasting on its prediction. Detections are kept down to ``weak_score``, below the
+detector's threshold: they continue tracks, and small ones may start tentative ones (``pipeline.track``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from configs.video import DetectSchedule
 from pipeline.boxes import iou_matrix
+from pipeline.detect.spec import FaceDetector
 from pipeline.types import Detection
 
 Box = tuple[float, float, float, float]
@@ -73,12 +75,21 @@ def drop_duplicates(detections: list[Detection], iou: float) -> list[Detection]:
 class DetectRequest:
     """What to search in one frame: the whole frame, or the regions around the tracked faces.
 
-    images: (h, w, 3) uint8 RGB each; offsets: each image's top-left corner (x, y) in the frame.
+    images: (h, w, 3) uint8 RGB each; offsets: each image's top-left corner (x, y) in the frame; min_score:
+    detections kept down to this score (None: the detector's threshold).
     """
 
     images: list[np.ndarray]
     offsets: list[tuple[int, int]]
     full: bool
+    min_score: float | None = None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def search(self, detector: FaceDetector) -> list[list[Detection]]:
+        """Each image's detections by ``detector``."""
+        return [detector(image, self.min_score) for image in self.images]
 
 
 class DetectPlan:
@@ -91,10 +102,9 @@ class DetectPlan:
     def is_full(self, index: int) -> bool:
         return index % self.schedule.every == 0
 
-    @staticmethod
-    def full_request(image: np.ndarray) -> DetectRequest:
+    def full_request(self, image: np.ndarray) -> DetectRequest:
         """Search the whole frame. Shape: image (H, W, 3) uint8 RGB."""
-        return DetectRequest([image], [(0, 0)], full=True)
+        return DetectRequest([image], [(0, 0)], full=True, min_score=self.schedule.weak_score)
 
     def request(self, image: np.ndarray, tracked: Sequence[Box], extra: Sequence[Region] = ()) -> DetectRequest:
         """Search the regions around the ``tracked`` boxes (the tracks' latest boxes, frame pixels) and the
@@ -105,7 +115,7 @@ class DetectPlan:
         for x1, y1, x2, y2 in (fit_region(r, width, height) for r in (*regions, *extra) if r is not None):
             images.append(np.ascontiguousarray(image[y1:y2, x1:x2]))
             offsets.append((x1, y1))
-        return DetectRequest(images, offsets, full=False)
+        return DetectRequest(images, offsets, full=False, min_score=self.schedule.weak_score)
 
     def combine(self, request: DetectRequest, found: Sequence[list[Detection]]) -> list[Detection]:
         """The frame's detections from the detector's answer for each image of ``request``."""
@@ -118,7 +128,7 @@ class DetectPlan:
 class ScheduledDetector(DetectPlan):
     """A ``DetectPlan`` with its frame detector (image -> detections), run in this process."""
 
-    def __init__(self, detector: Callable[[np.ndarray], list[Detection]], schedule: DetectSchedule) -> None:
+    def __init__(self, detector: FaceDetector, schedule: DetectSchedule) -> None:
         super().__init__(schedule)
         self.detector = detector
 
@@ -128,4 +138,4 @@ class ScheduledDetector(DetectPlan):
         return self.detect(request)
 
     def detect(self, request: DetectRequest) -> list[Detection]:
-        return self.combine(request, [self.detector(im) for im in request.images])
+        return self.combine(request, request.search(self.detector))

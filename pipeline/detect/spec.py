@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -12,6 +12,14 @@ from models.errors import InputError
 from pipeline.types import Detection
 
 DETECTORS = ("yunet", "insightface", "dlib")
+
+
+class FaceDetector(Protocol):
+    """Faces in an (H, W, 3) uint8 RGB image, in its pixels. ``min_score``: keep detections down to this score,
+    those below the detector's own threshold flagged ``weak`` (None: its own threshold; a backend whose scores are
+    not confidences ignores it)."""
+
+    def __call__(self, image: np.ndarray, min_score: float | None = None) -> list[Detection]: ...
 
 
 @dataclass(frozen=True)
@@ -33,7 +41,7 @@ class DetectorSpec:
         if self.kind == "insightface" and self.model is None:
             raise InputError("--detector insightface needs --detector-model SCRFD.onnx (insightface ships none)")
 
-    def build(self) -> Callable[[np.ndarray], list[Detection]]:
+    def build(self) -> FaceDetector:
         from pipeline.detect.dlib_backend import DlibDetector, DlibLandmarker
 
         landmarker = DlibLandmarker() if self.landmarks else None

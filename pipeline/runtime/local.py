@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import numpy as np
-
 from configs.video import TrackConfig
 from pipeline.align import Aligner
 from pipeline.blend import Blender
-from pipeline.detect.regions import ScheduledDetector
+from pipeline.detect.regions import DetectRequest, ScheduledDetector
+from pipeline.detect.spec import FaceDetector
 from pipeline.enhance import Enhancer
 from pipeline.runtime.sequencer import Ready, RunOptions, Sequencer, StreamRunner
 from pipeline.types import Detection, EnhancedFace, FaceCrop
@@ -20,11 +17,11 @@ class LocalServices:
 
     lookahead = 0
 
-    def __init__(self, detector: Callable[[np.ndarray], list[Detection]], enhancer: Enhancer | None) -> None:
+    def __init__(self, detector: FaceDetector, enhancer: Enhancer | None) -> None:
         self.detector, self.enhancer = detector, enhancer
 
-    def detect(self, images: list[np.ndarray]) -> Ready[list[list[Detection]]]:
-        return Ready([self.detector(image) for image in images])
+    def detect(self, request: DetectRequest) -> Ready[list[list[Detection]]]:
+        return Ready(request.search(self.detector))
 
     def enhance(self, crops: list[FaceCrop]) -> Ready[list[EnhancedFace]]:
         assert self.enhancer is not None, "enhance() needs an Enhancer"

@@ -25,14 +25,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-import numpy as np
-
 from configs.schema import RunConfig
 from configs.video import TrackConfig
 from models.errors import DicfaceError, InputError
 from pipeline.align import Aligner
 from pipeline.blend import Blender
-from pipeline.detect.regions import DetectPlan
+from pipeline.detect.regions import DetectPlan, DetectRequest
 from pipeline.detect.spec import DetectorSpec
 from pipeline.runtime.sequencer import RunOptions, Sequencer, StreamRunner
 from pipeline.types import Detection, EnhancedFace, FaceCrop
@@ -92,10 +90,10 @@ class DetectorActor:
         cv2.setNumThreads(threads)
         self.detector = spec.build()
 
-    def detect(self, images: list[np.ndarray]) -> tuple[list[list[Detection]], float]:
+    def detect(self, request: DetectRequest) -> tuple[list[list[Detection]], float]:
         """Each image's detections, and the seconds spent."""
         start = time.perf_counter()
-        found = [self.detector(image) for image in images]
+        found = request.search(self.detector)
         return found, time.perf_counter() - start
 
     def node(self) -> str:
@@ -263,8 +261,8 @@ class RayServices:
     def __init__(self, detect: ActorPool, enhance: ActorPool | None, lookahead: int) -> None:
         self.detect_pool, self.enhance_pool, self.lookahead = detect, enhance, lookahead
 
-    def detect(self, images: list[np.ndarray]) -> RayPending[list[list[Detection]]]:
-        return self.detect_pool.call(images)
+    def detect(self, request: DetectRequest) -> RayPending[list[list[Detection]]]:
+        return self.detect_pool.call(request)
 
     def enhance(self, crops: list[FaceCrop]) -> RayPending[list[EnhancedFace]]:
         assert self.enhance_pool is not None, "enhance() needs a DIC pool"

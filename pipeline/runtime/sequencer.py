@@ -97,7 +97,7 @@ class Services(Protocol):
 
     lookahead: int
 
-    def detect(self, images: list[np.ndarray]) -> Pending[list[list[Detection]]]: ...
+    def detect(self, request: DetectRequest) -> Pending[list[list[Detection]]]: ...
 
     def enhance(self, crops: list[FaceCrop]) -> Pending[list[EnhancedFace]]: ...
 
@@ -249,7 +249,7 @@ class Sequencer:
                     decision = timed("detect", lambda f=frame: gate.decide(f.index, f.image))
                 if decoded == 1 or (scheduled and decision.full):
                     request = self.detector.full_request(frame.image)
-                    pending = timed("detect", lambda r=request: services.detect(r.images))
+                    pending = timed("detect", lambda r=request: services.detect(r))
                     report.full_searches += 1
                 elif scheduled:
                     report.narrowed_searches += 1
@@ -264,7 +264,7 @@ class Sequencer:
                 report.scene_cuts += int(frame.index >= source.first_output)
                 if request is None or pending is None:
                     request = self.detector.full_request(frame.image)
-                    pending = timed("detect", lambda r=request: services.detect(r.images))
+                    pending = timed("detect", lambda r=request: services.detect(r))
                     report.full_searches += 1
             changed: list[Region] = []
             if gate is not None and decision is not None:
@@ -273,7 +273,7 @@ class Sequencer:
                 changed = timed("detect", lambda d=decision, t=tracked: gate.regions(d, t, *size))
             if request is None or pending is None:
                 request = self.detector.request(frame.image, [s.bbox for s in states], changed)
-                pending = timed("detect", lambda r=request: services.detect(r.images))
+                pending = timed("detect", lambda r=request: services.detect(r))
             detections = timed("detect", lambda r=request, p=pending: self.detector.combine(r, p.result()))
             states = timed("track", lambda d=detections: tracker.update(d))
             if frame.index < source.first_output:

@@ -42,6 +42,15 @@ def test_yunet_finds_every_small_face_at_x2(small_faces_frame: np.ndarray) -> No
         assert x1 - 5 < d.keypoints[:, 0].mean() < x2 + 5 and y1 - 5 < d.keypoints[:, 1].mean() < y2 + 5
 
 
+def test_yunet_keeps_weak_detections_only_when_asked(small_faces_frame: np.ndarray) -> None:
+    detector = YuNetDetector(upscale=1.0, score_threshold=0.6)
+    strict, lenient = detector(small_faces_frame), detector(small_faces_frame, min_score=0.05)
+    assert all(not d.weak and d.score >= 0.6 for d in strict)
+    assert len(lenient) > len(strict)  # at x1 some of the small faces score under 0.6
+    assert all(d.weak == (d.score < 0.6) for d in lenient)
+    assert len(detector(small_faces_frame)) == len(strict)  # the lower threshold was for that call only
+
+
 def test_native_size_misses_the_smallest(small_faces_frame: np.ndarray) -> None:
     assert len(YuNetDetector(upscale=1.0)(small_faces_frame)) < 3  # why the default enlarges the frame
 

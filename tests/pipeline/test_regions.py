@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from configs.video import DetectSchedule
-from pipeline.detect.regions import ScheduledDetector, drop_duplicates, fit_region, search_region, shift_detection
+from pipeline.detect.regions import (
+    ScheduledDetector,
+    drop_duplicates,
+    fit_region,
+    search_region,
+    shift_detection,
+)
 from pipeline.types import Detection
 
 
@@ -33,10 +39,12 @@ class _Recorder:
 
     def __init__(self) -> None:
         self.shapes: list[tuple[int, int]] = []
+        self.asked: list[float | None] = []  # the min_score of each call
         self.origin = (0, 0)
 
-    def __call__(self, image: np.ndarray) -> list[Detection]:
+    def __call__(self, image: np.ndarray, min_score: float | None = None) -> list[Detection]:
         self.shapes.append(image.shape[:2])
+        self.asked.append(min_score)
         x0, y0 = self.origin
         if not (x0 <= 40 and y0 <= 30 and x0 + image.shape[1] >= 50 and y0 + image.shape[0] >= 40):
             return []
@@ -48,7 +56,7 @@ def test_full_frames_on_schedule_regions_in_between() -> None:
     detector = ScheduledDetector(recorder, DetectSchedule(every=3, margin=1.0))
     frame = np.zeros((100, 120, 3), np.uint8)
     assert detector(0, frame, [])[0].bbox == (40, 30, 50, 40)
-    assert recorder.shapes == [(100, 120)]
+    assert recorder.shapes == [(100, 120)] and recorder.asked == [0.4]  # weak detections kept
     assert detector(1, frame, []) == []  # nothing tracked: nothing to look at
     recorder.origin = (30, 20)  # the region of the tracked box below starts there
     found = detector(2, frame, [(40, 30, 50, 40)])

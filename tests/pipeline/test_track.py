@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -108,3 +110,28 @@ def test_detections_without_landmarks_track_boxes_only() -> None:
     (state,) = tracker.update([Detection((10, 10, 40, 40), 0.9)])
     assert state.landmarks is None and state.confirmed
     assert state.bbox == pytest.approx((10, 10, 40, 40))
+
+
+def test_a_weak_detection_continues_a_track_and_only_a_small_one_starts_one() -> None:
+    tracker = Tracker(TrackConfig(min_hits=2, weak_birth_px=24))
+    assert tracker.update([Detection((10, 10, 40, 40), 0.5, weak=True)]) == []  # 30 px: junk, not a small face
+    tracker.update([Detection((10, 10, 40, 40), 0.9)])
+    (state,) = tracker.update([Detection((11, 10, 41, 40), 0.5, weak=True)])
+    assert state.confirmed and state.time_since_update == 0  # the second match confirms it
+    (state,) = tracker.update([Detection((12, 10, 42, 40), 0.5, weak=True), Detection((200, 10, 230, 40), 0.5,
+                                                                                        weak=True)])
+    assert state.track_id == 1  # the wide weak one far away started nothing
+
+
+def test_a_small_weak_face_is_confirmed_only_by_a_full_detection() -> None:
+    tracker = Tracker(TrackConfig(min_hits=2, weak_birth_px=24))
+    small = [Detection((100.0 + t, 50, 112.0 + t, 62), 0.45, weak=True) for t in range(4)]
+    (state,) = tracker.update([small[0]])
+    assert not state.confirmed  # tentative
+    (state,) = tracker.update([small[1]])
+    assert not state.confirmed  # two weak matches are not enough
+    (state,) = tracker.update([replace(small[2], score=0.7, weak=False)])
+    assert state.confirmed
+    tracker = Tracker(TrackConfig(min_hits=2, weak_birth_px=24))
+    tracker.update([small[0]])
+    assert tracker.update([]) == []  # never confirmed by a full detection: dropped at its first miss
