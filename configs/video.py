@@ -66,6 +66,11 @@ class AlignConfig:
     # larger than the largest member's input times this is left as it is. With the 16-px member alone this bound
     # alone gives the old measured break-even (crop ~21 px, landmark extent ~14 px).
     max_reduction: float = 1.3
+    # Members with a smaller input than this serve only when no member of at least this input is loaded: the 16-px
+    # member, trained on clean bicubic faces, lost to the 32-px one (trained on video degradations) on every crop
+    # of 15-22 px measured (12-frame crf-26 clips of CelebA test faces, x4: +0.16/+0.34/+0.49 dB against
+    # +0.23/+0.37/+0.50 for 16/20/24-px heads; x2 likewise), the crop enlarged to 32 px instead of reduced to 16.
+    min_input: int = 32
     confirmed_only: bool = True  # only tracks past the birth hysteresis are enhanced
 
     def __post_init__(self) -> None:
@@ -73,6 +78,8 @@ class AlignConfig:
             raise ValueError(f"need 0 < min_face_px <= max_face_px, got {self.min_face_px}, {self.max_face_px}")
         if self.max_reduction < 1:
             raise ValueError(f"max_reduction must be at least 1, got {self.max_reduction}")
+        if self.min_input < 1:
+            raise ValueError(f"min_input must be at least 1, got {self.min_input}")
 
 
 @dataclass(frozen=True)

@@ -43,11 +43,13 @@ def crop_box(track: TrackState) -> tuple[float, float, float, float]:
 
 class Aligner:
     """Tracks of one frame -> DIC crops, each sized for the member that fits it (order kept; skipped faces are
-    dropped). ``input_sizes``: the members' input sizes (``Enhancer.input_sizes``)."""
+    dropped). ``input_sizes``: the members' input sizes (``Enhancer.input_sizes``); those under ``cfg.min_input``
+    are used only when no other is given."""
 
     def __init__(self, cfg: AlignConfig = AlignConfig(), input_sizes: Sequence[int] = (LR_SIZE,)) -> None:
         self.cfg = cfg
-        self.input_sizes = tuple(sorted(input_sizes))
+        sizes = tuple(sorted(input_sizes))
+        self.input_sizes = tuple(s for s in sizes if s >= cfg.min_input) or sizes
 
     def __call__(self, frame: Frame, tracks: Sequence[TrackState]) -> list[FaceCrop]:
         crops = []

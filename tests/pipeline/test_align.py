@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fractions import Fraction
 
 import numpy as np
@@ -48,8 +50,11 @@ def test_each_face_goes_to_the_member_that_fits_it() -> None:
 def test_crops_are_sized_for_their_member(frame: Frame) -> None:
     tracks = [state((40.0, 40.0), 10.0, tid=1), state((80.0, 60.0), 20.0, tid=2), state((80.0, 60.0), 40.0, tid=3),
               state((80.0, 60.0), 60.0, tid=4)]
-    crops = Aligner(GEOMETRY, FAMILY)(frame, tracks)
+    crops = Aligner(replace(GEOMETRY, min_input=16), FAMILY)(frame, tracks)
     assert [(c.track_id, c.lr.shape[0]) for c in crops] == [(1, 16), (2, 32), (3, 64)]  # crop 93 px: too large
+    crops = Aligner(GEOMETRY, FAMILY)(frame, tracks)  # by default the 16-px member only when it is alone
+    assert [(c.track_id, c.lr.shape[0]) for c in crops] == [(1, 32), (2, 32), (3, 64)]
+    assert [c.lr.shape[0] for c in Aligner(GEOMETRY, (16,))(frame, tracks)] == [16]  # --scale 8
 
 
 def test_size_policy_and_hysteresis(frame: Frame) -> None:
