@@ -19,7 +19,9 @@ import numpy as np
 
 from models.atomic import atomic_output
 from models.data import FLIP_68
+from models.errors import InputError
 from models.faces import resize_bicubic
+from models.imageio import list_images, read_rgb
 from pipeline.io import container_format
 
 HEAD_BOX = (150, 40, 300, 220)  # x1, y1, x2, y2 of the astronaut's head in skimage.data.astronaut()
@@ -60,12 +62,14 @@ def heldout_faces() -> list[FaceSource]:
     anything in dicface. Each head is a box 2x the landmarks' extent, centred a little above them."""
     from importlib.resources import files
 
-    from PIL import Image
+    return photo_faces(read_rgb(Path(str(files("insightface") / "data" / "images" / "t1.jpg"))))
 
+
+def photo_faces(photo: np.ndarray) -> list[FaceSource]:
+    """The faces dlib finds in an (H, W, 3) uint8 RGB photo, left to right, each with its head: a box 2x the
+    landmarks' extent, centred a little above them (clipped to the photo)."""
     from pipeline.detect.dlib_backend import DlibDetector
 
-    with Image.open(str(files("insightface") / "data" / "images" / "t1.jpg")) as img:
-        photo = np.asarray(img.convert("RGB"))
     sources = []
     for det in sorted(DlibDetector(upsample=1)(photo), key=lambda d: d.landmarks[:, 0].mean()):
         low, high = det.landmarks.min(axis=0), det.landmarks.max(axis=0)
@@ -75,6 +79,17 @@ def heldout_faces() -> list[FaceSource]:
         head = photo[y1 : int(cy + half), x1 : int(cx + half)]
         sources.append(FaceSource(np.ascontiguousarray(head), det.landmarks - (x1, y1)))
     return sources
+
+
+def folder_faces(folder: Path, count: int = 4) -> list[FaceSource]:
+    """One face from each of the first photos of ``folder`` (sorted by name) in which dlib finds one, ``count`` in
+    all: clips of your own faces for ``dicface bench quality --faces DIR``."""
+    sources: list[FaceSource] = []
+    for path in list_images([folder]):
+        sources += photo_faces(read_rgb(path))[:1]
+        if len(sources) == count:
+            return sources
+    raise InputError(f"{folder}: dlib found a face in only {len(sources)} of its images, {count} needed")
 
 
 def face_clip_frames(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import replace
+from pathlib import Path
 
 from configs.schema import (
     RunConfig,
@@ -39,13 +40,14 @@ def _runner_factory(args: argparse.Namespace, cfg: RunConfig):  # noqa: ANN202 -
 
 def _bench_quality(args: argparse.Namespace) -> int:
     from pipeline.bench import QUALITY_FACES, SizeRow, bench_quality, bench_sizes
-    from pipeline.examples import astronaut_faces, heldout_faces
+    from pipeline.examples import astronaut_faces, folder_faces, heldout_faces
 
     scale = int(args.upscale)
     if scale != args.upscale or not 2 <= scale <= 8:
         raise InputError(f"bench quality needs a whole --upscale between 2 and 8, got {args.upscale}")
     make = _runner_factory(args, run_config(args))
-    sources = heldout_faces() if args.faces == "heldout" else astronaut_faces()
+    named = {"astronaut": astronaut_faces, "heldout": heldout_faces}
+    sources = named[args.faces]() if args.faces in named else folder_faces(Path(args.faces))
     rows = bench_sizes(make, sources, frames=args.frames, crf=args.input_crf)
     print(f"gain over bicubic per face size: {args.faces} faces, H.264 crf {args.input_crf} input, {args.frames} "
           f"frames, against a xK render of the same scene; face regions only; default flags")

@@ -211,8 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "gain over bicubic per face size at x2 and x4, and what seeding, feedback and temporal "
                          "fusion each add")
     b.add_argument("--frames", type=positive_int, default=12, help="length of the generated clips (default 12)")
-    b.add_argument("--faces", choices=("astronaut", "heldout"), default="astronaut",
-                   help="face photos of the size table: the astronaut (default) or six held-out faces")
+    b.add_argument("--faces", default="astronaut",
+                   help="face photos of the clips: astronaut (default), heldout (six faces never tuned on) or a "
+                        "folder of face photos (a face from each of its first four)")
     b.add_argument("--input-crf", type=int, default=26, help="H.264 crf of the size table's input clips (26)")
     _add_video_flags(b)
     _add_common(b)

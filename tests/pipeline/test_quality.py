@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
+import pytest
 
-from pipeline.examples import face_clip_frames
+from models.errors import InputError
+from models.imageio import write_png
+from pipeline.examples import face_clip_frames, folder_faces
 from pipeline.quality import face_regions, score_video
 
 
@@ -44,3 +49,18 @@ def test_the_ground_truth_render_lies_exactly_on_the_input() -> None:
             moved = cv2.warpAffine(down, np.float32([[1, 0, dx], [0, 1, dy]]), (320, 180), flags=cv2.INTER_LINEAR)
             scores[dx, dy] = psnr_y(moved[region], low[1][region], 0)
         assert scores[0, 0] > 30 and scores[0, 0] == max(scores.values()), scores
+
+
+def test_a_folder_of_photos_gives_one_face_each(tmp_path: Path) -> None:
+    from skimage import data
+
+    photo = data.astronaut()
+    for name in ("a.png", "b.png"):
+        write_png(photo, tmp_path / name)
+    faces = folder_faces(tmp_path, count=2)
+    assert len(faces) == 2 and faces[0].head.shape[0] > 100 and faces[0].landmarks.shape == (68, 2)
+    low, high = faces[0].landmarks.min(axis=0), faces[0].landmarks.max(axis=0)
+    assert (low >= 0).all() and (high < faces[0].head.shape[1::-1]).all()  # the landmarks lie in the head
+    write_png(np.full((64, 64, 3), 128, np.uint8), tmp_path / "c.png")
+    with pytest.raises(InputError, match="in only 2 of its images"):
+        folder_faces(tmp_path, count=3)
