@@ -53,8 +53,8 @@ def test_enhance_keeps_frames_timestamps_audio_and_reports(
     assert data["scene_cuts"] == 0
     lines = [json.loads(line) for line in tracks.read_text().splitlines()]
     assert [line["frame"] for line in lines] == list(range(16))
-    ids = {t["id"] for line in lines for t in line["tracks"]}
-    assert ids == {1, 2}  # stable through the clip
+    ids = {t["id"] for line in lines for t in line["tracks"] if t["confirmed"]}
+    assert ids == {1, 2}  # stable through the clip (a tentative track of a weak detection may come and go)
     last = {t["id"]: np.array(t["landmarks"]) for t in lines[-1]["tracks"]}
     errors = sorted(min(np.abs(pts - truth[-1, k]).mean() for k in range(2)) for pts in last.values())
     assert errors[-1] < 3.0  # tracked landmarks follow the true motion (px, ~30-px faces)
