@@ -19,7 +19,7 @@ from pipeline.job import enhance_file
 from pipeline.runtime.local import LocalRunner
 from pipeline.runtime.sequencer import RunOptions
 
-SCHEDULE = DetectSchedule(every=5)
+SCHEDULE = DetectSchedule(every=5, max_skip=5)
 # Faces of 16-64 px: there from the start, appearing mid-shot, entering past the edge, crossing another one,
 # leaving; the camera stands still, then pans from frame 30.
 ARRIVALS = (Arrival(24, 0, (60.0, 100.0)), Arrival(16, 12, (300.0, 160.0)), Arrival(32, 8, (470.0, 40.0), (-4.0, 0.5)),
