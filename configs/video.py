@@ -23,7 +23,8 @@ class DetectSchedule:
     gate_threshold: float = 10.0  # grey levels an 8x8 block's mean must change by, camera motion undone
     gate_pad: int = 32  # frame pixels around a changed area that are searched with it
     # Every max_skip-th scheduled pass searches the whole frame, whatever changed: a change too slow for the gate is
-    # looked at within every x max_skip frames (100: 4 s at 25 fps). 5 cost 1 ms a frame more at 720p, 3 at 1080p.
+    # looked at within every * max_skip frames (100 by default: 4 s at 25 fps). 5 cost 1 ms a frame more at 720p
+    # and 3 ms at 1080p.
     max_skip: int = 10
 
     def __post_init__(self) -> None:

@@ -16,8 +16,9 @@ class Detection:
     bbox: (x1, y1, x2, y2) float, image pixels; score: detector confidence (backend-specific scale);
     landmarks: (68, 2) float32 xy in iBUG order, image pixels, or None when the backend has none;
     keypoints: (5, 2) float32 xy (eyes, nose tip, mouth corners) where the backend gives them;
-    weak: scored below the detector's threshold for a new face, kept because it was searched for around a
-    tracked one: it may continue that track but never starts one.
+    weak: scored below the detector's threshold for a new face, kept because the search asked for weaker ones
+    (``DetectSchedule.weak_score``): it may continue a track, and only a small one starts a tentative track
+    (``pipeline.track``).
     """
 
     bbox: tuple[float, float, float, float]
