@@ -72,6 +72,7 @@ class Enhancer:
                     srs[group], heats[group] = out.sr, out.heatmaps
         points = decode_landmarks(heats).numpy()
         return [
-            EnhancedFace(c.frame_index, c.track_id, c.box, sr, from_crop_coords(p, c.box, HR_SIZE), c.seed)
+            EnhancedFace(c.frame_index, c.track_id, c.box, sr, from_crop_coords(p, c.box, HR_SIZE), c.seed,
+                         c.lr)
             for c, sr, p in zip(crops, denormalise(srs), points, strict=True)
         ]

@@ -74,7 +74,8 @@ class FaceCrop:
 @dataclass(frozen=True)
 class EnhancedFace:
     """sr: (128, 128, 3) uint8 RGB covering ``box``; landmarks: (68, 2) float32 decoded by DIC, frame pixels;
-    seed: the crop's tracked landmarks (68, 2) in the 128-px crop frame, or None (what temporal fusion aligns by)."""
+    seed: the crop's tracked landmarks (68, 2) in the 128-px crop frame, or None (what temporal fusion aligns by);
+    lr: the (S, S, 3) uint8 RGB crop DIC was given, or None (what temporal fusion registers by)."""
 
     frame_index: int
     track_id: int
@@ -82,3 +83,4 @@ class EnhancedFace:
     sr: np.ndarray
     landmarks: np.ndarray
     seed: np.ndarray | None = None
+    lr: np.ndarray | None = None

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 
 from configs.video import FusionConfig
 from models.faces import HR_SIZE, resize_bicubic
 from pipeline.examples import astronaut_faces
-from pipeline.fusion import TemporalFusion
+from pipeline.fusion import Y_WEIGHTS, TemporalFusion, register
 from pipeline.types import EnhancedFace
 
 SEED = np.stack(np.meshgrid(np.linspace(30, 98, 17), np.linspace(40, 100, 4)), -1).reshape(-1, 2)[:68]
@@ -40,6 +42,42 @@ def test_noise_that_changes_every_frame_is_averaged_out_along_the_motion() -> No
         errors_out.append(np.abs(out.sr[inner] - clean[inner]).mean())
     assert errors_out[0] == errors_in[0]  # a track's first frame is the SR face itself
     assert np.mean(errors_out[4:]) < 0.6 * np.mean(errors_in[4:])
+
+
+def test_faces_are_carried_by_their_registered_crops_when_the_landmarks_jitter() -> None:
+    """A small face's tracked landmarks jitter by pixels of the 128-px crop from frame to frame: carried by them,
+    the past faces land beside the current one and are mostly rejected; registered by their LR crops, they line up
+    and average DIC's flicker away."""
+    head, rng = _head(), np.random.default_rng(1)
+    errors = {}
+    for on in (False, True):
+        fusion, noise = TemporalFusion(FusionConfig(register=on)), np.random.default_rng(0)
+        out_errors = []
+        for t in range(12):
+            face = _face(head, t, shift=(0.7 * t, -0.4 * t))
+            clean = face.sr.astype(np.float32)
+            noisy = np.clip(clean + noise.normal(0, 4, clean.shape), 0, 255).astype(np.uint8)
+            jitter = (face.seed + rng.normal(0, 2.5, 2)).astype(np.float32)  # the whole set moves, as a crop's do
+            lr = resize_bicubic(face.sr, 32)
+            out = fusion(t, [replace(face, sr=noisy, seed=jitter, lr=lr)])[0]
+            inner = np.s_[24:-24, 24:-24]
+            out_errors.append(np.abs(out.sr[inner] - clean[inner]).mean())
+        errors[on] = np.mean(out_errors[4:])
+    assert errors[True] < 0.8 * errors[False]
+
+
+def test_registration_finds_the_crops_sub_pixel_motion_that_landmarks_miss() -> None:
+    head = _head()
+    before = resize_bicubic(head, 32).astype(np.float32) @ Y_WEIGHTS
+    for dx, dy in ((1.5, -0.75), (-2.25, 3.0)):  # 128-px crop pixels
+        moved = cv2.warpAffine(head, np.float32([[1, 0, dx], [0, 1, dy]]), (HR_SIZE, HR_SIZE),
+                               flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        now = resize_bicubic(moved, 32).astype(np.float32) @ Y_WEIGHTS
+        guess = np.float32([[1, 0, 0], [0, 1, 0]])  # the landmarks saw no motion
+        m = register(before, now, guess, SEED + (dx, dy))
+        assert m is not None
+        carried = SEED @ m[:2, :2].T + m[:2, 2]  # the face's points, where the registered map puts them
+        assert np.abs(carried - (SEED + (dx, dy))).max() < 0.5  # a landmark fit would be off by (dx, dy)
 
 
 def test_a_changed_face_a_gap_a_jump_or_no_landmarks_keep_the_current_frame() -> None:
