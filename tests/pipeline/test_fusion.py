@@ -78,6 +78,8 @@ def test_registration_finds_the_crops_sub_pixel_motion_that_landmarks_miss() -> 
         assert m is not None
         carried = SEED @ m[:2, :2].T + m[:2, 2]  # the face's points, where the registered map puts them
         assert np.abs(carried - (SEED + (dx, dy))).max() < 0.5  # a landmark fit would be off by (dx, dy)
+    flat = np.full((32, 32), 100.0, np.float32)  # nothing to register by: the caller falls back to the landmarks
+    assert register(flat, flat, guess, SEED) is None
 
 
 def test_a_changed_face_a_gap_a_jump_or_no_landmarks_keep_the_current_frame() -> None:
