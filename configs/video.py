@@ -65,16 +65,10 @@ class AlignConfig:
     # The held-out faces, not used to choose it: every size up to 64-px heads gains, 96-px ones (extent 48) lose
     # 0.07 dB when enhanced and are left alone.
     max_face_px: float = 44.0
-    # A crop larger than the largest member's input times this is left as it is (reduced more, it would lose the
-    # detail SR should keep). With the 16-px member alone this bound
+    # A crop is reduced to a member's input by at most this factor (more loses the detail SR should keep); a crop
+    # larger than the largest member's input times this is left as it is. With the 16-px member alone this bound
     # alone gives the old measured break-even (crop ~21 px, landmark extent ~14 px).
     max_reduction: float = 1.3
-    # Between two members a crop goes to the smaller one while it is reduced to that member's input by at most this
-    # factor (or max_reduction, if larger); above it, to the larger member, which enlarges it. Measured on 48-px
-    # heads at x2 (crops of 42-48 px, 16-frame crf-26 clips: astronaut and two sets of CelebA test faces): the x4
-    # member (crop reduced 1.3-1.5x) +0.46/+0.51/+0.47 dB over bicubic, the x2 member (crop enlarged 1.3-1.5x)
-    # +0.33/+0.25/+0.34; 64-px heads (crops of 56-62 px) stay with the x2 member.
-    handover: float = 1.6
     # Members with a smaller input than this serve only when no member of at least this input is loaded: the 16-px
     # member, trained on clean bicubic faces, lost to the 32-px one (trained on video degradations) on every crop
     # of 15-22 px measured (12-frame crf-26 clips of CelebA test faces, x4: +0.16/+0.34/+0.49 dB against
@@ -85,9 +79,8 @@ class AlignConfig:
     def __post_init__(self) -> None:
         if not 0 < self.min_face_px <= self.max_face_px:
             raise ValueError(f"need 0 < min_face_px <= max_face_px, got {self.min_face_px}, {self.max_face_px}")
-        if self.max_reduction < 1 or self.handover < 1:
-            raise ValueError(f"max_reduction and handover must be at least 1, got {self.max_reduction}, "
-                             f"{self.handover}")
+        if self.max_reduction < 1:
+            raise ValueError(f"max_reduction must be at least 1, got {self.max_reduction}")
         if self.min_input < 1:
             raise ValueError(f"min_input must be at least 1, got {self.min_input}")
 

@@ -3,8 +3,7 @@
 The crop is the square, axis-aligned box DIC was trained on (``models.faces.square_box``: 1.55x the landmarks'
 extent, centred slightly above them), sampled straight from the frame with PIL's antialiased bicubic (edge pixels
 repeated where the box leaves the frame) to the input size of the DIC member that fits it (``route``: 16, 32 or
-64 px; a crop between two members' inputs goes to the smaller one while it is reduced by at most
-``AlignConfig.handover``). A size policy skips faces too small to trust, and faces no member can take without losing detail.
+64 px). A size policy skips faces too small to trust, and faces no member can take without losing detail.
 """
 
 from __future__ import annotations
@@ -20,14 +19,11 @@ from pipeline.types import FaceCrop, Frame, TrackState
 BOX_TO_CROP = CROP_SCALE
 
 
-def route(crop_px: float, input_sizes: Sequence[int], max_reduction: float, handover: float = 1.0) -> int | None:
+def route(crop_px: float, input_sizes: Sequence[int], max_reduction: float) -> int | None:
     """The input size of the member for a square crop of ``crop_px`` frame pixels: the smallest input the crop is
-    reduced to by at most ``handover`` (or ``max_reduction`` if larger), else the largest input; None when even
-    that would reduce the crop by more than ``max_reduction`` (detail lost)."""
-    sizes = sorted(input_sizes)
-    if crop_px > sizes[-1] * max_reduction:
-        return None
-    return next((size for size in sizes if crop_px <= size * max(handover, max_reduction)), sizes[-1])
+    reduced to by at most ``max_reduction`` (detail kept, the 128-px output enlarged as little as possible before
+    it is pasted); None when even the largest input would reduce it by more."""
+    return next((size for size in sorted(input_sizes) if crop_px <= size * max_reduction), None)
 
 
 def face_width(track: TrackState) -> float:
@@ -63,7 +59,7 @@ class Aligner:
             if not self.cfg.min_face_px <= face_width(track) <= self.cfg.max_face_px:
                 continue
             box = crop_box(track)
-            size = route(box[2] - box[0], self.input_sizes, self.cfg.max_reduction, self.cfg.handover)
+            size = route(box[2] - box[0], self.input_sizes, self.cfg.max_reduction)
             if size is None:
                 continue
             seed = None if track.landmarks is None else to_crop_coords(track.landmarks, box, HR_SIZE)

@@ -88,10 +88,9 @@ def _add_video_flags(p: argparse.ArgumentParser) -> None:
                         f"a face no DIC member fits without reducing it more than --max-reduction is left as it is "
                         f"too")
     p.add_argument("--max-reduction", type=float,
-                   help=f"a face crop larger than the largest DIC member's input times this is left as it is "
-                        f"(default {align.max_reduction:g}: detail kept; between two members a crop goes to the "
-                        f"smaller while reduced by at most {align.handover:g}, align.handover); raise it to force "
-                        f"larger faces through the members there are (e.g. 4 with a single 16-px model)")
+                   help=f"a face crop goes to the smallest DIC member it is reduced to by at most this factor "
+                        f"(default {align.max_reduction:g}: detail kept); raise it to force larger faces "
+                        f"through the members there are (e.g. 4 with a single 16-px model)")
     p.add_argument("--upscale", type=float, help="scale the whole frame by K (faces from DIC; default 1)")
     p.add_argument("--window", type=positive_int, help=f"frames per DIC batch (default {enhance.window})")
     p.add_argument("--codec", help=f"video encoder (default {encode.codec})")
