@@ -42,6 +42,17 @@ def test_the_sr_image_lands_on_the_crop_box() -> None:
     assert ys.mean() == pytest.approx((BOX[1] + BOX[3]) / 2 - 0.5, abs=0.6)
 
 
+def test_a_face_pasted_at_a_sub_pixel_offset_keeps_its_detail() -> None:
+    """One resampling onto the frame's pixels: stripes of a 4-px period keep ~89 % of their contrast at a half-pixel
+    offset (a resize to the box followed by a linear-interpolated shift kept ~71 %)."""
+    x = np.arange(128)
+    stripes = np.repeat((128 + 80 * np.sin(2 * np.pi * x / 4 + 0.3))[None, :, None], 128, 0)
+    sr = np.repeat(stripes, 3, 2).astype(np.uint8)
+    frame = np.full((160, 160, 3), 128, np.uint8)
+    out = Blender(BlendConfig(feather=0.01))(frame, [PasteFace((10.5, 10.5, 138.5, 138.5), sr)])
+    assert out[40:100, 40:100, 0].std() > 0.85 * sr[..., 0].std()
+
+
 def test_upscaled_output_places_faces_at_scale() -> None:
     frame = np.zeros((50, 60, 3), np.uint8)
     sr = np.full((128, 128, 3), 200, np.uint8)
