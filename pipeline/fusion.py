@@ -120,12 +120,14 @@ class TemporalFusion:
         """The history with each face's ``to_last`` moved on to the current crop (None where registration is off
         or failed: those are carried by their landmarks). The step from the last crop to this one scales by the
         crop boxes' sides (a face does not change size between two frames; landmark-fitted scales jitter) and
-        shifts by the landmarks' mean motion, refined by ECC."""
+        shifts by the landmarks' mean motion, refined by ECC (unless ECC moved it by more than ``max_motion``)."""
         last, step = history[-1], None
         if self.cfg.register and lr is not None and last.lr is not None and last.lr.shape == lr.shape:
             k = last.side / side
             shift = (seed - k * last.seed).mean(axis=0)
             step = register(last.lr, lr, np.array([[k, 0.0, shift[0]], [0.0, k, shift[1]]]), seed)
+            if step is not None and np.abs(step[:2, 2] - shift).max() > self.cfg.max_motion * HR_SIZE:
+                step = None  # ECC ran off (far from where the landmarks went): not trusted
         return deque((replace(p, to_last=None if step is None or p.to_last is None else step @ p.to_last)
                       for p in history), maxlen=history.maxlen)
 

@@ -6,9 +6,11 @@ from dataclasses import replace
 
 import cv2
 import numpy as np
+import pytest
 
 from configs.video import FusionConfig
 from models.faces import HR_SIZE, resize_bicubic
+from pipeline import fusion as fusion_module
 from pipeline.examples import astronaut_faces
 from pipeline.fusion import Y_WEIGHTS, TemporalFusion, register
 from pipeline.types import EnhancedFace
@@ -64,6 +66,18 @@ def test_faces_are_carried_by_their_registered_crops_when_the_landmarks_jitter()
             out_errors.append(np.abs(out.sr[inner] - clean[inner]).mean())
         errors[on] = np.mean(out_errors[4:])
     assert errors[True] < 0.8 * errors[False]
+
+
+def test_a_registration_that_runs_off_is_not_trusted(monkeypatch: pytest.MonkeyPatch) -> None:
+    head = _head()
+    lr = resize_bicubic(head, 32)
+    faces = [replace(_face(head, t, shift=(0.5 * t, 0.0)), lr=lr) for t in range(3)]
+    by_landmarks = TemporalFusion(FusionConfig(register=False))
+    plain = [by_landmarks(t, [f])[0] for t, f in enumerate(faces)]
+    monkeypatch.setattr(fusion_module, "register", lambda *_: np.array([[1, 0, 40.0], [0, 1, 0], [0, 0, 1]]))
+    fusion = TemporalFusion()
+    ran_off = [fusion(t, [f])[0] for t, f in enumerate(faces)]
+    assert all(np.array_equal(a.sr, b.sr) for a, b in zip(plain, ran_off, strict=True))  # the landmarks carried
 
 
 def test_registration_finds_the_crops_sub_pixel_motion_that_landmarks_miss() -> None:
