@@ -43,7 +43,8 @@ class DetectConfig:
     """Face detection: ``detector`` yunet | insightface | dlib; ``model``: the insightface ONNX; ``scale``: enlarge
     frames by this first (None: 2 for yunet, 1 for the others); a full-frame search every ``every`` frames, in
     between only around the tracked faces; ``gate``: a scheduled search looks only where the picture changed;
-    ``weak_score``: detections below the detector's threshold down to this continue tracks (1: none kept)."""
+    ``weak_score``: detections below the detector's threshold down to this continue tracks (1: none kept);
+    ``region_face_px``: a tracked face narrower than this is searched in its region enlarged to it (0: never)."""
 
     detector: str = "yunet"
     model: str | None = None
@@ -51,6 +52,7 @@ class DetectConfig:
     every: int = DetectSchedule.every
     gate: bool = DetectSchedule.gate
     weak_score: float = DetectSchedule.weak_score
+    region_face_px: float = DetectSchedule.region_face_px
 
     def __post_init__(self) -> None:
         if self.detector not in DETECTORS:
@@ -59,9 +61,12 @@ class DetectConfig:
             raise ValueError(f"every must be at least 1, got {self.every}")
         if not 0 <= self.weak_score <= 1:
             raise ValueError(f"weak_score must be between 0 and 1, got {self.weak_score}")
+        if self.region_face_px < 0:
+            raise ValueError(f"region_face_px must be 0 or more, got {self.region_face_px}")
 
     def schedule(self) -> DetectSchedule:
-        return DetectSchedule(every=self.every, gate=self.gate, weak_score=self.weak_score)
+        return DetectSchedule(every=self.every, gate=self.gate, weak_score=self.weak_score,
+                              region_face_px=self.region_face_px)
 
 
 @dataclass(frozen=True)

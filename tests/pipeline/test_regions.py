@@ -12,6 +12,7 @@ from pipeline.detect.regions import (
     fit_region,
     search_region,
     shift_detection,
+    zoom_region,
 )
 from pipeline.types import Detection
 
@@ -27,6 +28,40 @@ def test_shift_moves_box_landmarks_and_keypoints() -> None:
     moved = shift_detection(det, 10, 20)
     assert moved.bbox == (11, 22, 13, 24)
     assert np.all(moved.landmarks == [10, 20]) and np.all(moved.keypoints == [11, 21])
+
+
+def test_a_detection_in_an_enlarged_region_maps_back_to_the_frame() -> None:
+    det = Detection((20, 40, 40, 60), 0.9, np.full((68, 2), 30, np.float32), np.full((5, 2), 50, np.float32))
+    moved = shift_detection(det, 10, 20, (2.0, 4.0))
+    assert moved.bbox == (20, 30, 30, 35)
+    assert np.all(moved.landmarks == [25, 27.5]) and np.all(moved.keypoints == [35, 32.5])
+
+
+def test_a_small_face_region_is_enlarged_to_whole_multiples_and_a_large_one_is_not() -> None:
+    region = np.zeros((30, 36, 3), np.uint8)
+    zoomed, zoom = zoom_region(region, 10, 32, 2.0)
+    assert zoomed.shape == (64, 80, 3) and zoom == (80 / 36, 64 / 30)  # x2 capped, sides rounded up to 16
+    assert zoom_region(region, 20, 32, 2.0)[0].shape == (48, 64, 3)  # x1.6
+    assert zoom_region(region, 40, 32, 2.0) == (region, (1.0, 1.0))
+    assert zoom_region(region, 10, 0, 2.0)[1] == (1.0, 1.0)  # off
+
+
+class _Bright:
+    """A detector that reports the bounding box of the bright pixels of the image it is given."""
+
+    def __call__(self, image: np.ndarray, min_score: float | None = None) -> list[Detection]:
+        ys, xs = np.nonzero(image[..., 0] > 127)
+        return [Detection((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), 0.9)] if len(xs) else []
+
+
+def test_a_small_tracked_face_is_searched_enlarged_and_found_where_it_is() -> None:
+    frame = np.zeros((100, 120, 3), np.uint8)
+    frame[30:40, 40:50] = 255
+    detector = ScheduledDetector(_Bright(), DetectSchedule(every=3, margin=1.0, region_face_px=32, max_zoom=2))
+    request = detector.request(frame, [(41, 31, 51, 41)])
+    assert request.images[0].shape[:2] == (64, 64) and request.zooms == [(64 / 30, 64 / 30)]
+    (found,) = detector.detect(request)
+    assert np.allclose(found.bbox, (40, 30, 50, 40), atol=0.5)
 
 
 def test_overlapping_regions_report_a_face_once() -> None:
@@ -53,7 +88,7 @@ class _Recorder:
 
 def test_full_frames_on_schedule_regions_in_between() -> None:
     recorder = _Recorder()
-    detector = ScheduledDetector(recorder, DetectSchedule(every=3, margin=1.0))
+    detector = ScheduledDetector(recorder, DetectSchedule(every=3, margin=1.0, region_face_px=0))
     frame = np.zeros((100, 120, 3), np.uint8)
     assert detector(0, frame, [])[0].bbox == (40, 30, 50, 40)
     assert recorder.shapes == [(100, 120)] and recorder.asked == [0.4]  # weak detections kept
