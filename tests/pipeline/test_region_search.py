@@ -1,4 +1,4 @@
-"""Weak detections (below the detector's threshold) keep small faces tracked in more frames."""
+"""Weak detections (below the detector's threshold) and enlarged search regions keep small faces tracked."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pipeline.detect.regions import ScheduledDetector
 from pipeline.detect.spec import DetectorSpec
 from pipeline.examples import face_clip_frames, heldout_faces, write_clip
 from pipeline.job import enhance_file
+from pipeline.quality import read_frames
 from pipeline.runtime.local import LocalRunner
 from pipeline.runtime.sequencer import RunOptions
 
@@ -47,3 +48,24 @@ def test_small_faces_stay_tracked_between_full_frame_passes(tmp_path: Path) -> N
     assert coverage["default"][1:].min() >= 0.9, coverage  # the 26- and 32-px heads: (nearly) every frame
     assert (coverage["default"] >= coverage["off"]).all() and coverage["default"].sum() > coverage["off"].sum() + 0.3, \
         coverage
+
+
+def test_a_small_face_is_scored_higher_in_an_enlarged_region(tmp_path: Path) -> None:
+    """The held-out photo's 26-px head in a crf-26 clip, searched around its true landmark box: at the detector's
+    x2 alone it is missed or weak in some frames; its region enlarged to 32 px of face, it passes YuNet's full
+    threshold (0.6) in every one."""
+    frames, landmarks = face_clip_frames(10, 240, 160, (26,), sources=heldout_faces())
+    clip = tmp_path / "head.mp4"
+    write_clip(clip, frames, audio=False, crf=26)
+    detector = DetectorSpec(landmarks=False).build()
+    scores = {}
+    for face_px in (0.0, 32.0):
+        search = ScheduledDetector(detector, DetectSchedule(region_face_px=face_px))
+        scores[face_px] = []
+        for frame, points in zip(read_frames(clip), landmarks[:, 0], strict=True):
+            (x1, y1), (x2, y2), (cx, cy) = points.min(axis=0), points.max(axis=0), points.mean(axis=0)
+            found = search.detect(search.request(frame, [(float(x1), float(y1), float(x2), float(y2))]))
+            scores[face_px].append(max((d.score for d in found
+                                        if d.bbox[0] <= cx <= d.bbox[2] and d.bbox[1] <= cy <= d.bbox[3]), default=0.0))
+    assert min(scores[32.0]) >= 0.6, scores
+    assert sum(s >= 0.6 for s in scores[0.0]) < len(frames), scores
