@@ -13,7 +13,7 @@ score at x2 0.14-0.56 over a clip's first 10 frames, scores 0.73-0.88 at x4.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -99,15 +99,15 @@ class DetectRequest:
     """What to search in one frame: the whole frame, or the regions around the tracked faces.
 
     images: (h, w, 3) uint8 RGB each; offsets: each image's top-left corner (x, y) in the frame; zooms: how much
-    each image was enlarged from the frame (x, y; empty: none was); min_score: detections kept down to this score
-    (None: the detector's threshold).
+    each image was enlarged from the frame (x, y); min_score: detections kept down to this score (None: the
+    detector's threshold).
     """
 
     images: list[np.ndarray]
     offsets: list[tuple[int, int]]
+    zooms: list[Zoom]
     full: bool
     min_score: float | None = None
-    zooms: list[Zoom] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -129,7 +129,7 @@ class DetectPlan:
 
     def full_request(self, image: np.ndarray) -> DetectRequest:
         """Search the whole frame. Shape: image (H, W, 3) uint8 RGB."""
-        return DetectRequest([image], [(0, 0)], full=True, min_score=self.schedule.weak_score)
+        return DetectRequest([image], [(0, 0)], [(1.0, 1.0)], full=True, min_score=self.schedule.weak_score)
 
     def request(self, image: np.ndarray, tracked: Sequence[Box], extra: Sequence[Region] = ()) -> DetectRequest:
         """Search the regions around the ``tracked`` boxes (the tracks' latest boxes, frame pixels) and the
@@ -146,15 +146,14 @@ class DetectPlan:
             images.append(np.ascontiguousarray(zoomed))
             offsets.append((x1, y1))
             zooms.append(zoom)
-        return DetectRequest(images, offsets, full=False, min_score=schedule.weak_score, zooms=zooms)
+        return DetectRequest(images, offsets, zooms, full=False, min_score=schedule.weak_score)
 
     def combine(self, request: DetectRequest, found: Sequence[list[Detection]]) -> list[Detection]:
         """The frame's detections from the detector's answer for each image of ``request``."""
         if request.full:
             return list(found[0])
-        zooms = request.zooms or [(1.0, 1.0)] * len(request.offsets)
         shifted = [shift_detection(d, x, y, zoom)
-                   for (x, y), zoom, dets in zip(request.offsets, zooms, found, strict=True) for d in dets]
+                   for (x, y), zoom, dets in zip(request.offsets, request.zooms, found, strict=True) for d in dets]
         return drop_duplicates(shifted, self.schedule.duplicate_iou)
 
 
