@@ -21,6 +21,8 @@ class DetectSchedule:
     # A tracked face narrower than region_face_px is searched in its region enlarged to that width (by at most
     # max_zoom; 0: never), on top of the detector's own enlargement: YuNet scores 16-24 px faces low and unevenly
     # at x2. Measured (``dicface bench quality``, crf 26, astronaut faces): +0.01-0.06 dB in every size bin.
+    # 48 px and at most 4x: +0.06-0.08 dB more for the 24- and 32-px astronaut heads, held-out ones -0.03 to
+    # +0.02, for detection 26 -> 40 ms per frame at 720p with three 18-22-px faces: not taken.
     region_face_px: float = 32.0
     max_zoom: float = 2.0
     # The change gate (``pipeline.detect.gate``): a scheduled pass searches only where the picture changed.
@@ -82,8 +84,14 @@ class AlignConfig:
     # +0.23/+0.37/+0.50 for 16/20/24-px heads; x2 likewise), the crop enlarged to 32 px instead of reduced to 16.
     min_input: int = 32
     confirmed_only: bool = True  # only tracks past the birth hysteresis are enhanced
+    # A track keeps the member (or the size decision) it had in its previous frame until its face passes that
+    # boundary by this fraction: a face whose crop hovers at a boundary would switch between members, or between
+    # DIC and bicubic, from frame to frame (flicker; fusion carries nothing across a member switch).
+    hysteresis: float = 0.1
 
     def __post_init__(self) -> None:
+        if not 0 <= self.hysteresis < 1:
+            raise ValueError(f"hysteresis must be in [0, 1), got {self.hysteresis}")
         if not 0 < self.min_face_px <= self.max_face_px:
             raise ValueError(f"need 0 < min_face_px <= max_face_px, got {self.min_face_px}, {self.max_face_px}")
         if self.max_reduction < 1:

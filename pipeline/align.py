@@ -8,7 +8,7 @@ repeated where the box leaves the frame) to the input size of the DIC member tha
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from configs.video import AlignConfig
 from models.faces import CROP_SCALE, HR_SIZE, LR_SIZE, crop_face, square_box, to_crop_coords
@@ -19,11 +19,19 @@ from pipeline.types import FaceCrop, Frame, TrackState
 BOX_TO_CROP = CROP_SCALE
 
 
-def route(crop_px: float, input_sizes: Sequence[int], max_reduction: float) -> int | None:
+def route(crop_px: float, input_sizes: Sequence[int], max_reduction: float, previous: int | None = None,
+          hysteresis: float = 0.0) -> int | None:
     """The input size of the member for a square crop of ``crop_px`` frame pixels: the smallest input the crop is
     reduced to by at most ``max_reduction`` (detail kept, the 128-px output enlarged as little as possible before
-    it is pasted); None when even the largest input would reduce it by more."""
-    return next((size for size in sorted(input_sizes) if crop_px <= size * max_reduction), None)
+    it is pasted); None when even the largest input would reduce it by more. The ``previous`` member of the
+    same face is kept while the crop is within ``hysteresis`` (a fraction) past its bounds."""
+    sizes = sorted(input_sizes)
+    if previous in sizes:
+        i = sizes.index(previous)
+        low = sizes[i - 1] * max_reduction * (1 - hysteresis) if i else 0.0
+        if low < crop_px <= previous * max_reduction * (1 + hysteresis):
+            return previous
+    return next((size for size in sizes if crop_px <= size * max_reduction), None)
 
 
 def face_width(track: TrackState) -> float:
@@ -51,17 +59,29 @@ class Aligner:
         sizes = tuple(sorted(input_sizes))
         self.input_sizes = tuple(s for s in sizes if s >= cfg.min_input) or sizes
 
-    def __call__(self, frame: Frame, tracks: Sequence[TrackState]) -> list[FaceCrop]:
-        crops = []
+    def __call__(self, frame: Frame, tracks: Sequence[TrackState], previous: Mapping[int, int] | None = None
+                 ) -> list[FaceCrop]:
+        """``previous``: each track's member input size in the stream's previous frame (``members``), which the
+        track keeps within ``cfg.hysteresis`` of its bounds."""
+        crops, h = [], self.cfg.hysteresis
         for track in tracks:
             if self.cfg.confirmed_only and not track.confirmed:
                 continue
-            if not self.cfg.min_face_px <= face_width(track) <= self.cfg.max_face_px:
+            before = None if previous is None else previous.get(track.track_id)
+            low, high = self.cfg.min_face_px, self.cfg.max_face_px
+            if before is not None:
+                low, high = low * (1 - h), high * (1 + h)
+            if not low <= face_width(track) <= high:
                 continue
             box = crop_box(track)
-            size = route(box[2] - box[0], self.input_sizes, self.cfg.max_reduction)
+            size = route(box[2] - box[0], self.input_sizes, self.cfg.max_reduction, before, h)
             if size is None:
                 continue
             seed = None if track.landmarks is None else to_crop_coords(track.landmarks, box, HR_SIZE)
             crops.append(FaceCrop(frame.index, track.track_id, box, crop_face(frame.image, box, size), seed))
         return crops
+
+
+def members(crops: Sequence[FaceCrop]) -> dict[int, int]:
+    """Each cropped track's member input size: ``Aligner``'s ``previous`` for the stream's next frame."""
+    return {crop.track_id: crop.lr.shape[0] for crop in crops}

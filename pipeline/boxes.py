@@ -5,12 +5,25 @@ from __future__ import annotations
 import numpy as np
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Shape: (N, 4), (M, 4) boxes x1y1x2y2 -> (N, M) intersection over union."""
+def _area(r: np.ndarray) -> np.ndarray:
+    return (r[:, 2] - r[:, 0]) * (r[:, 3] - r[:, 1])
+
+
+def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Shape: (N, 4), (M, 4) boxes x1y1x2y2 -> (N, M) areas of their intersections."""
     x1 = np.maximum(a[:, None, 0], b[None, :, 0])
     y1 = np.maximum(a[:, None, 1], b[None, :, 1])
     x2 = np.minimum(a[:, None, 2], b[None, :, 2])
     y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = lambda r: (r[:, 2] - r[:, 0]) * (r[:, 3] - r[:, 1])  # noqa: E731
-    return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-9)
+    return np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Shape: (N, 4), (M, 4) boxes x1y1x2y2 -> (N, M) intersection over union."""
+    inter = _intersection(a, b)
+    return inter / np.maximum(_area(a)[:, None] + _area(b)[None, :] - inter, 1e-9)
+
+
+def covered_fraction(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Shape: (N, 4), (M, 4) boxes x1y1x2y2 -> (N, M) the fraction of each box of ``a`` inside each box of ``b``."""
+    return _intersection(a, b) / np.maximum(_area(a), 1e-9)[:, None]

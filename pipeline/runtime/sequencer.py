@@ -42,7 +42,7 @@ import numpy as np
 
 from configs.video import FusionConfig, TrackConfig
 from models.faces import HR_SIZE
-from pipeline.align import Aligner
+from pipeline.align import Aligner, members
 from pipeline.blend import Blender, PasteFace
 from pipeline.cuts import CutConfig, CutDetector
 from pipeline.detect.gate import FULL, ChangeGate, GateDecision
@@ -176,6 +176,7 @@ class Sequencer:
         meter = TemporalMeter() if self.options.measure else None
         seen_tracks: set[int] = set()
         states: list[TrackState] = []
+        routed: dict[int, int] = {}  # each enhanced track's member input size in the previous frame
         ahead: deque[tuple[Frame, DetectRequest | None, Pending[list[list[Detection]]] | None, GateDecision | None]]
         ahead = deque()
         window, in_flight = _Window(), deque[_Window]()
@@ -284,7 +285,8 @@ class Sequencer:
             if tracks_out is not None:
                 tracks_out.write(track_record(frame, states) + "\n")
             if self.enhance:
-                crops = timed("align", lambda f=frame, s=states: self.aligner(f, s))
+                crops = timed("align", lambda f=frame, s=states, m=routed: self.aligner(f, s, m))
+                routed = members(crops)
                 for crop in crops:
                     member = f"x{HR_SIZE // crop.lr.shape[0]}"
                     report.faces_by_member[member] = report.faces_by_member.get(member, 0) + 1

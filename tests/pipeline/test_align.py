@@ -8,7 +8,7 @@ import pytest
 
 from configs.video import AlignConfig
 from models.faces import from_crop_coords, square_box
-from pipeline.align import Aligner, route
+from pipeline.align import Aligner, members, route
 from pipeline.types import Frame, TrackState
 
 SHAPE = np.stack([np.cos(np.linspace(0, 6, 68)), np.sin(np.linspace(0, 6, 68))], axis=1).astype(np.float32)
@@ -46,6 +46,15 @@ def test_each_face_goes_to_the_member_that_fits_it() -> None:
     assert route(30, (16,), 1.3) is None and route(30, (16,), 2.0) == 16
 
 
+def test_a_face_keeps_its_member_near_a_boundary() -> None:
+    # a 42-px crop: the 64-px member for a new face, the 32-px one kept for a face that had it (within 10 %)
+    assert route(42, FAMILY, 1.3) == 64 and route(42, FAMILY, 1.3, previous=32, hysteresis=0.1) == 32
+    assert route(46, FAMILY, 1.3, previous=32, hysteresis=0.1) == 64  # past the margin: switched
+    assert route(40, FAMILY, 1.3, previous=64, hysteresis=0.1) == 64 and route(37, FAMILY, 1.3, 64, 0.1) == 32
+    assert route(90, FAMILY, 1.3, previous=64, hysteresis=0.1) == 64 and route(92, FAMILY, 1.3, 64, 0.1) is None
+    assert route(42, FAMILY, 1.3, previous=32) == 64  # no hysteresis: the plain rule
+
+
 def test_crops_are_sized_for_their_member(frame: Frame) -> None:
     tracks = [state((40.0, 40.0), 10.0, tid=1), state((80.0, 60.0), 20.0, tid=2), state((80.0, 60.0), 40.0, tid=3),
               state((80.0, 60.0), 60.0, tid=4)]
@@ -63,6 +72,14 @@ def test_size_policy_and_hysteresis(frame: Frame) -> None:
     assert [c.track_id for c in aligner(frame, tracks)] == [2]
     with pytest.raises(ValueError):
         AlignConfig(min_face_px=50, max_face_px=40)
+    # a face enhanced in the previous frame stays enhanced (and keeps its member) within 10 % past the bounds
+    aligner = Aligner(AlignConfig(min_face_px=10, max_face_px=40, hysteresis=0.1), FAMILY)
+    near = [state((80, 60), 42, tid=2), state((40, 40), 9.5, tid=5)]
+    assert aligner(frame, near) == []  # new faces: outside the bounds
+    before = members(aligner(frame, [state((80, 60), 39, tid=2), state((40, 40), 10.5, tid=5)]))
+    assert before == {2: 64, 5: 32}
+    assert members(aligner(frame, near, before)) == before
+    assert aligner(frame, [state((80, 60), 45, tid=2)], before) == []  # past the margin
 
 
 def test_faces_on_the_frame_border_are_padded(frame: Frame) -> None:

@@ -135,3 +135,16 @@ def test_a_small_weak_face_is_confirmed_only_by_a_full_detection() -> None:
     tracker = Tracker(TrackConfig(min_hits=2, weak_birth_px=24))
     tracker.update([small[0]])
     assert tracker.update([]) == []  # never confirmed by a full detection: dropped at its first miss
+
+
+def test_no_track_starts_inside_a_tracked_face() -> None:
+    tracker = Tracker(TrackConfig(min_hits=1, weak_birth_px=24))
+    tracker.update([Detection((100, 50, 120, 74), 0.9)])
+    # half a neighbouring face cut by a search region's edge, scored high or low: starts nothing
+    for score in (0.8, 0.45):
+        states = tracker.update([Detection((100, 50, 120, 74), 0.9), Detection((101, 53, 108, 66), score,
+                                                                              weak=score < 0.6)])
+        assert [s.track_id for s in states] == [1]
+    states = tracker.update([Detection((100, 50, 120, 74), 0.9), Detection((121, 50, 141, 74), 0.9)])
+    assert [s.track_id for s in states] == [1, 2]  # a face beside it does
+
