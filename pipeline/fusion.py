@@ -34,14 +34,20 @@ from pipeline.types import EnhancedFace
 Y_WEIGHTS = np.array([65.481, 128.553, 24.966], np.float32) / 255.0
 
 
-@dataclass(frozen=True)
-class _Past:
-    frame_index: int
-    seed: np.ndarray  # (68, 2) tracked landmarks in that frame's 128-px crop
+@dataclass
+class _Entry:
+    """One face of a track's run of consecutive frames."""
+
+    face: EnhancedFace
     sr: np.ndarray  # (128, 128, 3) float32 RGB, as DIC made it
     side: float  # the crop box's side, frame pixels
     lr: np.ndarray | None  # (S, S) float32 Y of the crop DIC was given
-    to_last: np.ndarray | None = None  # (3, 3) that crop's 128-px frame -> the track's latest crop's, registered
+    to_last: np.ndarray | None  # (3, 3) this crop's 128-px frame -> the run's latest crop's, registered
+    done: bool = False  # fused (its result is in ``TemporalFusion._results``)
+
+    @property
+    def index(self) -> int:
+        return self.face.frame_index
 
 
 def _lr_to_crop(size: int) -> np.ndarray:
@@ -82,73 +88,104 @@ def crop_motion(before: np.ndarray, now: np.ndarray) -> np.ndarray | None:
     return m
 
 
+Ready = list[tuple[int, list[EnhancedFace]]]  # frames whose faces are final: (frame index, fused faces), in order
+
+
 class TemporalFusion:
-    """Stateful, causal, per stream: call once per frame, in order, with that frame's faces (maybe none)."""
+    """Stateful, per stream: ``push`` each frame's faces (maybe none), in order; a frame comes back ``lookahead``
+    frames later, its faces fused with up to ``cfg.frames`` faces of their tracks before and ``lookahead`` after
+    it; ``flush`` (the stream's end, a scene cut) returns the rest."""
 
     def __init__(self, cfg: FusionConfig = FusionConfig()) -> None:
         self.cfg = cfg
-        self._past: dict[int, deque[_Past]] = {}
+        self.lookahead = cfg.lookahead if cfg.weight > 0 else 0
+        self._runs: dict[int, list[_Entry]] = {}
+        self._pending: deque[tuple[int, list[EnhancedFace]]] = deque()
+        self._results: dict[tuple[int, int], EnhancedFace] = {}  # (frame index, track id) -> fused face
 
-    def reset(self) -> None:
-        self._past.clear()
-
-    def __call__(self, frame_index: int, faces: Sequence[EnhancedFace]) -> list[EnhancedFace]:
-        out = []
+    def push(self, frame_index: int, faces: Sequence[EnhancedFace]) -> Ready:
+        present = {face.track_id for face in faces}
+        for track_id in [t for t in self._runs if t not in present]:
+            self._end_run(track_id)  # a gap or the track's end: its last faces get no more lookahead
         for face in faces:
-            current = face.sr.astype(np.float32)
-            history = self._past.get(face.track_id)
-            if history and history[-1].frame_index != face.frame_index - 1:
-                history = None  # a gap: the track's faces before it are not carried
-            lr = None if face.lr is None else (face.lr.astype(np.float32) @ Y_WEIGHTS)
-            if history and face.seed is not None:
-                history = self._register(history, face.seed, lr, face.box[2] - face.box[0])
-                fused = self._fuse(current, face.seed, face.frame_index, history)
-            else:
-                fused = face.sr
             if face.seed is None or self.cfg.weight == 0:
-                self._past.pop(face.track_id, None)
-            else:
-                kept = history if history is not None else deque(maxlen=self.cfg.frames)
-                kept.append(_Past(face.frame_index, face.seed, current, face.box[2] - face.box[0], lr,
-                                  None if lr is None else np.eye(3)))
-                self._past[face.track_id] = kept
-            out.append(replace(face, sr=fused))
-        self._past = {k: h for k, h in self._past.items() if h[-1].frame_index == frame_index}  # ended: forgotten
+                self._end_run(face.track_id)
+                self._results[(frame_index, face.track_id)] = face
+                continue
+            run = self._add(self._runs.setdefault(face.track_id, []), face)
+            due = frame_index - self.lookahead
+            for entry in run:
+                if entry.index <= due and not entry.done:
+                    self._fuse(run, entry)
+            self._runs[face.track_id] = [e for e in run if e.index >= due - self.cfg.frames]
+        self._pending.append((frame_index, list(faces)))
+        return self._ready(frame_index - self.lookahead)
+
+    def flush(self) -> Ready:
+        for track_id in list(self._runs):
+            self._end_run(track_id)
+        return self._ready(None)
+
+    def _ready(self, upto: int | None) -> Ready:
+        out = []
+        while self._pending and (upto is None or self._pending[0][0] <= upto):
+            index, faces = self._pending.popleft()
+            out.append((index, [self._results.pop((index, face.track_id)) for face in faces]))
         return out
 
-    def _register(self, history: deque[_Past], seed: np.ndarray, lr: np.ndarray | None, side: float) -> deque[_Past]:
-        """The history with each face's ``to_last`` moved on to the current crop (None where registration is off
-        or failed: those are carried by their landmarks). The step from the last crop to this one scales by the
-        crop boxes' sides (a face does not change size between two frames; landmark-fitted scales jitter) and
-        shifts by the landmarks' mean motion, refined by ECC (unless ECC moved it by more than ``max_motion``)."""
-        last, step = history[-1], None
-        if self.cfg.register and lr is not None and last.lr is not None and last.lr.shape == lr.shape:
-            k = last.side / side
-            shift = (seed - k * last.seed).mean(axis=0)
-            step = register(last.lr, lr, np.array([[k, 0.0, shift[0]], [0.0, k, shift[1]]]), seed)
-            if step is not None and np.abs(step[:2, 2] - shift).max() > self.cfg.max_motion * HR_SIZE:
-                step = None  # ECC ran off (far from where the landmarks went): not trusted
-        return deque((replace(p, to_last=None if step is None or p.to_last is None else step @ p.to_last)
-                      for p in history), maxlen=history.maxlen)
+    def _end_run(self, track_id: int) -> None:
+        run = self._runs.pop(track_id, [])
+        for entry in run:
+            if not entry.done:
+                self._fuse(run, entry)
 
-    def _fuse(self, current: np.ndarray, seed: np.ndarray, index: int, history: deque[_Past]) -> np.ndarray:
-        """(128, 128, 3) uint8: the current SR face averaged with the ``history`` carried into its crop (a history
-        is kept only with ``weight`` > 0)."""
+    def _add(self, run: list[_Entry], face: EnhancedFace) -> list[_Entry]:
+        """``run`` with ``face`` appended and every face's ``to_last`` moved on to it (None where registration is
+        off or failed: those are carried by their landmarks). The step from the last crop to this one scales by
+        the crop boxes' sides (a face does not change size between two frames; landmark-fitted scales jitter) and
+        shifts by the landmarks' mean motion, refined by ECC (unless ECC moved it by more than ``max_motion``)."""
+        side = face.box[2] - face.box[0]
+        lr = None if face.lr is None else (face.lr.astype(np.float32) @ Y_WEIGHTS)
+        step = None
+        if run:
+            last = run[-1]
+            if self.cfg.register and lr is not None and last.lr is not None and last.lr.shape == lr.shape:
+                k = last.side / side
+                shift = (face.seed - k * last.face.seed).mean(axis=0)
+                step = register(last.lr, lr, np.array([[k, 0.0, shift[0]], [0.0, k, shift[1]]]), face.seed)
+                if step is not None and np.abs(step[:2, 2] - shift).max() > self.cfg.max_motion * HR_SIZE:
+                    step = None  # ECC ran off (far from where the landmarks went): not trusted
+            for entry in run:
+                entry.to_last = None if step is None or entry.to_last is None else step @ entry.to_last
+        run.append(_Entry(face, face.sr.astype(np.float32), side, lr, None if lr is None else np.eye(3)))
+        return run
+
+    def _fuse(self, run: list[_Entry], entry: _Entry) -> None:
+        """Fuse ``entry``'s SR face with the faces of its ``run`` up to ``frames`` before and ``lookahead`` after it,
+        each carried into its crop; the (128, 128, 3) uint8 result goes to ``_results``."""
         size, centre = (HR_SIZE, HR_SIZE), np.float32([HR_SIZE / 2, HR_SIZE / 2])
+        current, seed = entry.sr, entry.face.seed
         total, weights = current.copy(), np.ones(size, np.float32)
-        for past in history:
-            m = past.to_last[:2] if past.to_last is not None else crop_motion(past.seed, seed)
+        for other in run:
+            age = abs(entry.index - other.index)
+            if other is entry or not -self.cfg.frames <= other.index - entry.index <= self.lookahead:
+                continue
+            if entry.to_last is not None and other.to_last is not None:
+                m = (np.linalg.inv(entry.to_last) @ other.to_last)[:2]
+            else:
+                m = crop_motion(other.face.seed, seed)
             if m is None:
                 continue
             scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
             moved = float(np.linalg.norm(m[:, :2] @ centre + m[:, 2] - centre))
             if moved > self.cfg.max_motion * HR_SIZE or abs(scale - 1) > self.cfg.max_motion:
                 continue
-            carried = cv2.warpAffine(past.sr, m, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+            carried = cv2.warpAffine(other.sr, m, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
             covered = cv2.warpAffine(np.ones(size, np.float32), m, size, flags=cv2.INTER_LINEAR) > 0.999
             disagreement = cv2.GaussianBlur(np.abs((carried - current) @ Y_WEIGHTS), (0, 0), 1.5)
-            weight = self.cfg.weight ** (index - past.frame_index) * np.exp(
-                -((disagreement / self.cfg.tolerance) ** 2)) * covered
+            weight = self.cfg.weight ** age * np.exp(-((disagreement / self.cfg.tolerance) ** 2)) * covered
             total += weight[..., None] * carried
             weights += weight
-        return np.clip(total / weights[..., None] + 0.5, 0, 255).astype(np.uint8)
+        fused = np.clip(total / weights[..., None] + 0.5, 0, 255).astype(np.uint8)
+        self._results[(entry.index, entry.face.track_id)] = replace(entry.face, sr=fused)
+        entry.done = True

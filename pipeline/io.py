@@ -156,12 +156,14 @@ STREAM_TIMEOUTS = (10.0, 10.0)
 class Span:
     """A part of a video file (``pipeline.segments``): decode from the keyframe at ``seek_pts`` (stream time base),
     number the first frame at that pts ``first_index``, end before ``stop_pts`` (None: the end of the file).
-    Frames before index ``first_output`` are context for the tracker, not output. No audio is read."""
+    Frames before index ``first_output`` are context for the tracker, frames from ``stop_output`` on (None: none)
+    context for the temporal fusion's lookahead; neither is output. No audio is read."""
 
     seek_pts: int
     first_index: int
     first_output: int
     stop_pts: int | None
+    stop_output: int | None = None
 
 
 class FileSource:
@@ -199,6 +201,7 @@ class FileSource:
         self._packets: list[av.Packet] = []
         self.span = span
         self.first_output = span.first_output if span else 0
+        self.stop_output = span.stop_output if span else None
         if span is not None:
             self._container.seek(span.seek_pts, stream=self._video, backward=True, any_frame=False)
         self.corrupt_packets = 0
@@ -297,7 +300,7 @@ class ImageFolderSource:
         self.paths = list_images([folder])
         first = read_rgb(self.paths[0])
         self.copy_streams: list[av.stream.Stream] = []
-        self.first_output = 0
+        self.first_output, self.stop_output = 0, None
         self.corrupt_packets = 0
         self.stopped_early: str | None = None
         self.info = StreamInfo(first.shape[1], first.shape[0], Fraction(fps), 1 / Fraction(fps), 0,

@@ -51,7 +51,7 @@ class LiveSource:
     def __init__(self, url: str, options: LiveOptions = LiveOptions(), stop: threading.Event | None = None) -> None:
         self.url, self.options = url, options
         self.stop = stop or threading.Event()
-        self.first_output = 0
+        self.first_output, self.stop_output = 0, None
         self.corrupt_packets = 0
         self.dropped = 0
         self.reconnects = 0

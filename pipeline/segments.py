@@ -81,11 +81,12 @@ class Segment:
     span: Span
 
 
-def plan_segments(timeline: Timeline, parts: int, overlap: int = OVERLAP_FRAMES) -> list[Segment]:
+def plan_segments(timeline: Timeline, parts: int, overlap: int = OVERLAP_FRAMES, tail: int = 0) -> list[Segment]:
     """Up to ``parts`` segments of about equal frame counts covering every frame once. A segment after the first
-    starts decoding at a keyframe and writes from ``overlap`` frames later. A boundary is left out where no
-    keyframe lies within half a part of where it should be, or where a part would be shorter than the overlap
-    (a short file, or one with a single keyframe, gives one segment)."""
+    starts decoding at a keyframe and writes from ``overlap`` frames later; a segment before the last decodes
+    ``tail`` frames past its end (the temporal fusion's lookahead), which it does not write. A boundary is left
+    out where no keyframe lies within half a part of where it should be, or where a part would be shorter than the
+    overlap (a short file, or one with a single keyframe, gives one segment)."""
     count = len(timeline.pts)
     index_of = {p: i for i, p in enumerate(timeline.pts)}
     # A part can start `overlap` frames after any keyframe: its warm-up decodes from there.
@@ -103,8 +104,9 @@ def plan_segments(timeline: Timeline, parts: int, overlap: int = OVERLAP_FRAMES)
         stop = starts[i + 1] if i + 1 < len(starts) else count
         warmup = 0 if i == 0 else overlap
         begin = start - warmup
+        end = min(stop + tail, count)
         span = Span(seek_pts=timeline.pts[begin], first_index=begin, first_output=start,
-                    stop_pts=timeline.pts[stop] if stop < count else None)
+                    stop_pts=timeline.pts[end] if end < count else None, stop_output=stop if stop < count else None)
         segments.append(Segment(start, stop, warmup, span))
     return segments
 

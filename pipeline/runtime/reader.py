@@ -26,6 +26,7 @@ class Source(Protocol):
 
     info: StreamInfo
     first_output: int  # frames before this index only warm the tracker up (a segment of a split file)
+    stop_output: int | None  # frames from this index on only give the fusion its lookahead (None: no such frames)
     corrupt_packets: int
     stopped_early: str | None
 
@@ -44,7 +45,7 @@ class ReadAhead:
 
     def __init__(self, source: Source, depth: int = 4) -> None:
         self.source = source
-        self.info, self.first_output = source.info, source.first_output
+        self.info, self.first_output, self.stop_output = source.info, source.first_output, source.stop_output
         self._items: queue.Queue[tuple[object, list[av.Packet]]] = queue.Queue(depth)
         self._packets: list[av.Packet] = []
         self._stop = threading.Event()

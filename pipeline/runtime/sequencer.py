@@ -24,7 +24,8 @@ track's SR faces after DIC (``pipeline.fusion``) and, when asked, the ground-tru
 output (``pipeline.temporal``, for ``--report``).
 
 A part of a split file (``pipeline.segments``) is a stream whose frames before ``source.first_output`` only warm
-the tracker up (detected and tracked, not written). So that a part is computed as the whole run would be: a
+the tracker up (detected and tracked, not written), and whose frames from ``source.stop_output`` on only give the
+fusion its lookahead (enhanced, not written). So that a part is computed as the whole run would be: a
 stream's first frame always gets a full-frame detection pass, and windows end on multiples of ``window`` frame
 indices rather than counting from the stream's first frame.
 """
@@ -173,6 +174,7 @@ class Sequencer:
         gate = ChangeGate(self.detector.schedule) if self.detector.schedule.gate else None
         cut_frames: set[int] = set()
         fusion = TemporalFusion(self.options.fusion)
+        waiting: dict[int, tuple[Frame, list[TrackState], bool]] = {}  # frames the fusion holds: tracks, cut?
         meter = TemporalMeter() if self.options.measure else None
         seen_tracks: set[int] = set()
         states: list[TrackState] = []
@@ -180,6 +182,10 @@ class Sequencer:
         ahead: deque[tuple[Frame, DetectRequest | None, Pending[list[list[Detection]]] | None, GateDecision | None]]
         ahead = deque()
         window, in_flight = _Window(), deque[_Window]()
+
+        def written(index: int) -> bool:
+            """Frame ``index`` is output: not a warm-up frame or a lookahead frame of a part of a split file."""
+            return index >= source.first_output and (source.stop_output is None or index < source.stop_output)
 
         def timed(stage: str, fn: Callable[[], T]) -> T:
             t = time.perf_counter()
@@ -190,7 +196,7 @@ class Sequencer:
         def finish(done: _Window) -> None:
             """DIC's faces of a window: feedback to the tracker, then blend and encode its frames."""
             faces = timed("enhance", done.faces.result) if done.faces is not None else []
-            report.faces_enhanced += len(faces)
+            report.faces_enhanced += sum(written(face.frame_index) for face in faces)
             if self.options.feedback:
                 self._feed_back(tracker, done, faces)
             by_frame: dict[int, list[EnhancedFace]] = {}
@@ -199,21 +205,27 @@ class Sequencer:
             for frame in done.frames:
                 cut = frame.index in cut_frames
                 cut_frames.discard(frame.index)
-                if cut:
-                    fusion.reset()
-                fused = timed("fuse", lambda f=frame: fusion(f.index, by_frame.get(f.index, [])))
-                enhanced = timed("blend", lambda f=frame, fs=fused: self._blend(f, fs))
-                if meter is not None:
-                    if cut:
-                        meter.reset()
-                    output = to_8bit(enhanced) if enhanced.dtype == np.uint16 else enhanced
-                    seen = [FaceObservation.of(s) for s in done.tracks[frame.index]]
-                    timed("measure", lambda f=frame, o=output, fs=seen: meter.add(f.index, f.image, o, fs))
-                image = self._preview(frame, enhanced) if self.options.preview else enhanced
-                sink.write(frame, image)
-                report.frames_out += 1
+                ready = timed("fuse", fusion.flush) if cut else []  # nothing is carried across a cut
+                ready += timed("fuse", lambda f=frame: fusion.push(f.index, by_frame.get(f.index, [])))
+                waiting[frame.index] = (frame, done.tracks[frame.index], cut)
+                for index, fused in ready:
+                    output(*waiting.pop(index), fused)
             if progress:
                 progress(report)
+
+        def output(frame: Frame, tracks: list[TrackState], cut: bool, fused: list[EnhancedFace]) -> None:
+            """Blend a frame's fused faces, measure it and hand it to the encoder (a lookahead frame: dropped)."""
+            if not written(frame.index):
+                return
+            enhanced = timed("blend", lambda: self._blend(frame, fused))
+            if meter is not None:
+                if cut:
+                    meter.reset()
+                image = to_8bit(enhanced) if enhanced.dtype == np.uint16 else enhanced
+                seen = [FaceObservation.of(s) for s in tracks]
+                timed("measure", lambda: meter.add(frame.index, frame.image, image, seen))
+            sink.write(frame, self._preview(frame, enhanced) if self.options.preview else enhanced)
+            report.frames_out += 1
 
         def submit(full: _Window) -> None:
             if self.enhance and full.crops:
@@ -237,7 +249,7 @@ class Sequencer:
                     deep = None if frame.deep is None else fit_size(frame.deep, *size)
                     frame = replace(frame, image=fit_size(frame.image, *size), deep=deep)
                     report.resized_frames += 1
-                if frame.index >= source.first_output:
+                if written(frame.index):
                     report.frames_in += 1
                 sink.write_packets(source.take_packets())
                 request, pending = None, None
@@ -262,7 +274,7 @@ class Sequencer:
                 tracker.reset()  # a new shot: the old tracks' boxes mean nothing here; search the whole frame
                 states = []
                 cut_frames.add(frame.index)
-                report.scene_cuts += int(frame.index >= source.first_output)
+                report.scene_cuts += int(written(frame.index))
                 if request is None or pending is None:
                     request = self.detector.full_request(frame.image)
                     pending = timed("detect", lambda r=request: services.detect(r))
@@ -281,13 +293,14 @@ class Sequencer:
                 if tracks_out is not None:
                     tracks_out.write(track_record(frame, states, warmup=True) + "\n")
                 continue
-            seen_tracks.update(s.track_id for s in states if s.confirmed)
-            if tracks_out is not None:
-                tracks_out.write(track_record(frame, states) + "\n")
+            if written(frame.index):
+                seen_tracks.update(s.track_id for s in states if s.confirmed)
+                if tracks_out is not None:
+                    tracks_out.write(track_record(frame, states) + "\n")
             if self.enhance:
                 crops = timed("align", lambda f=frame, s=states, m=routed: self.aligner(f, s, m))
                 routed = members(crops)
-                for crop in crops:
+                for crop in crops if written(frame.index) else ():
                     member = f"x{HR_SIZE // crop.lr.shape[0]}"
                     report.faces_by_member[member] = report.faces_by_member.get(member, 0) + 1
                 window.crops += crops
@@ -302,6 +315,8 @@ class Sequencer:
             submit(window)
         while in_flight:
             finish(in_flight.popleft())
+        for index, fused in timed("fuse", fusion.flush):
+            output(*waiting.pop(index), fused)
         sink.write_packets(source.take_packets())
         report.tracks = len(seen_tracks)
         report.corrupt_packets = source.corrupt_packets

@@ -26,19 +26,29 @@ def _face(image: np.ndarray, index: int, track: int = 1, shift: tuple[float, flo
     return EnhancedFace(index, track, (0.0, 0.0, 16.0, 16.0), moved, np.zeros((68, 2), np.float32), points)
 
 
+CAUSAL = FusionConfig(lookahead=0)  # each frame fused with earlier faces only, and returned at once
+
+
+def _now(fusion: TemporalFusion, index: int, faces: list[EnhancedFace]) -> list[EnhancedFace]:
+    """The fused faces of frame ``index`` of a causal fusion, returned by the push itself."""
+    ((done, fused),) = fusion.push(index, faces)
+    assert done == index
+    return fused
+
+
 def _head() -> np.ndarray:
     return resize_bicubic(astronaut_faces()[0].head, HR_SIZE)
 
 
 def test_noise_that_changes_every_frame_is_averaged_out_along_the_motion() -> None:
     head, rng = _head().astype(np.float32), np.random.default_rng(0)
-    fusion, errors_in, errors_out = TemporalFusion(), [], []
+    fusion, errors_in, errors_out = TemporalFusion(CAUSAL), [], []
     for t in range(12):
         shift = (0.7 * t, -0.4 * t)  # the face moves; its seed landmarks move with it
         clean = _face(head.astype(np.uint8), t, shift=shift).sr.astype(np.float32)
         noisy = np.clip(clean + rng.normal(0, 4, clean.shape), 0, 255).astype(np.uint8)
         face = _face(head.astype(np.uint8), t, shift=shift)
-        out = fusion(t, [EnhancedFace(t, 1, face.box, noisy, face.landmarks, face.seed)])[0]
+        out = _now(fusion, t, [EnhancedFace(t, 1, face.box, noisy, face.landmarks, face.seed)])[0]
         inner = np.s_[16:-16, 16:-16]
         errors_in.append(np.abs(noisy[inner] - clean[inner]).mean())
         errors_out.append(np.abs(out.sr[inner] - clean[inner]).mean())
@@ -53,7 +63,7 @@ def test_faces_are_carried_by_their_registered_crops_when_the_landmarks_jitter()
     head, rng = _head(), np.random.default_rng(1)
     errors = {}
     for on in (False, True):
-        fusion, noise = TemporalFusion(FusionConfig(register=on)), np.random.default_rng(0)
+        fusion, noise = TemporalFusion(FusionConfig(register=on, lookahead=0)), np.random.default_rng(0)
         out_errors = []
         for t in range(12):
             face = _face(head, t, shift=(0.7 * t, -0.4 * t))
@@ -61,7 +71,7 @@ def test_faces_are_carried_by_their_registered_crops_when_the_landmarks_jitter()
             noisy = np.clip(clean + noise.normal(0, 4, clean.shape), 0, 255).astype(np.uint8)
             jitter = (face.seed + rng.normal(0, 2.5, 2)).astype(np.float32)  # the whole set moves, as a crop's do
             lr = resize_bicubic(face.sr, 32)
-            out = fusion(t, [replace(face, sr=noisy, seed=jitter, lr=lr)])[0]
+            out = _now(fusion, t, [replace(face, sr=noisy, seed=jitter, lr=lr)])[0]
             inner = np.s_[24:-24, 24:-24]
             out_errors.append(np.abs(out.sr[inner] - clean[inner]).mean())
         errors[on] = np.mean(out_errors[4:])
@@ -72,11 +82,11 @@ def test_a_registration_that_runs_off_is_not_trusted(monkeypatch: pytest.MonkeyP
     head = _head()
     lr = resize_bicubic(head, 32)
     faces = [replace(_face(head, t, shift=(0.5 * t, 0.0)), lr=lr) for t in range(3)]
-    by_landmarks = TemporalFusion(FusionConfig(register=False))
-    plain = [by_landmarks(t, [f])[0] for t, f in enumerate(faces)]
+    by_landmarks = TemporalFusion(FusionConfig(register=False, lookahead=0))
+    plain = [_now(by_landmarks, t, [f])[0] for t, f in enumerate(faces)]
     monkeypatch.setattr(fusion_module, "register", lambda *_: np.array([[1, 0, 40.0], [0, 1, 0], [0, 0, 1]]))
-    fusion = TemporalFusion()
-    ran_off = [fusion(t, [f])[0] for t, f in enumerate(faces)]
+    fusion = TemporalFusion(CAUSAL)
+    ran_off = [_now(fusion, t, [f])[0] for t, f in enumerate(faces)]
     assert all(np.array_equal(a.sr, b.sr) for a, b in zip(plain, ran_off, strict=True))  # the landmarks carried
 
 
@@ -98,25 +108,58 @@ def test_registration_finds_the_crops_sub_pixel_motion_that_landmarks_miss() -> 
 
 def test_a_changed_face_a_gap_a_jump_or_no_landmarks_keep_the_current_frame() -> None:
     head, other = _head(), resize_bicubic(astronaut_faces()[0].head[::-1].copy(), HR_SIZE)
-    fusion = TemporalFusion()
-    fusion(0, [_face(head, 0)])
-    changed = fusion(1, [_face(other, 1)])[0]  # another face in the same place: it disagrees everywhere
+    fusion = TemporalFusion(CAUSAL)
+    _now(fusion, 0, [_face(head, 0)])
+    changed = _now(fusion, 1, [_face(other, 1)])[0]  # another face in the same place: it disagrees everywhere
     assert np.abs(changed.sr.astype(int) - other).mean() < 2
-    fusion(2, [])
-    after_gap = fusion(3, [_face(head, 3)])[0]  # frame 2 had no face for the track: nothing to carry
+    _now(fusion, 2, [])
+    after_gap = _now(fusion, 3, [_face(head, 3)])[0]  # frame 2 had no face for the track: nothing to carry
     assert np.array_equal(after_gap.sr, head)
-    jumped = fusion(4, [_face(other, 4, shift=(30.0, 0.0))])[0]  # moved by a quarter of the crop
+    jumped = _now(fusion, 4, [_face(other, 4, shift=(30.0, 0.0))])[0]  # moved by a quarter of the crop
     assert np.array_equal(jumped.sr, _face(other, 4, shift=(30.0, 0.0)).sr)
-    plain = TemporalFusion()
-    plain(0, [_face(head, 0, seed=None)])
-    assert np.array_equal(plain(1, [_face(other, 1, seed=None)])[0].sr, other)
+    plain = TemporalFusion(CAUSAL)
+    _now(plain, 0, [_face(head, 0, seed=None)])
+    assert np.array_equal(_now(plain, 1, [_face(other, 1, seed=None)])[0].sr, other)
 
 
 def test_strength_zero_is_frame_by_frame_and_tracks_do_not_mix() -> None:
     head, other = _head(), resize_bicubic(astronaut_faces()[0].head[:, ::-1].copy(), HR_SIZE)
-    off = TemporalFusion(FusionConfig(weight=0.0))
-    off(0, [_face(head, 0)])
-    assert np.array_equal(off(1, [_face(other, 1)])[0].sr, other)
-    fusion = TemporalFusion()
-    fusion(0, [_face(head, 0, track=1)])
-    assert np.array_equal(fusion(1, [_face(other, 1, track=2)])[0].sr, other)  # track 2 is new
+    off = TemporalFusion(FusionConfig(weight=0.0, lookahead=0))
+    _now(off, 0, [_face(head, 0)])
+    assert np.array_equal(_now(off, 1, [_face(other, 1)])[0].sr, other)
+    fusion = TemporalFusion(CAUSAL)
+    _now(fusion, 0, [_face(head, 0, track=1)])
+    assert np.array_equal(_now(fusion, 1, [_face(other, 1, track=2)])[0].sr, other)  # track 2 is new
+
+
+def test_lookahead_returns_frames_in_order_later_and_averages_a_tracks_first_frame() -> None:
+    head, rng = _head().astype(np.float32), np.random.default_rng(0)
+    fusion, out = TemporalFusion(FusionConfig(lookahead=2)), {}
+    noisy = [np.clip(head + rng.normal(0, 4, head.shape), 0, 255).astype(np.uint8) for _ in range(6)]
+    for t in range(6):
+        ready = fusion.push(t, [_face(noisy[t], t)] if t != 4 else [])  # frame 4: the track is not seen
+        assert [i for i, _ in ready] == ([] if t < 2 else [t - 2])
+        out.update((i, faces) for i, faces in ready)
+    rest = fusion.flush()
+    assert [i for i, _ in rest] == [4, 5] and fusion.flush() == []
+    out.update(rest)
+    inner = np.s_[16:-16, 16:-16]
+    first = np.abs(out[0][0].sr[inner] - head[inner]).mean()
+    assert first < 0.8 * np.abs(noisy[0][inner] - head[inner]).mean()  # averaged with frames 1 and 2
+    assert out[4] == []
+
+
+def test_lookahead_shows_a_change_on_its_first_frame() -> None:
+    head = _head().astype(np.float32)
+    shown = {}
+    for lookahead in (0, 4):
+        fusion, out = TemporalFusion(FusionConfig(lookahead=lookahead)), {}
+        for t in range(16):
+            image = head.copy()
+            image[50:60, 40:56] += 16 if t >= 12 else 0  # an eye-sized patch brightens from frame 12 on
+            out.update(fusion.push(t, [_face(np.clip(image, 0, 255).astype(np.uint8), t)]))
+        out.update(fusion.flush())
+        before = _face(np.clip(head, 0, 255).astype(np.uint8), 0).sr.astype(np.float32)
+        change = (out[12][0].sr.astype(np.float32) - before)[50:60, 40:56] @ Y_WEIGHTS
+        shown[lookahead] = change.mean() / (16 * Y_WEIGHTS.sum())
+    assert shown[4] > 1.5 * shown[0] and shown[4] > 0.5, shown

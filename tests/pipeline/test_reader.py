@@ -41,7 +41,7 @@ class _Source:
 
     def __init__(self, count: int, fail_at: int | None = None) -> None:
         self.info = StreamInfo(2, 2, Fraction(25), Fraction(1, 25), 0, count, has_audio=False)
-        self.first_output, self.corrupt_packets, self.stopped_early = 0, 0, None
+        self.first_output, self.stop_output, self.corrupt_packets, self.stopped_early = 0, None, 0, None
         self.count, self.fail_at, self.made = count, fail_at, 0
 
     def __iter__(self):  # noqa: ANN204

@@ -52,6 +52,15 @@ def test_the_plan_covers_every_frame_once_and_starts_at_keyframes(count: int, go
     assert max(sizes) - min(sizes) <= max(gop, OVERLAP_FRAMES) + count // parts  # about equal
 
 
+def test_a_part_decodes_the_fusions_lookahead_past_its_end_without_writing_it() -> None:
+    timeline = _timeline(120, 10)
+    segments = plan_segments(timeline, 3, tail=4)
+    assert [s.start for s in segments] == [s.start for s in plan_segments(timeline, 3)]
+    for s in segments[:-1]:
+        assert s.span.stop_pts == timeline.pts[s.stop + 4] and s.span.stop_output == s.stop
+    assert segments[-1].span.stop_pts is None and segments[-1].span.stop_output is None
+
+
 def test_a_short_file_or_one_without_keyframes_is_not_cut() -> None:
     assert len(plan_segments(_timeline(40, 5), 4)) == 1
     assert len(plan_segments(_timeline(1000, 5000), 4)) == 1  # one keyframe, at the start
