@@ -168,10 +168,11 @@ def test_a_long_file_split_into_parts_run_at_once(local_ray, tmp_path):
     expected = enhance_split(clip, tmp_path / "local.mp4", _local(), 2, LOSSLESS)
     with _ray() as runner:
         report = enhance_split(clip, tmp_path / "ray.mp4", runner, 2, LOSSLESS, tmp_path / "t.jsonl", streams=2)
-        usage = runner.usage()
+        usage, tail = runner.usage(), runner.options.fusion.lookahead
     _same_frames(tmp_path / "ray.mp4", tmp_path / "local.mp4", shared_batches=True)
     assert report.frames_out == expected.frames_out == 64 and report.tracks == expected.tracks == 2
-    assert usage["detect"].calls == 64 + OVERLAP_FRAMES  # the second part's warm-up frames are detected too
+    # the second part's warm-up frames are detected too, and the first part's lookahead frames past its end
+    assert usage["detect"].calls == 64 + OVERLAP_FRAMES + tail and tail == 4
 
 
 class _CountedSource(FileSource):
@@ -211,16 +212,16 @@ def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("runtime", ["local", "ray"])
 def test_memory_stays_flat_over_a_long_clip(local_ray, long_clip, tmp_path, runtime):
-    """Frames held at once are bounded by the lookahead and two DIC windows, whatever the length; the process's
-    memory in the last third of the run is no higher than in the first (a leaked frame is 0.7 MB: 100 leaked
-    frames per third would show as 70 MB)."""
+    """Frames held at once are bounded by the read-ahead, two DIC windows and the fusion's lookahead, whatever the
+    length; the process's memory in the last third of the run is no higher than in the first (a leaked frame is
+    0.7 MB: 100 leaked frames per third would show as 70 MB)."""
     rss: list[float] = []
     with contextlib.ExitStack() as stack:
         runner = _local() if runtime == "local" else stack.enter_context(_ray())
         source = stack.enter_context(_CountedSource(long_clip))
         sink = stack.enter_context(VideoSink(tmp_path / "out.mp4", source.info, (), LOSSLESS))
         report = runner.run(source, sink, progress=lambda r: rss.append(_rss_mb()))
-    bound = runner.services.lookahead + 2 * OPTIONS.window + 2
+    bound = runner.services.lookahead + 2 * OPTIONS.window + OPTIONS.fusion.lookahead + 2
     assert report.frames_out == 320 and report.faces_enhanced > 600
     assert source.alive == 0 and source.peak_alive <= bound
     third = len(rss) // 3
