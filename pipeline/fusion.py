@@ -1,21 +1,23 @@
 """Temporal fusion of a track's super-resolved faces, in the aligned face frame.
 
 DIC sees one frame at a time, so the detail it invents for a 20-40 px face changes from frame to frame (flicker),
-and each frame's crop samples the face at another sub-pixel phase. Here each track keeps its last ``frames`` SR
-faces (128-px crops); each is carried into the current crop once (bicubic; never re-warped, so nothing blurs frame
-after frame) and averaged with the current SR face. The map that carries it comes from the LR crops DIC was given:
-each frame's crop is registered onto the previous one -- scaled by the two crop boxes' sides, shifted by ECC on Y
-within the face's landmark box, starting from the landmarks' mean motion -- and the steps are chained. A small
+and each frame's crop samples the face at another sub-pixel phase. Here a track's SR face (128-px crop) is averaged
+with up to ``frames`` SR faces of the track before it and ``lookahead`` after it (so a frame is output that many
+frames late), each carried into its crop once (bicubic; never re-warped, so nothing blurs frame after frame). The
+map that carries a face comes from the LR crops DIC was given: each frame's crop is registered onto the previous
+one -- scaled by the two crop boxes' sides, shifted by ECC on Y within the face's landmark box, starting from the
+landmarks' mean motion -- and the steps are chained (a later face is carried back by the inverse chain). A small
 face's tracked landmarks jitter by pixels of the 128-px crop from frame to frame; the registered shift is within
 half a pixel (``tests/pipeline/test_fusion.py``). Where registration is off or fails, the similarity fit of the
 two crops' landmarks carries the face. Then
 
-    fused = sum_k w_k * carried_k / sum_k w_k,   w_0 = 1,  w_k = weight^k * exp(-(d_k / tolerance)^2) per pixel,
+    fused = sum_k w_k * carried_k / sum_k w_k,   w_0 = 1,  w_k = weight^|k| * exp(-(d_k / tolerance)^2) per pixel,
 
-with d_k the local |Y| disagreement of face k with the current one (Gaussian-smoothed), so where the face changed
-(mouth, blink, occlusion, a wrong transform) the current frame wins. Nothing is carried into a track's first
-frame, across a gap, past a scene cut (the tracker starts new tracks), where the carried face does not cover the
-pixel, or from a face that moved or scaled by more than ``max_motion`` of the crop since.
+with k the face's offset in frames and d_k its local |Y| disagreement with the current one (Gaussian-smoothed), so
+where the face changed (mouth, blink, occlusion, a wrong transform) the current frame wins -- and the later faces,
+which agree with a change, show it sooner than the earlier ones alone would. Nothing is carried across a gap in
+the track, past a scene cut (the tracker starts new tracks), where the carried face does not cover the pixel, or
+from a face that moved or scaled by more than ``max_motion`` of the crop.
 """
 
 from __future__ import annotations
@@ -112,6 +114,8 @@ class TemporalFusion:
                 self._end_run(face.track_id)
                 self._results[(frame_index, face.track_id)] = face
                 continue
+            if face.track_id in self._runs and self._runs[face.track_id][-1].index != frame_index - 1:
+                self._end_run(face.track_id)  # frames skipped (a live stream's dropped frames): a new run
             run = self._add(self._runs.setdefault(face.track_id, []), face)
             due = frame_index - self.lookahead
             for entry in run:
