@@ -292,6 +292,8 @@ class Sequencer:
             if frame.index < source.first_output:
                 if tracks_out is not None:
                     tracks_out.write(track_record(frame, states, warmup=True) + "\n")
+                if self.enhance:  # the members the faces had, as in the whole run (``align.hysteresis``)
+                    routed = members(timed("align", lambda f=frame, s=states, m=routed: self.aligner(f, s, m)))
                 continue
             if written(frame.index):
                 seen_tracks.update(s.track_id for s in states if s.confirmed)
