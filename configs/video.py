@@ -128,6 +128,11 @@ class FusionConfig:
                 or self.max_motion <= 0:
             raise ValueError(f"invalid fusion configuration: {self}")
 
+    @property
+    def delay(self) -> int:
+        """Frames each frame is held for the later faces: ``lookahead``, none with fusion off."""
+        return self.lookahead if self.weight > 0 else 0
+
 
 @dataclass(frozen=True)
 class BlendConfig:

@@ -100,7 +100,7 @@ class TemporalFusion:
 
     def __init__(self, cfg: FusionConfig = FusionConfig()) -> None:
         self.cfg = cfg
-        self.lookahead = cfg.lookahead if cfg.weight > 0 else 0
+        self.lookahead = cfg.delay
         self._runs: dict[int, list[_Entry]] = {}
         self._pending: deque[tuple[int, list[EnhancedFace]]] = deque()
         self._results: dict[tuple[int, int], EnhancedFace] = {}  # (frame index, track id) -> fused face

@@ -112,8 +112,7 @@ def enhance_split(
     if out.suffix.lower() not in SPLITTABLE_SUFFIXES:
         raise ValueError(f"{out}: parts are joined into {', '.join(SPLITTABLE_SUFFIXES)} only")
     timeline = probe_timeline(source_path)
-    fusion = runner.options.fusion
-    tail = fusion.lookahead if fusion.weight > 0 else 0
+    tail = runner.options.fusion.delay
     segments = plan_segments(timeline, parts, tail=tail) if timeline and timeline.seconds >= min_seconds else []
     if len(segments) < 2:
         return enhance_file(source_path, out, runner, encode, tracks_path, bars)
