@@ -85,15 +85,22 @@ class DegradationConfig:
     noise_sigma: tuple[float, float] = (0.5, 3.0)
     jpeg_prob: float = 0.6
     jpeg_quality: tuple[int, int] = (50, 95)
+    h264_prob: float = 0.0  # video mode: share coded as an H.264 intra frame (drawn with JPEG's: at most one codec)
+    h264_crf: tuple[int, int] = (18, 32)
 
     def __post_init__(self) -> None:
         if self.mode not in DEGRADATIONS:
             raise ValueError(f"degradation mode must be one of {', '.join(DEGRADATIONS)}, got {self.mode!r}")
-        for name in ("clean_fraction", "blur_prob", "noise_prob", "jpeg_prob"):
+        for name in ("clean_fraction", "blur_prob", "noise_prob", "jpeg_prob", "h264_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"degradation {name} must be in [0, 1], got {getattr(self, name)}")
         if not 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100:
             raise ValueError(f"degradation jpeg_quality must be 1 <= low <= high <= 100, got {self.jpeg_quality}")
+        if self.jpeg_prob + self.h264_prob > 1:
+            raise ValueError(f"degradation jpeg_prob + h264_prob must be at most 1 (one codec per sample), "
+                             f"got {self.jpeg_prob} + {self.h264_prob}")
+        if not 0 <= self.h264_crf[0] <= self.h264_crf[1] <= 51:
+            raise ValueError(f"degradation h264_crf must be 0 <= low <= high <= 51, got {self.h264_crf}")
 
 
 BICUBIC = DegradationConfig()  # DIC's protocol

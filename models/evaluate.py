@@ -63,14 +63,17 @@ def evaluate_faces(
     crop: int = DEFAULT_CROP,
     seeded: bool = False,
     lr_size: int = LR_SIZE,
+    compress: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> EvalResult:
     """Score ``super_resolve`` against bicubic on HR faces, in DIC's protocol.
 
     ``faces`` yields (HR image, its 68 landmarks in that image's pixels or None[, its LR image]). Each HR face is
     resized to 128 (PIL bicubic) if needed; its LR input is the given LR image (resized to ``lr_size`` if needed:
     LR/HR pairs) or made by PIL bicubic 128 -> ``lr_size`` (16, 32 or 64: the member's input); the bicubic baseline
-    is PIL bicubic from that LR to 128. Faces with landmarks also score the NME of DIC's decoded landmarks and, with
-    ``seeded``, a second DIC run whose landmark branch is seeded with those landmarks (``dic+seed``).
+    is PIL bicubic from that LR to 128. ``compress`` (e.g. a JPEG or H.264 round trip of ``models.degrade``) is
+    applied to every LR input first, as a compressed video degrades its faces; both methods start from that LR.
+    Faces with landmarks also score the NME of DIC's decoded landmarks and, with ``seeded``, a second DIC run whose
+    landmark branch is seeded with those landmarks (``dic+seed``).
     """
     scores = {"bicubic": MethodScores(), "dic": MethodScores()}
     if seeded:
@@ -101,6 +104,8 @@ def evaluate_faces(
         hr, lr = hr_and_lr(image, lr_size)
         if given:
             lr = given[0] if given[0].shape[:2] == (lr_size, lr_size) else resize_bicubic(given[0], lr_size)
+        if compress is not None:
+            lr = compress(lr)
         truth = None
         if landmarks is not None:
             truth = np.asarray(landmarks, np.float32) * (HR_SIZE / np.array(image.shape[1::-1], np.float32))

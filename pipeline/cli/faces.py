@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -67,6 +68,7 @@ def cmd_sr(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from models.atomic import atomic_output
     from models.data import read_landmarks
+    from models.degrade import h264, jpeg
     from models.evaluate import evaluate_faces
     from models.faces import denormalise, normalise
     from models.heatmaps import decode_landmarks, render_heatmaps
@@ -87,6 +89,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return denormalise(out.sr), decode_landmarks(out.heatmaps).numpy()
 
     lr_paths = _paired_lr(paths, args.lr_dir) if args.lr_dir else None
+    compress = None
+    if args.jpeg:
+        compress = partial(jpeg, quality=args.jpeg)
+    elif args.h264 is not None:
+        compress = partial(h264, crf=args.h264)
 
     def faces():  # noqa: ANN202
         with terminal_bars(total=len(paths), unit="face", desc="eval") as bar:
@@ -96,10 +103,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 bar.update(1)
 
     result = evaluate_faces(faces(), super_resolve, batch=cfg.inference.max_batch, seeded=args.seed,
-                            lr_size=record.config.input_size)
+                            lr_size=record.config.input_size, compress=compress)
     rows = result.table()
+    codec_note = (f", LR through JPEG quality {args.jpeg}" if args.jpeg else
+                  f", LR through H.264 crf {args.h264}" if args.h264 is not None else "")
     text = (f"{result.count} faces, Y channel, {result.crop}-px border crop, Gaussian SSIM; "
-            f"x{record.config.scale} ({record.config.input_size} -> 128 px), weights {record.name}\n\n"
+            f"x{record.config.scale} ({record.config.input_size} -> 128 px{codec_note}), weights {record.name}\n\n"
             f"{result.markdown()}\n\n"
             f"DIC vs bicubic: {rows[1]['psnr_y'] - rows[0]['psnr_y']:+.2f} dB PSNR-Y, "
             f"{rows[1]['ssim_y'] - rows[0]['ssim_y']:+.4f} SSIM-Y\n")
@@ -107,6 +116,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         with atomic_output(args.json) as tmp:
             tmp.write_text(json.dumps({"weights": str(record.file), "scale": record.config.scale,
+                                       "jpeg": args.jpeg, "h264": args.h264,
                                        "faces": result.count, "results": rows}, indent=2))
     if args.markdown:
         with atomic_output(args.markdown) as tmp:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from configs.schema import (
@@ -25,6 +26,16 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
+
+
+def _int_in(low: int, high: int, what: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {what} from {low} to {high}, got {text}")
+        return value
+
+    return parse
 
 
 def _scale(text: str) -> str | int:
@@ -188,6 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", action="store_true", help="also run DIC seeded with those landmarks (dic+seed)")
     p.add_argument("--lr-dir", type=Path, help="LR faces paired with the HR faces by file name (any extension); "
                    "default: LR made from HR by PIL bicubic as in training")
+    codec = p.add_mutually_exclusive_group()
+    codec.add_argument("--jpeg", type=_int_in(1, 100, "a JPEG quality"), metavar="Q",
+                       help="round-trip each LR face through JPEG at quality Q (4:2:0) before both methods, as "
+                       "compressed video degrades faces (default: none, DIC's protocol)")
+    codec.add_argument("--h264", type=_int_in(0, 51, "an H.264 crf"), metavar="CRF",
+                       help="the same through an H.264 intra frame (libx264, preset medium) at that crf")
     _add_common(p)
 
     p = sub.add_parser("bench", help="measure throughput", epilog=EPILOG)

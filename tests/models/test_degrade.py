@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from configs.model import DegradationConfig
-from models.degrade import degrade, jpeg, shift_pair
+from models.degrade import degrade, h264, jpeg, shift_pair
 from models.faces import resize_bicubic
 
 VIDEO = DegradationConfig(mode="video", clean_fraction=0.0, blur_prob=1.0, noise_prob=1.0, jpeg_prob=1.0)
@@ -47,6 +47,28 @@ def test_jpeg_round_trip_keeps_size_and_roughly_the_image(face: tuple[np.ndarray
     hr, _ = face
     out = jpeg(hr, 50)
     assert out.shape == hr.shape and out.dtype == np.uint8 and np.abs(out.astype(int) - hr).mean() < 8
+
+
+def test_h264_round_trip_quantises_more_at_a_higher_crf(face: tuple[np.ndarray, np.ndarray]) -> None:
+    lr = resize_bicubic(face[0], 32)
+    errors = []
+    for crf in (10, 22, 34):
+        out = h264(lr, crf, (5, 11))
+        assert out.shape == lr.shape and out.dtype == np.uint8
+        errors.append(np.abs(out.astype(int) - lr).mean())
+    assert errors[0] < errors[1] < errors[2] < 25
+    assert not np.array_equal(h264(lr, 30, (0, 0)), h264(lr, 30, (7, 3)))  # the block grid falls elsewhere
+
+
+def test_video_mode_codes_with_h264_when_asked(face: tuple[np.ndarray, np.ndarray]) -> None:
+    hr, points = face
+    only_h264 = DegradationConfig(mode="video", clean_fraction=0.0, shift=False, blur_prob=0.0, noise_prob=0.0,
+                                  jpeg_prob=0.0, h264_prob=1.0, h264_crf=(30, 30))
+    lr, _, _ = degrade(hr, points, 32, only_h264, np.random.default_rng(3))
+    clean = resize_bicubic(hr, 32)
+    assert any(np.array_equal(lr, h264(clean, 30, (dx, dy))) for dx in range(16) for dy in range(16))
+    with pytest.raises(ValueError, match="one codec per sample"):
+        DegradationConfig(mode="video", jpeg_prob=0.7, h264_prob=0.4)
 
 
 def test_batches_follow_the_member_size_and_the_degradation(face: tuple[np.ndarray, np.ndarray]) -> None:

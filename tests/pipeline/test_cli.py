@@ -60,6 +60,25 @@ def test_eval_prints_a_table_against_bicubic(
     assert [r["method"] for r in rows] == ["bicubic", "dic"] and all(r["faces"] == 4 for r in rows)
 
 
+def test_eval_through_a_codec_degrades_both_methods_from_the_same_lr(
+    face_dir: Path, tmp_path: Path, tiny_weights: Path
+) -> None:
+    runs = {}
+    for name, extra in (("clean", []), ("jpeg", ["--jpeg", "30"]), ("h264", ["--h264", "34"])):
+        report = tmp_path / f"{name}.json"
+        assert main(["eval", str(face_dir), "--weights", str(tiny_weights), "--json", str(report), *extra]) == 0
+        runs[name] = json.loads(report.read_text())
+    assert runs["jpeg"]["jpeg"] == 30 and runs["h264"]["h264"] == 34
+    assert runs["clean"]["jpeg"] is None and runs["clean"]["h264"] is None
+    psnr = {name: {r["method"]: r["psnr_y"] for r in run["results"]} for name, run in runs.items()}
+    for coded in ("jpeg", "h264"):
+        assert psnr[coded]["bicubic"] < psnr["clean"]["bicubic"] - 0.1 and psnr[coded]["dic"] != psnr["clean"]["dic"]
+    for bad in (["--jpeg", "0"], ["--h264", "52"], ["--jpeg", "50", "--h264", "20"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["eval", str(face_dir), "--weights", str(tiny_weights), *bad])
+        assert exit_info.value.code == 2
+
+
 def test_eval_on_lr_hr_pairs(face_dir: Path, tmp_path: Path, tiny_weights: Path) -> None:
     from models.faces import hr_and_lr
 
