@@ -35,6 +35,7 @@ def _int_in(low: int, high: int, what: str) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"must be {what} from {low} to {high}, got {text}")
         return value
 
+    parse.__name__ = "integer"  # argparse's message for a non-number: "invalid integer value"
     return parse
 
 
