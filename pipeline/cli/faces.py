@@ -89,11 +89,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return denormalise(out.sr), decode_landmarks(out.heatmaps).numpy()
 
     lr_paths = _paired_lr(paths, args.lr_dir) if args.lr_dir else None
-    compress = None
-    if args.jpeg:
-        compress = partial(jpeg, quality=args.jpeg)
+    compress, codec_note = None, ""
+    if args.jpeg is not None:
+        compress, codec_note = partial(jpeg, quality=args.jpeg), f", LR through JPEG quality {args.jpeg}"
     elif args.h264 is not None:
-        compress = partial(h264, crf=args.h264)
+        compress, codec_note = partial(h264, crf=args.h264), f", LR through H.264 crf {args.h264}"
 
     def faces():  # noqa: ANN202
         with terminal_bars(total=len(paths), unit="face", desc="eval") as bar:
@@ -105,8 +105,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     result = evaluate_faces(faces(), super_resolve, batch=cfg.inference.max_batch, seeded=args.seed,
                             lr_size=record.config.input_size, compress=compress)
     rows = result.table()
-    codec_note = (f", LR through JPEG quality {args.jpeg}" if args.jpeg else
-                  f", LR through H.264 crf {args.h264}" if args.h264 is not None else "")
     text = (f"{result.count} faces, Y channel, {result.crop}-px border crop, Gaussian SSIM; "
             f"x{record.config.scale} ({record.config.input_size} -> 128 px{codec_note}), weights {record.name}\n\n"
             f"{result.markdown()}\n\n"

@@ -168,7 +168,7 @@ def test_a_long_file_split_into_parts_run_at_once(local_ray, tmp_path):
     expected = enhance_split(clip, tmp_path / "local.mp4", _local(), 2, LOSSLESS)
     with _ray() as runner:
         report = enhance_split(clip, tmp_path / "ray.mp4", runner, 2, LOSSLESS, tmp_path / "t.jsonl", streams=2)
-        usage, tail = runner.usage(), runner.options.fusion.lookahead
+        usage, tail = runner.usage(), runner.options.fusion.delay
     _same_frames(tmp_path / "ray.mp4", tmp_path / "local.mp4", shared_batches=True)
     assert report.frames_out == expected.frames_out == 64 and report.tracks == expected.tracks == 2
     # the second part's warm-up frames are detected too, and the first part's lookahead frames past its end
@@ -221,7 +221,7 @@ def test_memory_stays_flat_over_a_long_clip(local_ray, long_clip, tmp_path, runt
         source = stack.enter_context(_CountedSource(long_clip))
         sink = stack.enter_context(VideoSink(tmp_path / "out.mp4", source.info, (), LOSSLESS))
         report = runner.run(source, sink, progress=lambda r: rss.append(_rss_mb()))
-    bound = runner.services.lookahead + 2 * OPTIONS.window + OPTIONS.fusion.lookahead + 2
+    bound = runner.services.lookahead + 2 * OPTIONS.window + OPTIONS.fusion.delay + 2
     assert report.frames_out == 320 and report.faces_enhanced > 600
     assert source.alive == 0 and source.peak_alive <= bound
     third = len(rss) // 3
