@@ -16,6 +16,7 @@ SCALES = (8, 4, 2)  # the family's members: 16-, 32- and 64-px inputs
 # Scale 8 maps 32 -> 256 px and back, as in the released DIC; smaller scales are cheaper variants.
 BACKPROJECTION_GEOMETRY = {2: (6, 2, 2), 4: (8, 4, 2), 8: (12, 8, 2)}
 DEGRADATIONS = ("bicubic", "video")
+MAX_FRAMES = 3
 TRAIN_STAGES = ("dic", "hg", "dicgan")
 TRAIN_PRECISIONS = ("fp32", "bf16", "fp16")
 INFERENCE_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -44,6 +45,10 @@ class DICConfig:
     bp_scale: int = 8
     in_channels: int = 3
     out_channels: int = 3
+    # Frames per input: the face now and frames - 1 crops of the same track before it, registered onto its grid
+    # (``pipeline.frame_context``), stacked on the channels (B, 3 * frames, S, S), the current frame first. 1 = DIC.
+    # At most 3, so a state dict's conv_in width names its member and frame count unambiguously.
+    frames: int = 1
 
     def __post_init__(self) -> None:
         if self.scale not in SCALES:
@@ -55,6 +60,8 @@ class DICConfig:
             raise ValueError(f"num_steps, num_groups and num_features must be positive: {self}")
         if self.num_keypoints not in (5, 68):
             raise ValueError(f"num_keypoints must be 68 (iBUG) or 5, got {self.num_keypoints}")
+        if not 1 <= self.frames <= MAX_FRAMES:
+            raise ValueError(f"frames must be 1 to {MAX_FRAMES}, got {self.frames}")
         if self.hg_num_features % 4:
             raise ValueError(f"hg_num_features must be divisible by 4, got {self.hg_num_features}")
 
@@ -87,11 +94,20 @@ class DegradationConfig:
     jpeg_quality: tuple[int, int] = (50, 95)
     h264_prob: float = 0.0  # video mode: share coded as an H.264 intra frame (drawn with JPEG's: at most one codec)
     h264_crf: tuple[int, int] = (18, 32)
+    # Multi-frame members (``DICConfig.frames`` > 1): the earlier frames' registration error (LR pixels, normal)
+    # and the share of samples with fewer earlier frames than the member takes (a track's first frames: the
+    # missing ones are copies of the current crop, as in the video path).
+    registration_sigma: float = 0.1
+    missing_prob: float = 0.15
+    change_prob: float = 0.25  # an earlier frame turned (up to change_degrees) and scaled, not carried back
+    change_degrees: float = 4.0
+    change_scale: float = 0.04
 
     def __post_init__(self) -> None:
         if self.mode not in DEGRADATIONS:
             raise ValueError(f"degradation mode must be one of {', '.join(DEGRADATIONS)}, got {self.mode!r}")
-        for name in ("clean_fraction", "blur_prob", "noise_prob", "jpeg_prob", "h264_prob"):
+        for name in ("clean_fraction", "blur_prob", "noise_prob", "jpeg_prob", "h264_prob", "missing_prob",
+                     "change_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"degradation {name} must be in [0, 1], got {getattr(self, name)}")
         if not 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100:
@@ -99,6 +115,8 @@ class DegradationConfig:
         if self.jpeg_prob + self.h264_prob > 1:
             raise ValueError(f"degradation jpeg_prob + h264_prob must be at most 1 (one codec per sample), "
                              f"got {self.jpeg_prob} + {self.h264_prob}")
+        if self.registration_sigma < 0:
+            raise ValueError(f"degradation registration_sigma must be >= 0, got {self.registration_sigma}")
         if not 0 <= self.h264_crf[0] <= self.h264_crf[1] <= 51:
             raise ValueError(f"degradation h264_crf must be 0 <= low <= high <= 51, got {self.h264_crf}")
 

@@ -45,7 +45,7 @@ def bench_model(model: DIC, options: InferenceOptions, batch: int = 16, iters: i
     """Time ``iters`` batches of ``batch`` random faces through the plain path, then the fast path, each on its own
     copy of ``model`` (the fast path changes the weights' memory layout)."""
     size = model.cfg.input_size
-    lr = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0)) - 0.45
+    lr = torch.rand(batch, 3 * model.cfg.frames, size, size, generator=torch.Generator().manual_seed(0)) - 0.45
     plain = FaceSuperResolver(copy.deepcopy(model), replace(options, fast=False, max_batch=batch))
     plain_fps, plain_sr = _faces_per_s(plain, lr, iters)
     fast = FaceSuperResolver(copy.deepcopy(model), replace(options, fast=True, max_batch=batch))

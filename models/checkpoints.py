@@ -104,12 +104,17 @@ def load_from_member(model: nn.Module, path: str | os.PathLike[str]) -> None:
     Every tensor but the stem's ``conv_in.0.weight`` has the same shape across members. Where that one has more
     input channels (the new member pixel-unshuffles its larger input by r), each source RGB channel's kernel is
     spread evenly over that channel's r*r phases: the new member starts as the source network run on its input
-    box-downscaled by r. Same-scale weights load unchanged.
+    box-downscaled by r. Same-scale weights load unchanged. A multi-frame member (``cfg.frames`` = F) takes a
+    single-frame member of its scale with zero kernels for the earlier frames: it starts as that member.
     """
     state = dict(read_state_dict(path))
     key = "conv_in.0.weight"
     expected = model.state_dict().get(key)
     given = state.get(key)
+    frames = getattr(getattr(model, "cfg", None), "frames", 1)
+    if expected is not None and given is not None and frames > 1 and given.shape[1] * frames == expected.shape[1]:
+        given = state[key] = torch.cat([given, given.new_zeros(given.shape[0], expected.shape[1] - given.shape[1],
+                                                                *given.shape[2:])], dim=1)
     if expected is not None and given is not None and given.shape != expected.shape:
         phases = expected.shape[1] // given.shape[1]
         if given.shape[1] * phases == expected.shape[1] and given.shape[0] == expected.shape[0]:

@@ -19,9 +19,9 @@ from torch import Tensor
 
 from configs.model import BICUBIC, DegradationConfig
 from models.atomic import atomic_output
-from models.degrade import degrade
+from models.degrade import degrade, degrade_frames
 from models.errors import InputError, InputNotFound
-from models.faces import HR_SIZE, LR_SIZE, crop_face, normalise, square_box, to_crop_coords
+from models.faces import HR_SIZE, LR_SIZE, crop_face, normalise, normalise_frames, square_box, to_crop_coords
 from models.heatmaps import render_heatmaps
 from models.imageio import list_images, read_rgb
 from models.progress import BarFactory, no_bars
@@ -104,17 +104,22 @@ class FacePairs:
         lr_size: int = LR_SIZE,
         degradation: DegradationConfig = BICUBIC,
         rng: np.random.Generator | None = None,
+        frames: int = 1,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One training triple: (S, S, 3) LR, (128, 128, 3) HR uint8, (68, 2) landmarks (flipped if asked).
 
-        The LR input is made as ``degradation`` says (``models.degrade``; bicubic by default), drawing from ``rng``.
+        The LR input is made as ``degradation`` says (``models.degrade``; bicubic by default), drawing from ``rng``;
+        with ``frames`` > 1 it is (F, S, S, 3): the current frame and earlier ones on its grid.
         """
         hr, points = self.hr[index], self.landmarks[index]
         if flip:
             hr = np.ascontiguousarray(hr[:, ::-1])
             points = points[FLIP_68].copy()
             points[:, 0] = HR_SIZE - 1 - points[:, 0]
-        return degrade(hr, points, lr_size, degradation, rng or np.random.default_rng(index))
+        rng = rng or np.random.default_rng(index)
+        if frames > 1:
+            return degrade_frames(hr, points, lr_size, frames, degradation, rng)
+        return degrade(hr, points, lr_size, degradation, rng)
 
     def batch(
         self,
@@ -125,11 +130,13 @@ class FacePairs:
         shard: tuple[int, int] = (0, 1),
         lr_size: int = LR_SIZE,
         degradation: DegradationConfig = BICUBIC,
+        frames: int = 1,
     ) -> dict[str, Tensor]:
         """The batch for ``iteration``: a deterministic function of (seed, iteration). ``shard`` (rank, world):
         only every world-th sample from the rank-th, a data-parallel worker's share.
 
-        Returns lr (B, 3, S, S), hr (B, 3, 128, 128) normalised; heatmaps (B, 68, 32, 32); landmarks (B, 68, 2).
+        Returns lr (B, 3 * frames, S, S), hr (B, 3, 128, 128) normalised; heatmaps (B, 68, 32, 32); landmarks
+        (B, 68, 2).
         """
         rng = np.random.default_rng([seed, iteration])
         indices = rng.integers(0, len(self), size)
@@ -138,14 +145,15 @@ class FacePairs:
         picks = list(zip(indices, flips, strict=True))[rank::world]
         lrs, hrs, pts = zip(
             *(
-                self.sample(int(i), bool(f), lr_size, degradation, np.random.default_rng([seed, iteration, int(k)]))
+                self.sample(int(i), bool(f), lr_size, degradation, np.random.default_rng([seed, iteration, int(k)]),
+                            frames)
                 for k, (i, f) in zip(range(rank, size, world), picks, strict=True)
             ),
             strict=True,
         )
         landmarks = torch.from_numpy(np.stack(pts))
         return {
-            "lr": normalise(np.stack(lrs)),
+            "lr": normalise_frames(np.stack(lrs)),
             "hr": normalise(np.stack(hrs)),
             "heatmaps": render_heatmaps(landmarks),
             "landmarks": landmarks,

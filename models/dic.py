@@ -24,7 +24,8 @@ class DIC(nn.Module):
     """DIC: recovery and landmark estimation in turn, 16 (or 32, 64) -> 128 px.
 
     Shape:
-        lr: (B, 3, S, S) float RGB, S = cfg.input_size, in [0, 1] minus the CelebA mean (see ``models.faces``)
+        lr: (B, 3, S, S) float RGB, S = cfg.input_size, in [0, 1] minus the CelebA mean (see ``models.faces``);
+            (B, 3 * F, S, S) for a multi-frame member (F = cfg.frames: the current frame, then earlier ones)
         seed_heatmaps: optional (B, K, 32, 32) heatmaps used in place of step 0's estimate to build the attention
             of the first attentive step (the tracker's landmarks in the video pipeline)
         returns: sr, heatmaps -- lists of num_steps tensors (B, 3, 128, 128) and (B, K, 32, 32), same space as lr
@@ -38,7 +39,8 @@ class DIC(nn.Module):
         # (B, 3, S, S) -> (B, 3 * (S/16)^2, 16, 16): no parameters, so the released keys and shapes stay as they are
         self.stem = nn.PixelUnshuffle(unshuffle) if unshuffle > 1 else nn.Identity()
         self.conv_in = nn.Sequential(
-            nn.Conv2d(cfg.in_channels * unshuffle**2, 4 * nf, 3, 1, 1), nn.PReLU(num_parameters=1, init=0.2)
+            nn.Conv2d(cfg.in_channels * cfg.frames * unshuffle**2, 4 * nf, 3, 1, 1),
+            nn.PReLU(num_parameters=1, init=0.2),
         )
         self.feat_in = nn.PixelShuffle(2)  # (B, 4nf, 16, 16) -> (B, nf, 32, 32)
         self.first_block = FeedbackBlock(nf, cfg.num_groups, in_features=nf, bp_scale=cfg.bp_scale)
@@ -60,11 +62,12 @@ class DIC(nn.Module):
         return up + self.conv_out(self.out(features))
 
     def forward(self, lr: Tensor, seed_heatmaps: Tensor | None = None) -> tuple[list[Tensor], list[Tensor]]:
-        size = self.cfg.input_size
-        if lr.dim() != 4 or lr.shape[1] != self.cfg.in_channels or lr.shape[-2:] != (size, size):
-            raise ValueError(f"DIC x{self.cfg.scale} expects (B, {self.cfg.in_channels}, {size}, {size}) input, "
-                             f"got {tuple(lr.shape)}")
-        up = F.interpolate(lr, scale_factor=self.cfg.scale, mode=self.cfg.residual_mode, align_corners=False)
+        size, channels = self.cfg.input_size, self.cfg.in_channels
+        if lr.dim() != 4 or lr.shape[1] != channels * self.cfg.frames or lr.shape[-2:] != (size, size):
+            raise ValueError(f"DIC x{self.cfg.scale} expects (B, {channels * self.cfg.frames}, {size}, {size}) "
+                             f"input, got {tuple(lr.shape)}")
+        up = F.interpolate(lr[:, :channels], scale_factor=self.cfg.scale, mode=self.cfg.residual_mode,
+                           align_corners=False)  # the current frame's
         x = self.feat_in(self.conv_in(self.stem(lr)))  # (B, nf, 32, 32), computed once
         features = self.first_block(x)
         sr = self._reconstruct(features, up)

@@ -129,6 +129,25 @@ def normalise(images: np.ndarray | Sequence[np.ndarray]) -> Tensor:
     return t - torch.tensor(CELEBA_MEAN).view(1, 3, 1, 1)
 
 
+def still_frames(images: np.ndarray, frames: int) -> np.ndarray:
+    """A multi-frame member's input for faces that do not move: every frame the same.
+
+    Shape: (B, S, S, 3) -> (B, F, S, S, 3); unchanged for F = 1
+    """
+    return images if frames == 1 else np.repeat(images[:, None], frames, axis=1)
+
+
+def normalise_frames(images: np.ndarray) -> Tensor:
+    """Single- or multi-frame inputs to the model's input space, the frames stacked on the channels.
+
+    Shape: (B, S, S, 3) -> (B, 3, S, S); (B, F, S, S, 3) uint8 -> (B, 3 * F, S, S) float32
+    """
+    if images.ndim == 4:
+        return normalise(images)
+    b, f = images.shape[:2]
+    return normalise(images.reshape(b * f, *images.shape[2:])).reshape(b, f * 3, *images.shape[2:4])
+
+
 def denormalise(images: Tensor) -> np.ndarray:
     """Model-space tensors back to uint8 RGB (add the mean, x255, clamp, round).
 

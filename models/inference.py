@@ -18,7 +18,7 @@ from torch import Tensor
 from configs.model import InferenceOptions
 from models.dic import DIC
 from models.errors import InputError
-from models.faces import denormalise, lr_from_face, normalise
+from models.faces import denormalise, lr_from_face, normalise_frames, still_frames
 from models.heatmaps import decode_landmarks
 
 
@@ -77,8 +77,8 @@ class FaceSuperResolver:
         return autocast(self.device, self.precision)
 
     def __call__(self, lr: Tensor, seed_heatmaps: Tensor | None = None) -> SRBatch:
-        """Shape: lr (B, 3, S, S) normalised (S: the model's input size), seed_heatmaps optional (B, K, 32, 32)
-        -> SRBatch."""
+        """Shape: lr (B, 3 * F, S, S) normalised (S: the model's input size, F its frames), seed_heatmaps optional
+        (B, K, 32, 32) -> SRBatch."""
         if lr.shape[0] == 0:
             k = self.model.cfg.num_keypoints
             return SRBatch(torch.empty(0, 3, 128, 128), torch.empty(0, k, 32, 32))
@@ -105,5 +105,6 @@ class FaceSuperResolver:
         """
         if not faces:
             return np.zeros((0, 128, 128, 3), np.uint8), np.zeros((0, self.model.cfg.num_keypoints, 2), np.float32)
-        out = self(normalise(np.stack([lr_from_face(f, self.model.cfg.input_size) for f in faces])))
+        lrs = np.stack([lr_from_face(f, self.model.cfg.input_size) for f in faces])
+        out = self(normalise_frames(still_frames(lrs, self.model.cfg.frames)))
         return denormalise(out.sr), decode_landmarks(out.heatmaps).numpy()

@@ -17,15 +17,17 @@ from typing import Any
 
 from torch import Tensor
 
-from configs.model import BACKPROJECTION_GEOMETRY, DICConfig
+from configs.model import BACKPROJECTION_GEOMETRY, MAX_FRAMES, DICConfig
 from models.atomic import atomic_output
 from models.checkpoints import check_compatible, read_state_dict, save_weights, sha256_file
 from models.dic import DIC
-from models.errors import CheckpointError, NoWeightsError
+from models.errors import CheckpointError, InputError, NoWeightsError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 _KERNEL_TO_BP_SCALE = {kernel: scale for scale, (kernel, _, _) in BACKPROJECTION_GEOMETRY.items()}
-_UNSHUFFLE_TO_SCALE = {1: 8, 4: 4, 16: 2}  # conv_in's input channels / 3 -> the member's scale
+# conv_in's input channels / 3 = frames * (input / 16)^2 -> (scale, frames); unique while frames <= MAX_FRAMES = 3
+_WIDTH_TO_MEMBER = {frames * phases: (scale, frames) for phases, scale in {1: 8, 4: 4, 16: 2}.items()
+                    for frames in range(1, MAX_FRAMES + 1)}
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ def infer_config(
         )
     try:
         num_features = state["conv_in.0.weight"].shape[0] // 4
-        unshuffled = state["conv_in.0.weight"].shape[1] // DICConfig.in_channels  # (input / 16)^2
+        scale, frames = _WIDTH_TO_MEMBER[state["conv_in.0.weight"].shape[1] // DICConfig.in_channels]
         kernel = state["first_block.upBlocks.0.0.weight"].shape[-1]
         return DICConfig(
             num_features=num_features,
@@ -122,7 +124,8 @@ def infer_config(
                 1 for k in state if k.startswith("block.fusion_block.resnet.") and k.endswith(".res.0.weight")
             ),
             bp_scale=_KERNEL_TO_BP_SCALE[kernel],
-            scale=_UNSHUFFLE_TO_SCALE[unshuffled],
+            scale=scale,
+            frames=frames,
         )
     except (KeyError, IndexError, ValueError) as exc:
         raise CheckpointError(
@@ -172,6 +175,17 @@ CELEBA_TERMS = (
 )
 
 
+def _stages(card_path: Path, scale: int) -> list[dict[str, Any]]:
+    """The training stages on an existing card of a ``scale`` member (a card without a list is one stage)."""
+    if not card_path.is_file():
+        raise InputError(f"{card_path}: no card to add a training stage to; export without appending first")
+    card = json.loads(card_path.read_text())
+    if card.get("config", {}).get("scale", 8) != scale:
+        raise InputError(f"{card_path}: a x{card['config']['scale']} member's card; these weights are x{scale}")
+    training = card.get("training") or {}
+    return list(training["stages"]) if "stages" in training else [training] if training else []
+
+
 def export_weights(
     checkpoint: str | os.PathLike[str],
     name: str,
@@ -182,16 +196,22 @@ def export_weights(
     training: dict[str, Any] | None = None,
     licence: str = CELEBA_TERMS,
     source: str = "trained by dicface (dicface train)",
+    append_stage: bool = False,
 ) -> WeightsRecord:
     """Write ``<name>.pt`` (the bare fp32 state dict) and its card ``<name>.json`` into ``folder``.
 
     ``checkpoint`` is a trainer's ``best.pt``/``last.pt`` or any DIC state dict; the configuration is read off
     the shapes. With ``default``, every other card of the same scale in ``folder`` stops being the default.
+    ``training`` describes how the weights were trained; with ``append_stage`` they continue the training of
+    the weights now shipped as ``name`` (a card of the same scale must exist): the card keeps that card's stages
+    and adds ``training`` as the last. ``metrics`` are the new weights' own; nothing is kept from the old card.
     """
     state = read_state_dict(checkpoint)
     cfg = infer_config(state, source=str(checkpoint))
     model = DIC(cfg)
     check_compatible(model, state, str(checkpoint))
+    if append_stage:
+        training = {"stages": [*_stages(folder / f"{name}.json", cfg.scale), training or {}]}
     folder.mkdir(parents=True, exist_ok=True)
     digest = save_weights({k: v.float().contiguous() for k, v in state.items()}, folder / f"{name}.pt")
     card = {

@@ -34,7 +34,7 @@ from models.data import FacePairs, read_landmarks
 from models.dic import DIC
 from models.errors import CheckpointError, InputError
 from models.evaluate import evaluate_faces
-from models.faces import HR_SIZE, denormalise, normalise, resize_bicubic
+from models.faces import HR_SIZE, denormalise, normalise, normalise_frames, resize_bicubic, still_frames
 from models.gan import FeatureLoss, LightCNN, discriminator_loss, generator_gan_loss
 from models.heatmaps import decode_landmarks
 from models.imageio import list_images, read_rgb
@@ -102,13 +102,14 @@ class ValidationResult:
 
 def validate(model: DIC, hr_images: np.ndarray, landmarks: np.ndarray | None, batch: int = 25) -> ValidationResult:
     """DIC protocol (``models.evaluate.evaluate_faces``) on (N, 128, 128, 3) uint8 HR faces; NME of the final
-    heatmaps where ``landmarks`` is given ((N, 68, 2), NaN rows for faces without landmarks)."""
+    heatmaps where ``landmarks`` is given ((N, 68, 2), NaN rows for faces without landmarks). A multi-frame
+    member gets each LR face as every one of its frames (a still face, as a track's first frame)."""
 
     device = next(model.parameters()).device
 
     def super_resolve(lrs: list[np.ndarray], _: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         with torch.inference_mode():
-            srs, heats = model(normalise(np.stack(lrs)).to(device))
+            srs, heats = model(normalise_frames(still_frames(np.stack(lrs), model.cfg.frames)).to(device))
         return denormalise(srs[-1].float().cpu()), decode_landmarks(heats[-1].float().cpu()).numpy()
 
     if landmarks is None:
@@ -272,7 +273,7 @@ class Trainer:
         """One optimisation step on (this worker's share of) the batch of the current iteration."""
         cfg = self.cfg
         batch = self.data.batch(cfg.seed, self.iteration, cfg.batch_size, cfg.flip, shard=(self.rank, self.world),
-                                lr_size=cfg.model.input_size, degradation=cfg.degradation)
+                                lr_size=cfg.model.input_size, degradation=cfg.degradation, frames=cfg.model.frames)
         batch = {k: v.to(self.device) for k, v in batch.items()}
         hr = batch["hr"].contiguous(memory_format=torch.channels_last)
         with self._autocast():

@@ -52,10 +52,13 @@ def crop_box(track: TrackState) -> tuple[float, float, float, float]:
 class Aligner:
     """Tracks of one frame -> DIC crops, each sized for the member that fits it (order kept; skipped faces are
     dropped). ``input_sizes``: the members' input sizes (``Enhancer.input_sizes``); those under ``cfg.min_input``
-    are used only when no other is given."""
+    are used only when no other is given. ``frames``: frames each member takes, by input size (``Enhancer.frames``;
+    1 where not named), for ``pipeline.frame_context``."""
 
-    def __init__(self, cfg: AlignConfig = AlignConfig(), input_sizes: Sequence[int] = (LR_SIZE,)) -> None:
+    def __init__(self, cfg: AlignConfig = AlignConfig(), input_sizes: Sequence[int] = (LR_SIZE,),
+                 frames: Mapping[int, int] | None = None) -> None:
         self.cfg = cfg
+        self.frames = dict(frames or {})
         sizes = tuple(sorted(input_sizes))
         self.input_sizes = tuple(s for s in sizes if s >= cfg.min_input) or sizes
 

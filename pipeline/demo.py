@@ -83,8 +83,8 @@ def run_video_demo(out_dir: Path, enhancer: Enhancer, bars: BarFactory = no_bars
     example, enhanced = out_dir / "example.mp4", out_dir / "enhanced.mp4"
     truth = make_face_clip(example, **DEMO_CLIP)
     detector = ScheduledDetector(YuNetDetector(landmarker=DlibLandmarker()), DetectSchedule())
-    runner = LocalRunner(detector, TrackConfig(), Aligner(input_sizes=enhancer.input_sizes), enhancer, Blender(),
-                         RunOptions(upscale=DEMO_UPSCALE))
+    aligner = Aligner(input_sizes=enhancer.input_sizes, frames=enhancer.frames)
+    runner = LocalRunner(detector, TrackConfig(), aligner, enhancer, Blender(), RunOptions(upscale=DEMO_UPSCALE))
     report = enhance_file(example, enhanced, runner, bars=bars)
     sheet = out_dir / "video_comparison.png"
     write_png(_last_frame_sheet(example, enhanced, truth[-1]), sheet)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from configs.schema import RunConfig
-from models.faces import HR_SIZE, denormalise, from_crop_coords, normalise
+from models.faces import HR_SIZE, denormalise, from_crop_coords, normalise_frames
 from models.heatmaps import decode_landmarks, render_heatmaps
 from models.inference import FaceSuperResolver
 from models.registry import WeightsRecord, family, load_model
@@ -51,6 +51,11 @@ class Enhancer:
     def input_sizes(self) -> tuple[int, ...]:
         return tuple(sorted(self.resolvers))
 
+    @property
+    def frames(self) -> dict[int, int]:
+        """Frames each member takes (``DICConfig.frames``), by input size."""
+        return {size: r.model.cfg.frames for size, r in self.resolvers.items()}
+
     def __call__(self, crops: Sequence[FaceCrop]) -> list[EnhancedFace]:
         if not crops:
             return []
@@ -66,7 +71,7 @@ class Enhancer:
             plain = [i for i in member if i not in set(seeded)]
             for group, seeds in ((seeded, True), (plain, False)):
                 if group:
-                    lr = normalise(np.stack([crops[i].lr for i in group]))
+                    lr = normalise_frames(np.stack([_frames(crops[i], resolver.model.cfg.frames) for i in group]))
                     seed = render_heatmaps(np.stack([crops[i].seed for i in group])) if seeds else None
                     out = resolver(lr, seed)
                     srs[group], heats[group] = out.sr, out.heatmaps
@@ -76,3 +81,12 @@ class Enhancer:
                          c.lr)
             for c, sr, p in zip(crops, denormalise(srs), points, strict=True)
         ]
+
+
+def _frames(crop: FaceCrop, frames: int) -> np.ndarray:
+    """A member's input for ``crop``: (S, S, 3) for one frame; (F, S, S, 3), the current crop first, then its
+    context (the current crop again where it has less)."""
+    if frames == 1:
+        return crop.lr
+    earlier = [] if crop.context is None else list(crop.context[: frames - 1])
+    return np.stack([crop.lr, *earlier, *[crop.lr] * (frames - 1 - len(earlier))])

@@ -61,7 +61,9 @@ class FaceCrop:
     """A face ready for DIC.
 
     box: square crop (x1, y1, x2, y2) in frame pixels; lr: (S, S, 3) uint8 RGB, S the member's input size;
-    seed: (68, 2) float32 tracked landmarks in the 128-px crop frame, or None.
+    seed: (68, 2) float32 tracked landmarks in the 128-px crop frame, or None; context: for a multi-frame member,
+    (F - 1, S, S, 3) uint8 RGB, the track's previous crops on this crop's grid, latest first
+    (``pipeline.frame_context``), or None.
     """
 
     frame_index: int
@@ -69,6 +71,7 @@ class FaceCrop:
     box: tuple[float, float, float, float]
     lr: np.ndarray
     seed: np.ndarray | None
+    context: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

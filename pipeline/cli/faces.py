@@ -8,6 +8,7 @@ import sys
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -70,7 +71,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from models.data import read_landmarks
     from models.degrade import h264, jpeg
     from models.evaluate import evaluate_faces
-    from models.faces import denormalise, normalise
+    from models.faces import denormalise, normalise_frames, still_frames
     from models.heatmaps import decode_landmarks, render_heatmaps
     from models.imageio import list_images, read_rgb
 
@@ -85,7 +86,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     resolver, record = load_resolver(cfg)
 
     def super_resolve(lrs: list[np.ndarray], seeds: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        out = resolver(normalise(np.stack(lrs)), None if seeds is None else render_heatmaps(seeds))
+        lr = normalise_frames(still_frames(np.stack(lrs), resolver.model.cfg.frames))
+        out = resolver(lr, None if seeds is None else render_heatmaps(seeds))
         return denormalise(out.sr), decode_landmarks(out.heatmaps).numpy()
 
     lr_paths = _paired_lr(paths, args.lr_dir) if args.lr_dir else None
@@ -156,11 +158,26 @@ def cmd_export_weights(args: argparse.Namespace) -> int:
 
     from models.registry import export_weights
 
-    metrics = json.loads(args.metrics.read_text()) if args.metrics else {}
-    training = {"iterations": args.iterations}
+    metrics: dict[str, Any] = {}
+    for item in args.metrics or []:
+        key, _, path = item.rpartition("=")
+        measured = json.loads(Path(path).read_text())
+        if key:  # an eval table under its name, with the protocol it was measured in
+            size = 128 // int(measured["scale"])
+            metrics["protocol"] = (f"DIC: Y (BT.601), 8-px crop, Gaussian SSIM; LR = PIL bicubic 128->{size} of each "
+                                   "HR face")
+            metrics[key] = measured["results"]
+        else:
+            metrics.update(measured)
+    if args.note:
+        metrics["note"] = args.note
+    training: dict[str, Any] = {"iterations": args.iterations}
     if args.train_config:
         training["config"] = yaml.safe_load(args.train_config.read_text())
-    record = export_weights(args.checkpoint, args.name, default=args.default, metrics=metrics, training=training)
+    if args.what:
+        training["what"] = args.what
+    record = export_weights(args.checkpoint, args.name, default=args.default, metrics=metrics, training=training,
+                            append_stage=args.append_stage)
     print(f"wrote {record.file} and its card ({record.sha256[:12]}…){' as the default' if record.default else ''}")
     return 0
 

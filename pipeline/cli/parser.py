@@ -285,9 +285,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="best.pt / last.pt of a run, or any DIC state dict")
     p.add_argument("--name", required=True, help="weights name (file <name>.pt and card <name>.json)")
     p.add_argument("--default", action="store_true", help="make these the package's default weights")
-    p.add_argument("--metrics", type=Path, help="'dicface eval --json' output to record on the card")
+    p.add_argument("--metrics", action="append", metavar="[KEY=]FILE",
+                   help="'dicface eval --json' output to record on the card: KEY=FILE files its table under KEY "
+                        "(e.g. celeba_test_1000=clean.json celeba_test_1000_h264_crf26=h264.json); FILE alone "
+                        "records the file as it is; repeatable")
+    p.add_argument("--note", help="a line on the card's metrics (what they show, against what)")
     p.add_argument("--train-config", type=Path, help="the training YAML, recorded on the card")
     p.add_argument("--iterations", type=int, help="training iterations behind the checkpoint")
+    p.add_argument("--what", help="one line on this training stage (where it started, what changed)")
+    p.add_argument("--append-stage", action="store_true",
+                   help="the checkpoint continues the training of the weights now shipped as --name: keep their "
+                        "card's stages and add this one (the metrics are the new weights' own)")
 
     sub.add_parser("models", help="list the weights shipped with the package")
     return parser

@@ -60,11 +60,11 @@ def detector_spec(cfg: RunConfig, mode: RunMode | None = None) -> DetectorSpec:
                         landmarks=mode is None or mode.needs_landmarks)
 
 
-def input_sizes(cfg: RunConfig) -> tuple[int, ...]:
-    """Input sizes of the DIC members a run uses (read off cards or shapes; no model is built)."""
+def member_frames(cfg: RunConfig) -> dict[int, int]:
+    """Frames each DIC member of a run takes, by input size (read off cards or shapes; no model is built)."""
     from models.registry import family
 
-    return tuple(r.config.input_size for r in family(cfg.model.weights, cfg.model.scale))
+    return {r.config.input_size: r.config.frames for r in family(cfg.model.weights, cfg.model.scale)}
 
 
 def load_dic(cfg: RunConfig, log: Log) -> Enhancer:
@@ -80,7 +80,7 @@ def load_dic(cfg: RunConfig, log: Log) -> Enhancer:
 def local_runner(cfg: RunConfig, mode: RunMode, enhancer: Enhancer | None) -> LocalRunner:
     """Every stage in this process; ``enhancer`` None passes frames through (``--sr none``)."""
     detector = ScheduledDetector(detector_spec(cfg, mode).build(), cfg.detect.schedule())
-    aligner = Aligner(cfg.align, enhancer.input_sizes) if enhancer else Aligner(cfg.align)
+    aligner = Aligner(cfg.align, enhancer.input_sizes, enhancer.frames) if enhancer else Aligner(cfg.align)
     return LocalRunner(detector, cfg.track, aligner, enhancer, Blender(cfg.blend), run_options(cfg, mode))
 
 
@@ -93,10 +93,11 @@ def ray_runner(cfg: RunConfig, mode: RunMode, log: Log) -> RayRunner:
         address=r.address, workers=r.workers or default_workers(), cpus_per_actor=r.cpus_per_actor,
         gpus_per_actor=r.gpus_per_actor, max_wait_ms=r.max_wait_ms, detect_resources=r.detect_resources or {},
         dic_resources=r.dic_resources or {})
+    frames = member_frames(cfg)
     log(f"Ray runtime: {options.workers} detection + {options.workers if mode.sr else 0} DIC actors"
         + (f" on {options.address}" if options.address else ""))
     return RayRunner(DetectPlan(cfg.detect.schedule()), detector_spec(cfg, mode), cfg.track,
-                     Aligner(cfg.align, input_sizes(cfg)), (cfg, cfg.enhance.seed) if mode.sr else None,
+                     Aligner(cfg.align, tuple(frames), frames), (cfg, cfg.enhance.seed) if mode.sr else None,
                      Blender(cfg.blend), run_options(cfg, mode), options)
 
 

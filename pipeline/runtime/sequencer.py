@@ -19,8 +19,9 @@ decoding, detection and DIC; a file is decoded on another (``pipeline.runtime.re
 A scheduled full-frame pass is narrowed to where the picture changed (``pipeline.detect.gate``): decided when the
 frame is decoded, from pictures only, its regions searched with the tracked faces' once the tracks are known.
 
-Per stream, in frame order: a scene-cut test before tracking (a cut drops every track), temporal fusion of each
-track's SR faces after DIC (``pipeline.fusion``) and, when asked, the ground-truth-free temporal measures of the
+Per stream, in frame order: a scene-cut test before tracking (a cut drops every track), each track's earlier
+crops for the multi-frame DIC members (``pipeline.frame_context``), temporal fusion of each track's SR faces after
+DIC (``pipeline.fusion``) and, when asked, the ground-truth-free temporal measures of the
 output (``pipeline.temporal``, for ``--report``).
 
 A part of a split file (``pipeline.segments``) is a stream whose frames before ``source.first_output`` only warm
@@ -48,6 +49,7 @@ from pipeline.blend import Blender, PasteFace
 from pipeline.cuts import CutConfig, CutDetector
 from pipeline.detect.gate import FULL, ChangeGate, GateDecision
 from pipeline.detect.regions import DetectPlan, DetectRequest, Region
+from pipeline.frame_context import FrameContext
 from pipeline.fusion import TemporalFusion
 from pipeline.io import VideoSink, fit_size, to_8bit
 from pipeline.report import RunReport
@@ -174,6 +176,7 @@ class Sequencer:
         gate = ChangeGate(self.detector.schedule) if self.detector.schedule.gate else None
         cut_frames: set[int] = set()
         fusion = TemporalFusion(self.options.fusion)
+        context = FrameContext(self.aligner.frames)  # earlier crops for the multi-frame members
         waiting: dict[int, tuple[Frame, list[TrackState], bool]] = {}  # frames the fusion holds: tracks, cut?
         meter = TemporalMeter() if self.options.measure else None
         seen_tracks: set[int] = set()
@@ -292,8 +295,10 @@ class Sequencer:
             if frame.index < source.first_output:
                 if tracks_out is not None:
                     tracks_out.write(track_record(frame, states, warmup=True) + "\n")
-                if self.enhance:  # the members the faces had, as in the whole run (``align.hysteresis``)
-                    routed = members(timed("align", lambda f=frame, s=states, m=routed: self.aligner(f, s, m)))
+                if self.enhance:  # the members and earlier crops the faces had, as in the whole run
+                    crops = timed("align", lambda f=frame, s=states, m=routed: self.aligner(f, s, m))
+                    routed = members(crops)
+                    timed("align", lambda c=crops: context(c))
                 continue
             if written(frame.index):
                 seen_tracks.update(s.track_id for s in states if s.confirmed)
@@ -302,6 +307,7 @@ class Sequencer:
             if self.enhance:
                 crops = timed("align", lambda f=frame, s=states, m=routed: self.aligner(f, s, m))
                 routed = members(crops)
+                crops = timed("align", lambda c=crops: context(c))
                 for crop in crops if written(frame.index) else ():
                     member = f"x{HR_SIZE // crop.lr.shape[0]}"
                     report.faces_by_member[member] = report.faces_by_member.get(member, 0) + 1

@@ -10,7 +10,7 @@ import torch
 
 from models.checkpoints import load_landmark_branch, load_weights, read_state_dict, save_weights, sha256_file
 from models.dic import DIC
-from models.errors import CheckpointError, InputNotFound, NoWeightsError
+from models.errors import CheckpointError, InputError, InputNotFound, NoWeightsError
 from models.registry import default_weights, infer_config, list_weights, load_model
 from tests.conftest import TINY
 
@@ -173,3 +173,20 @@ def test_landmark_branch_from_a_bare_file_or_a_whole_checkpoint(tmp_path: Path, 
     torch.save(DIC(replace(TINY, hg_num_features=32)).HG.state_dict(), other)
     with pytest.raises(CheckpointError, match="mis-shaped"):
         load_landmark_branch(DIC(TINY), other)
+
+
+def test_a_further_training_stage_is_added_to_the_card(tmp_path: Path, tiny_model: DIC) -> None:
+    from models.registry import export_weights
+
+    torch.save(tiny_model.state_dict(), tmp_path / "w.pt")
+    folder = tmp_path / "weights"
+    with pytest.raises(InputError, match="no card to add a training stage to"):
+        export_weights(tmp_path / "w.pt", "m", folder, training={"what": "two"}, append_stage=True)
+    export_weights(tmp_path / "w.pt", "m", folder, training={"what": "one"}, metrics={"a": 1})
+    export_weights(tmp_path / "w.pt", "m", folder, training={"what": "two"}, metrics={"b": 2}, append_stage=True)
+    record = export_weights(tmp_path / "w.pt", "m", folder, training={"what": "three"}, append_stage=True)
+    assert [s["what"] for s in record.training["stages"]] == ["one", "two", "three"] and record.metrics == {}
+    other = DIC(replace(TINY, scale=4))
+    torch.save(other.state_dict(), tmp_path / "x4.pt")
+    with pytest.raises(InputError, match="a x8 member's card; these weights are x4"):
+        export_weights(tmp_path / "x4.pt", "m", folder, append_stage=True)

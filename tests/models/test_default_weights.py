@@ -9,7 +9,7 @@ import pytest
 
 from models.checkpoints import sha256_file
 from models.evaluate import evaluate_faces
-from models.faces import denormalise, normalise
+from models.faces import denormalise, normalise_frames, still_frames
 from models.heatmaps import decode_landmarks
 from models.imageio import list_images, read_rgb
 from models.inference import FaceSuperResolver
@@ -41,7 +41,7 @@ def test_each_member_beats_bicubic_on_celeba_test_faces(celeba_test_dir: Path, s
     resolver = FaceSuperResolver(model)
 
     def run(lrs: list[np.ndarray], seeds: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        out = resolver(normalise(np.stack(lrs)))
+        out = resolver(normalise_frames(still_frames(np.stack(lrs), model.cfg.frames)))  # a still: every frame
         return denormalise(out.sr), decode_landmarks(out.heatmaps).numpy()
 
     faces = ((read_rgb(p), None) for p in list_images([celeba_test_dir])[:40])

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from configs.model import DegradationConfig
-from models.degrade import degrade, h264, jpeg, shift_pair
+from models.degrade import degrade, degrade_frames, h264, h264_clip, jpeg, shift_pair
 from models.faces import resize_bicubic
 
 VIDEO = DegradationConfig(mode="video", clean_fraction=0.0, blur_prob=1.0, noise_prob=1.0, jpeg_prob=1.0)
@@ -90,3 +92,46 @@ def test_invalid_degradations_are_refused() -> None:
         DegradationConfig(mode="h265")
     with pytest.raises(ValueError):
         DegradationConfig(jpeg_quality=(90, 50))
+
+
+def test_earlier_frames_are_other_views_of_the_face_carried_onto_the_current_grid(
+        face: tuple[np.ndarray, np.ndarray]) -> None:
+    """Each earlier frame samples the face at another phase; carried back by its known shift it lines up with
+    the current frame (to the interpolation's blur), which an uncarried view does not."""
+    hr, points = face
+    clean = DegradationConfig(mode="video", clean_fraction=1.0, registration_sigma=0.0, missing_prob=0.0,
+                              change_prob=0.0)
+    stack, target, points_out = degrade_frames(hr, points, 32, 3, clean, np.random.default_rng(3))
+    assert stack.shape == (3, 32, 32, 3) and target is not None and points_out.shape == (68, 2)
+    assert np.array_equal(stack[0], resize_bicubic(target, 32))  # a clean sample: the DIC protocol's LR
+    inner = np.s_[4:-4, 4:-4]
+    for earlier in stack[1:]:
+        assert np.abs(earlier[inner].astype(int) - stack[0][inner]).mean() < 4
+    moved, _ = shift_pair(hr, points, 2, -2)  # half an LR pixel away, not carried back
+    assert np.abs(resize_bicubic(moved, 32)[inner].astype(int) - stack[0][inner]).mean() > 4
+    turned = replace(clean, change_prob=1.0, change_degrees=8.0)
+    stack, _, _ = degrade_frames(hr, points, 32, 3, turned, np.random.default_rng(3))
+    assert np.abs(stack[1][inner].astype(int) - stack[0][inner]).mean() > 4  # not undone by the shift
+
+
+def test_earlier_frames_share_the_codec_and_missing_ones_repeat_the_current(
+        face: tuple[np.ndarray, np.ndarray]) -> None:
+    hr, points = face
+    coded = DegradationConfig(mode="video", clean_fraction=0.0, jpeg_prob=0.0, h264_prob=1.0, h264_crf=(30, 30))
+    first = degrade_frames(hr, points, 32, 3, coded, np.random.default_rng([1, 2]))
+    again = degrade_frames(hr, points, 32, 3, coded, np.random.default_rng([1, 2]))
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    stack, target, _ = first
+    assert 0 < np.abs(stack[0].astype(int) - resize_bicubic(target, 32)).mean() < 20
+    missing = DegradationConfig(mode="video", clean_fraction=1.0, missing_prob=1.0)
+    repeats = [degrade_frames(hr, points, 32, 3, missing, np.random.default_rng(k))[0] for k in range(8)]
+    assert all(np.array_equal(s[2], s[0]) for s in repeats)  # at least the oldest is missing
+    assert any(not np.array_equal(s[1], s[0]) for s in repeats)  # sometimes only the oldest
+
+
+def test_h264_clip_codes_frames_in_order() -> None:
+    rng = np.random.default_rng(0)
+    frames = [np.full((32, 32, 3), 40 * k, np.uint8) + rng.integers(0, 20, (32, 32, 3)).astype(np.uint8)
+              for k in range(3)]
+    out = h264_clip(frames, 20, (5, 9))
+    assert len(out) == 3 and all(np.abs(o.astype(int) - f).mean() < 8 for o, f in zip(out, frames, strict=True))

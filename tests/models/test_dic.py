@@ -146,3 +146,29 @@ def test_a_member_initialised_from_another_starts_as_it_on_a_box_downscaled_inpu
         features8 = x8.conv_in(F.avg_pool2d(lr, 2))
     assert torch.allclose(features4, features8, atol=1e-5)
     assert all(torch.equal(v, x8.state_dict()[k]) for k, v in x4.state_dict().items() if k != "conv_in.0.weight")
+
+
+@pytest.mark.parametrize("scale", [8, 4, 2])
+def test_a_multi_frame_member_starts_as_its_single_frame_member_and_its_shapes_name_it(
+        tmp_path: Path, scale: int) -> None:
+    """Zero kernels for the earlier frames: whatever they hold, the new member's output is the member's it came
+    from; the state dict's conv_in width names the scale and the frame count."""
+    from dataclasses import replace
+
+    from models.checkpoints import load_from_member
+    from models.registry import infer_config
+
+    torch.manual_seed(0)
+    single = DIC(replace(TINY, scale=scale)).eval()
+    torch.save(single.state_dict(), tmp_path / "single.pt")
+    multi = DIC(replace(TINY, scale=scale, frames=3)).eval()
+    load_from_member(multi, tmp_path / "single.pt")
+    assert infer_config(multi.state_dict(), num_steps=TINY.num_steps) == multi.cfg
+    size = 128 // scale
+    lr = torch.rand(2, 9, size, size) - 0.5
+    with torch.no_grad():
+        assert torch.allclose(multi(lr)[0][-1], single(lr[:, :3])[0][-1], atol=1e-5)
+    with pytest.raises(ValueError, match=f"expects \\(B, 9, {size}, {size}\\)"):
+        multi(lr[:, :3])
+    with pytest.raises(ValueError, match="frames must be 1 to 3"):
+        replace(TINY, frames=4)

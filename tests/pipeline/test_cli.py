@@ -198,3 +198,22 @@ def test_split_auto_cuts_long_files_for_many_dic_actors(tmp_path: Path, flags: l
     video.write_bytes(b"")
     args = build_parser().parse_args(["enhance", str(video), "-o", "out.mp4", *flags])
     assert split_plan(run_config(args), video, args.output) == expected
+
+
+def test_export_weights_files_each_eval_table_under_its_key(
+    face_dir: Path, tmp_path: Path, tiny_weights: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import models.registry
+
+    report = tmp_path / "eval.json"
+    assert main(["eval", str(face_dir), "--weights", str(tiny_weights), "--json", str(report)]) == 0
+    seen = {}
+    monkeypatch.setattr(models.registry, "export_weights",
+                        lambda *args, **kwargs: seen.update(kwargs) or models.registry.WeightsRecord.from_card(
+                            next(models.registry.WEIGHTS_DIR.glob("*.json"))))
+    assert main(["export-weights", str(tiny_weights), "--name", "m", "--metrics", f"faces_4={report}",
+                 "--note", "a note", "--what", "a stage", "--iterations", "5", "--append-stage"]) == 0
+    rows = json.loads(report.read_text())["results"]
+    assert seen["metrics"] == {"protocol": "DIC: Y (BT.601), 8-px crop, Gaussian SSIM; LR = PIL bicubic 128->16 of "
+                                           "each HR face", "faces_4": rows, "note": "a note"}
+    assert seen["training"] == {"iterations": 5, "what": "a stage"} and seen["append_stage"]

@@ -63,3 +63,23 @@ def test_crops_go_to_the_member_of_their_size_in_batches(tiny_model: DIC) -> Non
     assert np.array_equal(alone[0].sr, faces[1].sr)
     with pytest.raises(ValueError, match="no DIC member"):
         Enhancer(x8)(mixed)
+
+
+def test_a_multi_frame_member_takes_each_crops_context_or_the_crop_again() -> None:
+    from dataclasses import replace
+
+    import torch
+
+    from tests.conftest import TINY
+
+    torch.manual_seed(0)
+    member = DIC(replace(TINY, frames=3)).eval()
+    enhancer = Enhancer(FaceSuperResolver(member))
+    assert enhancer.frames == {16: 3}
+    crop = crops()[0]
+    rng = np.random.default_rng(1)
+    earlier = rng.integers(0, 255, (2, 16, 16, 3), dtype=np.uint8)
+    alone, again, moving = enhancer([crop, replace(crop, context=np.stack([crop.lr, crop.lr])),
+                                     replace(crop, context=earlier)])
+    assert np.array_equal(alone.sr, again.sr)  # no context: the crop stands in for its earlier frames
+    assert not np.array_equal(alone.sr, moving.sr)
