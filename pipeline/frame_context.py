@@ -3,7 +3,7 @@
 A face in compressed video carries codec noise that changes from frame to frame while the face does not, and each
 frame samples the face at another sub-pixel phase; a multi-frame member (``DICConfig.frames`` = F > 1) sees the
 current crop and the F - 1 crops of its track before it, each carried onto the current crop's pixel grid by the
-registration temporal fusion uses (``pipeline.fusion.register``: the crop boxes' scale, an ECC shift within the
+registration temporal fusion uses (``pipeline.fusion.crop_step``: the crop boxes' scale, an ECC shift within the
 landmark box, chained from frame to frame; bicubic). Only frames already seen are used, so no latency is added.
 Where an earlier crop is missing -- the track's first frames, a gap in the track, another member's crop size, a
 registration that failed or ran off -- the current crop stands in for it, as in training
@@ -18,11 +18,10 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from models.faces import HR_SIZE
-from pipeline.fusion import Y_WEIGHTS, _lr_to_crop, register
+from pipeline.fusion import Y_WEIGHTS, _lr_to_crop, crop_step
 from pipeline.types import FaceCrop
 
-MAX_MOTION = 0.15  # a registered shift further than this fraction of the crop from the landmarks' motion: failed
+MAX_MOTION = 0.15  # a registered shift further than this fraction of the crop from the landmarks' motion: ran off
 
 
 @dataclass
@@ -60,7 +59,8 @@ class FrameContext:
         if run and (run[-1].index != crop.frame_index - 1 or run[-1].lr.shape != crop.lr.shape):
             run = []
         if run:
-            step = _step(run[-1], now)
+            last = run[-1]
+            step = crop_step(last.y, last.seed, last.side, now.y, now.seed, now.side, MAX_MOTION)
             if step is None:
                 run = []
             for seen in run:
@@ -76,12 +76,3 @@ class FrameContext:
         earlier += [crop.lr] * (frames - 1 - len(earlier))
         return replace(crop, context=np.stack(earlier))
 
-
-def _step(last: _Seen, now: _Seen) -> np.ndarray | None:
-    """(3, 3) ``last``'s 128-px crop frame -> ``now``'s, registered; None where registration failed or ran off."""
-    k = last.side / now.side
-    shift = (now.seed - k * last.seed).mean(axis=0)
-    step = register(last.y, now.y, np.array([[k, 0.0, shift[0]], [0.0, k, shift[1]]]), now.seed)
-    if step is None or np.abs(step[:2, 2] - shift).max() > MAX_MOTION * HR_SIZE:
-        return None
-    return step

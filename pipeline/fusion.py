@@ -84,6 +84,23 @@ def register(before: np.ndarray, now: np.ndarray, guess: np.ndarray, seed: np.nd
     return a @ np.linalg.inv(np.vstack([warp, [0.0, 0.0, 1.0]])) @ np.linalg.inv(a)
 
 
+def crop_step(before: np.ndarray, before_seed: np.ndarray, before_side: float, now: np.ndarray, now_seed: np.ndarray,
+              now_side: float, max_motion: float) -> np.ndarray | None:
+    """(3, 3): crop ``before``'s 128-px frame -> crop ``now``'s, for consecutive crops of a track. Scaled by the
+    crop boxes' sides (a face does not change size between two frames; landmark-fitted scales jitter), shifted by
+    the landmarks' mean motion refined by ECC (``register``). None where ECC failed or ran off (moved the shift by
+    more than ``max_motion`` of the crop from where the landmarks went: not trusted).
+
+    Shape: before, now (S, S) float32 Y of the LR crops; before_seed, now_seed (68, 2) in the 128-px crop frame
+    """
+    k = before_side / now_side
+    shift = (now_seed - k * before_seed).mean(axis=0)
+    step = register(before, now, np.array([[k, 0.0, shift[0]], [0.0, k, shift[1]]]), now_seed)
+    if step is None or np.abs(step[:2, 2] - shift).max() > max_motion * HR_SIZE:
+        return None
+    return step
+
+
 def crop_motion(before: np.ndarray, now: np.ndarray) -> np.ndarray | None:
     """The 2x3 similarity transform taking landmarks ``before`` (68, 2) onto ``now`` (68, 2), least squares."""
     m, _ = cv2.estimateAffinePartial2D(before.astype(np.float32), now.astype(np.float32), method=cv2.LMEDS)
@@ -145,20 +162,14 @@ class TemporalFusion:
 
     def _add(self, run: list[_Entry], face: EnhancedFace) -> list[_Entry]:
         """``run`` with ``face`` appended and every face's ``to_last`` moved on to it (None where registration is
-        off or failed: those are carried by their landmarks). The step from the last crop to this one scales by
-        the crop boxes' sides (a face does not change size between two frames; landmark-fitted scales jitter) and
-        shifts by the landmarks' mean motion, refined by ECC (unless ECC moved it by more than ``max_motion``)."""
+        off or failed: those are carried by their landmarks); the step from the last crop is ``crop_step``."""
         side = face.box[2] - face.box[0]
         lr = None if face.lr is None else (face.lr.astype(np.float32) @ Y_WEIGHTS)
         step = None
         if run:
             last = run[-1]
             if self.cfg.register and lr is not None and last.lr is not None and last.lr.shape == lr.shape:
-                k = last.side / side
-                shift = (face.seed - k * last.face.seed).mean(axis=0)
-                step = register(last.lr, lr, np.array([[k, 0.0, shift[0]], [0.0, k, shift[1]]]), face.seed)
-                if step is not None and np.abs(step[:2, 2] - shift).max() > self.cfg.max_motion * HR_SIZE:
-                    step = None  # ECC ran off (far from where the landmarks went): not trusted
+                step = crop_step(last.lr, last.face.seed, last.side, lr, face.seed, side, self.cfg.max_motion)
             for entry in run:
                 entry.to_last = None if step is None or entry.to_last is None else step @ entry.to_last
         run.append(_Entry(face, face.sr.astype(np.float32), side, lr, None if lr is None else np.eye(3)))
