@@ -116,7 +116,9 @@ class FusionConfig:
     # after it agree with it.
     lookahead: int = 4
     tolerance: float = 12.0  # Y levels of disagreement at which a face's weight falls to 1/e
-    max_motion: float = 0.15  # motion (or scale change) inside the crop since then, fraction of its side
+    # Motion (or scale change) inside the crop since then, fraction of its side; also the limit past which a
+    # multi-frame member's earlier crop is not used (``pipeline.frame_context``).
+    max_motion: float = 0.15
     # Carry by the LR crops, not the landmarks alone: each frame's crop is registered to the previous one (the
     # boxes' scale, a shift found by ECC within the landmark box) and the steps are chained. Measured (``dicface
     # bench quality``, x4, crf 26, faces 20-32 px): temporal error -8 % (astronaut) and -12 to -17 % (CelebA test

@@ -21,8 +21,6 @@ import numpy as np
 from pipeline.fusion import Y_WEIGHTS, _lr_to_crop, crop_step
 from pipeline.types import FaceCrop
 
-MAX_MOTION = 0.15  # a registered shift further than this fraction of the crop from the landmarks' motion: ran off
-
 
 @dataclass
 class _Seen:
@@ -37,10 +35,12 @@ class _Seen:
 class FrameContext:
     """Stateful, per stream: call with each frame's crops, in frame order (a frame without faces too); returns
     them with ``context`` set for the crops of multi-frame members. ``frames``: frames per member input size
-    (sizes not named take one frame: nothing is kept for them)."""
+    (sizes not named take one frame: nothing is kept for them). ``max_motion``: a registered step further than
+    this fraction of the crop from the landmarks' motion has run off (the run's ``fusion.max_motion``)."""
 
-    def __init__(self, frames: Mapping[int, int]) -> None:
+    def __init__(self, frames: Mapping[int, int], max_motion: float = 0.15) -> None:
         self.frames = {size: f for size, f in frames.items() if f > 1}
+        self.max_motion = max_motion
         self._runs: dict[int, list[_Seen]] = {}
 
     def __call__(self, crops: Sequence[FaceCrop]) -> list[FaceCrop]:
@@ -60,7 +60,7 @@ class FrameContext:
             run = []
         if run:
             last = run[-1]
-            step = crop_step(last.y, last.seed, last.side, now.y, now.seed, now.side, MAX_MOTION)
+            step = crop_step(last.y, last.seed, last.side, now.y, now.seed, now.side, self.max_motion)
             if step is None:
                 run = []
             for seen in run:

@@ -176,7 +176,7 @@ class Sequencer:
         gate = ChangeGate(self.detector.schedule) if self.detector.schedule.gate else None
         cut_frames: set[int] = set()
         fusion = TemporalFusion(self.options.fusion)
-        context = FrameContext(self.aligner.frames)  # earlier crops for the multi-frame members
+        context = FrameContext(self.aligner.frames, self.options.fusion.max_motion)  # multi-frame members
         waiting: dict[int, tuple[Frame, list[TrackState], bool]] = {}  # frames the fusion holds: tracks, cut?
         meter = TemporalMeter() if self.options.measure else None
         seen_tracks: set[int] = set()

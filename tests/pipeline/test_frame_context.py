@@ -60,3 +60,16 @@ def test_single_frame_members_keep_nothing_and_tracks_do_not_mix() -> None:
         (32, 32, 3), np.uint8))])
     assert not np.array_equal(one.context[0], two.context[0])
     assert np.abs(one.context[0].astype(int) - one.lr).mean() < 3  # its own track's face, carried
+
+
+def test_a_step_far_from_the_landmarks_motion_is_not_carried() -> None:
+    """The face moves 6 crop px while its landmarks say it stood still: carried within the run's max_motion (0.15 of
+    the crop, 19 px), not within 0.02 (2.6 px)."""
+    def second(max_motion: float) -> FaceCrop:
+        context = FrameContext({32: 2}, max_motion)
+        context([_crop(0, (0.0, 0.0))])
+        return context([replace(_crop(1, (6.0, 0.0)), seed=_crop(0, (0.0, 0.0)).seed)])[0]
+
+    carried, dropped = second(0.15), second(0.02)
+    assert not np.array_equal(carried.context[0], carried.lr)
+    assert np.array_equal(dropped.context[0], dropped.lr)
