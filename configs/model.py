@@ -178,7 +178,8 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class InferenceOptions:
-    """How to run the network. ``device``: auto | cpu | cuda[:N]. ``precision``: auto = bf16 on CUDA, else fp32."""
+    """How to run the network. ``device``: auto | cpu | cuda[:N]. ``precision``: auto = bf16 on CUDA (where
+    supported) and on CPUs with AMX, else fp32 (``models.inference.resolve_precision``)."""
 
     device: str = "auto"
     fast: bool = True

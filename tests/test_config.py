@@ -36,7 +36,8 @@ def test_a_file_and_flags_make_one_run_configuration(tmp_path: Path, capsys: pyt
                                                                            "frames": 4}
     assert cfg["enhance"]["feedback"] is True and cfg["track"]["max_age"] == 3 and cfg["encode"]["crf"] == 30
     assert cfg["runtime"]["detect_resources"] == {"cam": 1.0} and cfg["runtime"]["split"] == 3
-    assert cfg["encode"]["preset"] == "medium" and cfg["align"]["max_face_px"] == AlignConfig.max_face_px  # defaults, not given
+    # defaults, not given:
+    assert cfg["encode"]["preset"] == "medium" and cfg["align"]["max_face_px"] == AlignConfig.max_face_px
     path.write_text("enhance:\n  seed: sometimes\n")
     assert main(["config", "--config", str(path)]) == 2
     assert "enhance: seed must be one of" in capsys.readouterr().err

@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.slow,
 # RAY_AUTH_MODE=token); dicface runs in the user's plain environment and must find the token by itself.
 RAY_ENV = os.environ | {"RAY_AUTH_MODE": "token"}
 ENV = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
-LOSSLESS = ["--crf", "0", "--preset", "ultrafast"]
+EXACT = ["--crf", "0", "--preset", "ultrafast", "--precision", "fp32"]  # lossless, fp32: see test_ray_runtime.py
 
 
 def ray_cli(*argv: str) -> None:
@@ -54,12 +54,12 @@ def test_job_on_two_nodes_matches_the_in_process_run(cluster, tmp_path):
     clip = tmp_path / "clip.mp4"
     make_face_clip(clip, count=16, width=320, height=180, face_widths=(16, 20))
     local = tmp_path / "local.mp4"
-    assert main(["enhance", str(clip), "-o", str(local), "--runtime", "local", *LOSSLESS]) == 0
+    assert main(["enhance", str(clip), "-o", str(local), "--runtime", "local", *EXACT]) == 0
     out, report = tmp_path / "cluster.mp4", tmp_path / "report.json"
     run = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", "enhance", str(clip), "-o", str(out), "--address", cluster,
          "--detect-resources", '{"head": 1}', "--dic-resources", '{"node2": 1}', "--report", str(report),
-         *LOSSLESS], env=ENV, capture_output=True, text=True, timeout=300)
+         *EXACT], env=ENV, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     pools = json.loads(report.read_text())["pools"]
     assert pools["detect"]["calls"] == 16 and pools["enhance"]["calls"] > 0

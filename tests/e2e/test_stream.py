@@ -68,7 +68,8 @@ def test_enhanced_stream_pushed_to_an_rtsp_server(faces, tmp_path, tiny_weights)
     listener.start()
     report = tmp_path / "report.json"
     process = dicface_stream(source, "--listen", "-o", target, "--reconnect-timeout", "3", "--max-pending", "100",
-                             "--max-face", "64", "--max-reduction", "4", "--weights", str(tiny_weights), "--report", str(report))
+                             "--max-face", "64", "--max-reduction", "4", "--weights", str(tiny_weights),
+                             "--report", str(report))
     push(source, faces[:24])
     finish(process)
     listener.join(timeout=30)
