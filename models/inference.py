@@ -3,7 +3,7 @@
 Fast path: ``torch.inference_mode``, channels-last memory layout (measured 1.8x faster on a 2-core CPU for the
 released configuration), bf16/fp16 autocast and an optional ``torch.compile``. In fp32 it agrees with the plain path
 to ~1e-5 (tested to 1e-3). ``precision: auto`` is bf16 on GPUs that have it and on CPUs with AMX tiles (Intel Xeon
-since Sapphire Rapids), where oneDNN runs DIC's bf16 convolutions 2.1-2.4x faster than fp32 (2 cores, batch 16)
+since Sapphire Rapids), where oneDNN runs DIC's bf16 convolutions 2.1-3.9x faster than fp32 (2 cores, batch 16)
 and the CelebA-1000 PSNR-Y of the x4 and x2 members moves by -0.001 dB and 0.000 dB; fp32 elsewhere (a CPU
 without AMX emulates bf16, slower than fp32).
 """
