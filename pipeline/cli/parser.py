@@ -63,7 +63,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: auto)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
                    help="autocast precision of the fast path; auto (default): bf16 on GPUs with it and on CPUs with "
-                   "AMX (2x faster there, -0.001 dB), else fp32")
+                   "AMX (2-4x faster there, -0.001 dB), else fp32")
     p.add_argument("--batch", type=positive_int, dest="max_batch", help="faces per forward pass (default: 32)")
     p.add_argument("--threads", type=positive_int, help="CPU threads for torch (default: torch's choice)")
 
