@@ -100,13 +100,20 @@ def degrade(
     if rng.random() < cfg.noise_prob:
         noisy = lr.astype(np.float32) + rng.normal(0.0, rng.uniform(*cfg.noise_sigma), lr.shape)
         lr = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+    return _code([lr], cfg, rng)[0], hr, landmarks
+
+
+def _code(images: list[np.ndarray], cfg: DegradationConfig, rng: np.random.Generator) -> list[np.ndarray]:
+    """At most one codec, drawn by its share: JPEG of each image at one quality, or one H.264 clip of them in list
+    order (the first an I frame) at one crf and block-grid offset; else the images as they are."""
     codec = rng.random()
     if codec < cfg.jpeg_prob:
-        lr = jpeg(lr, int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)))
-    elif codec < cfg.jpeg_prob + cfg.h264_prob:
+        quality = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
+        return [jpeg(image, quality) for image in images]
+    if codec < cfg.jpeg_prob + cfg.h264_prob:
         crf = int(rng.integers(cfg.h264_crf[0], cfg.h264_crf[1] + 1))
-        lr = h264(lr, crf, (int(rng.integers(0, 16)), int(rng.integers(0, 16))))
-    return lr, hr, landmarks
+        return h264_clip(images, crf, (int(rng.integers(0, 16)), int(rng.integers(0, 16))))
+    return images
 
 
 def degrade_frames(
@@ -139,14 +146,8 @@ def degrade_frames(
         if noise:
             lr = np.clip(np.rint(lr.astype(np.float32) + rng.normal(0.0, noise, lr.shape)), 0, 255).astype(np.uint8)
         views.append(lr)
-    codec = 1.0 if clean else rng.random()
-    if codec < cfg.jpeg_prob:
-        quality = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
-        views = [jpeg(v, quality) for v in views]
-    elif codec < cfg.jpeg_prob + cfg.h264_prob:
-        crf = int(rng.integers(cfg.h264_crf[0], cfg.h264_crf[1] + 1))
-        offset = (int(rng.integers(0, 16)), int(rng.integers(0, 16)))
-        views = h264_clip(views[::-1], crf, offset)[::-1]  # coded earliest first; the current frame last
+    if not clean:
+        views = _code(views[::-1], cfg, rng)[::-1]  # coded earliest first; the current frame last
     target, points = shift_pair(hr, landmarks, int(phases[0][0]), int(phases[0][1]))
     present = frames - 1 - (int(rng.integers(1, frames)) if rng.random() < cfg.missing_prob else 0)
     stack = [views[0]]
