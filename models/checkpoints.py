@@ -105,22 +105,53 @@ def load_from_member(model: nn.Module, path: str | os.PathLike[str]) -> None:
     input channels (the new member pixel-unshuffles its larger input by r), each source RGB channel's kernel is
     spread evenly over that channel's r*r phases: the new member starts as the source network run on its input
     box-downscaled by r. Same-scale weights load unchanged. A multi-frame member (``cfg.frames`` = F) takes a
-    single-frame member of its scale with zero kernels for the earlier frames: it starts as that member.
+    single-frame member of its scale with zero kernels for the earlier frames: it starts as that member. A member
+    with more back-projection groups (``cfg.num_groups``) takes one with fewer: the extra groups keep their fresh
+    initialisation and ``compress_out`` reads them through zero kernels, so it too starts as the member it came from.
     """
     state = dict(read_state_dict(path))
-    key = "conv_in.0.weight"
-    expected = model.state_dict().get(key)
-    given = state.get(key)
-    frames = getattr(getattr(model, "cfg", None), "frames", 1)
-    if expected is not None and given is not None and frames > 1 and given.shape[1] * frames == expected.shape[1]:
-        given = state[key] = torch.cat([given, given.new_zeros(given.shape[0], expected.shape[1] - given.shape[1],
-                                                                *given.shape[2:])], dim=1)
-    if expected is not None and given is not None and given.shape != expected.shape:
-        phases = expected.shape[1] // given.shape[1]
-        if given.shape[1] * phases == expected.shape[1] and given.shape[0] == expected.shape[0]:
-            state[key] = given.repeat_interleave(phases, dim=1) / phases
+    expected = model.state_dict()
+    _widen_stem(state, expected, getattr(getattr(model, "cfg", None), "frames", 1))
+    _add_groups(state, expected)
     check_compatible(model, state, str(path))
     model.load_state_dict(state, strict=True)
+
+
+def _widen_stem(state: dict[str, Tensor], expected: Mapping[str, Tensor], frames: int) -> None:
+    """Zero kernels for the earlier frames, then the source's kernels spread over the unshuffled phases."""
+    key = "conv_in.0.weight"
+    want, given = expected.get(key), state.get(key)
+    if want is None or given is None:
+        return
+    if frames > 1 and given.shape[1] * frames == want.shape[1]:
+        given = state[key] = _pad_inputs(given, want.shape[1])
+    if given.shape != want.shape:
+        phases = want.shape[1] // given.shape[1]
+        if given.shape[1] * phases == want.shape[1] and given.shape[0] == want.shape[0]:
+            state[key] = given.repeat_interleave(phases, dim=1) / phases
+
+
+def _pad_inputs(kernel: Tensor, width: int) -> Tensor:
+    """(O, I, k, k) -> (O, width, k, k): zero kernels for the new input channels."""
+    return torch.cat([kernel, kernel.new_zeros(kernel.shape[0], width - kernel.shape[1], *kernel.shape[2:])], dim=1)
+
+
+_GROUP_PARTS = ("upBlocks", "downBlocks", "uptranBlocks", "downtranBlocks")
+
+
+def _add_groups(state: dict[str, Tensor], expected: Mapping[str, Tensor]) -> None:
+    """Fill the back-projection groups the source lacks from ``expected`` (the fresh model) and widen each
+    block's ``compress_out`` with zero kernels for them; nothing happens unless only such groups are missing."""
+    missing = [k for k in expected if k not in state]
+    if not missing or not all(k.count(".") > 1 and k.split(".")[1] in _GROUP_PARTS for k in missing):
+        return
+    for block in {k.split(".")[0] for k in missing}:
+        key = f"{block}.compress_out.0.weight"
+        given, want = state.get(key), expected[key]
+        if given is None or given.shape[0] != want.shape[0] or given.shape[1] > want.shape[1]:
+            return
+        state[key] = _pad_inputs(given, want.shape[1])
+    state.update({k: expected[k].clone() for k in missing})
 
 
 def load_part(module: nn.Module, path: str | os.PathLike[str], prefix: str) -> None:

@@ -172,3 +172,25 @@ def test_a_multi_frame_member_starts_as_its_single_frame_member_and_its_shapes_n
         multi(lr[:, :3])
     with pytest.raises(ValueError, match="frames must be 1 to 3"):
         replace(TINY, frames=4)
+
+
+def test_a_member_with_more_groups_starts_as_the_member_it_came_from(tmp_path: Path) -> None:
+    """The extra back-projection groups are read through zero kernels: same output, then they train."""
+    from dataclasses import replace
+
+    from models.checkpoints import load_from_member
+    from models.registry import infer_config
+
+    torch.manual_seed(0)
+    source = DIC(replace(TINY, scale=4, frames=3)).eval()
+    torch.save(source.state_dict(), tmp_path / "source.pt")
+    deeper = DIC(replace(TINY, scale=4, frames=3, num_groups=TINY.num_groups + 2)).eval()
+    load_from_member(deeper, tmp_path / "source.pt")
+    assert infer_config(deeper.state_dict(), num_steps=TINY.num_steps) == deeper.cfg
+    lr = torch.rand(2, 9, 32, 32) - 0.5
+    with torch.no_grad():
+        assert torch.allclose(deeper(lr)[0][-1], source(lr)[0][-1], atol=1e-5)
+    srs, _ = deeper(lr)
+    srs[-1].square().mean().backward()
+    extra = deeper.block.compress_out[0].weight.grad[:, source.cfg.num_groups * TINY.num_features:]
+    assert extra.abs().sum() > 0
