@@ -7,6 +7,7 @@ that use them (``models.dic``, ``models.train``, ``models.degrade``, ``models.in
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Literal, get_args
 
 from models.errors import InputError
 
@@ -15,11 +16,15 @@ SCALES = (8, 4, 2)  # the family's members: 16-, 32- and 64-px inputs
 # Back-projection geometry per scale of the up/down projection units: (kernel, stride, padding).
 # Scale 8 maps 32 -> 256 px and back, as in the released DIC; smaller scales are cheaper variants.
 BACKPROJECTION_GEOMETRY = {2: (6, 2, 2), 4: (8, 4, 2), 8: (12, 8, 2)}
-DEGRADATIONS = ("bicubic", "video")
+Degradation = Literal["bicubic", "video"]
+DEGRADATIONS: tuple[str, ...] = get_args(Degradation)
 MAX_FRAMES = 3
-TRAIN_STAGES = ("dic", "hg", "dicgan")
-TRAIN_PRECISIONS = ("fp32", "bf16", "fp16")
-INFERENCE_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+TrainStage = Literal["dic", "hg", "dicgan"]
+TrainPrecision = Literal["fp32", "bf16", "fp16"]
+InferencePrecision = Literal["auto", "fp32", "bf16", "fp16"]
+TRAIN_STAGES: tuple[str, ...] = get_args(TrainStage)
+TRAIN_PRECISIONS: tuple[str, ...] = get_args(TrainPrecision)
+INFERENCE_PRECISIONS: tuple[str, ...] = get_args(InferencePrecision)
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,7 @@ class DICConfig:
 class DegradationConfig:
     """Ranges are (low, high), drawn uniformly per sample. Blur sigma is in LR pixels, noise in uint8 levels."""
 
-    mode: str = "bicubic"
+    mode: Degradation = "bicubic"
     clean_fraction: float = 0.3  # video mode: samples left as plain bicubic
     shift: bool = True  # video mode: random whole-HR-pixel shift of the pair (a sub-pixel LR phase)
     blur_prob: float = 0.5
@@ -144,7 +149,7 @@ class TrainConfig:
     gamma: float = 0.5
     heatmap_weight: float = 0.1
     heatmap_foreground: float = 0.0  # extra weight near landmarks: each pixel's squared error counts (1 + this * GT)
-    stage: str = "dic"  # "dic": the whole network; "hg": pre-train the landmark branch on HR crops
+    stage: TrainStage = "dic"  # "dic": the whole network; "hg": pre-train the landmark branch on HR crops
     freeze_hg_iterations: int = 0
     init: str | None = None  # whole-network weights to start from (a fresh optimiser; any member's scale)
     hg_init: str | None = None  # a pretrained landmark branch (FB_HG_68_CelebA.pth, an "hg" run's best.pt)
@@ -153,7 +158,7 @@ class TrainConfig:
     val_every: int = 1000
     log_every: int = 50
     device: str = "auto"  # auto | cpu | cuda[:N]; a distributed worker uses its own GPU
-    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; fp16 with loss scaling, CUDA only)
+    precision: TrainPrecision = "fp32"  # fp32 | bf16 | fp16 (autocast; fp16 with loss scaling, CUDA only)
     gradient_checkpointing: bool = False  # recompute each attentive step in the backward pass (less memory)
     # stage "dicgan" (the DICGAN recipe's values)
     gan_weight: float = 0.005
@@ -183,7 +188,7 @@ class InferenceOptions:
 
     device: str = "auto"
     fast: bool = True
-    precision: str = "auto"
+    precision: InferencePrecision = "auto"
     channels_last: bool = True  # fast path only
     compile: bool = False
     max_batch: int = 32

@@ -9,17 +9,21 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_type_hints
 
 import yaml
 
+from configs.check import FieldTypeError, check_value
 from configs.model import InferenceOptions, TrainConfig
 from configs.video import AlignConfig, BlendConfig, DetectSchedule, EncodeOptions, FusionConfig, TrackConfig
 from models.errors import InputError
 
-DETECTORS = ("yunet", "insightface", "dlib")
-SEED_MODES = ("tracker", "none")
-RUNTIMES = ("local", "ray")
+Detector = Literal["yunet", "insightface", "dlib"]
+SeedMode = Literal["tracker", "none"]
+Runtime = Literal["local", "ray"]
+DETECTORS: tuple[str, ...] = get_args(Detector)
+SEED_MODES: tuple[str, ...] = get_args(SeedMode)
+RUNTIMES: tuple[str, ...] = get_args(Runtime)
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "default.yaml"
 
@@ -31,7 +35,7 @@ class ModelConfig:
 
     weights: str | None = None
     num_steps: int | None = None
-    scale: int | None = None
+    scale: Literal[8, 4, 2] | None = None
 
     def __post_init__(self) -> None:
         if self.scale is not None and self.scale not in (2, 4, 8):
@@ -46,7 +50,7 @@ class DetectConfig:
     ``weak_score``: detections below the detector's threshold down to this continue tracks (1: none kept);
     ``region_face_px``: a tracked face narrower than this is searched in its region enlarged to it (0: never)."""
 
-    detector: str = "yunet"
+    detector: Detector = "yunet"
     model: str | None = None
     scale: float | None = None
     every: int = DetectSchedule.every
@@ -75,7 +79,7 @@ class EnhanceConfig:
     landmarks fed back to it (off: measured, it did not help), temporal fusion, scene cuts; the output's scale."""
 
     window: int = 8
-    seed: str = "tracker"
+    seed: SeedMode = "tracker"
     feedback: bool = False
     fusion: FusionConfig = field(default_factory=FusionConfig)
     scene_cuts: bool = True
@@ -93,7 +97,7 @@ class RuntimeConfig:
     """Where the stages run (``runtime`` null: Ray for a job of many videos or with an address, else local) and
     the Ray pools (``workers`` null: one per two cores; resources as {"name": amount}); ``split``: auto or parts."""
 
-    runtime: str | None = None
+    runtime: Runtime | None = None
     address: str | None = None
     workers: int | None = None
     streams: int = 2
@@ -102,7 +106,7 @@ class RuntimeConfig:
     gpus_per_actor: float = 0.0
     detect_resources: dict[str, float] | None = None
     dic_resources: dict[str, float] | None = None
-    split: str | int = "auto"
+    split: Literal["auto"] | int = "auto"
 
     def __post_init__(self) -> None:
         if self.runtime is not None and self.runtime not in RUNTIMES:
@@ -127,20 +131,28 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
-def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
+def _build(cls: type, values: Any, source: str, section: str = "") -> Any:
+    """``cls`` from a mapping of its fields read from ``source``; each value checked against its annotation
+    (``configs.check``), nested sections built likewise. Errors name the file and the key: ``run.yaml:
+    enhance.window: expected an integer, got 'eight' (str)``."""
+    where = f"{source}: {section}" if section else source
     if not isinstance(values, Mapping):
         raise InputError(f"{where}: expected a mapping, got {type(values).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise InputError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(fields)})")
+    hints = get_type_hints(cls)
     kwargs = {}
     for name, value in values.items():
-        nested = fields[name].default_factory if fields[name].default_factory is not dataclasses.MISSING else None
-        if nested is not None and dataclasses.is_dataclass(nested):
-            kwargs[name] = _build(nested, value or {}, f"{where}.{name}")
-        else:
-            kwargs[name] = tuple(value) if isinstance(value, list) else value
+        key = f"{section}.{name}" if section else name
+        if dataclasses.is_dataclass(hints[name]):
+            kwargs[name] = _build(hints[name], {} if value is None else value, source, key)
+            continue
+        try:
+            kwargs[name] = check_value(value, hints[name])
+        except FieldTypeError as exc:
+            raise InputError(f"{source}: {key}: {exc}") from exc
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
@@ -148,11 +160,13 @@ def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
 
 
 def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` with ``overrides`` on top, section by section; None in ``overrides`` means "not given"."""
+    """``base`` with ``overrides`` on top, section by section; None in ``overrides`` means "not given". A section of
+    ``base`` that is not a mapping stays as it is, to be reported by ``_build``."""
     merged = dict(base)
     for key, value in overrides.items():
-        if isinstance(value, Mapping) and (isinstance(merged.get(key), Mapping) or key not in merged):
-            merged[key] = _merge(merged.get(key) or {}, value)
+        if isinstance(value, Mapping):
+            if merged.get(key) is None or isinstance(merged[key], Mapping):
+                merged[key] = _merge(merged.get(key) or {}, value)
         elif value is not None:
             merged[key] = value
     return merged
@@ -171,9 +185,12 @@ def _read_yaml(source: Path) -> dict[str, Any]:
 
 
 def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> RunConfig:
-    """Read ``default.yaml`` (or ``path``) and apply ``overrides`` ({section: {key: value}}; None values skipped)."""
+    """Read ``default.yaml`` (or ``path``) and apply ``overrides`` ({section: {key: value}}; None values skipped).
+    An error names the file, or "flags" where the file alone is valid and the overrides are not."""
     source = Path(path) if path is not None else DEFAULT_CONFIG
-    return _build(RunConfig, _merge(_read_yaml(source), overrides or {}), str(source))
+    values = _read_yaml(source)
+    config = _build(RunConfig, values, str(source))
+    return _build(RunConfig, _merge(values, overrides), "flags") if overrides else config
 
 
 def load_train_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> TrainConfig:

@@ -150,6 +150,22 @@ class EncodeOptions:
     """The output video's encoder (``pipeline.io.VideoSink``)."""
 
     codec: str = "libx264"
-    crf: int = 18
+    crf: int = 18  # libx264 / libx265 only, as ``preset``
     preset: str = "medium"
     pix_fmt: str = "auto"  # auto: the input's family where the encoder takes it (10-bit stays 10-bit), else yuv420p
+
+    def __post_init__(self) -> None:
+        if self.codec in X26X_CODECS:
+            if not 0 <= self.crf <= X26X_MAX_CRF:
+                raise ValueError(f"crf must be 0 (lossless) to {X26X_MAX_CRF} for {self.codec}, got {self.crf}")
+            if self.preset not in X26X_PRESETS:
+                raise ValueError(f"preset must be one of {', '.join(X26X_PRESETS)} for {self.codec}, "
+                                 f"got {self.preset!r}")
+
+
+# The encoders the sink sets crf and preset for (``pipeline.io.VideoSink``); whether the codec and pixel format exist
+# in this FFmpeg is checked against it (``pipeline.io.check_encoder``).
+X26X_CODECS = ("libx264", "libx265")
+X26X_MAX_CRF = 51
+X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")

@@ -27,7 +27,7 @@ import numpy as np
 from av.sidedata.sidedata import Type as SideDataType
 from av.video.reformatter import Interpolation
 
-from configs.video import EncodeOptions
+from configs.video import X26X_CODECS, EncodeOptions
 from models.atomic import AtomicFile, is_write_error, output_error
 from models.errors import InputError, InputNotFound
 from models.imageio import list_images, read_rgb
@@ -381,6 +381,22 @@ def output_pix_fmt(requested: str, color: ColorTags, codec: str) -> str:
     return family if family in KEPT_PIX_FMTS and family in supported else "yuv420p"
 
 
+def check_encoder(options: EncodeOptions) -> None:
+    """An ``InputError`` unless ``options.codec`` is a video encoder of this FFmpeg that takes ``options.pix_fmt``
+    (crf and preset ranges are checked by ``EncodeOptions`` itself)."""
+    try:
+        codec = av.codec.Codec(options.codec, "w")
+    except (av.FFmpegError, ValueError):
+        codec = None
+    if codec is None or codec.type != "video":
+        raise InputError(f"encode.codec: {options.codec!r} is not a video encoder of this FFmpeg (e.g. libx264, "
+                         f"libx265, libvpx-vp9)")
+    formats = [f.name for f in codec.video_formats or ()]
+    if options.pix_fmt != "auto" and formats and options.pix_fmt not in formats:
+        raise InputError(f"encode.pix_fmt: {options.codec} cannot encode {options.pix_fmt!r}; use auto or one of "
+                         f"{', '.join(formats)}")
+
+
 def open_source(path: str | os.PathLike[str]) -> FileSource | ImageFolderSource:
     """A folder of images, a video file or a stream URL."""
     return ImageFolderSource(path) if not is_url(path) and Path(path).is_dir() else FileSource(path)
@@ -429,7 +445,7 @@ class VideoSink:
         context.colorspace, context.color_range = self._color.matrix, self._color.range
         self._video.codec_context.time_base = info.time_base
         hdr_kept = False
-        if options.codec in ("libx264", "libx265"):
+        if options.codec in X26X_CODECS:
             # Pushed live: no B-frames or look-ahead (RTP needs increasing timestamps, viewers want low latency).
             live = {"tune": "zerolatency"} if self.url else {}
             # HDR10 metadata: x265 writes it into the stream (SEI) from its parameters; PyAV cannot hand frame side

@@ -30,7 +30,10 @@ def _on_off(value: str | None) -> bool | None:
 
 
 def run_config(args: argparse.Namespace) -> RunConfig:
-    """``--config`` (default ``configs/default.yaml``) with the flags that were given on top (None: not given)."""
+    """``--config`` (default ``configs/default.yaml``) with the flags that were given on top (None: not given),
+    checked by type and range, its encoder against this FFmpeg."""
+    from pipeline.io import check_encoder
+
     flag = functools.partial(getattr, args)
     scale = flag("scale", None)
     overrides: dict[str, dict[str, object]] = {
@@ -61,7 +64,9 @@ def run_config(args: argparse.Namespace) -> RunConfig:
             "gpus_per_actor": args.gpus_per_actor,
             "detect_resources": parse_resources(args.detect_resources, "--detect-resources"),
             "dic_resources": parse_resources(args.dic_resources, "--dic-resources"), "split": flag("split", None)}
-    return load_config(flag("config", None), overrides)
+    cfg = load_config(flag("config", None), overrides)
+    check_encoder(cfg.encode)
+    return cfg
 
 
 def load_resolver(cfg: RunConfig):  # noqa: ANN202 -- imported lazily to keep --help fast
