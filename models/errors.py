@@ -21,6 +21,10 @@ class InputNotFound(InputError, FileNotFoundError):
     """An input path does not exist."""
 
 
+class OutputExists(InputError):
+    """The output path exists (or appeared while the run wrote it) and replacing it was not asked for."""
+
+
 class CheckpointError(DicfaceError, ValueError):
     """A weights file is missing, unreadable, unsafe or does not fit the network."""
 

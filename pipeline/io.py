@@ -415,7 +415,9 @@ class VideoSink:
         info: StreamInfo,
         templates: Sequence[av.stream.Stream] = (),
         options: EncodeOptions = EncodeOptions(),
+        replace: bool = True,
     ) -> None:
+        """``replace=False``: the finished file never replaces one at ``path`` (``models.atomic.AtomicFile``)."""
         self.path = Path(path)
         self.info = info
         self.options = options
@@ -423,7 +425,7 @@ class VideoSink:
         self.retimed_frames = 0
         self._last_pts: int | None = None
         self.url = str(path) if is_url(path) else None
-        self._file = None if self.url else AtomicFile(self.path)
+        self._file = None if self.url else AtomicFile(self.path, replace)
         try:
             if self.url:
                 self._container = av.open(self.url, mode="w", format="rtsp", options=STREAM_OPTIONS,

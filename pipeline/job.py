@@ -19,7 +19,7 @@ from typing import IO, TypeVar
 
 from configs.video import EncodeOptions
 from models.atomic import TEMPORARY_MARK, atomic_output
-from models.errors import DicfaceError, InputError
+from models.errors import DicfaceError, InputError, OutputExists
 from models.progress import BarFactory, no_bars
 from pipeline.io import WRITABLE_SUFFIXES, FileSource, StreamInfo, VideoSink, open_source
 from pipeline.report import RunReport, merge_reports
@@ -39,13 +39,17 @@ def enhance_file(
     bars: BarFactory = no_bars,
     position: int | None = None,
     on_progress: Callable[[RunReport], None] | None = None,
+    *,
+    replace: bool = True,
 ) -> RunReport:
     """Run ``runner`` on a video file, stream URL or image folder; write the video (and the tracks JSON lines if
-    asked). Progress goes to a bar from ``bars`` (at line ``position`` among a job's) and to ``on_progress``."""
+    asked). Progress goes to a bar from ``bars`` (at line ``position`` among a job's) and to ``on_progress``.
+    ``replace=False``: the video never replaces a file that appeared at ``out`` during the run."""
     with contextlib.ExitStack() as stack:
         source = stack.enter_context(open_source(source_path))
         info = source.info
-        sink = stack.enter_context(VideoSink(out, output_info(info, runner.options), source.copy_streams, encode))
+        sink = stack.enter_context(VideoSink(out, output_info(info, runner.options), source.copy_streams, encode,
+                                             replace))
         tracks_tmp = stack.enter_context(atomic_output(tracks_path)) if tracks_path else None
         tracks_file = stack.enter_context(open(tracks_tmp, "w")) if tracks_tmp else None
         bar = stack.enter_context(bars(total=info.frame_count, unit="frame", desc=Path(source_path).name,
@@ -105,6 +109,8 @@ def enhance_split(
     streams: int = 1,
     min_seconds: float = 0.0,
     bars: BarFactory = no_bars,
+    *,
+    replace: bool = True,
 ) -> RunReport:
     """``enhance_file`` on a long file cut into ``parts`` segments, ``streams`` of them at once (threads sharing
     the runner: more than one needs a runner whose services take concurrent calls, ``RayRunner``), joined without
@@ -115,7 +121,7 @@ def enhance_split(
     tail = runner.options.fusion.delay
     segments = plan_segments(timeline, parts, tail=tail) if timeline and timeline.seconds >= min_seconds else []
     if len(segments) < 2:
-        return enhance_file(source_path, out, runner, encode, tracks_path, bars)
+        return enhance_file(source_path, out, runner, encode, tracks_path, bars, replace=replace)
     started = time.perf_counter()
     done: dict[int, int] = {}
     lock, stop = threading.Lock(), threading.Event()
@@ -139,7 +145,7 @@ def enhance_split(
         report = merge_reports(run_threads(one, len(segments), streams, stop))
         report.tracks = join_tracks([part_path(folder, i, ".tracks.jsonl") for i in range(len(segments))],
                                     tracks_path)
-        dropped = join_videos([part_path(folder, i) for i in range(len(segments))], source_path, out)
+        dropped = join_videos([part_path(folder, i) for i in range(len(segments))], source_path, out, replace)
         report.dropped_streams += [name for name in dropped if name not in report.dropped_streams]
     report.wall_seconds = time.perf_counter() - started
     return report
@@ -165,7 +171,7 @@ def check_output(out: Path, source: Path | str, overwrite: bool) -> None:
     if out.exists() and isinstance(source, Path) and out.resolve() == source.resolve():
         raise InputError(f"{out}: the output would overwrite the input; choose another -o")
     if out.exists() and not overwrite:
-        raise InputError(f"{out} exists; pass --overwrite to replace it")
+        raise OutputExists(f"{out} exists; pass --overwrite to replace it")
 
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".flv", ".wmv", ".mpg",
@@ -255,7 +261,7 @@ def enhance_many(
                 check_output(out, source, overwrite)
                 tracks = tracks_dir / f"{source.stem}.tracks.jsonl" if tracks_dir else None
                 result.report = enhance_file(source, out, runner, encode, tracks, bars, slot,
-                                             lambda r: job_progress(i, r))
+                                             lambda r: job_progress(i, r), replace=overwrite)
             except DicfaceError as exc:
                 result.error = str(exc)
             finally:

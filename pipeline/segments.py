@@ -125,18 +125,19 @@ def _packets(path: Path) -> Iterator[av.Packet]:
                 yield packet
 
 
-def join_videos(parts: list[Path], source: Path, out: Path) -> list[str]:
+def join_videos(parts: list[Path], source: Path, out: Path, replace: bool = True) -> list[str]:
     """Remux the parts' video packets, with the source's audio and subtitle packets interleaved by time, into
     ``out`` (atomically), with the source's metadata and chapters. Parts must come from the same encoder settings
     (their codec headers are compared); the first part's stream, display rotation and colour tags included, is
-    the output's. Returns the names of the source's streams the output does not carry."""
+    the output's. Returns the names of the source's streams the output does not carry. ``replace=False``: never
+    replaces a file that appeared at ``out`` meanwhile (``models.atomic.AtomicFile``)."""
     headers = []
     for part in parts:
         with av.open(str(part)) as container:
             headers.append(bytes(container.streams.video[0].codec_context.extradata or b""))
     if any(h != headers[0] for h in headers):
         raise DicfaceError(f"{out}: the parts were encoded with different codec headers and cannot be joined")
-    with atomic_output(out) as tmp, av.open(str(parts[0])) as first, av.open(str(source)) as src, \
+    with atomic_output(out, replace) as tmp, av.open(str(parts[0])) as first, av.open(str(source)) as src, \
             av.open(str(tmp), mode="w", format=container_format(out)) as container:
         video = container.add_stream_from_template(first.streams.video[0])
         video.metadata.update(src.streams.video[0].metadata)

@@ -6,9 +6,7 @@ import argparse
 import contextlib
 import functools
 import json
-import os
 import sys
-from pathlib import Path
 
 from configs.schema import (
     RunConfig,
@@ -148,10 +146,3 @@ def input_problems(report) -> str | None:  # noqa: ANN001 -- a RunReport
     if report.retimed_frames:
         problems.append(f"timestamps went back: {report.retimed_frames} frames moved after the frame before")
     return "; ".join(problems) or None
-
-
-def check_writable_folder(folder: Path) -> None:
-    if not folder.is_dir():
-        raise InputError(f"{folder}: output folder does not exist")
-    if not os.access(folder, os.W_OK):
-        raise InputError(f"{folder}: output folder is not writable")

@@ -11,9 +11,9 @@ from pathlib import Path
 from configs.schema import (
     RunConfig,
 )
+from models.atomic import check_writable
 from models.errors import InputError
 from pipeline.cli.common import (
-    check_writable_folder,
     input_problems,
     make_runner,
     pool_usage,
@@ -64,24 +64,25 @@ def cmd_enhance(args: argparse.Namespace) -> int:
     from pipeline.io import is_url
     from pipeline.job import check_output, enhance_file, enhance_split, find_videos
 
+    cfg = run_config(args)  # a wrong setting is reported before any input or output is looked at
     videos = find_videos(args.input)
     if videos is not None:
         _warn_leftovers(*(v.parent for v in videos), Path(args.output))
-        return _enhance_job(args, videos)
+        return _enhance_job(args, cfg, videos)
     source_path, out = (args.input if is_url(args.input) else Path(args.input)), Path(args.output)
     check_output(out, source_path, args.overwrite)
-    check_writable_folder(out.parent)
+    check_writable(out.parent)
     _warn_leftovers(out.parent)
-    cfg = run_config(args)
     encode = cfg.encode
     parts, min_seconds = split_plan(cfg, source_path, out)
     with contextlib.ExitStack() as stack:
         runner = make_runner(args, cfg, stack, many=False)
         if parts > 1:
             report = enhance_split(source_path, out, runner, parts, encode, args.tracks, parts, min_seconds,
-                                       terminal_bars)
+                                   terminal_bars, replace=args.overwrite)
         else:
-            report = enhance_file(source_path, out, runner, encode, args.tracks, terminal_bars)
+            report = enhance_file(source_path, out, runner, encode, args.tracks, terminal_bars,
+                                  replace=args.overwrite)
         usage = pool_usage(runner)
     summary = report.to_dict()
     problems = input_problems(report)
@@ -97,7 +98,7 @@ def cmd_enhance(args: argparse.Namespace) -> int:
     return 0
 
 
-def _enhance_job(args: argparse.Namespace, videos: list[Path]) -> int:
+def _enhance_job(args: argparse.Namespace, cfg: RunConfig, videos: list[Path]) -> int:
     """Many videos into the folder ``-o``; a failing video is reported and the others still run. Exit 1 if any
     failed."""
     from models.atomic import atomic_output
@@ -110,12 +111,11 @@ def _enhance_job(args: argparse.Namespace, videos: list[Path]) -> int:
     out_dir = Path(args.output)
     if out_dir.suffix.lower() in WRITABLE_SUFFIXES:
         raise InputError(f"{args.input} holds {len(videos)} videos: -o must be a folder, not {out_dir.name}")
-    check_writable_folder(out_dir.parent)
+    check_writable(out_dir.parent)
     out_dir.mkdir(exist_ok=True)
     tracks_dir = Path(args.tracks) if args.tracks else None
     if tracks_dir:
         tracks_dir.mkdir(parents=True, exist_ok=True)
-    cfg = run_config(args)
     encode = cfg.encode
     with contextlib.ExitStack() as stack:
         on_ray = use_ray(cfg, many=len(videos) > 1)
@@ -158,8 +158,8 @@ def _stream_sink(args: argparse.Namespace, info, encode):  # noqa: ANN001, ANN20
         out.mkdir(parents=True, exist_ok=True)
         return SegmentSink(out, info, encode, args.segment_seconds)
     check_output(out, args.input, args.overwrite)
-    check_writable_folder(out.parent)
-    return VideoSink(out, info, (), encode)
+    check_writable(out.parent)
+    return VideoSink(out, info, (), encode, args.overwrite)
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
@@ -171,11 +171,11 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
     if not is_url(args.input):
         raise InputError(f"{args.input}: not a stream URL; use 'dicface enhance' for files")
+    cfg = run_config(args)
     try:
         live = LiveOptions(listen=args.listen, max_pending=args.max_pending, reconnect_timeout=args.reconnect_timeout)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
-    cfg = run_config(args)
     encode = cfg.encode
     stop = threading.Event()
 

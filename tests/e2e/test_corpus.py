@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,14 +141,17 @@ def _bad_config(folder: Path) -> str:
 
 
 def _read_only_folder(folder: Path) -> Path:
-    if not os.access("/sys", os.W_OK):
-        return Path("/sys")  # a read-only file system, even for root
+    """A folder on a read-only file system: a tmpfs mounted read-only (root), else a folder without write bits."""
+    ro = folder / "ro"
+    ro.mkdir()
     if os.geteuid() != 0:
-        ro = folder / "ro"
-        ro.mkdir()
         ro.chmod(0o500)
         return ro
-    pytest.skip("running as root without a read-only file system: no folder is read-only")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)], capture_output=True,
+                          check=False)
+    if done.returncode != 0:
+        pytest.skip(f"running as root, and cannot mount a read-only tmpfs ({done.stderr.decode().strip()})")
+    return ro  # unmounted by the test
 
 
 FAILURES = {
@@ -170,7 +174,8 @@ FAILURES = {
     "output in a missing folder": Case(lambda d: (str(_faces(d)), ["-o", str(d / "no" / "out.mp4")]), 2,
                                        ("does not exist",)),
     "output in a read-only folder": Case(
-        lambda d: (str(_faces(d)), ["-o", str(_read_only_folder(d) / "out.mp4")]), 2, ("not writable",)),
+        lambda d: (str(_faces(d)), ["-o", str(_read_only_folder(d) / "out.mp4")]), 5,
+        ("ro: cannot write the output (", "choose another -o")),
     "output overwrites the input": Case(lambda d: (str(_faces(d)), ["-o", str(d / "faces.mp4"), "--overwrite"]), 2,
                                         ("overwrite the input",)),
     "unreachable RTSP URL": Case(lambda d: ("rtsp://127.0.0.1:9/cam", []), 2, ("rtsp://127.0.0.1:9/cam",
@@ -186,17 +191,21 @@ def test_bad_input_is_a_one_line_error_and_leaves_nothing(
     name: str, tmp_path: Path, tiny_weights: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     case = FAILURES[name]
-    source, extra = case.make(tmp_path)
-    out = tmp_path / "out.mp4"
-    argv = ["enhance", source, "-o", str(out), "--weights", str(tiny_weights), *extra]
-    before = set(tmp_path.rglob("*"))
-    assert main(argv) == case.code
-    err = capsys.readouterr().err.strip().splitlines()
-    message = err[-1]
-    assert message.startswith("dicface: error: ") and "Traceback" not in "\n".join(err)
-    assert all(word in message for word in case.words), message
-    assert set(tmp_path.rglob("*")) == before  # no output, no temporary file
-    assert not Path("/tmp/dicface-pickle-was-executed").exists()
+    try:
+        source, extra = case.make(tmp_path)
+        out = tmp_path / "out.mp4"
+        argv = ["enhance", source, "-o", str(out), "--weights", str(tiny_weights), *extra]
+        before = set(tmp_path.rglob("*"))
+        assert main(argv) == case.code
+        err = capsys.readouterr().err.strip().splitlines()
+        message = err[-1]
+        assert message.startswith("dicface: error: ") and "Traceback" not in "\n".join(err)
+        assert all(word in message for word in case.words), message
+        assert set(tmp_path.rglob("*")) == before  # no output, no temporary file
+        assert not Path("/tmp/dicface-pickle-was-executed").exists()
+    finally:
+        for mount in (p for p in tmp_path.iterdir() if p.is_mount()):
+            subprocess.run(["umount", str(mount)], check=False)
 
 
 def _clip(folder: Path, name: str, **kw: object) -> Path:

@@ -57,6 +57,62 @@ def test_sigterm_mid_run_is_a_clean_stop(tmp_path: Path, tiny_weights: Path, run
     assert _everything(out.parent) == set()  # no output, no .part file
 
 
+def _enhance(clip: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
+    """``dicface enhance`` in a process of its own (SR off: the output path is what is under test)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "enhance", str(clip), "-o", str(out), "--sr", "none", "--runtime",
+         "local", "--preset", "ultrafast", *extra],
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=REPO)
+
+
+def _wait_for_encoding(run: subprocess.Popen[str], folder: Path) -> None:
+    deadline = time.monotonic() + 120
+    while not any(".part" in name for name in _everything(folder)):
+        assert run.poll() is None and time.monotonic() < deadline, run.stderr.read() if run.stderr else ""
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("overwrite", [False, True], ids=["kept", "--overwrite"])
+def test_a_file_created_at_the_output_during_a_run_is_never_clobbered(tmp_path: Path, overwrite: bool) -> None:
+    """Without --overwrite, the run's final rename does not replace a file that appeared meanwhile: it fails with
+    one line naming the path (rc 2) and the other file stays; with it, the replace is atomic."""
+    clip = tmp_path / "clip.mp4"
+    write_clip(clip, back_and_forth(panning_frames(30, 320, 180), 240), audio=False)
+    out = tmp_path / "out" / "same.mp4"
+    out.parent.mkdir()
+    run = _enhance(clip, out, *(["--overwrite"] if overwrite else []))
+    _wait_for_encoding(run, out.parent)
+    out.write_bytes(b"another program's file")
+    _, err = run.communicate(timeout=120)
+    if overwrite:
+        assert run.returncode == 0, err
+        with av.open(str(out)) as video:
+            assert sum(1 for _ in video.decode(video=0)) == 240
+    else:
+        assert run.returncode == 2, err
+        assert err.strip().splitlines()[-1] == (
+            f"dicface: error: {out} appeared while this run was writing it (another run?): it is kept and this "
+            f"run's output dropped; pass --overwrite to replace it")
+        assert out.read_bytes() == b"another program's file"
+    assert _everything(out.parent) == {"same.mp4"}  # no temporary file left
+
+
+def test_two_runs_writing_one_output_at_once_leave_one_whole_video(tmp_path: Path) -> None:
+    clip = tmp_path / "clip.mp4"
+    write_clip(clip, back_and_forth(panning_frames(30, 320, 180), 120), audio=False)
+    out = tmp_path / "out" / "same.mp4"
+    out.parent.mkdir()
+    runs = [_enhance(clip, out) for _ in range(2)]
+    errors = [run.communicate(timeout=180)[1] for run in runs]
+    codes = sorted(run.returncode for run in runs)
+    assert codes == [0, 2], errors
+    loser = errors[[run.returncode for run in runs].index(2)].strip().splitlines()[-1]
+    assert loser.startswith(f"dicface: error: {out} ") and "--overwrite" in loser
+    assert _everything(out.parent) == {"same.mp4"}
+    with av.open(str(out)) as video:
+        assert sum(1 for _ in video.decode(video=0)) == 120
+
+
 def test_a_job_ignores_what_a_killed_run_left_behind(
     tmp_path: Path, tiny_weights: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
