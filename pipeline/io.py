@@ -13,6 +13,8 @@ each frame at 16 bits (``Frame.deep``), which the sink encodes where it is given
 from __future__ import annotations
 
 import contextlib
+import functools
+import io
 import os
 import struct
 from collections.abc import Iterator, Sequence
@@ -205,7 +207,8 @@ class FileSource:
         if span is not None:
             self._container.seek(span.seek_pts, stream=self._video, backward=True, any_frame=False)
         self.corrupt_packets = 0
-        self.stopped_early: str | None = None  # why decoding ended before the end of the file, if it did
+        # why decoding ended before the end of the recording, if it did (a damaged tail, a cut file)
+        self.stopped_early: str | None = None if stream else cut_transport_stream(self.path, self._container)
         fps = self._video.average_rate or self._video.guessed_rate or Fraction(25)
         self._frames = self._decode()
         first = next(self._frames, None)  # decoded now: the display rotation is frame side data
@@ -280,6 +283,7 @@ class FileSource:
             raise RuntimeError("a FileSource can be iterated once")
         first, self._first = self._first, None
         yield first
+        del first  # not held for the whole run
         for frame, *_ in self._frames:
             yield frame
 
@@ -353,15 +357,23 @@ def unkept_streams(container: av.container.InputContainer) -> tuple[str, ...]:
                  if s is not video and s.type not in COPIED_TYPES and not is_timecode(s))
 
 
+@functools.cache
+def _matroska_codecs() -> frozenset[str]:
+    with av.open(io.BytesIO(), mode="w", format="matroska") as container:
+        return frozenset(container.supported_codecs)
+
+
 def copy_streams(container: av.container.OutputContainer, templates: Sequence[av.stream.Stream]
                  ) -> tuple[dict[int, av.stream.Stream], list[str]]:
     """Add a stream-copy of each template (with its metadata) that ``container`` can hold. Returns the input
-    stream index -> output stream, and the names of the templates it cannot hold (SubRip in MP4 ...)."""
+    stream index -> output stream, and the names of the templates it cannot hold (SubRip in MP4 ...), each with
+    "(.mkv keeps it)" where a Matroska output would."""
     copies, dropped = {}, []
     for template in templates:
         codec = template.codec_context.name
         if codec not in container.supported_codecs:
-            dropped.append(stream_name(template))
+            mkv = container.format.name != "matroska" and codec in _matroska_codecs()
+            dropped.append(stream_name(template) + (" (.mkv keeps it)" if mkv else ""))
             continue
         copies[template.index] = container.add_stream_from_template(template)
         copies[template.index].metadata.update(template.metadata)
@@ -561,18 +573,39 @@ class VideoSink:
             self.abort()
 
 
+# Box types that open an ISO base media file (MP4, MOV): a file that starts otherwise is not one, cut or whole.
+ISO_FIRST_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid")
+
+
 def _why_unreadable(path: Path, exc: Exception) -> str:
-    """FFmpeg's reason, with the likely cause for an MP4/MOV whose index (the 'moov' box) is missing."""
+    """FFmpeg's reason; for an MP4/MOV whose index (the 'moov' box) is missing, the likely cause; for a file named
+    so that is no MP4/MOV at all, that."""
     if path.suffix.lower() in (".mp4", ".m4v", ".mov") and path.is_file():
-        tail, found = b"", False
         with open(path, "rb") as f:
+            if f.read(8)[4:] not in ISO_FIRST_BOXES:
+                return f"not an MP4/MOV file: it does not start with an MP4 box ({exc})"
+            tail, found = b"", False
             for chunk in iter(lambda: f.read(1 << 24), b""):
                 found = found or b"moov" in tail + chunk
                 tail = chunk[-3:]
         if not found:
             return ("its index (moov box) is missing: the file was cut before the recording finished; "
-                        "try a repair tool such as untrunc with a good file from the same camera")
+                    "try a repair tool such as untrunc with a good file from the same camera")
     return str(exc)
+
+
+TS_PACKET_SIZES = (188, 192)  # MPEG-TS; M2TS (Blu-ray, AVCHD) adds a 4-byte timestamp to each
+
+
+def cut_transport_stream(path: Path, container: av.container.InputContainer) -> str | None:
+    """A warning for an MPEG-TS file that ends inside a transport packet: it was cut (a recording or download that
+    stopped), and its last frames may be missing or damaged. None for a whole one, or another format."""
+    if container.format.name != "mpegts" or not path.is_file():
+        return None
+    size = path.stat().st_size
+    if all(size % packet for packet in TS_PACKET_SIZES):
+        return "the MPEG-TS file ends inside a packet: it was cut, and its last frames may be missing"
+    return None
 
 
 _FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}

@@ -23,7 +23,9 @@ class RunReport:
     corrupt_packets: int = 0
     resized_frames: int = 0  # frames of another size than the stream's first, scaled to it
     retimed_frames: int = 0  # frames whose timestamp went back or repeated, moved after the previous one
-    dropped_streams: list[str] = field(default_factory=list)  # input streams the output container cannot hold
+    # input streams the output does not carry (the container cannot hold them, or no output does: data streams,
+    # further video streams), each named with what would keep it where something would (``pipeline.io``)
+    dropped_streams: list[str] = field(default_factory=list)
     dropped_frames: int = 0  # live streams: frames dropped to keep the latency bounded
     reconnects: int = 0  # live streams: times the source was reopened
     input_warning: str | None = None  # e.g. a damaged tail: the frames before it were processed

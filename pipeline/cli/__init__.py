@@ -9,7 +9,10 @@ Anything that is not a DicfaceError is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import ctypes
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from models.errors import DicfaceError
@@ -23,11 +26,47 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled as Ctrl-C is: outputs abandoned, temporary files removed, Ray actors ended."""
+    """SIGTERM, handled as Ctrl-C is: outputs abandoned, temporary files removed, Ray actors and Ray ended."""
+
+
+_terminated = threading.Event()  # a SIGTERM arrived during this ``main``
 
 
 def _terminate(_signum: int, _frame: object) -> None:
+    """The first SIGTERM stops the run as Ctrl-C does; signals after it (SIGTERM or Ctrl-C) are ignored, so they
+    cannot cut the clean-up short (temporary files, Ray's actors and processes) nor the exit: ignored by the
+    operating system (SIG_IGN), as Python does not restore the default for those at its finalisation."""
+    _terminated.set()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     raise Terminated
+
+
+def _stop_ray() -> None:
+    """End this process's Ray (actors, and the local cluster it started) before exiting on a signal, with SIGTERM and
+    SIGINT ignored throughout: Ray's shutdown resets SIGTERM to its default action (its C++ logger uninstalls its
+    signal handlers), where a second SIGTERM would kill the process halfway, leaving Ray's processes behind."""
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return
+    libc = ctypes.CDLL(None)
+    libc.signal.argtypes, libc.signal.restype = [ctypes.c_int, ctypes.c_void_p], ctypes.c_void_p
+    done = threading.Event()
+
+    def keep_ignoring() -> None:  # the same disposition Python's signal module holds: nothing it does not know
+        while not done.wait(0.001):
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                libc.signal(sig, signal.SIG_IGN.value)
+
+    keeper = threading.Thread(target=keep_ignoring, name="dicface-signals", daemon=True)
+    keeper.start()
+    try:
+        ray.shutdown()
+    finally:
+        done.set()
+        keeper.join()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
 
 
 COMMANDS = {
@@ -47,12 +86,12 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import signal
-    import threading
-
     args = build_parser().parse_args(argv)
     in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
+    _terminated.clear()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)} if in_main else {}
+    if in_main:
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         if getattr(args, "threads", None):
             import torch
@@ -64,12 +103,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"dicface: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except Terminated:
-        print("dicface: terminated (SIGTERM); unfinished outputs removed", file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Terminated too, which Ray turns into a plain KeyboardInterrupt inside ray.get
+        for sig in previous:  # nothing cuts the rest of the clean-up short
+            signal.signal(sig, signal.SIG_IGN)
+        _stop_ray()
+        if _terminated.is_set():
+            print("dicface: terminated (SIGTERM); unfinished outputs removed", file=sys.stderr)
+            return 143
         print("dicface: interrupted; unfinished outputs removed", file=sys.stderr)
         return 130
     finally:
-        if in_main:
-            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        for sig, handler in previous.items() if not _terminated.is_set() else ():  # terminated: exiting, ignoring
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)

@@ -87,7 +87,8 @@ def run_mode(args: argparse.Namespace):  # noqa: ANN202 -- pipeline.runtime.buil
     ``--report``; the benchmarks ask with ``measure=True``)."""
     from pipeline.runtime.build import RunMode
 
-    measure = getattr(args, "measure", False) or (args.command == "enhance" and args.report is not None)
+    measure = getattr(args, "measure", False) or (args.command == "enhance" and args.report is not None
+                                                  and args.temporal == "on")
     return RunMode(sr=getattr(args, "sr", "dic") == "dic", preview=getattr(args, "preview", None) is not None,
                    measure=measure, tracks=getattr(args, "tracks", None) is not None)
 
@@ -141,8 +142,7 @@ def input_problems(report) -> str | None:  # noqa: ANN001 -- a RunReport
     if report.resized_frames:
         problems.append(f"the resolution changed: {report.resized_frames} frames scaled to the first frame's size")
     if report.dropped_streams:
-        problems.append(f"the output container cannot hold {', '.join(report.dropped_streams)}: left out "
-                        f"(use .mkv to keep them)")
+        problems.append(f"left out of the output: {'; '.join(report.dropped_streams)}")
     if report.retimed_frames:
         problems.append(f"timestamps went back: {report.retimed_frames} frames moved after the frame before")
     return "; ".join(problems) or None

@@ -36,6 +36,7 @@ class Source(Protocol):
 
 
 _END = object()
+READ_AHEAD = 4  # frames decoded ahead of the stream (each held until taken)
 
 
 class ReadAhead:
@@ -43,7 +44,7 @@ class ReadAhead:
     the ``with`` block (or ``close``) when done: that stops a worker still reading after an error elsewhere.
     ``busy_seconds``: the worker's time spent decoding."""
 
-    def __init__(self, source: Source, depth: int = 4) -> None:
+    def __init__(self, source: Source, depth: int = READ_AHEAD) -> None:
         self.source = source
         self.info, self.first_output, self.stop_output = source.info, source.first_output, source.stop_output
         self._items: queue.Queue[tuple[object, list[av.Packet]]] = queue.Queue(depth)

@@ -54,7 +54,7 @@ from pipeline.fusion import TemporalFusion
 from pipeline.io import VideoSink, fit_size, to_8bit
 from pipeline.report import RunReport
 from pipeline.runtime.reader import Source
-from pipeline.runtime.writer import BackgroundWriter
+from pipeline.runtime.writer import WRITE_QUEUE, BackgroundWriter
 from pipeline.temporal import FaceObservation, TemporalMeter
 from pipeline.track import Tracker
 from pipeline.types import Detection, EnhancedFace, FaceCrop, Frame, TrackState
@@ -79,6 +79,22 @@ class RunOptions:
     def __post_init__(self) -> None:
         if self.window < 1 or not 1.0 <= self.upscale <= 8.0:
             raise ValueError(f"invalid run options: {self}")
+
+
+def frames_held(options: RunOptions, lookahead: int, write_queue: int = WRITE_QUEUE) -> int:
+    """The most decoded frames one stream holds at once, whatever the timing (a 720p frame is 2.8 MB), with
+    ``lookahead`` frames decoded ahead (``Services.lookahead``) and the encoder's queue; a ``ReadAhead`` source adds
+    its own (``pipeline.runtime.reader.READ_AHEAD`` + 1). Memory does not grow with the video's length.
+
+    - decoded ahead of the tracker: up to ``lookahead + 1`` (one more is decoded while ``lookahead`` wait);
+    - DIC windows: the one filling and the one in flight, ``2 * window`` (while one is finished, the next was just
+      submitted; while a frame is decoded ahead, the filling window lacks at least that frame: ``2 * window - 1``);
+    - the fusion's lookahead: ``delay`` frames of finished windows wait for their later faces;
+    - the encoder: ``write_queue`` writes waiting and the one it is encoding (a frame handed over while the queue
+      is full left the fusion's frames first, so it is counted there);
+    - the temporal measures (``measure``): the previous frame, kept to pair with the next.
+    """
+    return lookahead + 2 * options.window + options.fusion.delay + write_queue + 1 + int(options.measure)
 
 
 class Pending(Protocol[T_co]):

@@ -31,13 +31,14 @@ class Sink(Protocol):
 
 
 _STOP = None
+WRITE_QUEUE = 4  # writes that may wait for the worker (each holds a frame)
 
 
 class BackgroundWriter:
     """A sink's writes, done in order by one worker thread. Call ``finish`` (all written) or ``cancel`` (the rest
     dropped) before using the sink again; ``busy_seconds`` is the worker's time spent writing."""
 
-    def __init__(self, sink: Sink, depth: int = 4) -> None:
+    def __init__(self, sink: Sink, depth: int = WRITE_QUEUE) -> None:
         self.sink = sink
         self.busy_seconds = 0.0
         self._tasks: queue.Queue[tuple[Callable[..., None], tuple[object, ...]] | None] = queue.Queue(depth)
@@ -79,12 +80,14 @@ class BackgroundWriter:
 
     def _work(self) -> None:
         while (task := self._tasks.get()) is not _STOP:
-            if self._failed or self._cancelled:
-                continue  # after an error: keep taking tasks so the stream's thread never blocks
-            fn, args = task
-            start = time.perf_counter()
-            try:
-                fn(*args)
-            except BaseException as exc:  # noqa: BLE001 -- handed to the stream's thread, which raises it
-                self._error, self._failed = exc, True
-            self.busy_seconds += time.perf_counter() - start
+            if not (self._failed or self._cancelled):  # after an error: keep taking tasks, never block the stream
+                self._do(*task)
+            del task  # no frame is held while waiting for the next write
+
+    def _do(self, fn: Callable[..., None], args: tuple[object, ...]) -> None:
+        start = time.perf_counter()
+        try:
+            fn(*args)
+        except BaseException as exc:  # noqa: BLE001 -- handed to the stream's thread, which raises it
+            self._error, self._failed = exc, True
+        self.busy_seconds += time.perf_counter() - start

@@ -158,6 +158,8 @@ FAILURES = {
     "missing path": Case(lambda d: (str(d / "nope.mp4"), []), 2, ("nope.mp4", "no such file")),
     "empty file": Case(lambda d: (_file(d, "e.mp4", b""), []), 2, ("e.mp4", "empty file")),
     "text named .mp4": Case(lambda d: (_file(d, "t.mp4", b"hello"), []), 2, ("t.mp4", "not a readable video")),
+    "random bytes named .mp4": Case(lambda d: (_file(d, "r.mp4", bytes(range(256)) * 64), []), 2,
+                                    ("r.mp4", "not an MP4/MOV file: it does not start with an MP4 box")),
     "truncated mp4 (no moov)": Case(
         lambda d: (str(_cut(_faces(d), d / "cut.mp4", 0.5)), []), 2, ("cut.mp4", "moov", "cut before")),
     "audio only": Case(lambda d: (str(_audio_only(d)), []), 2, ("audio.m4a", "no video stream")),

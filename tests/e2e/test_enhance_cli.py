@@ -60,6 +60,17 @@ def test_enhance_keeps_frames_timestamps_audio_and_reports(
     assert errors[-1] < 3.0  # tracked landmarks follow the true motion (px, ~30-px faces)
 
 
+def test_a_report_without_temporal_measures_costs_nothing_for_them(
+    clip: tuple[Path, np.ndarray], tmp_path: Path, tiny_weights: Path
+) -> None:
+    report = tmp_path / "report.json"
+    argv = ["enhance", str(clip[0]), "-o", str(tmp_path / "out.mp4"), "--weights", str(tiny_weights), "--report",
+            str(report), "--temporal", "off"]
+    assert main(argv) == 0
+    data = json.loads(report.read_text())
+    assert data["temporal"] is None and data["ms_per_frame"]["measure"] == 0 and data["frames_out"] == 16
+
+
 @pytest.mark.parametrize("extra", [["--sr", "none"], ["--seed", "none", "--feedback", "on", "--fusion", "0"],
                                    ["--upscale", "2", "--preview", "side-by-side", "--detect-every", "3"]])
 def test_options_run(clip: tuple[Path, np.ndarray], tmp_path: Path, tiny_weights: Path, extra: list[str]) -> None:

@@ -374,7 +374,7 @@ def test_a_stream_the_container_cannot_hold_is_named(tmp_path: Path) -> None:
             sink.write_packets(source.take_packets())
             sink.write(frame)
         sink.write_packets(source.take_packets())
-    assert sink.dropped_streams == ["subtitle stream #3 (srt)"]  # MP4 holds no SubRip
+    assert sink.dropped_streams == ["subtitle stream #3 (srt) (.mkv keeps it)"]  # MP4 holds no SubRip
     after = _contents(out)
     assert [s for s, _ in after["streams"]] == ["video", "audio", "audio", "data"]  # MP4 chapters: a text track
     assert after["chapters"] == _contents(src)["chapters"] and after["title"] == "my recording"
@@ -390,3 +390,25 @@ def test_a_folder_of_segments_counts_what_it_repaired(tmp_path: Path) -> None:
             sink.write(Frame(i, pts, Fraction(1, 25), image))
         assert sink.retimed_frames == 1 and sink.dropped_streams == []
     assert sink.retimed_frames == 1 and len(sink.written) == 2
+
+
+def test_a_cut_mpeg_ts_is_warned_about_and_a_whole_one_is_not(tmp_path: Path) -> None:
+    whole = tmp_path / "whole.ts"
+    with av.open(str(whole), "w", format="mpegts") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+        for i in range(20):
+            image = np.random.default_rng(i).integers(0, 255, (96, 160, 3), np.uint8)
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        out.mux(stream.encode())
+    data = whole.read_bytes()
+    assert len(data) % 188 == 0
+    cut = tmp_path / "cut.ts"
+    cut.write_bytes(data[: len(data) // 2 + 77])  # a recording stopped mid-packet
+    with FileSource(whole) as source:
+        assert source.stopped_early is None
+    with FileSource(cut) as source:
+        frames = sum(1 for _ in source)
+        assert 0 < frames < 20
+        assert source.stopped_early == ("the MPEG-TS file ends inside a packet: it was cut, and its last frames may "
+                                        "be missing")
