@@ -22,6 +22,7 @@ MAX_FRAMES = 3
 TrainStage = Literal["dic", "hg", "dicgan"]
 TrainPrecision = Literal["fp32", "bf16", "fp16"]
 InferencePrecision = Literal["auto", "fp32", "bf16", "fp16"]
+Discriminator = Literal["lightcnn", "patch"]
 TRAIN_STAGES: tuple[str, ...] = get_args(TrainStage)
 TRAIN_PRECISIONS: tuple[str, ...] = get_args(TrainPrecision)
 INFERENCE_PRECISIONS: tuple[str, ...] = get_args(InferencePrecision)
@@ -167,6 +168,10 @@ class TrainConfig:
     pixel_init: int = 10_000  # iterations with the pixel and heatmap losses only
     disc_repeat: int = 2
     disc_lr: float = 1e-5
+    # lightcnn: DICGAN's LightCNN-9 with the vanilla GAN loss; patch: a spectral-normalised patch discriminator
+    # trained here with the hinge loss (``models.gan``)
+    discriminator: Discriminator = "lightcnn"
+    feature_matching_weight: float = 0.0  # L1 between the patch discriminator's features of SR and HR faces
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.iterations < 1 or self.lr <= 0:
@@ -176,6 +181,8 @@ class TrainConfig:
             raise InputError(f"stage must be one of {', '.join(TRAIN_STAGES)}, got {self.stage!r}")
         if self.precision not in TRAIN_PRECISIONS:
             raise InputError(f"precision must be one of {', '.join(TRAIN_PRECISIONS)}, got {self.precision!r}")
+        if self.feature_matching_weight > 0 and self.discriminator != "patch":
+            raise InputError("feature_matching_weight needs discriminator: patch (the features it matches)")
         if self.stage == "dicgan" and self.feature_weight > 0 and not self.feature_init:
             raise InputError("stage dicgan: the feature loss needs feature_init (LightCNN face-recognition weights); "
                              "set feature_weight: 0 to train without it")

@@ -31,15 +31,23 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent / "default.yaml"
 @dataclass(frozen=True)
 class ModelConfig:
     """Which weights to use. ``weights``: a file, or null for the package's default family (one member per input
-    size). ``scale``: null (auto) routes each face to the member that fits it; 8, 4 or 2 uses that member alone."""
+    size). ``scale``: null (auto) routes each face to the member that fits it; 8, 4 or 2 uses that member alone.
+    ``fidelity``: 1 = the faithful members; below 1 each member's weights are blended with those of its
+    natural-detail twin, where the package has one (0: the natural member alone; ``models.registry.load_model``)."""
 
     weights: str | None = None
     num_steps: int | None = None
     scale: Literal[8, 4, 2] | None = None
+    fidelity: float = 1.0
 
     def __post_init__(self) -> None:
         if self.scale is not None and self.scale not in (2, 4, 8):
             raise ValueError(f"scale must be auto (null), 2, 4 or 8, got {self.scale!r}")
+        if not 0 <= self.fidelity <= 1:
+            raise ValueError(f"fidelity must be between 0 (natural detail) and 1 (faithful), got {self.fidelity}")
+        if self.fidelity < 1 and self.weights is not None:
+            raise ValueError("fidelity below 1 blends the package's members with their natural-detail twins; "
+                             "it does not apply to a weights file")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ import numpy as np
 
 from models.errors import InputError
 from models.faces import HR_SIZE, LR_SIZE, hr_and_lr, resize_bicubic
-from models.metrics import DEFAULT_CROP, landmark_nme, psnr_y, ssim_y
+from models.identity import FaceIdentity
+from models.metrics import DEFAULT_CROP, fine_detail, gmsd, landmark_nme, psnr_y, ssim_y
 
 # super_resolve(lr faces (B of (16, 16, 3) uint8), seed landmarks (B, 68, 2) in HR pixels or None)
 #   -> (SR faces (B, 128, 128, 3) uint8, landmarks decoded from the final heatmaps (B, 68, 2) in HR pixels)
@@ -23,18 +24,36 @@ class MethodScores:
     psnr: list[float] = field(default_factory=list)
     ssim: list[float] = field(default_factory=list)
     nme: list[float] = field(default_factory=list)
+    detail: list[float] = field(default_factory=list)  # the output's fine detail
+    truth_detail: list[float] = field(default_factory=list)  # the HR face's
+    gmsd: list[float] = field(default_factory=list)
+    identity: list[float] = field(default_factory=list)  # dlib identity distance to the HR face
 
-    def add(self, hr: np.ndarray, out: np.ndarray, crop: int) -> None:
+    def add(self, hr: np.ndarray, out: np.ndarray, crop: int, identity: FaceIdentity | None = None,
+            truth: np.ndarray | None = None) -> None:
+        """One face: ``out`` against ``hr``; its identity distance where ``identity`` and the HR face's landmarks
+        ``truth`` are given."""
         self.psnr.append(psnr_y(out, hr, crop))
         self.ssim.append(ssim_y(out, hr, crop))
+        self.gmsd.append(gmsd(out, hr))
+        if hr.shape[:2] == (HR_SIZE, HR_SIZE):
+            self.detail.append(fine_detail(out))
+            self.truth_detail.append(fine_detail(hr))
+        if identity is not None and truth is not None:
+            self.identity.append(identity.distance(out, hr, truth))
 
     def row(self, name: str) -> dict[str, float | str | int | None]:
         finite = [p for p in self.psnr if math.isfinite(p)]
+        truth = float(np.sum(self.truth_detail))
         return {
             "method": name,
             "psnr_y": round(float(np.mean(finite)), 4) if finite else math.inf,
             "ssim_y": round(float(np.mean(self.ssim)), 4),
             "nme": round(float(np.mean(self.nme)), 5) if self.nme else None,
+            # fine detail (``models.metrics.fine_detail``) over the faces, relative to the true faces' (1: as much)
+            "detail": round(float(np.sum(self.detail)) / truth, 3) if truth > 0 else None,
+            "gmsd": round(float(np.mean(self.gmsd)), 4),  # lower: closer to the truth as a viewer judges
+            "identity": round(float(np.mean(self.identity)), 4) if self.identity else None,  # lower: same person
             "faces": len(self.psnr),
         }
 
@@ -49,10 +68,15 @@ class EvalResult:
         return [s.row(name) for name, s in self.scores.items()]
 
     def markdown(self) -> str:
-        lines = ["| method | PSNR-Y (dB) | SSIM-Y | NME | faces |", "|---|---|---|---|---|"]
+        lines = ["| method | PSNR-Y (dB) | SSIM-Y | NME | detail | GMSD | identity | faces |",
+                 "|---|---|---|---|---|---|---|---|"]
+
+        def cell(value: object, digits: int) -> str:
+            return "–" if value is None else f"{value:.{digits}f}"
+
         for r in self.table():
-            nme = "–" if r["nme"] is None else f"{r['nme']:.4f}"
-            lines.append(f"| {r['method']} | {r['psnr_y']:.2f} | {r['ssim_y']:.4f} | {nme} | {r['faces']} |")
+            lines.append(f"| {r['method']} | {r['psnr_y']:.2f} | {r['ssim_y']:.4f} | {cell(r['nme'], 4)} | "
+                         f"{cell(r['detail'], 2)} | {cell(r['gmsd'], 4)} | {cell(r['identity'], 3)} | {r['faces']} |")
         return "\n".join(lines)
 
 
@@ -64,6 +88,7 @@ def evaluate_faces(
     seeded: bool = False,
     lr_size: int = LR_SIZE,
     compress: Callable[[np.ndarray], np.ndarray] | None = None,
+    identity: FaceIdentity | None = None,
 ) -> EvalResult:
     """Score ``super_resolve`` against bicubic on HR faces, in DIC's protocol.
 
@@ -73,7 +98,8 @@ def evaluate_faces(
     is PIL bicubic from that LR to 128. ``compress`` (e.g. a JPEG or H.264 round trip of ``models.degrade``) is
     applied to every LR input first, as a compressed video degrades its faces; both methods start from that LR.
     Faces with landmarks also score the NME of DIC's decoded landmarks and, with ``seeded``, a second DIC run whose
-    landmark branch is seeded with those landmarks (``dic+seed``).
+    landmark branch is seeded with those landmarks (``dic+seed``), and with ``identity`` each method's identity
+    distance to the HR face (``models.identity``). Every face scores fine detail and GMSD (``models.metrics``).
     """
     scores = {"bicubic": MethodScores(), "dic": MethodScores()}
     if seeded:
@@ -83,13 +109,13 @@ def evaluate_faces(
     def run(name: str, seeds: np.ndarray | None) -> None:
         srs, points = super_resolve([lr for _, lr, _ in pending], seeds)
         for (hr, _, truth), sr, pred in zip(pending, srs, points, strict=True):
-            scores[name].add(hr, sr, crop)
+            scores[name].add(hr, sr, crop, identity, truth)
             if truth is not None:
                 scores[name].nme.append(landmark_nme(pred, truth))
 
     def flush() -> None:
-        for hr, lr, _ in pending:
-            scores["bicubic"].add(hr, resize_bicubic(lr, HR_SIZE), crop)
+        for hr, lr, truth in pending:
+            scores["bicubic"].add(hr, resize_bicubic(lr, HR_SIZE), crop, identity, truth)
         run("dic", None)
         if seeded:
             known = [t for _, _, t in pending if t is not None]

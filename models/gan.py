@@ -1,9 +1,14 @@
-"""DICGAN's adversary and perceptual loss network: LightCNN-9 on 128x128 faces.
+"""Adversaries and perceptual losses of the natural-detail stage (``dicgan``) on 128x128 faces.
 
-Architecture (as in the DICGAN recipe): max-feature-map layers (a conv or linear layer with twice the outputs,
-reduced by an element-wise max of the two halves), four stride-2 max-pools 128 -> 8 px, 128 x 8 x 8 features,
-then a max-feature linear layer to 256, LeakyReLU and one logit. The feature loss compares the ``features`` of a
-LightCNN pretrained for face recognition (``feature_init``); the discriminator is a second LightCNN trained here.
+- **LightCNN-9**, DICGAN's own: max-feature-map layers (a conv or linear layer with twice the outputs, reduced by an
+  element-wise max of the two halves), four stride-2 max-pools 128 -> 8 px, 128 x 8 x 8 features, then a
+  max-feature linear layer to 256, LeakyReLU and one logit, with the vanilla GAN loss. Its feature loss compares
+  the ``features`` of a LightCNN pretrained for face recognition (``feature_init``), which cannot be had offline.
+- **A patch discriminator** trained here (``discriminator: patch``): spectral-normalised strided convolutions
+  128 -> 16 px, one logit per 16x16 patch (a local judge of texture: skin, hair, eyes), hinge loss. Its
+  intermediate features give the **feature-matching loss** (L1 between the discriminator's features of the SR and
+  the HR face), the perceptual term that needs no downloaded network: it asks the SR face to show the statistics
+  the discriminator looks at, at the HR face's places, where the GAN loss alone only asks for plausible ones.
 """
 
 from __future__ import annotations
@@ -70,3 +75,41 @@ class FeatureLoss(nn.Module):
 
     def forward(self, sr: Tensor, hr: Tensor) -> Tensor:
         return F.l1_loss(self.features(sr), self.features(hr))
+
+
+class PatchDiscriminator(nn.Module):
+    """Spectral-normalised patch discriminator. Shape: (B, 3, 128, 128) -> logits (B, 1, 16, 16); ``features``:
+    the activations of its four hidden layers (feature matching)."""
+
+    def __init__(self, in_channels: int = 3, width: int = 64) -> None:
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm
+        shapes = [(in_channels, width, 4, 2), (width, 2 * width, 4, 2), (2 * width, 4 * width, 4, 2),
+                  (4 * width, 4 * width, 3, 1)]
+        self.hidden = nn.ModuleList(sn(nn.Conv2d(i, o, k, s, 1)) for i, o, k, s in shapes)
+        self.out = sn(nn.Conv2d(4 * width, 1, 3, 1, 1))
+
+    def features(self, x: Tensor) -> list[Tensor]:
+        found = []
+        for conv in self.hidden:
+            x = F.leaky_relu(conv(x), 0.2)
+            found.append(x)
+        return found
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.out(self.features(x)[-1])
+
+
+def hinge_generator_loss(fake_logits: Tensor) -> Tensor:
+    return -fake_logits.mean()
+
+
+def hinge_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+
+
+def feature_matching_loss(disc: PatchDiscriminator, sr: Tensor, hr: Tensor) -> Tensor:
+    """Mean over the discriminator's hidden layers of L1(features(SR), features(HR)); HR's are constants."""
+    with torch.no_grad():
+        targets = disc.features(hr)
+    return sum(F.l1_loss(a, b) for a, b in zip(disc.features(sr), targets, strict=True)) / len(targets)

@@ -43,6 +43,7 @@ class WeightsRecord:
     source: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
+    natural_of: str | None = None  # a natural-detail member: the faithful member it was trained from
 
     @classmethod
     def from_card(cls, card_path: Path) -> WeightsRecord:
@@ -58,6 +59,7 @@ class WeightsRecord:
                 source=card.get("source", ""),
                 metrics=card.get("metrics", {}),
                 training=card.get("training", {}),
+                natural_of=card.get("natural_of"),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"{card_path}: invalid weights card ({type(exc).__name__}: {exc})") from exc
@@ -133,8 +135,21 @@ def infer_config(
         ) from exc
 
 
+def natural_twin(record: WeightsRecord) -> WeightsRecord | None:
+    """The natural-detail member trained from ``record`` (a card beside it naming it in ``natural_of``), if any."""
+    twins = [r for r in list_weights(record.file.parent) if r.natural_of == record.name and r.file.is_file()]
+    return twins[0] if twins else None
+
+
+def _read_checked(record: WeightsRecord | None, path: Path) -> dict[str, Tensor]:
+    if record and record.sha256 and sha256_file(path) != record.sha256:
+        raise CheckpointError(f"{path}: sha256 does not match its card {record.name}.json; reinstall the package")
+    return read_state_dict(path)
+
+
 def load_model(
-    weights: str | os.PathLike[str] | WeightsRecord | None = None, num_steps: int | None = None
+    weights: str | os.PathLike[str] | WeightsRecord | None = None, num_steps: int | None = None,
+    fidelity: float = 1.0,
 ) -> tuple[DIC, WeightsRecord]:
     """Build a DIC network and load weights into it strictly.
 
@@ -142,8 +157,11 @@ def load_model(
         weights: a weights file, or a record of ``family()``; None for the package's default x8 weights. A card's
             sha256 is checked.
         num_steps: override the number of recurrent steps (default: the card's, or 4).
+        fidelity: below 1, a shipped member's weights are blended with its natural-detail twin's (``natural_twin``;
+            none: the member as it is), ``fidelity * faithful + (1 - fidelity) * natural`` tensor by tensor
+            (network interpolation: both were trained from the same start, so the blend is a network between them).
     Returns:
-        the network in eval mode on the CPU, and the record describing its weights.
+        the network in eval mode on the CPU, and the record describing its weights (a blend's name says so).
     """
     if isinstance(weights, WeightsRecord):
         record = weights if weights.sha256 else None
@@ -151,12 +169,17 @@ def load_model(
     else:
         record = default_weights() if weights is None else None
     path = record.file if record else Path(weights)
-    if record and record.sha256 and sha256_file(path) != record.sha256:
-        raise CheckpointError(f"{path}: sha256 does not match its card {record.name}.json; reinstall the package")
-    state = read_state_dict(path)
+    state = _read_checked(record, path)
     cfg = infer_config(state, num_steps or (record.config.num_steps if record else DICConfig.num_steps), str(path))
     if record and replace(record.config, num_steps=cfg.num_steps) != cfg:
         raise CheckpointError(f"{path}: tensor shapes do not match the configuration on its card")
+    twin = natural_twin(record) if record and fidelity < 1 else None
+    if twin is not None:
+        if replace(twin.config, num_steps=cfg.num_steps) != cfg:
+            raise CheckpointError(f"{twin.file}: a natural member of another configuration than {record.name}")
+        natural = _read_checked(twin, twin.file)
+        state = {k: fidelity * v + (1 - fidelity) * natural[k] for k, v in state.items()}
+        record = replace(record, name=f"{record.name}+{twin.name} (fidelity {fidelity:g})")
     model = DIC(cfg)
     check_compatible(model, state, str(path))
     model.load_state_dict(state, strict=True)
@@ -197,6 +220,7 @@ def export_weights(
     licence: str = CELEBA_TERMS,
     source: str = "trained by dicface (dicface train)",
     append_stage: bool = False,
+    natural_of: str | None = None,
 ) -> WeightsRecord:
     """Write ``<name>.pt`` (the bare fp32 state dict) and its card ``<name>.json`` into ``folder``.
 
@@ -205,6 +229,7 @@ def export_weights(
     ``training`` describes how the weights were trained; with ``append_stage`` they continue the training of
     the weights now shipped as ``name`` (a card of the same scale must exist): the card keeps that card's stages
     and adds ``training`` as the last. ``metrics`` are the new weights' own; nothing is kept from the old card.
+    ``natural_of``: these are the natural-detail twin of that shipped member (``load_model``'s ``fidelity``).
     """
     state = read_state_dict(checkpoint)
     cfg = infer_config(state, source=str(checkpoint))
@@ -225,6 +250,7 @@ def export_weights(
         "source": source,
         "training": training or {},
         "metrics": metrics or {},
+        **({"natural_of": natural_of} if natural_of else {}),
     }
     if default:
         for other in folder.glob("*.json"):

@@ -5,8 +5,12 @@ Stages:
   ``best.pt`` is the checkpoint with the best validation PSNR.
 - ``hg``: pre-trains the landmark branch alone on the HR crops (sum over steps of the heatmap MSE), as the released
   DIC starts from a pretrained hourglass; ``best.pt`` has the lowest validation NME and is what ``hg_init`` takes.
-- ``dicgan``: the ``dic`` loss, plus after ``pixel_init`` iterations a LightCNN feature loss and a vanilla GAN loss
-  on the final SR image against a LightCNN discriminator (``models.gan``), trained ``disc_repeat`` times per step.
+- ``dicgan``: the ``dic`` loss, plus after ``pixel_init`` iterations the natural-detail terms on the final SR image
+  (``models.gan``): DICGAN's vanilla GAN loss against a LightCNN discriminator and a LightCNN feature loss, or the
+  hinge loss against a patch discriminator and feature matching on its features (``discriminator: patch``); the
+  discriminator is trained ``disc_repeat`` times per step. Validation also measures the SR faces' fine detail
+  against the HR faces' (``models.metrics.fine_detail``); as PSNR is not what this stage maximises, ``best.pt`` is
+  the latest validated state.
 Optimiser: Adam, lr multiplied by ``gamma`` at ``milestones``. ``last.pt`` holds the model, optimiser and scheduler
 states (and the discriminator's); batches are a function of (seed, iteration), so a resumed run continues exactly
 where it stopped. With ``world`` > 1 (``models.distributed``, Ray Train) every worker computes its share of each
@@ -35,14 +39,23 @@ from models.dic import DIC
 from models.errors import CheckpointError, InputError
 from models.evaluate import evaluate_faces
 from models.faces import HR_SIZE, denormalise, normalise, normalise_frames, resize_bicubic, still_frames
-from models.gan import FeatureLoss, LightCNN, discriminator_loss, generator_gan_loss
+from models.gan import (
+    FeatureLoss,
+    LightCNN,
+    PatchDiscriminator,
+    discriminator_loss,
+    feature_matching_loss,
+    generator_gan_loss,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
+)
 from models.heatmaps import decode_landmarks
 from models.imageio import list_images, read_rgb
 from models.inference import autocast, resolve_device
 from models.metrics import landmark_nme
 from models.progress import BarFactory, no_bars
 
-GAN_COLUMNS = ("gan", "feature", "disc")  # log columns of stage dicgan
+GAN_COLUMNS = ("gan", "feature", "matching", "disc", "val_detail")  # log columns of stage dicgan
 
 
 def heatmap_loss(heats: list[Tensor], gt_heat: Tensor, foreground: float = 0.0) -> Tensor:
@@ -98,6 +111,7 @@ class ValidationResult:
     bicubic_psnr: float
     bicubic_ssim: float
     nme: float | None
+    detail: float | None = None  # the SR faces' fine detail relative to the HR faces'
 
 
 def validate(model: DIC, hr_images: np.ndarray, landmarks: np.ndarray | None, batch: int = 25) -> ValidationResult:
@@ -125,7 +139,8 @@ def validate(model: DIC, hr_images: np.ndarray, landmarks: np.ndarray | None, ba
     finally:
         model.train(was_training)
     dic, bicubic = rows["dic"], rows["bicubic"]
-    return ValidationResult(dic["psnr_y"], dic["ssim_y"], bicubic["psnr_y"], bicubic["ssim_y"], dic["nme"])
+    return ValidationResult(dic["psnr_y"], dic["ssim_y"], bicubic["psnr_y"], bicubic["ssim_y"], dic["nme"],
+                            dic["detail"])
 
 
 def validate_landmarks(model: DIC, hr_images: np.ndarray, landmarks: np.ndarray, batch: int = 25) -> float:
@@ -222,7 +237,8 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.precision == "fp16")
         self.disc = self.disc_optimizer = self.feature_loss = None
         if cfg.stage == "dicgan":
-            self.disc = self._data_parallel(LightCNN().to(self.device), find_unused=False)
+            disc = PatchDiscriminator() if cfg.discriminator == "patch" else LightCNN()
+            self.disc = self._data_parallel(disc.to(self.device), find_unused=False)
             self.disc_optimizer = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr)
             if cfg.feature_weight > 0:
                 self.feature_loss = FeatureLoss(load_lightcnn_features(cfg.feature_init)).to(self.device)
@@ -299,22 +315,30 @@ class Trainer:
         return {"loss": float(loss.detach()), **logs}
 
     def _adversarial_terms(self, sr: Tensor, hr: Tensor, logs: dict[str, float]) -> Tensor:
-        """DICGAN's generator terms on the final SR image: feature loss and GAN loss (discriminator frozen)."""
-        _unwrap(self.disc).requires_grad_(False)
-        gan = generator_gan_loss(_unwrap(self.disc)(sr))  # no gradient sync needed: the discriminator is frozen
+        """The generator's natural-detail terms on the final SR image (discriminator frozen): GAN loss, LightCNN
+        feature loss, feature matching."""
+        disc = _unwrap(self.disc)
+        disc.requires_grad_(False)  # no gradient sync needed: the discriminator is frozen here
+        patch = self.cfg.discriminator == "patch"
+        gan = hinge_generator_loss(disc(sr)) if patch else generator_gan_loss(disc(sr))
         logs["gan"] = float(gan.detach())
         terms = self.cfg.gan_weight * gan
         if self.feature_loss is not None:
             feature = self.feature_loss(sr, hr)
             logs["feature"] = float(feature.detach())
             terms = terms + self.cfg.feature_weight * feature
+        if self.cfg.feature_matching_weight > 0:
+            matching = feature_matching_loss(disc, sr, hr)
+            logs["matching"] = float(matching.detach())
+            terms = terms + self.cfg.feature_matching_weight * matching
         return terms
 
     def _train_discriminator(self, sr: Tensor, hr: Tensor) -> float:
         _unwrap(self.disc).requires_grad_(True)
+        judge = hinge_discriminator_loss if self.cfg.discriminator == "patch" else discriminator_loss
         for _ in range(self.cfg.disc_repeat):
             with self._autocast():
-                loss = discriminator_loss(self.disc(hr), self.disc(sr))
+                loss = judge(self.disc(hr), self.disc(sr))
             self.disc_optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.disc_optimizer.step()
@@ -328,6 +352,9 @@ class Trainer:
             return ["", "", "", "", nme], -nme, {"nme": f"{nme:.4f}"}
         v = validate(self.model, hr, landmarks)
         summary = {"psnr": f"{v.psnr:.2f}", "bicubic": f"{v.bicubic_psnr:.2f}"}
+        if self.cfg.stage == "dicgan":  # the latest state is the best: PSNR is not what this stage maximises
+            summary["detail"] = f"{v.detail:.2f}"
+            return [v.psnr, v.ssim, v.bicubic_psnr, v.bicubic_ssim, v.nme], self.iteration, summary
         return [v.psnr, v.ssim, v.bicubic_psnr, v.bicubic_ssim, v.nme], v.psnr, summary
 
     def _save_best(self) -> None:
@@ -367,6 +394,7 @@ class Trainer:
                     if validate_now:
                         columns, score, summary = self._validate()
                         row += columns
+                        mean["val_detail"] = summary.get("detail", "")
                         bar.set_postfix(summary)
                         if score > self.best_score:
                             self.best_score = score

@@ -29,7 +29,8 @@ SEED_MODES = ("tracker", "none")
 def load_enhancer(cfg: RunConfig, seed: str = "tracker") -> tuple[Enhancer, list[WeightsRecord]]:
     """The enhancer for a run configuration (weights or family, scale, steps, device, precision, batch) and the
     records of its members' weights."""
-    loaded = [load_model(r, cfg.model.num_steps) for r in family(cfg.model.weights, cfg.model.scale)]
+    loaded = [load_model(r, cfg.model.num_steps, cfg.model.fidelity)
+              for r in family(cfg.model.weights, cfg.model.scale)]
     resolvers = [FaceSuperResolver(model, cfg.inference) for model, _ in loaded]
     return Enhancer(resolvers, seed=seed), [record for _, record in loaded]
 

@@ -9,7 +9,7 @@ Anything that is not a DicfaceError is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-import ctypes
+import os
 import signal
 import sys
 import threading
@@ -23,6 +23,12 @@ from pipeline.cli.train import cmd_prepare_data, cmd_train
 from pipeline.cli.video import cmd_config, cmd_enhance, cmd_eval_video, cmd_stream
 
 __all__ = ["COMMANDS", "build_parser", "main"]
+
+# Ray's C++ failure-signal handler (stack traces of crashes, in this process and the embedded Ray's workers) takes
+# SIGTERM too, and its uninstall in ray.shutdown() resets SIGTERM to the default action: a SIGTERM during the
+# clean-up of a terminated run would then kill the process halfway, leaving Ray's processes behind. Ray reads this
+# when it is imported, so it is set here, before; the command line owns its process's signals.
+os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
 
 
 class Terminated(KeyboardInterrupt):
@@ -44,27 +50,11 @@ def _terminate(_signum: int, _frame: object) -> None:
 
 def _stop_ray() -> None:
     """End this process's Ray (actors, and the local cluster it started) before exiting on a signal, with SIGTERM and
-    SIGINT ignored throughout: Ray's shutdown resets SIGTERM to its default action (its C++ logger uninstalls its
-    signal handlers), where a second SIGTERM would kill the process halfway, leaving Ray's processes behind."""
+    SIGINT kept ignored (see ``RAY_DISABLE_FAILURE_SIGNAL_HANDLER`` above): Ray's own exit hook would run after the
+    handlers are restored."""
     ray = sys.modules.get("ray")
-    if ray is None or not ray.is_initialized():
-        return
-    libc = ctypes.CDLL(None)
-    libc.signal.argtypes, libc.signal.restype = [ctypes.c_int, ctypes.c_void_p], ctypes.c_void_p
-    done = threading.Event()
-
-    def keep_ignoring() -> None:  # the same disposition Python's signal module holds: nothing it does not know
-        while not done.wait(0.001):
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                libc.signal(sig, signal.SIG_IGN.value)
-
-    keeper = threading.Thread(target=keep_ignoring, name="dicface-signals", daemon=True)
-    keeper.start()
-    try:
+    if ray is not None and ray.is_initialized():
         ray.shutdown()
-    finally:
-        done.set()
-        keeper.join()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)
 

@@ -36,7 +36,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
     scale = flag("scale", None)
     overrides: dict[str, dict[str, object]] = {
         "model": {"weights": flag("weights", None), "num_steps": flag("num_steps", None),
-                  "scale": None if scale == "auto" else scale},
+                  "scale": None if scale == "auto" else scale, "fidelity": flag("fidelity", None)},
         "inference": {"device": flag("device", None), "precision": flag("precision", None),
                       "max_batch": flag("max_batch", None), "compile": True if flag("compile", False) else None},
     }
@@ -73,7 +73,7 @@ def load_resolver(cfg: RunConfig):  # noqa: ANN202 -- imported lazily to keep --
     from models.registry import family, load_model
 
     scale = cfg.model.scale or (None if cfg.model.weights else 8)
-    model, record = load_model(family(cfg.model.weights, scale)[0], cfg.model.num_steps)
+    model, record = load_model(family(cfg.model.weights, scale)[0], cfg.model.num_steps, cfg.model.fidelity)
     print(f"weights: {record.name} (x{record.config.scale}, {record.file})", file=sys.stderr)
     return FaceSuperResolver(model, cfg.inference), record
 

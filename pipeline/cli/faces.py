@@ -71,6 +71,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from models.data import read_landmarks
     from models.degrade import h264, jpeg
     from models.evaluate import evaluate_faces
+    from models.identity import FaceIdentity
     from models.faces import denormalise, normalise_frames, still_frames
     from models.heatmaps import decode_landmarks, render_heatmaps
     from models.imageio import list_images, read_rgb
@@ -104,8 +105,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 yield face if lr_paths is None else (*face, read_rgb(lr_paths[i]))
                 bar.update(1)
 
+    identity = FaceIdentity() if table else None  # faces with landmarks: identity distance to the HR face
     result = evaluate_faces(faces(), super_resolve, batch=cfg.inference.max_batch, seeded=args.seed,
-                            lr_size=record.config.input_size, compress=compress)
+                            lr_size=record.config.input_size, compress=compress, identity=identity)
     rows = result.table()
     text = (f"{result.count} faces, Y channel, {result.crop}-px border crop, Gaussian SSIM; "
             f"x{record.config.scale} ({record.config.input_size} -> 128 px{codec_note}), weights {record.name}\n\n"
@@ -177,7 +179,7 @@ def cmd_export_weights(args: argparse.Namespace) -> int:
     if args.what:
         training["what"] = args.what
     record = export_weights(args.checkpoint, args.name, default=args.default, metrics=metrics, training=training,
-                            append_stage=args.append_stage)
+                            append_stage=args.append_stage, natural_of=args.natural_of)
     print(f"wrote {record.file} and its card ({record.sha256[:12]}…){' as the default' if record.default else ''}")
     return 0
 
@@ -189,7 +191,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     if not records:
         print(f"no weights are shipped in {WEIGHTS_DIR}; pass --weights FILE to the commands")
     for r in records:
-        mark = f" (default x{r.config.scale})" if r.default else ""
+        mark = (f" (default x{r.config.scale})" if r.default else
+                f" (natural-detail twin of {r.natural_of}: --fidelity below 1)" if r.natural_of else "")
         print(f"{r.name}{mark}: x{r.config.scale}, {r.config.input_size} -> 128 px, {r.file.name}  {r.config}\n"
               f"  licence: {r.licence}\n  metrics: {r.metrics}")
     return 0

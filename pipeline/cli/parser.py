@@ -60,6 +60,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scale", type=_scale, help="auto (default): each face goes to the DIC member whose input "
                    "fits it (16/32/64 px); 8, 4 or 2: that member alone")
     p.add_argument("--steps", type=positive_int, dest="num_steps", help="recurrent steps (default: as trained)")
+    p.add_argument("--fidelity", type=float, help="1 (default): faithful members (highest PSNR, smooth); 0: the "
+                   "natural-detail members where the package has them (sharper, invented detail); between: blended")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: auto)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
                    help="autocast precision of the fast path; auto (default): bf16 on GPUs with it and on CPUs with "
@@ -201,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=positive_int, help="evaluate only the first N faces")
     p.add_argument("--json", type=Path, help="also write the results table as JSON")
     p.add_argument("--markdown", type=Path, help="also write the results table as Markdown")
-    p.add_argument("--landmarks", type=Path, help="68-point landmark JSON of the HR faces: adds landmark NME")
+    p.add_argument("--landmarks", type=Path, help="68-point landmark JSON of the HR faces: adds landmark NME and "
+                   "each method's identity distance to the HR face (dlib's face descriptor; lower: the same person)")
     p.add_argument("--seed", action="store_true", help="also run DIC seeded with those landmarks (dic+seed)")
     p.add_argument("--lr-dir", type=Path, help="LR faces paired with the HR faces by file name (any extension); "
                    "default: LR made from HR by PIL bicubic as in training")
@@ -298,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-config", type=Path, help="the training YAML, recorded on the card")
     p.add_argument("--iterations", type=int, help="training iterations behind the checkpoint")
     p.add_argument("--what", help="one line on this training stage (where it started, what changed)")
+    p.add_argument("--natural-of", metavar="NAME",
+                   help="these are the natural-detail twin of the shipped member NAME (what --fidelity blends in)")
     p.add_argument("--append-stage", action="store_true",
                    help="the checkpoint continues the training of the weights now shipped as --name: keep their "
                         "card's stages and add this one (the metrics are the new weights' own)")

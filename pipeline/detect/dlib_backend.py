@@ -1,13 +1,11 @@
 """dlib: HOG face detector and the 68-point shape predictor (iBUG 300-W layout).
 
-The predictor file ``shape_predictor_68_face_landmarks.dat`` comes from the ``face-recognition-models`` package
-(installed with dicface; located by path, never imported) or Debian's ``libdlib-data``. Its training data (300-W)
-carries non-commercial terms.
+The predictor file ``shape_predictor_68_face_landmarks.dat`` comes from the ``face-recognition-models`` package or
+Debian's ``libdlib-data`` (``models.dlib_files``). Its training data (300-W) carries non-commercial terms.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.errors import InputNotFound
+from models.dlib_files import find_dlib_file
 from pipeline.types import Detection
 
 PREDICTOR_NAME = "shape_predictor_68_face_landmarks.dat"
@@ -24,20 +22,7 @@ PREDICTOR_ENV = "DICFACE_DLIB_PREDICTOR"
 
 def find_predictor() -> Path:
     """The 68-point predictor file: $DICFACE_DLIB_PREDICTOR, the face_recognition_models package, /usr/share/dlib."""
-    candidates = []
-    if os.environ.get(PREDICTOR_ENV):
-        candidates.append(Path(os.environ[PREDICTOR_ENV]))
-    spec = importlib.util.find_spec("face_recognition_models")  # locates without importing (import is broken)
-    if spec is not None and spec.origin:
-        candidates.append(Path(spec.origin).parent / "models" / PREDICTOR_NAME)
-    candidates.append(Path("/usr/share/dlib") / PREDICTOR_NAME)
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise InputNotFound(
-        f"dlib's {PREDICTOR_NAME} not found (looked in: {', '.join(map(str, candidates))}); "
-        f"pip install face-recognition-models, or set {PREDICTOR_ENV}"
-    )
+    return find_dlib_file(PREDICTOR_NAME, PREDICTOR_ENV)
 
 
 class DlibLandmarker:

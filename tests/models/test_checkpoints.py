@@ -190,3 +190,28 @@ def test_a_further_training_stage_is_added_to_the_card(tmp_path: Path, tiny_mode
     torch.save(other.state_dict(), tmp_path / "x4.pt")
     with pytest.raises(InputError, match="a x8 member's card; these weights are x4"):
         export_weights(tmp_path / "x4.pt", "m", folder, append_stage=True)
+
+
+def test_fidelity_blends_a_member_with_its_natural_twin(tmp_path: Path) -> None:
+    """fidelity 1: the faithful member; 0: its natural-detail twin; between: every tensor blended (network
+    interpolation). A member without a twin, or a weights file, is loaded as it is."""
+    from models.registry import export_weights, family, load_model
+
+    folder = tmp_path / "weights"
+    states = {}
+    for name in ("faithful", "natural"):
+        torch.manual_seed(len(name))
+        states[name] = DIC(replace(TINY, scale=4)).state_dict()
+        torch.save(states[name], tmp_path / f"{name}.pt")
+    export_weights(tmp_path / "faithful.pt", "m4", folder, default=True)
+    export_weights(tmp_path / "natural.pt", "m4-natural", folder, natural_of="m4")
+    assert [r.name for r in family(folder=folder)] == ["m4"]  # the natural member is no default
+    record = family(folder=folder)[0]
+    key = "conv_out.0.weight"
+    for fidelity, expected in ((1.0, states["faithful"][key]), (0.0, states["natural"][key]),
+                               (0.25, 0.25 * states["faithful"][key] + 0.75 * states["natural"][key])):
+        model, loaded = load_model(record, fidelity=fidelity)
+        assert torch.allclose(model.state_dict()[key], expected, atol=1e-7)
+        assert ("m4-natural" in loaded.name) == (fidelity < 1)
+    plain, _ = load_model(tmp_path / "faithful.pt", fidelity=0.0)  # a file: no twin
+    assert torch.equal(plain.state_dict()[key], states["faithful"][key])

@@ -52,3 +52,28 @@ def test_nme_normalises_by_the_interocular_distance() -> None:
 def test_metrics_refuse_mismatched_shapes(pair: tuple[np.ndarray, np.ndarray]) -> None:
     with pytest.raises(ValueError):
         psnr_y(pair[0], pair[0][:64])
+
+
+def test_fine_detail_and_gmsd_rank_blur_as_a_viewer_would(real_faces: list[np.ndarray]) -> None:
+    from models.faces import resize_bicubic
+    from models.metrics import fine_detail, gmsd
+
+    face = resize_bicubic(real_faces[0], 128)
+    softer = resize_bicubic(resize_bicubic(face, 64), 128)
+    softest = resize_bicubic(resize_bicubic(face, 32), 128)
+    assert fine_detail(face) > fine_detail(softer) > fine_detail(softest)
+    assert gmsd(face, face) == 0 and 0 < gmsd(softer, face) < gmsd(softest, face)
+
+
+def test_identity_distance_tells_a_blurred_face_from_another_person(real_faces: list[np.ndarray]) -> None:
+    from models.faces import resize_bicubic
+    from models.identity import FaceIdentity
+    from pipeline.detect.dlib_backend import DlibDetector
+
+    face = resize_bicubic(real_faces[0], 128)  # the astronaut
+    points = DlibDetector(upsample=1)(face)[0].landmarks
+    other = resize_bicubic(real_faces[1], 128)  # an LFW face, another person
+    identity = FaceIdentity()
+    assert identity.distance(face, face, points) == 0
+    blurred = identity.distance(resize_bicubic(resize_bicubic(face, 48), 128), face, points)
+    assert blurred < 0.6 < identity.distance(other, face, points)  # dlib: the same person below 0.6

@@ -199,12 +199,38 @@ def test_dicgan_stage_trains_the_discriminator_after_pixel_init(
     trainer.run()
     assert any(not torch.equal(v, trainer.disc.state_dict()[k]) for k, v in disc_before.items())
     rows = (tmp_path / "gan" / "log.csv").read_text().splitlines()
-    assert rows[0].endswith("gan,feature,disc") and rows[-1].split(",")[-3] != ""
+    assert rows[0].endswith("gan,feature,matching,disc,val_detail") and rows[-1].split(",")[-5] != ""
     resumed = Trainer(cfg, data, None)
     resumed.resume(tmp_path / "gan" / "last.pt")
     assert all(torch.equal(v, resumed.disc.state_dict()[k]) for k, v in trainer.disc.state_dict().items())
     with pytest.raises(InputError, match="feature_init"):
         _config(*photo_set, tmp_path, stage="dicgan")
+
+
+def test_patch_discriminator_with_feature_matching_trains_and_keeps_the_latest_state(
+    photo_set: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The natural-detail recipe that needs no downloaded network: hinge loss against a spectral-norm patch
+    discriminator and feature matching on its features; validation logs the SR faces' detail, and best.pt is the
+    latest validated state (PSNR is not what the stage maximises)."""
+    from models.gan import PatchDiscriminator
+
+    data = FacePairs.from_folder(*photo_set)
+    cfg = _config(*photo_set, tmp_path / "gan", stage="dicgan", discriminator="patch", feature_weight=0.0,
+                  feature_matching_weight=1.0, gan_weight=0.02, pixel_init=0, iterations=4, val_every=2, log_every=1)
+    trainer = Trainer(cfg, data, (data.hr, data.landmarks))
+    assert isinstance(trainer.disc, PatchDiscriminator)
+    logs = trainer.step()
+    assert np.isfinite(logs["gan"]) and logs["matching"] > 0 and np.isfinite(logs["disc"])
+    trainer.run()
+    header, *rows = (tmp_path / "gan" / "log.csv").read_text().splitlines()
+    detail = [row.split(",")[header.split(",").index("val_detail")] for row in rows]
+    assert [d != "" for d in detail] == [True, False, True]  # iterations 2, 3, 4: 2 and 4 validated
+    best = torch.load(tmp_path / "gan" / "best.pt", weights_only=True)
+    state = best.get("state_dict", best)
+    assert all(torch.equal(v, trainer.model.state_dict()[k]) for k, v in state.items())  # the latest: iteration 4
+    with pytest.raises(InputError, match="discriminator: patch"):
+        _config(*photo_set, tmp_path, stage="dicgan", feature_weight=0.0, feature_matching_weight=1.0)
 
 
 def test_checkpointing_and_bf16_autocast_train_on_cpu(photo_set: tuple[Path, Path], tmp_path: Path) -> None:

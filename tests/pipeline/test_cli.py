@@ -115,6 +115,8 @@ def test_eval_with_landmarks_scores_nme_and_seeding(
     assert set(rows) == {"bicubic", "dic", "dic+seed"}
     assert rows["bicubic"]["nme"] is None and rows["dic"]["nme"] > 0 and rows["dic+seed"]["nme"] > 0
     assert "| dic+seed |" in (tmp_path / "eval.md").read_text()
+    # the viewer's measures: detail against the truth's, GMSD, and identity where landmarks are known
+    assert all(r["detail"] > 0 and 0 < r["gmsd"] < 1 and 0 < r["identity"] < 2 for r in rows.values())
 
 
 def test_eval_on_celeba_test_faces(
