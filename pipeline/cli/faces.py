@@ -71,9 +71,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from models.data import read_landmarks
     from models.degrade import h264, jpeg
     from models.evaluate import evaluate_faces
-    from models.identity import FaceIdentity
     from models.faces import denormalise, normalise_frames, still_frames
     from models.heatmaps import decode_landmarks, render_heatmaps
+    from models.identity import FaceIdentity
     from models.imageio import list_images, read_rgb
 
     cfg = run_config(args)
