@@ -60,11 +60,16 @@ def ssim_y(a: np.ndarray, b: np.ndarray, crop: int = DEFAULT_CROP) -> float:
 FACE_REGION = np.s_[16:112, 16:112]  # the face inside DIC's 128-px crop (face ~90 px): its central 96 px
 
 
+def laplacian_std(image: np.ndarray) -> float:
+    """Std of the Laplacian (3x3, 4-neighbour) of Y of an (H, W, 3) uint8 RGB image: its fine detail. Compared with
+    the true face's it says how much of its fine detail an output shows: a blurred face scores low, a noisy one
+    high (so it is read next to PSNR, GMSD and identity, never alone)."""
+    return float(cv2.Laplacian(rgb_to_y(image), cv2.CV_64F, ksize=1).std())
+
+
 def fine_detail(image: np.ndarray) -> float:
-    """Std of the Laplacian (3x3, 4-neighbour) of Y inside the face of a 128-px face crop, (128, 128, 3) uint8 RGB.
-    Compared with the true face's it says how much of its fine detail an output shows: a blurred face scores low,
-    a noisy one high (so it is read next to PSNR and identity, never alone)."""
-    return float(cv2.Laplacian(rgb_to_y(image)[FACE_REGION], cv2.CV_64F, ksize=1).std())
+    """``laplacian_std`` inside the face of a 128-px face crop, (128, 128, 3) uint8 RGB."""
+    return laplacian_std(image[FACE_REGION])
 
 
 GMSD_C = 170.0  # the constant of GMSD for 8-bit images (Xue et al., 2014)

@@ -5,7 +5,8 @@ input and at Kx as the ground truth. Each method's Kx output is scored in the fa
 SSIM-Y per face and frame, and the temporal error: a face's change from the previous frame, moved by its true
 motion (rounded to whole pixels), compared with the ground truth's change over the same pair: mean |output change
 - true change| (0 = every frame-to-frame change is the true one; made-up flicker and missed true change both
-count).
+count); and what a viewer sees of each face: its fine detail against the truth's, GMSD, and whether it is still
+the same person (dlib's identity distance to the true face).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from models.metrics import psnr_y, rgb_to_y, ssim_y
+from models.identity import FaceIdentity
+from models.metrics import gmsd, laplacian_std, psnr_y, rgb_to_y, ssim_y
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,9 @@ class VideoScore:
     psnr: float
     ssim: float
     temporal: float
+    detail: float  # the faces' fine detail relative to the truth's (``models.metrics.laplacian_std``; 1: as much)
+    gmsd: float  # gradient magnitude similarity deviation from the truth (lower: closer, as a viewer judges)
+    identity: float  # dlib identity distance to the true face (``models.identity``; lower: the same person)
 
 
 def read_frames(path: Path) -> list[np.ndarray]:
@@ -61,15 +66,22 @@ def score_video(output: list[np.ndarray], truth: list[np.ndarray], landmarks: np
         raise ValueError(f"{len(output)} frames of {output[0].shape} vs {len(truth)} of {truth[0].shape}")
     boxes = face_regions(landmarks, truth[0].shape[:2])
     motion = np.round(np.diff(landmarks.mean(axis=2), axis=0))  # (T-1, F, 2) whole-pixel face motion
-    psnrs, ssims, temporal = [], [], []
+    identity = FaceIdentity()
+    psnrs, ssims, temporal, detail, truth_detail, gmsds, identities = [], [], [], [], [], [], []
     for t in range(len(truth)):
         for f, (x1, y1, x2, y2) in enumerate(boxes[t]):
-            region = np.s_[y1:y2, x1:x2]
-            psnrs.append(psnr_y(output[t][region], truth[t][region], 0))
-            ssims.append(ssim_y(output[t][region], truth[t][region], 0))
+            face, true_face = output[t][y1:y2, x1:x2], truth[t][y1:y2, x1:x2]
+            psnrs.append(psnr_y(face, true_face, 0))
+            ssims.append(ssim_y(face, true_face, 0))
+            detail.append(laplacian_std(face))
+            truth_detail.append(laplacian_std(true_face))
+            gmsds.append(gmsd(face, true_face))
+            identities.append(identity.distance(face, true_face, landmarks[t, f] - np.float32([x1, y1])))
             if t:
                 shift = motion[t - 1, f]
                 change = _motion_residual(output, t, boxes[t, f], shift)
                 true_change = _motion_residual(truth, t, boxes[t, f], shift)
                 temporal.append(float(np.abs(change - true_change).mean()))
-    return VideoScore(float(np.mean(psnrs)), float(np.mean(ssims)), float(np.mean(temporal)))
+    return VideoScore(float(np.mean(psnrs)), float(np.mean(ssims)), float(np.mean(temporal)),
+                      float(np.sum(detail) / max(np.sum(truth_detail), 1e-9)), float(np.mean(gmsds)),
+                      float(np.mean(identities)))

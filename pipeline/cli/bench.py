@@ -52,26 +52,30 @@ def _bench_quality(args: argparse.Namespace) -> int:
     print(f"gain over bicubic per face size: {args.faces} faces, H.264 crf {args.input_crf} input, {args.frames} "
           f"frames, against a xK render of the same scene; face regions only; default flags")
     print(f"{'face px':>7} {'xK':>3} {'bicubic':>8} {'dicface':>8} {'gain dB':>8} {'SSIM +':>7} "
-          f"{'temporal b/d':>13}  members")
+          f"{'temporal b/d':>13} {'detail b/d':>11} {'GMSD b/d':>11} {'identity b/d':>13}  members")
     for row in rows:
         if not isinstance(row, SizeRow):
             print(f"{row[0]:>7} {row[1]:>3}   (no source photo is sharp enough for a x{row[1]} truth)")
             continue
         members = ", ".join(f"{k}: {v}" for k, v in sorted(row.by_member.items())) or "none"
-        print(f"{row.width:>7} {row.scale:>3} {row.bicubic.psnr:8.2f} {row.dicface.psnr:8.2f} {row.gain:+8.2f} "
-              f"{row.dicface.ssim - row.bicubic.ssim:+7.4f} {row.bicubic.temporal:6.2f}/{row.dicface.temporal:6.2f}"
-              f"  {members}")
+        b, d = row.bicubic, row.dicface
+        print(f"{row.width:>7} {row.scale:>3} {b.psnr:8.2f} {d.psnr:8.2f} {row.gain:+8.2f} {d.ssim - b.ssim:+7.4f} "
+              f"{b.temporal:6.2f}/{d.temporal:6.2f} {b.detail:5.2f}/{d.detail:5.2f} {b.gmsd:5.3f}/{d.gmsd:5.3f} "
+              f"{b.identity:6.3f}/{d.identity:6.3f}  {members}")
     sharp = [f for f in sources if f.head.shape[1] >= max(QUALITY_FACES) * scale] or sources
     rows = bench_quality(make, args.frames, scale, args.input_crf, sharp)
     print(f"\n{args.faces} faces {'/'.join(map(str, QUALITY_FACES))} px wide, H.264 crf {args.input_crf}, "
           f"{args.frames} frames, x{scale}, against a x{scale} render of the same scene; face regions only.\n"
           f"temporal: |output change - true change| between frames; warp: warping error along the input's flow "
-          f"(no truth; bicubic {rows[0].temporal.mean('warp'):.3f})")
-    print(f"{'method':<24} {'PSNR-Y':>7} {'SSIM-Y':>7} {'temporal':>9} {'warp':>7} {'appear.':>7} faces")
+          f"(no truth; bicubic {rows[0].temporal.mean('warp'):.3f}); detail: fine detail against the truth's (1: as "
+          f"much); GMSD: lower is closer; identity: dlib face-descriptor distance to the truth (lower: same person)")
+    print(f"{'method':<24} {'PSNR-Y':>7} {'SSIM-Y':>7} {'temporal':>9} {'warp':>7} {'appear.':>7} {'detail':>7} "
+          f"{'GMSD':>6} {'identity':>8} faces")
     for row in rows:
-        print(f"{row.label:<24} {row.score.psnr:7.2f} {row.score.ssim:7.4f} {row.score.temporal:9.3f} "
+        score = row.score
+        print(f"{row.label:<24} {score.psnr:7.2f} {score.ssim:7.4f} {score.temporal:9.3f} "
               f"{row.temporal.mean('warp') or 0:7.3f} {row.temporal.mean('appearance') or 0:7.3f} "
-              f"{row.faces_enhanced}")
+              f"{score.detail:7.2f} {score.gmsd:6.3f} {score.identity:8.3f} {row.faces_enhanced}")
     return 0
 
 

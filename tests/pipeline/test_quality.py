@@ -18,8 +18,10 @@ def test_scores_are_perfect_for_the_truth_and_worse_for_a_blurred_or_shaking_cop
     truth, landmarks = face_clip_frames(4, 320, 180, (30,), scale=2)
     same = score_video(truth, truth, landmarks)
     assert same.ssim == 1.0 and same.temporal == 0.0 and same.psnr == float("inf")
+    assert same.detail == 1.0 and same.gmsd == 0.0 and same.identity == 0.0
     blurred = score_video([cv2.GaussianBlur(f, (0, 0), 2) for f in truth], truth, landmarks)
     assert blurred.psnr < 35 and blurred.ssim < 0.95
+    assert blurred.detail < 0.5 and blurred.gmsd > 0.05 and 0 < blurred.identity < 0.6  # softer, the same person
     shaking = [np.roll(f, 3 * (i % 2), axis=1) for i, f in enumerate(truth)]
     assert score_video(shaking, truth, landmarks).temporal > blurred.temporal
 
