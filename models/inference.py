@@ -11,6 +11,7 @@ without AMX emulates bf16, slower than fp32).
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,6 +43,21 @@ def cpu_has_amx() -> bool:
     """This CPU has AMX tiles (bf16 matrix units). torch has no public probe for them: its private one, or False."""
     probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
     return bool(probe is not None and probe())
+
+
+ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")  # environment variables that limit the ISA used
+
+
+def cpu_summary() -> str:
+    """The CPU as speed figures need it said: model, cores, the widest vector ISA torch's kernels use, AMX, and any
+    ISA limit set in the environment, e.g. ``AMD EPYC, 2 cores, AVX512, no AMX``."""
+    name = "unknown CPU"
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as info:
+            name = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), name)
+    caps = [f"{k}={os.environ[k]}" for k in ISA_CAPS if os.environ.get(k)]
+    return (f"{name}, {os.cpu_count()} cores, {torch.backends.cpu.get_cpu_capability()}, "
+            f"{'AMX' if cpu_has_amx() else 'no AMX'}" + (f" (limited: {', '.join(caps)})" if caps else ""))
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

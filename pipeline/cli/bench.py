@@ -84,14 +84,17 @@ def _bench_pipeline(args: argparse.Namespace) -> int:
 
     if args.input is not None and not args.input.is_file():
         raise InputError(f"{args.input}: no such video file")
+    from models.inference import cpu_summary, resolve_device, resolve_precision
+
     cfg = run_config(args)
+    precision = resolve_precision(cfg.inference.precision, resolve_device(cfg.inference.device))
     benches = bench_pipeline(args.input, _runner_factory(args, cfg), cfg.encode, args.frames)
     for bench in benches:
         rows = bench.rows
         name = args.input.name if args.input else (f"generated {bench.size[0]}x{bench.size[1]} clip, 3 faces of "
                                                    f"{min(BENCH_FACES)}-{max(BENCH_FACES)} px")
         print(f"{name}: {rows[0].report.frames_in} frames, full-frame detection every {cfg.detect.every} frames, "
-              f"{cfg.encode.codec} {cfg.encode.preset}")
+              f"{cfg.encode.codec} {cfg.encode.preset}; {cpu_summary()}, DIC on torch in {precision}")
         for row in rows:
             print(f"{row.label:<20} {row.fps:7.2f} frames/s  {row.fps / rows[0].fps:5.2f}x decode+encode  "
                   f"faces enhanced {row.report.faces_enhanced}")
@@ -138,6 +141,7 @@ def _bench_runtime(args: argparse.Namespace, cfg: RunConfig) -> None:
 def _bench_model(args: argparse.Namespace) -> int:
     from models.bench import bench_model
     from models.dic import DIC
+    from models.inference import cpu_summary
     from models.registry import family, load_model
 
     cfg = run_config(args)
@@ -152,7 +156,8 @@ def _bench_model(args: argparse.Namespace) -> int:
         r = bench_model(model, cfg.inference, batch=cfg.inference.max_batch, iters=args.iters)
         size = model.cfg.input_size
         print(f"model: {label}, {size} -> 128 px, {n_params:,} parameters")
-        print(f"device {r.device}, threads {r.threads}, batch {r.batch}, {r.iters} timed batches per path")
+        print(f"device {r.device} ({cpu_summary()}), backend torch, threads {r.threads}, batch {r.batch}, "
+              f"{r.iters} timed batches per path")
         fast_label = (f"fast path (inference_mode, channels-last, {r.fast_precision}"
                       f"{', compiled' if args.compile else ''})")
         width = max(len(fast_label), 30)

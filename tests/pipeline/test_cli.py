@@ -137,6 +137,9 @@ def test_bench_model_reports_both_paths(tiny_weights: Path, capsys: pytest.Captu
     assert main(["bench", "model", "--weights", str(tiny_weights), "--batch", "2", "--iters", "1"]) == 0
     out = capsys.readouterr().out
     assert "plain path" in out and "fast path" in out and "batch 2" in out and "threads" in out
+    from models.inference import cpu_summary
+
+    assert f"({cpu_summary()}), backend torch" in out  # figures name the CPU, its ISA and AMX, and the backend
 
 
 @pytest.mark.parametrize(
