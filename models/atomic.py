@@ -134,6 +134,8 @@ def prepare_output_dir(path: str | os.PathLike[str]) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise output_error(folder, exc) from exc
+        if exc.errno in WRITE_ERRNOS:
+            raise output_error(folder, exc) from exc
+        raise InputError(f"{folder}: cannot create the output folder ({exc.strerror})") from exc
     check_writable(folder)
     return folder
