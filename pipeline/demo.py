@@ -14,6 +14,7 @@ from models.inference import FaceSuperResolver
 from models.progress import BarFactory, no_bars
 
 if TYPE_CHECKING:
+    from configs.schema import RunConfig
     from pipeline.enhance import Enhancer
 
 ASTRONAUT_FACE_BOX = (160, 55, 290, 185)  # x1, y1, x2, y2 of the face in skimage.data.astronaut()
@@ -59,6 +60,51 @@ def run_demo(out_dir: Path, resolver: FaceSuperResolver) -> list[Path]:
     sheet = out_dir / "comparison.png"
     write_png(comparison_sheet(rows), sheet)
     return [*written, sheet]
+
+
+FIDELITY_CRF = 26  # the natural-detail comparison codes each LR face as H.264 at this crf, as video delivers it
+
+
+def fidelity_sheet(faces: list[np.ndarray], members: list[tuple[FaceSuperResolver, FaceSuperResolver]],
+                   crf: int = FIDELITY_CRF) -> np.ndarray:
+    """One row per face and member pair (faithful, natural; one per scale): the face reduced to the members' input
+    (PIL bicubic) and coded as an H.264 intra frame at ``crf``, then bicubic | faithful | natural | the true face.
+
+    Shape: faces of (H, W, 3) uint8 -> (128 * rows, 4 * 128 + 12, 3) uint8
+    """
+    from models.degrade import h264
+    from models.faces import hr_and_lr
+
+    gap = np.full((HR_SIZE, 4, 3), 255, np.uint8)
+    lines = []
+    for faithful, natural in members:
+        for face in faces:
+            hr, lr = hr_and_lr(face, faithful.model.cfg.input_size)
+            lr = h264(lr, crf=crf)
+            columns = [resize_bicubic(lr, HR_SIZE), faithful.faces([lr])[0][0], natural.faces([lr])[0][0], hr]
+            lines.append(np.concatenate([part for c in columns for part in (c, gap)][:-1], axis=1))
+    return np.concatenate(lines, axis=0)
+
+
+def natural_pairs(cfg: RunConfig) -> list[tuple[FaceSuperResolver, FaceSuperResolver]]:
+    """(faithful, natural) resolvers of each default member that has a natural-detail twin, smallest input first."""
+    from models.registry import family, load_model, natural_twin
+
+    return [(FaceSuperResolver(load_model(r, cfg.model.num_steps)[0], cfg.inference),
+             FaceSuperResolver(load_model(r, cfg.model.num_steps, fidelity=0.0)[0], cfg.inference))
+            for r in family(scale=cfg.model.scale) if natural_twin(r) is not None]
+
+
+def run_fidelity_demo(out_dir: Path, cfg: RunConfig) -> Path | None:
+    """``fidelity_comparison.png``: the astronaut's face at each scale with a natural-detail member, through H.264
+    (bicubic | faithful | natural | truth), enlarged 2x for viewing; None where no member has a natural twin."""
+    pairs = natural_pairs(cfg)
+    if not pairs:
+        return None
+    sheet = fidelity_sheet([example_faces()[0][1]], pairs)
+    path = out_dir / "fidelity_comparison.png"
+    write_png(np.repeat(np.repeat(sheet, 2, axis=0), 2, axis=1), path)
+    return path
 
 
 DEMO_CLIP = {"count": 48, "width": 480, "height": 270, "face_widths": (16, 28, 44)}

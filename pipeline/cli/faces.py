@@ -140,7 +140,7 @@ def _paired_lr(hr_paths: list[Path], lr_dir: Path) -> list[Path]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from models.atomic import prepare_output_dir
-    from pipeline.demo import DEMO_UPSCALE, run_demo, run_video_demo
+    from pipeline.demo import DEMO_UPSCALE, FIDELITY_CRF, run_demo, run_fidelity_demo, run_video_demo
     from pipeline.runtime.build import load_dic
 
     cfg = run_config(args)
@@ -148,6 +148,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     resolver, _ = load_resolver(cfg)
     written = run_demo(out_dir, resolver)
     print(f"wrote {len(written)} files to {out_dir}; see {written[-1]} (16-px input | bicubic | DIC)")
+    if cfg.model.weights is None:
+        sheet = run_fidelity_demo(out_dir, cfg)
+        if sheet is not None:
+            print(f"natural detail: see {sheet} (H.264 crf {FIDELITY_CRF} input: bicubic | faithful | natural | "
+                  f"truth)")
     if not args.no_video:
         enhancer = load_dic(replace(cfg, enhance=replace(cfg.enhance, seed="tracker")), log)
         video = run_video_demo(out_dir, enhancer, terminal_bars)
