@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from models.checkpoints import sha256_file
 from models.evaluate import evaluate_faces
@@ -48,3 +49,20 @@ def test_each_member_beats_bicubic_on_celeba_test_faces(celeba_test_dir: Path, s
     rows = {r["method"]: r for r in evaluate_faces(faces, run, lr_size=record.config.input_size).table()}
     assert rows["dic"]["psnr_y"] > rows["bicubic"]["psnr_y"] + MIN_GAIN_DB[scale]
     assert rows["dic"]["ssim_y"] > rows["bicubic"]["ssim_y"]
+
+
+def test_the_x4_member_has_a_natural_twin_that_fidelity_blends_in() -> None:
+    """The shipped natural-detail twin: intact, same configuration, never a default; --fidelity 0 loads it and
+    0.5 sits between (network interpolation)."""
+    from models.registry import natural_twin
+
+    twin = natural_twin(MEMBERS[4])
+    assert twin is not None and twin.natural_of == "dicface-x4" and not twin.default
+    assert twin.sha256 == sha256_file(twin.file) and twin.config == MEMBERS[4].config
+    assert [r.name for r in family()] == ["dicface-small", "dicface-x4", "dicface-x2"]
+    faithful, natural, half = (load_model(MEMBERS[4], fidelity=f)[0].state_dict() for f in (1.0, 0.0, 0.5))
+    twin_state, _ = load_model(twin.file)
+    key = "conv_out.0.weight"
+    assert torch.equal(natural[key], twin_state.state_dict()[key])
+    assert torch.allclose(half[key], (faithful[key] + natural[key]) / 2, atol=1e-7)
+    assert natural_twin(MEMBERS[2]) is None and natural_twin(MEMBERS[8]) is None
