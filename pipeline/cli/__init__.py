@@ -55,7 +55,7 @@ def _stop_ray() -> None:
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
         ray.shutdown()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM):  # again, where the environment turned Ray's handler back on
             signal.signal(sig, signal.SIG_IGN)
 
 

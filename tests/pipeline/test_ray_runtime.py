@@ -233,15 +233,16 @@ def _cpu_hogs(count: int) -> Iterator[None]:
 @pytest.mark.parametrize("runtime", ["local", "ray"])
 def test_memory_stays_flat_over_a_long_clip(local_ray, long_clip, tmp_path, runtime):
     """Frames held at once stay within the bound derived from the configuration (``frames_held``: lookahead, two
-    DIC windows, the fusion's lookahead, the encoder's queue), whatever the length and on a loaded machine (two busy
-    processes beside it); the process's memory in the last third of the run is no higher than in the first (a
-    leaked frame is 0.7 MB: 100 leaked frames per third would show as 70 MB)."""
+    DIC windows, the fusion's lookahead, the encoder's queue), whatever the length and, in-process, on a loaded
+    machine (a busy process beside it; Ray's actors run niced, so a busy process would starve them rather than
+    shift their timing); the process's memory in the last third of the run is no higher than in the first (a leaked
+    frame is 0.7 MB: 100 leaked frames per third would show as 70 MB)."""
     rss: list[float] = []
     with contextlib.ExitStack() as stack:
         runner = _local() if runtime == "local" else stack.enter_context(_ray())
         source = stack.enter_context(_CountedSource(long_clip))
         sink = stack.enter_context(VideoSink(tmp_path / "out.mp4", source.info, (), LOSSLESS))
-        stack.enter_context(_cpu_hogs(2))
+        stack.enter_context(_cpu_hogs(1 if runtime == "local" else 0))
         report = runner.run(source, sink, progress=lambda r: rss.append(_rss_mb()))
     assert report.frames_out == 320 and report.faces_enhanced > 600
     assert source.alive == 0 and source.peak_alive <= frames_held(OPTIONS, runner.services.lookahead)
