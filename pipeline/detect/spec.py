@@ -8,10 +8,9 @@ from typing import Protocol
 
 import numpy as np
 
+from configs.schema import DETECTORS
 from models.errors import InputError
 from pipeline.types import Detection
-
-DETECTORS = ("yunet", "insightface", "dlib")
 
 
 class FaceDetector(Protocol):
