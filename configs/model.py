@@ -22,10 +22,12 @@ MAX_FRAMES = 3
 TrainStage = Literal["dic", "hg", "dicgan"]
 TrainPrecision = Literal["fp32", "bf16", "fp16"]
 InferencePrecision = Literal["auto", "fp32", "bf16", "fp16"]
+InferenceBackend = Literal["auto", "torch", "openvino"]
 Discriminator = Literal["lightcnn", "patch"]
 TRAIN_STAGES: tuple[str, ...] = get_args(TrainStage)
 TRAIN_PRECISIONS: tuple[str, ...] = get_args(TrainPrecision)
 INFERENCE_PRECISIONS: tuple[str, ...] = get_args(InferencePrecision)
+INFERENCE_BACKENDS: tuple[str, ...] = get_args(InferenceBackend)
 
 
 @dataclass(frozen=True)
@@ -191,11 +193,14 @@ class TrainConfig:
 @dataclass(frozen=True)
 class InferenceOptions:
     """How to run the network. ``device``: auto | cpu | cuda[:N]. ``precision``: auto = bf16 on CUDA (where
-    supported) and on CPUs with AMX, else fp32 (``models.inference.resolve_precision``)."""
+    supported) and on CPUs with native bf16 (AVX512_BF16 or AMX), else fp32 (``models.inference.resolve_precision``).
+    ``backend``: auto = OpenVINO on the CPU where installed (fast path, fp32/bf16, no compile), else torch
+    (``models.inference.resolve_backend``)."""
 
     device: str = "auto"
     fast: bool = True
     precision: InferencePrecision = "auto"
+    backend: InferenceBackend = "auto"
     channels_last: bool = True  # fast path only
     compile: bool = False
     max_batch: int = 32
@@ -203,5 +208,7 @@ class InferenceOptions:
     def __post_init__(self) -> None:
         if self.precision not in INFERENCE_PRECISIONS:
             raise InputError(f"precision must be one of {INFERENCE_PRECISIONS}, got {self.precision!r}")
+        if self.backend not in INFERENCE_BACKENDS:
+            raise InputError(f"backend must be one of {INFERENCE_BACKENDS}, got {self.backend!r}")
         if self.max_batch < 1:
             raise InputError(f"max_batch must be at least 1, got {self.max_batch}")

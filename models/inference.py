@@ -1,11 +1,14 @@
 """Batched DIC inference: a plain reference path and a fast path with the same numerics.
 
 Fast path: ``torch.inference_mode``, channels-last memory layout (measured 1.8x faster on a 2-core CPU for the
-released configuration), bf16/fp16 autocast and an optional ``torch.compile``. In fp32 it agrees with the plain path
-to ~1e-5 (tested to 1e-3). ``precision: auto`` is bf16 on GPUs that have it and on CPUs with AMX tiles (Intel Xeon
-since Sapphire Rapids), where oneDNN runs DIC's bf16 convolutions 2.1-3.9x faster than fp32 (2 cores, batch 16)
-and the CelebA-1000 PSNR-Y of the x4 and x2 members moves by -0.001 dB and 0.000 dB; fp32 elsewhere (a CPU
-without AMX emulates bf16, slower than fp32).
+released configuration), bf16/fp16 autocast and an optional ``torch.compile``; on the CPU, OpenVINO's runtime in
+place of torch where it is installed (``models.openvino_net``). In fp32 it agrees with the plain path to ~1e-5
+(tested to 1e-3).
+
+``precision: auto`` is bf16 on GPUs that have it and on CPUs that compute bf16 natively: AMX tiles (Intel Xeon since
+Sapphire Rapids; torch bf16 2.1-3.9x fp32) or AVX512_BF16 (AMD Zen 4 and later, Intel Cooper Lake; on a 2-core
+EPYC, x4 batch 16: torch 82 vs 40 faces/s, OpenVINO 105 vs 55). fp32 elsewhere: a CPU without them emulates bf16
+(torch 2 faces/s with oneDNN limited to AVX2). CelebA-1000 PSNR-Y of bf16 vs fp32: see README, within 0.002 dB.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from models.dic import DIC
 from models.errors import InputError
 from models.faces import denormalise, lr_from_face, normalise_frames, still_frames
 from models.heatmaps import decode_landmarks
+from models.openvino_net import OPENVINO_HINTS, OpenVINONetwork, openvino_available
 
 
 def resolve_device(name: str) -> torch.device:
@@ -45,28 +49,63 @@ def cpu_has_amx() -> bool:
     return bool(probe is not None and probe())
 
 
-ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")  # environment variables that limit the ISA used
+# environment variables that limit the ISA used
+ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
 
 
 def cpu_summary() -> str:
     """The CPU as speed figures need it said: model, cores, the widest vector ISA torch's kernels use, AMX, and any
-    ISA limit set in the environment, e.g. ``AMD EPYC, 2 cores, AVX512, no AMX``."""
+    ISA limit set in the environment, e.g. ``AMD EPYC, 2 cores, AVX512, AVX512_BF16, no AMX``."""
     name = "unknown CPU"
     with contextlib.suppress(OSError):
         with open("/proc/cpuinfo") as info:
             name = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), name)
     caps = [f"{k}={os.environ[k]}" for k in ISA_CAPS if os.environ.get(k)]
-    return (f"{name}, {os.cpu_count()} cores, {torch.backends.cpu.get_cpu_capability()}, "
-            f"{'AMX' if cpu_has_amx() else 'no AMX'}" + (f" (limited: {', '.join(caps)})" if caps else ""))
+    bf16 = "AMX" if cpu_has_amx() else "AVX512_BF16, no AMX" if cpu_has_bf16() else "no native bf16"
+    return (f"{name}, {os.cpu_count()} cores, {torch.backends.cpu.get_cpu_capability()}, {bf16}"
+            + (f" (limited: {', '.join(caps)})" if caps else ""))
+
+
+# oneDNN ISA limits (ONEDNN_MAX_CPU_ISA) that still admit native bf16 dot products
+BF16_ISAS = frozenset({"AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16",
+                       "AVX10_1_512", "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "AVX10_2_512", "AVX10_2_512_AMX_2",
+                       "ALL", "DEFAULT"})
+
+
+def cpu_has_bf16() -> bool:
+    """This CPU computes bf16 natively (AMX tiles or AVX512_BF16) and no oneDNN ISA limit in the environment rules it
+    out (``ONEDNN_MAX_CPU_ISA=AVX2`` stands in for an older CPU)."""
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    if limit and limit.upper() not in BF16_ISAS:
+        return False
+    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    return cpu_has_amx() or bool(probe is not None and probe())
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` -> bf16 on CUDA with bf16 support and on a CPU with AMX, else fp32; other values as given."""
+    """``auto`` -> bf16 on CUDA with bf16 support and on a CPU with native bf16, else fp32; other values as given."""
     if precision != "auto":
         return precision
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if device.type == "cpu" and cpu_has_amx() else "fp32"
+    return "bf16" if device.type == "cpu" and cpu_has_bf16() else "fp32"
+
+
+def resolve_backend(options: InferenceOptions, device: torch.device, precision: str) -> str:
+    """``auto`` -> openvino for the CPU fast path in fp32/bf16 without torch.compile when OpenVINO is installed,
+    else torch. An explicit ``openvino`` that cannot run is an InputError saying why."""
+    fits = device.type == "cpu" and options.fast and not options.compile and precision in OPENVINO_HINTS
+    if options.backend == "openvino":
+        if not fits:
+            raise InputError(f"inference.backend openvino runs the fast path on the CPU in fp32 or bf16 without "
+                             f"compile (here: device {device}, precision {precision}, fast {options.fast}, "
+                             f"compile {options.compile}); use backend torch or auto")
+        if not openvino_available():
+            raise InputError("inference.backend openvino needs OpenVINO: pip install openvino")
+        return "openvino"
+    if options.backend == "auto" and fits and openvino_available():
+        return "openvino"
+    return "torch"
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[None]:
@@ -94,15 +133,25 @@ class FaceSuperResolver:
     def __init__(self, model: DIC, options: InferenceOptions = InferenceOptions()) -> None:
         self.options = options
         self.device = resolve_device(options.device)
-        self.channels_last = options.fast and options.channels_last
         self.precision = resolve_precision(options.precision, self.device) if options.fast else "fp32"
+        self.backend = resolve_backend(options, self.device, self.precision)
+        self.channels_last = options.fast and options.channels_last and self.backend == "torch"
         self.model = model.eval().to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self._forward = torch.compile(self.model) if options.fast and options.compile else self.model
+        self._openvino = (OpenVINONetwork(self.model, self.precision, torch.get_num_threads())
+                          if self.backend == "openvino" else None)
+        self._compiled = torch.compile(self.model) if options.fast and options.compile else self.model
 
     def _autocast(self) -> contextlib.AbstractContextManager[None]:
-        return autocast(self.device, self.precision)
+        return autocast(self.device, self.precision if self._openvino is None else "fp32")
+
+    def _forward(self, lr: Tensor, seed: Tensor | None) -> tuple[Tensor, Tensor]:
+        """The last step's SR image and heatmaps."""
+        if self._openvino is not None:
+            return self._openvino(lr, seed)
+        sr, heat = self._compiled(lr, seed)
+        return sr[-1], heat[-1]
 
     def __call__(self, lr: Tensor, seed_heatmaps: Tensor | None = None) -> SRBatch:
         """Shape: lr (B, 3 * F, S, S) normalised (S: the model's input size, F its frames), seed_heatmaps optional
@@ -121,8 +170,8 @@ class FaceSuperResolver:
                 if self.channels_last:
                     chunk = chunk.contiguous(memory_format=torch.channels_last)
                 sr, heat = self._forward(chunk, seed)
-                srs.append(sr[-1].float().cpu())
-                heats.append(heat[-1].float().cpu())
+                srs.append(sr.float().cpu())
+                heats.append(heat.float().cpu())
         return SRBatch(torch.cat(srs), torch.cat(heats))
 
     def faces(self, faces: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

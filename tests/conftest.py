@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,15 @@ TINY = DICConfig(num_features=8, num_groups=2, num_steps=3, hg_num_features=16, 
 @pytest.fixture(autouse=True, scope="session")
 def _threads() -> None:
     torch.set_num_threads(2)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Networks converted for OpenVINO go to a folder of this session (the CLI tests' processes inherit it), not
+    to the user's cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DICFACE_CACHE_DIR", str(tmp_path_factory.mktemp("dicface-cache")))
+        yield
 
 
 @pytest.fixture

@@ -84,17 +84,19 @@ def _bench_pipeline(args: argparse.Namespace) -> int:
 
     if args.input is not None and not args.input.is_file():
         raise InputError(f"{args.input}: no such video file")
-    from models.inference import cpu_summary, resolve_device, resolve_precision
+    from models.inference import cpu_summary, resolve_backend, resolve_device, resolve_precision
 
     cfg = run_config(args)
-    precision = resolve_precision(cfg.inference.precision, resolve_device(cfg.inference.device))
+    device = resolve_device(cfg.inference.device)
+    precision = resolve_precision(cfg.inference.precision, device)
+    backend = resolve_backend(cfg.inference, device, precision)
     benches = bench_pipeline(args.input, _runner_factory(args, cfg), cfg.encode, args.frames)
     for bench in benches:
         rows = bench.rows
         name = args.input.name if args.input else (f"generated {bench.size[0]}x{bench.size[1]} clip, 3 faces of "
                                                    f"{min(BENCH_FACES)}-{max(BENCH_FACES)} px")
         print(f"{name}: {rows[0].report.frames_in} frames, full-frame detection every {cfg.detect.every} frames, "
-              f"{cfg.encode.codec} {cfg.encode.preset}; {cpu_summary()}, DIC on torch in {precision}")
+              f"{cfg.encode.codec} {cfg.encode.preset}; {cpu_summary()}, DIC on {backend} in {precision}")
         for row in rows:
             print(f"{row.label:<20} {row.fps:7.2f} frames/s  {row.fps / rows[0].fps:5.2f}x decode+encode  "
                   f"faces enhanced {row.report.faces_enhanced}")
@@ -156,12 +158,12 @@ def _bench_model(args: argparse.Namespace) -> int:
         r = bench_model(model, cfg.inference, batch=cfg.inference.max_batch, iters=args.iters)
         size = model.cfg.input_size
         print(f"model: {label}, {size} -> 128 px, {n_params:,} parameters")
-        print(f"device {r.device} ({cpu_summary()}), backend torch, threads {r.threads}, batch {r.batch}, "
-              f"{r.iters} timed batches per path")
-        fast_label = (f"fast path (inference_mode, channels-last, {r.fast_precision}"
-                      f"{', compiled' if args.compile else ''})")
-        width = max(len(fast_label), 30)
-        print(f"{'plain path (no_grad, fp32)':<{width}} {r.plain_faces_per_s:8.2f} faces/s")
-        print(f"{fast_label:<{width}} {r.fast_faces_per_s:8.2f} faces/s")
-        print(f"fast/plain: {r.speedup:.2f}x   max |SR difference|: {r.max_abs_diff:.2e}\n")
+        print(f"device {r.device} ({cpu_summary()}), threads {r.threads}, batch {r.batch}, {r.iters} timed batches "
+              f"per path")
+        width = max(len(p.label) for p in r.paths)
+        for path in r.paths:
+            ratio = path.faces_per_s / r.paths[0].faces_per_s
+            print(f"{path.label:<{width}} {path.faces_per_s:8.2f} faces/s  {ratio:5.2f}x  max |SR - plain|: "
+                  f"{path.max_abs_diff:.2e}")
+        print()
     return 0

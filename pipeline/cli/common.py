@@ -38,6 +38,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         "model": {"weights": flag("weights", None), "num_steps": flag("num_steps", None),
                   "scale": None if scale == "auto" else scale, "fidelity": flag("fidelity", None)},
         "inference": {"device": flag("device", None), "precision": flag("precision", None),
+                      "backend": flag("backend", None),
                       "max_batch": flag("max_batch", None), "compile": True if flag("compile", False) else None},
     }
     if hasattr(args, "detect_every"):  # the detection flags (video commands, eval-video)

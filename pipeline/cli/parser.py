@@ -7,6 +7,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from configs.model import INFERENCE_BACKENDS, INFERENCE_PRECISIONS
 from configs.schema import (
     DETECTORS,
     RUNTIMES,
@@ -63,9 +64,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fidelity", type=float, help="1 (default): faithful members (highest PSNR, smooth); 0: the "
                    "natural-detail members where the package has them (sharper, invented detail); between: blended")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: auto)")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
-                   help="autocast precision of the fast path; auto (default): bf16 on GPUs with it and on CPUs with "
-                   "AMX (2-4x faster there, -0.001 dB), else fp32")
+    p.add_argument("--precision", choices=INFERENCE_PRECISIONS,
+                   help="precision of the fast path; auto (default): bf16 on GPUs with it and on CPUs that compute "
+                   "bf16 natively (AVX512_BF16 or AMX: 2-4x faster there, within 0.002 dB), else fp32")
+    p.add_argument("--backend", choices=INFERENCE_BACKENDS,
+                   help="auto (default): OpenVINO on the CPU where installed (1.1-1.5x torch), else torch")
     p.add_argument("--batch", type=positive_int, dest="max_batch", help="faces per forward pass (default: 32)")
     p.add_argument("--threads", type=positive_int, help="CPU threads for torch (default: torch's choice)")
 

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -7,14 +10,17 @@ import torch
 from configs.model import InferenceOptions
 from models.dic import DIC
 from models.errors import InputError
-from models.inference import FaceSuperResolver, resolve_precision
+from models.inference import FaceSuperResolver, cpu_has_bf16, cpu_summary, resolve_backend, resolve_precision
+from models.openvino_net import network_key
+
+BACKENDS = ("torch", "openvino")
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_fast_path_matches_the_plain_path(tiny_model: DIC, channels_last: bool) -> None:
     lr = torch.rand(5, 3, 16, 16) - 0.45
     plain = FaceSuperResolver(tiny_model, InferenceOptions(fast=False))(lr)
-    options = InferenceOptions(fast=True, precision="fp32", channels_last=channels_last, max_batch=2)
+    options = InferenceOptions(fast=True, precision="fp32", backend="torch", channels_last=channels_last, max_batch=2)
     fast = FaceSuperResolver(tiny_model, options)(lr)
     assert (plain.sr - fast.sr).abs().max() < 1e-3
     assert (plain.heatmaps - fast.heatmaps).abs().max() < 1e-3 * max(1.0, float(plain.heatmaps.abs().max()))
@@ -25,35 +31,97 @@ def test_fast_path_matches_on_the_released_configuration() -> None:
     model = DIC()
     lr = torch.rand(1, 3, 16, 16) - 0.45
     plain = FaceSuperResolver(model, InferenceOptions(fast=False))(lr)
-    fast = FaceSuperResolver(model, InferenceOptions(fast=True, precision="fp32", channels_last=True))(lr)
-    assert (plain.sr - fast.sr).abs().max() < 1e-3
+    for backend in BACKENDS:
+        options = InferenceOptions(fast=True, precision="fp32", backend=backend, channels_last=True)
+        assert (plain.sr - FaceSuperResolver(model, options)(lr).sr).abs().max() < 1e-3
 
 
-def test_seed_heatmaps_pass_through(tiny_model: DIC) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_seed_heatmaps_pass_through(tiny_model: DIC, backend: str) -> None:
+    tiny_model = DIC(replace(tiny_model.cfg, num_steps=2)).eval()  # in a random network the seed's effect fades
     lr = torch.rand(3, 3, 16, 16) - 0.45
     seed = torch.rand(3, 68, 32, 32)
-    out = FaceSuperResolver(tiny_model, InferenceOptions(precision="fp32", max_batch=2))(lr, seed)
+    out = FaceSuperResolver(tiny_model, InferenceOptions(precision="fp32", backend=backend, max_batch=2))(lr, seed)
+    unseeded = FaceSuperResolver(tiny_model, InferenceOptions(precision="fp32", backend=backend))(lr)
     with torch.no_grad():
-        sr, _ = tiny_model(lr, seed)
-    assert torch.allclose(out.sr, sr[-1], atol=1e-5)
+        sr, heat = tiny_model(lr, seed)
+        plain_sr, _ = tiny_model(lr)
+    assert torch.allclose(out.sr, sr[-1], atol=1e-5) and torch.allclose(out.heatmaps, heat[-1], atol=1e-4)
+    assert torch.allclose(unseeded.sr, plain_sr[-1], atol=1e-5)
+    assert (sr[-1] - plain_sr[-1]).abs().max() > 1e-4  # so the seed is used, not ignored (atol 1e-5 above)
 
 
-def test_auto_precision_is_bf16_only_where_the_cpu_has_amx(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_precision_is_bf16_only_where_the_cpu_computes_it(monkeypatch: pytest.MonkeyPatch) -> None:
     cpu = torch.device("cpu")
     assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
-    monkeypatch.setattr("models.inference.cpu_has_amx", lambda: True)
+    monkeypatch.setattr("models.inference.cpu_has_bf16", lambda: True)
     assert resolve_precision("auto", cpu) == "bf16"
-    monkeypatch.setattr("models.inference.cpu_has_amx", lambda: False)
+    monkeypatch.setattr("models.inference.cpu_has_bf16", lambda: False)
     assert resolve_precision("auto", cpu) == "fp32"
     assert FaceSuperResolver(DIC(), InferenceOptions(fast=False, precision="bf16")).precision == "fp32"
 
 
-def test_bf16_on_the_cpu_stays_close_to_fp32(tiny_model: DIC) -> None:
-    """What ``auto`` gives on an AMX CPU (emulated, slower, on one without): the same faces within bf16 rounding."""
+def test_an_isa_limit_below_bf16_rules_native_bf16_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ONEDNN_MAX_CPU_ISA=AVX2`` stands in for an older CPU: bf16 would be emulated there (20x slower)."""
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    monkeypatch.setattr("models.inference.cpu_has_amx", lambda: False)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert not cpu_has_bf16() and "no native bf16" in cpu_summary() and "ONEDNN_MAX_CPU_ISA=AVX2" in cpu_summary()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx512_core_bf16")
+    assert cpu_has_bf16()
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    assert cpu_has_bf16()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bf16_on_the_cpu_stays_close_to_fp32(tiny_model: DIC, backend: str) -> None:
+    """What ``auto`` gives on a CPU with native bf16 (emulated, slower, on one without): the same faces within bf16
+    rounding."""
     lr = torch.rand(4, 3, 16, 16) - 0.45
-    fp32 = FaceSuperResolver(tiny_model, InferenceOptions(precision="fp32"))(lr)
-    bf16 = FaceSuperResolver(tiny_model, InferenceOptions(precision="bf16"))(lr)
+    fp32 = FaceSuperResolver(tiny_model, InferenceOptions(precision="fp32", backend="torch"))(lr)
+    bf16 = FaceSuperResolver(tiny_model, InferenceOptions(precision="bf16", backend=backend))(lr)
     assert (fp32.sr - bf16.sr).abs().mean() < 0.01
+
+
+def test_auto_backend_is_openvino_for_the_cpu_fast_path_only(tiny_model: DIC) -> None:
+    cpu = torch.device("cpu")
+    assert resolve_backend(InferenceOptions(), cpu, "fp32") == "openvino"
+    assert resolve_backend(InferenceOptions(), cpu, "bf16") == "openvino"
+    assert resolve_backend(InferenceOptions(), cpu, "fp16") == "torch"
+    assert resolve_backend(InferenceOptions(compile=True), cpu, "fp32") == "torch"
+    assert resolve_backend(InferenceOptions(fast=False), cpu, "fp32") == "torch"
+    assert resolve_backend(InferenceOptions(), torch.device("cuda"), "bf16") == "torch"
+    assert resolve_backend(InferenceOptions(backend="torch"), cpu, "fp32") == "torch"
+    with pytest.raises(InputError, match="fp32 or bf16"):
+        resolve_backend(InferenceOptions(backend="openvino"), cpu, "fp16")
+    assert FaceSuperResolver(tiny_model, InferenceOptions(fast=False)).backend == "torch"
+
+
+def test_openvino_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("models.inference.openvino_available", lambda: False)
+    cpu = torch.device("cpu")
+    assert resolve_backend(InferenceOptions(), cpu, "fp32") == "torch"
+    with pytest.raises(InputError, match="pip install openvino"):
+        resolve_backend(InferenceOptions(backend="openvino"), cpu, "fp32")
+
+
+def test_converted_networks_are_cached_and_a_broken_cache_is_skipped(
+    tiny_model: DIC, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lr = torch.rand(2, 3, 16, 16) - 0.45
+    options = InferenceOptions(precision="fp32", backend="openvino")
+    monkeypatch.setenv("DICFACE_CACHE_DIR", str(tmp_path / "cache"))
+    first = FaceSuperResolver(tiny_model, options)(lr)
+    stored = list((tmp_path / "cache" / "openvino").iterdir())
+    assert [p.name for p in stored] == [network_key(tiny_model, seeded=False)]
+    assert (stored[0] / "dic.xml").is_file() and (stored[0] / "dic.bin").is_file()
+    assert torch.allclose(FaceSuperResolver(tiny_model, options)(lr).sr, first.sr, atol=1e-5)  # from the cache
+    (tmp_path / "blocked").write_text("a file where the cache folder should be")
+    monkeypatch.setenv("DICFACE_CACHE_DIR", str(tmp_path / "blocked"))
+    assert torch.allclose(FaceSuperResolver(tiny_model, options)(lr).sr, first.sr, atol=1e-5)
+    other = DIC(tiny_model.cfg)
+    assert network_key(other, seeded=False) != network_key(tiny_model, seeded=False)  # other weights, other key
 
 
 def test_empty_in_empty_out(tiny_model: DIC) -> None:

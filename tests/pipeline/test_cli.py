@@ -133,13 +133,19 @@ def test_demo_writes_the_comparison_sheet(tmp_path: Path, tiny_weights: Path) ->
     assert sheet.shape == (7 * 128, 3 * 128 + 8, 3)
 
 
-def test_bench_model_reports_both_paths(tiny_weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "model", "--weights", str(tiny_weights), "--batch", "2", "--iters", "1"]) == 0
+def test_bench_model_reports_every_path(tiny_weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "model", "--weights", str(tiny_weights), "--batch", "2", "--iters", "1",
+                 "--precision", "fp32"]) == 0
     out = capsys.readouterr().out
-    assert "plain path" in out and "fast path" in out and "batch 2" in out and "threads" in out
+    assert "batch 2" in out and "threads" in out
+    lines = [line for line in out.splitlines() if "faces/s" in line]
+    assert [line.split(" (")[0] for line in lines] == ["plain", "fast", "fast"]
+    assert "(torch, fp32, channels-last)" in lines[1] and "(openvino, fp32)" in lines[2]
+    assert lines[0].split()[-6] == "1.00x"  # each path's speed over the plain path's
+    assert all(float(line.split()[-1]) < 1e-3 for line in lines)  # fp32: the same faces on every path
     from models.inference import cpu_summary
 
-    assert f"({cpu_summary()}), backend torch" in out  # figures name the CPU, its ISA and AMX, and the backend
+    assert f"({cpu_summary()})" in out  # figures name the CPU, its ISA, native bf16 and AMX
 
 
 @pytest.mark.parametrize(
