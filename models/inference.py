@@ -27,7 +27,7 @@ from models.dic import DIC
 from models.errors import InputError
 from models.faces import denormalise, lr_from_face, normalise_frames, still_frames
 from models.heatmaps import decode_landmarks
-from models.openvino_net import OPENVINO_HINTS, OpenVINONetwork, openvino_available
+from models.openvino_net import OpenVINONetwork, openvino_available
 
 
 def resolve_device(name: str) -> torch.device:
@@ -92,14 +92,17 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 
 def resolve_backend(options: InferenceOptions, device: torch.device, precision: str) -> str:
-    """``auto`` -> openvino for the CPU fast path in fp32/bf16 without torch.compile when OpenVINO is installed,
-    else torch. An explicit ``openvino`` that cannot run is an InputError saying why."""
-    fits = device.type == "cpu" and options.fast and not options.compile and precision in OPENVINO_HINTS
+    """``auto`` -> openvino for the CPU fast path in fp32 (or bf16 on a CPU with native bf16; OpenVINO cannot
+    emulate it) without torch.compile when OpenVINO is installed, else torch. An explicit ``openvino`` that cannot
+    run is an InputError saying why."""
+    native = precision == "fp32" or (precision == "bf16" and cpu_has_bf16())
+    fits = device.type == "cpu" and options.fast and not options.compile and native
     if options.backend == "openvino":
         if not fits:
-            raise InputError(f"inference.backend openvino runs the fast path on the CPU in fp32 or bf16 without "
-                             f"compile (here: device {device}, precision {precision}, fast {options.fast}, "
-                             f"compile {options.compile}); use backend torch or auto")
+            raise InputError(f"inference.backend openvino runs the fast path on the CPU in fp32, or in bf16 where the "
+                             f"CPU computes it natively, without compile (here: device {device}, precision "
+                             f"{precision}, fast {options.fast}, compile {options.compile}); use backend torch or "
+                             f"auto")
         if not openvino_available():
             raise InputError("inference.backend openvino needs OpenVINO: pip install openvino")
         return "openvino"
