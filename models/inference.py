@@ -61,7 +61,8 @@ def cpu_summary() -> str:
         with open("/proc/cpuinfo") as info:
             name = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), name)
     caps = [f"{k}={os.environ[k]}" for k in ISA_CAPS if os.environ.get(k)]
-    bf16 = "AMX" if cpu_has_amx() else "AVX512_BF16, no AMX" if cpu_has_bf16() else "no native bf16"
+    native = cpu_has_bf16()
+    bf16 = ("AMX" if cpu_has_amx() else "AVX512_BF16, no AMX") if native else "no native bf16"
     return (f"{name}, {os.cpu_count()} cores, {torch.backends.cpu.get_cpu_capability()}, {bf16}"
             + (f" (limited: {', '.join(caps)})" if caps else ""))
 

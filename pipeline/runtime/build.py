@@ -72,8 +72,9 @@ def load_dic(cfg: RunConfig, log: Log) -> Enhancer:
     from pipeline.enhance import load_enhancer
 
     enhancer, records = load_enhancer(cfg, cfg.enhance.seed)
-    device = next(iter(enhancer.resolvers.values())).device
-    log(f"weights: {', '.join(f'{r.name} (x{r.config.scale})' for r in records)} on {device}")
+    first = next(iter(enhancer.resolvers.values()))
+    log(f"weights: {', '.join(f'{r.name} (x{r.config.scale})' for r in records)} on {first.device} "
+        f"({first.backend}, {first.precision})")
     return enhancer
 
 

@@ -46,9 +46,12 @@ def test_crops_go_to_the_member_of_their_size_in_batches(tiny_model: DIC) -> Non
 
     from tests.conftest import TINY
 
+    from configs.model import InferenceOptions
+
     torch.manual_seed(1)
-    x4 = FaceSuperResolver(DIC(replace(TINY, scale=4)).eval())
-    x8 = FaceSuperResolver(tiny_model)
+    on_torch = InferenceOptions(backend="torch")  # the calls are counted by a hook on the torch network
+    x4 = FaceSuperResolver(DIC(replace(TINY, scale=4)).eval(), on_torch)
+    x8 = FaceSuperResolver(tiny_model, on_torch)
     calls: list[tuple[int, ...]] = []
     for resolver in (x4, x8):
         resolver.model.register_forward_hook(lambda _m, args, _o: calls.append(tuple(args[0].shape)))
