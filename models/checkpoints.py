@@ -31,7 +31,7 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
         raise InputNotFound(f"{path}: weights file not found")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 -- torch.load fails on corrupt files with many error types
+    except Exception as exc:  # torch.load fails on corrupt files with many error types
         if isinstance(exc, pickle.UnpicklingError) and "WeightsUnpickler error" in str(exc) and _is_pickle(path):
             detail = str(exc).split("WeightsUnpickler error:")[1].strip().splitlines()[0].split(" was not")[0]
             raise CheckpointError(

@@ -131,7 +131,7 @@ def train_on_ray(cfg: TrainConfig, options: ClusterOptions, resume: bool = False
     )
     try:
         trainer.fit()
-    except Exception as exc:  # noqa: BLE001 -- Ray wraps worker errors in its own types
+    except Exception as exc:  # Ray wraps worker errors in its own types
         cause = exc
         while cause.__cause__ is not None:
             cause = cause.__cause__

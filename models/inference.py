@@ -57,9 +57,8 @@ def cpu_summary() -> str:
     """The CPU as speed figures need it said: model, cores, the widest vector ISA torch's kernels use, AMX, and any
     ISA limit set in the environment, e.g. ``AMD EPYC, 2 cores, AVX512, AVX512_BF16, no AMX``."""
     name = "unknown CPU"
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo") as info:
-            name = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), name)
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as info:
+        name = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), name)
     caps = [f"{k}={os.environ[k]}" for k in ISA_CAPS if os.environ.get(k)]
     native = cpu_has_bf16()
     bf16 = ("AMX" if cpu_has_amx() else "AVX512_BF16, no AMX") if native else "no native bf16"

@@ -141,9 +141,7 @@ def _last_frame(path: Path) -> np.ndarray:
     import av
 
     with av.open(str(path)) as container:
-        frame = None
-        for frame in container.decode(video=0):
-            pass
+        *_, frame = container.decode(video=0)
     return frame.to_ndarray(format="rgb24")
 
 

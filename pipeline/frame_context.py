@@ -65,7 +65,7 @@ class FrameContext:
                 run = []
             for seen in run:
                 seen.to_now = step @ seen.to_now
-        self._runs[crop.track_id] = (run + [now])[-frames:]
+        self._runs[crop.track_id] = [*run, now][-frames:]
         size = crop.lr.shape[0]
         a = _lr_to_crop(size)
         earlier = [

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from configs.schema import (
     RunConfig,
@@ -14,6 +15,12 @@ from configs.schema import (
 )
 from models.errors import InputError
 from models.progress import Bar
+
+if TYPE_CHECKING:  # the CLI imports torch and the video code only when a command needs them
+    from models.inference import FaceSuperResolver
+    from models.registry import WeightsRecord
+    from pipeline.runtime.build import RunMode
+    from pipeline.runtime.sequencer import StreamRunner
 
 
 def terminal_bars(**options: object) -> Bar:
@@ -68,7 +75,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
     return cfg
 
 
-def load_resolver(cfg: RunConfig):  # noqa: ANN202 -- imported lazily to keep --help fast
+def load_resolver(cfg: RunConfig) -> tuple[FaceSuperResolver, WeightsRecord]:
     """One member: --weights, or the default member of --scale (x8 when not given)."""
     from models.inference import FaceSuperResolver
     from models.registry import family, load_model
@@ -83,7 +90,7 @@ def log(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def run_mode(args: argparse.Namespace):  # noqa: ANN202 -- pipeline.runtime.build.RunMode, imported lazily
+def run_mode(args: argparse.Namespace) -> RunMode:
     """What the command decides for the runner: SR on or off, preview, and temporal measures (a file's
     ``--report``; the benchmarks ask with ``measure=True``)."""
     from pipeline.runtime.build import RunMode
@@ -107,7 +114,7 @@ def parse_resources(text: str | None, flag: str) -> dict[str, float] | None:
     raise InputError(f"{flag} takes a JSON object of resource amounts, e.g. '{{\"node2\": 1}}', got {text!r}")
 
 
-def make_runner(args: argparse.Namespace, cfg: RunConfig, stack: contextlib.ExitStack, many: bool):  # noqa: ANN202
+def make_runner(args: argparse.Namespace, cfg: RunConfig, stack: contextlib.ExitStack, many: bool) -> StreamRunner:
     from pipeline.runtime.build import build_runner
 
     return build_runner(cfg, run_mode(args), stack, many, log)

@@ -36,7 +36,7 @@ class InsightFaceDetector:
             raise InputNotFound(f"{path}: insightface detector model not found")
         try:
             self._model = insightface.model_zoo.get_model(str(path))
-        except Exception as exc:  # noqa: BLE001 -- onnxruntime and insightface raise many types
+        except Exception as exc:  # onnxruntime and insightface raise many types
             raise InputError(f"{path}: not an insightface detector ({type(exc).__name__}: {exc})") from exc
         if self._model is None or not hasattr(self._model, "detect"):
             raise InputError(f"{path}: not an insightface face detector (SCRFD/RetinaFace ONNX expected)")

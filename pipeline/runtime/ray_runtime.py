@@ -337,7 +337,7 @@ class RayRunner(StreamRunner):
             raise DicfaceError(f"the actors could not be placed within {PLACEMENT_TIMEOUT:g} s: the pools ask for "
                                f"{need:g} CPUs (and any GPUs/resources named), the cluster has {have:g}; lower "
                                f"--workers or --cpus-per-actor") from exc
-        except Exception as exc:  # noqa: BLE001 -- Ray wraps the actor's start-up error
+        except Exception as exc:  # Ray wraps the actor's start-up error
             raise DicfaceError(f"the Ray actors could not start ({exc})") from exc
 
     def queue_line(self) -> str:

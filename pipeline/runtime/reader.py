@@ -9,6 +9,7 @@ thread at the frame where it happened.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -88,10 +89,8 @@ class ReadAhead:
     def close(self) -> None:
         self._stop.set()
         while self._thread.is_alive():  # unblock a worker waiting for room
-            try:
+            with contextlib.suppress(queue.Empty):
                 self._items.get(timeout=0.05)
-            except queue.Empty:
-                pass
         self._thread.join()
 
     def _put(self, item: object, packets: list[av.Packet]) -> bool:

@@ -302,7 +302,7 @@ class Sequencer:
             if gate is not None and decision is not None:
                 size = frame.image.shape[1], frame.image.shape[0]
                 tracked = [(s.track_id, s.bbox) for s in states]
-                changed = timed("detect", lambda d=decision, t=tracked: gate.regions(d, t, *size))
+                changed = timed("detect", lambda d=decision, t=tracked, s=size: gate.regions(d, t, *s))
             if request is None or pending is None:
                 request = self.detector.request(frame.image, [s.bbox for s in states], changed)
                 pending = timed("detect", lambda r=request: services.detect(r))

@@ -77,7 +77,7 @@ def test_options_run(clip: tuple[Path, np.ndarray], tmp_path: Path, tiny_weights
     out = tmp_path / "out.mkv"
     assert main(["enhance", str(clip[0]), "-o", str(out), "--weights", str(tiny_weights), *extra]) == 0
     with av.open(str(out)) as c:
-        frames = [f for f in c.decode(video=0)]
+        frames = list(c.decode(video=0))
     assert len(frames) == 16
     if "--upscale" in extra:
         assert (frames[0].width, frames[0].height) == (2 * 2 * 640, 2 * 360)
@@ -105,7 +105,7 @@ def test_demo_runs_the_whole_video_path(tmp_path: Path, tiny_weights: Path) -> N
     out = tmp_path / "demo"
     assert main(["demo", "-o", str(out), "--weights", str(tiny_weights)]) == 0
     with av.open(str(out / "enhanced.mp4")) as c:
-        frames = [f for f in c.decode(video=0)]
+        frames = list(c.decode(video=0))
         assert c.streams.audio  # the example's audio is kept
     assert len(frames) == 48 and (frames[0].width, frames[0].height) == (4 * 480, 4 * 270)
     assert (out / "video_comparison.png").is_file()

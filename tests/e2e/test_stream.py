@@ -4,6 +4,7 @@ out to an RTSP listener or a file; sources that drop and come back; SIGTERM; the
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import signal
 import subprocess
@@ -58,7 +59,7 @@ def test_pushed_stream_reconnects_and_counts_dropped_frames(faces, tmp_path):
     assert result["frames_out"] + result["dropped_frames"] == 40  # every frame is written or counted as dropped
     assert result["frames_out"] >= 10
     times = video_times(out)
-    assert len(times) == result["frames_out"] and all(b > a for a, b in zip(times, times[1:], strict=False))
+    assert len(times) == result["frames_out"] and all(b > a for a, b in itertools.pairwise(times))
 
 
 def test_enhanced_stream_pushed_to_an_rtsp_server(faces, tmp_path, tiny_weights):

@@ -61,7 +61,7 @@ def test_pickled_objects_are_refused_and_never_executed(tmp_path: Path) -> None:
     marker = tmp_path / "executed"
 
     class Payload:
-        def __reduce__(self):  # noqa: ANN204
+        def __reduce__(self):
             return (Path.touch, (marker,))
 
     path = tmp_path / "evil.pth"

@@ -76,8 +76,8 @@ def test_bad_landmark_files(tmp_path: Path) -> None:
 
 
 def _config(folder: Path, landmarks: Path, out: Path, **kw: object) -> TrainConfig:
-    base = dict(train_images=str(folder), train_landmarks=str(landmarks), out_dir=str(out), model=TINY,
-                batch_size=2, iterations=40, lr=1e-3, milestones=(1000,), log_every=10, val_every=20)
+    base = {"train_images": str(folder), "train_landmarks": str(landmarks), "out_dir": str(out), "model": TINY,
+                "batch_size": 2, "iterations": 40, "lr": 1e-3, "milestones": (1000,), "log_every": 10, "val_every": 20}
     return TrainConfig(**{**base, **kw})
 
 

@@ -37,7 +37,7 @@ def test_crop_is_the_training_box_and_maps_back_exactly(frame: Frame) -> None:
     assert crop.frame_index == 3 and crop.track_id == 1
     back = from_crop_coords(crop.seed, crop.box)
     assert np.abs(back - track.landmarks).max() < 1e-3  # crop -> uncrop within 0.5 px (exact here)
-    assert 0 < crop.seed.min() and crop.seed.max() < 128
+    assert crop.seed.min() > 0 and crop.seed.max() < 128
 
 
 def test_each_face_goes_to_the_member_that_fits_it() -> None:

@@ -24,7 +24,7 @@ def test_order_shapes_and_frame_coordinates(tiny_model: DIC) -> None:
     assert [(f.frame_index, f.track_id) for f in faces] == [(0, 1), (0, 2), (1, 1)]
     for face, crop in zip(faces, crops(), strict=True):
         assert face.sr.shape == (128, 128, 3) and face.landmarks.shape == (68, 2) and face.box == crop.box
-        x1, y1, x2, y2 = crop.box
+        x1, _, x2, _ = crop.box
         assert (face.landmarks[:, 0] >= x1 - 1).all() and (face.landmarks[:, 0] <= x2 + 1).all()
 
 
@@ -44,9 +44,8 @@ def test_crops_go_to_the_member_of_their_size_in_batches(tiny_model: DIC) -> Non
 
     import torch
 
-    from tests.conftest import TINY
-
     from configs.model import InferenceOptions
+    from tests.conftest import TINY
 
     torch.manual_seed(1)
     on_torch = InferenceOptions(backend="torch")  # the calls are counted by a hook on the torch network

@@ -22,4 +22,4 @@ def test_prepare_data_writes_68_points_per_face_and_reports_misses(
     assert list(table) == ["astronaut.png"]
     points = np.array(table["astronaut.png"])
     assert points.shape == (68, 2)
-    assert 40 < points[:, 0].min() and points[:, 0].max() < 40 + 130  # on the face, in image pixels
+    assert points[:, 0].min() > 40 and points[:, 0].max() < 40 + 130  # on the face, in image pixels

@@ -44,7 +44,7 @@ class _Source:
         self.first_output, self.stop_output, self.corrupt_packets, self.stopped_early = 0, None, 0, None
         self.count, self.fail_at, self.made = count, fail_at, 0
 
-    def __iter__(self):  # noqa: ANN204
+    def __iter__(self):
         for i in range(self.count):
             if i == self.fail_at:
                 raise OSError(5, "Input/output error")

@@ -3,6 +3,7 @@ match a whole run, and the join keeps every frame, timestamp and audio packet.""
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -41,7 +42,7 @@ def test_the_plan_covers_every_frame_once_and_starts_at_keyframes(count: int, go
     timeline = _timeline(count, gop)
     segments = plan_segments(timeline, parts)
     assert segments[0].start == 0 and segments[-1].stop == count
-    assert all(a.stop == b.start for a, b in zip(segments, segments[1:], strict=False))
+    assert all(a.stop == b.start for a, b in itertools.pairwise(segments))
     assert 1 < len(segments) <= parts
     for s in segments[1:]:
         assert s.warmup == OVERLAP_FRAMES and s.span.first_index == s.start - s.warmup
