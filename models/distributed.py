@@ -16,6 +16,7 @@ from pathlib import Path
 
 from configs.model import TrainConfig
 from models.errors import DicfaceError, InputError
+from models.extras import require
 from models.progress import BarFactory, no_bars
 
 
@@ -80,7 +81,7 @@ def connect(address: str | None, object_store_mb: int = 256) -> None:
     are kept (``ray.init`` replaces SIGTERM's with its own, which would skip dicface's clean-up)."""
     import signal
 
-    import ray
+    ray = require("ray", "ray", "the Ray runtime")
 
     if ray.is_initialized():
         return
@@ -111,6 +112,7 @@ def train_on_ray(cfg: TrainConfig, options: ClusterOptions, resume: bool = False
                  ) -> None:
     """Run ``cfg`` on ``options.workers`` Ray Train workers; rank 0 writes the run folder as in-process (its
     progress on a bar from ``bars``, which must pickle: ``tqdm`` does)."""
+    require("ray.train", "ray", "training on Ray")
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 

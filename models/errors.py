@@ -39,3 +39,7 @@ class OutputError(DicfaceError, OSError):
     """An output cannot be written: disk full, no permission, read-only file system, name too long ..."""
 
     exit_code = 5
+
+
+class MissingExtra(InputError):
+    """A feature needs a package of an optional extra that is not installed (``pip install 'dicface[EXTRA]'``)."""

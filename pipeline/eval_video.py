@@ -17,6 +17,7 @@ import numpy as np
 
 from models.atomic import atomic_output
 from models.errors import InputError
+from models.extras import require
 from pipeline.cuts import CutDetector
 from pipeline.detect.regions import ScheduledDetector
 from pipeline.temporal import FaceObservation, TemporalMeter, TemporalSummary, landmark_jitter
@@ -119,8 +120,7 @@ def report_dict(summary: TemporalSummary, rows: list[TrackRow]) -> dict[str, obj
 
 def write_plot(meter: TemporalMeter, path: Path, title: str) -> None:
     """Per track over time: the output's warping error (solid) and bicubic's (dashed), one colour per track."""
-    import matplotlib
-
+    matplotlib = require("matplotlib", "plot", "eval-video --plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from models.errors import InputError, InputNotFound
+from models.extras import require
 from pipeline.detect.dlib_backend import DlibLandmarker
 from pipeline.types import Detection
 
@@ -29,8 +30,8 @@ class InsightFaceDetector:
         score_threshold: float = 0.5,
         landmarker: DlibLandmarker | None = None,
     ) -> None:
-        import insightface
-
+        insightface = require("insightface", "insightface", "the insightface detector")
+        require("insightface.model_zoo", "insightface", "the insightface detector")
         path = Path(model_path)
         if not path.is_file():
             raise InputNotFound(f"{path}: insightface detector model not found")

@@ -9,6 +9,7 @@ Messages for the user (which weights, how many actors) go to ``log``.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,10 +104,13 @@ def ray_runner(cfg: RunConfig, mode: RunMode, log: Log) -> RayRunner:
 
 
 def use_ray(cfg: RunConfig, many: bool) -> bool:
-    """The ``runtime`` asked for, or by default Ray for a job of many videos or when a cluster is named."""
+    """The ``runtime`` asked for, or by default Ray when a cluster is named, or for a job of many videos where Ray
+    is installed (the ``ray`` extra; without it such a job runs in-process, one video after another)."""
     if cfg.runtime.runtime:
         return cfg.runtime.runtime == "ray"
-    return many or bool(cfg.runtime.address or os.environ.get("RAY_ADDRESS"))
+    if cfg.runtime.address or os.environ.get("RAY_ADDRESS"):
+        return True
+    return many and importlib.util.find_spec("ray") is not None
 
 
 def build_runner(cfg: RunConfig, mode: RunMode, stack: contextlib.ExitStack, many: bool, log: Log

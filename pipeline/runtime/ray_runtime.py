@@ -28,6 +28,7 @@ from typing import Any, Generic, TypeVar
 from configs.schema import RunConfig
 from configs.video import TrackConfig
 from models.errors import DicfaceError, InputError
+from models.extras import require
 from pipeline.align import Aligner
 from pipeline.blend import Blender
 from pipeline.detect.regions import DetectPlan, DetectRequest
@@ -297,9 +298,9 @@ class RayRunner(StreamRunner):
         options: RunOptions = RunOptions(),
         ray_options: RayOptions = RayOptions(),
     ) -> None:
-        import ray
-
         from models.distributed import connect
+
+        ray = require("ray", "ray", "the Ray runtime")
 
         connect(ray_options.address, ray_options.object_store_mb)
         self.ray_options = ray_options
