@@ -104,7 +104,7 @@ class AlignConfig:
 class FusionConfig:
     """Temporal fusion of a track's recent SR faces (``pipeline.fusion``)."""
 
-    # Measured (``dicface bench quality``, astronaut faces of 20-28 px at x4, H.264 crf 26): see the README's
+    # Measured (``dicface bench quality``, astronaut faces of 20-28 px at x4, H.264 crf 26): see docs/video.md,
     # "Temporal stability". A tolerance of 8 held fusion back on compression noise; 16 lets more through where a
     # real face changes.
     weight: float = 0.9  # a face k frames older counts weight**k against the current one's 1 (0 = off)

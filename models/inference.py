@@ -8,7 +8,7 @@ place of torch where it is installed (``models.openvino_net``). In fp32 it agree
 ``precision: auto`` is bf16 on GPUs that have it and on CPUs that compute bf16 natively: AMX tiles (Intel Xeon since
 Sapphire Rapids; torch bf16 2.1-3.9x fp32) or AVX512_BF16 (AMD Zen 4 and later, Intel Cooper Lake; on a 2-core
 EPYC, x4 batch 16: torch 82 vs 40 faces/s, OpenVINO 105 vs 55). fp32 elsewhere: a CPU without them emulates bf16
-(torch 2 faces/s with oneDNN limited to AVX2). CelebA-1000 PSNR-Y of bf16 vs fp32: see README, within 0.002 dB.
+(torch 2 faces/s with oneDNN limited to AVX2). CelebA-1000 PSNR-Y of bf16 vs fp32: within 0.002 dB (docs/video.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What the tracker <-> DIC loop does, measured against known motion (README "Temporal stability").
+"""What the tracker <-> DIC loop does, measured against known motion (docs/video.md, "Temporal stability").
 
 DIC's landmarks are fed back to the tracker one window late, as a correction of the track's bias. With a landmark
 estimate as precise as the truth the feedback must pull the tracks onto the faces (and the wrong sign must push
