@@ -1,10 +1,14 @@
 """Which weights exist and how to build a network for them.
 
 Weights shipped with the package live in ``models/weights/`` as a weights file plus a JSON card (``*.json``) that
-records the configuration, training data, metrics, licence and sha256. The package ships a family of members, one
-per input size (16, 32, 64 px: scales 8, 4, 2); the card marked ``"default": true`` for a scale is that scale's
-member when the user gives no ``--weights``. Any other DIC-family file (the official ``DIC_CelebA.pth``, a user's own
-training run) is loaded by path; its configuration is read off the tensor shapes.
+records the configuration, training data, metrics, licence and sha256. ``dicface export-weights`` writes a user's
+own members the same way into the user's weights folder (``$DICFACE_WEIGHTS_DIR``, else
+``$XDG_DATA_HOME/dicface/weights`` or ``~/.local/share/dicface/weights``), never into the installed package; that
+folder is searched first, so a user's member of a name or a user's default for a scale wins over the package's.
+The package ships a family of members, one per input size (16, 32, 64 px: scales 8, 4, 2); the card marked
+``"default": true`` for a scale is that scale's member when the user gives no ``--weights``. Any other DIC-family
+file (the official ``DIC_CelebA.pth``, a user's own training run) is loaded by path; its configuration is read off
+the tensor shapes.
 """
 
 from __future__ import annotations
@@ -24,6 +28,15 @@ from models.dic import DIC
 from models.errors import CheckpointError, InputError, NoWeightsError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+def user_weights_dir() -> Path:
+    """The user's weights folder (``export-weights`` writes there): ``$DICFACE_WEIGHTS_DIR``, else
+    ``$XDG_DATA_HOME/dicface/weights`` or ``~/.local/share/dicface/weights``."""
+    explicit = os.environ.get("DICFACE_WEIGHTS_DIR")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "dicface" / "weights"
 _KERNEL_TO_BP_SCALE = {kernel: scale for scale, (kernel, _, _) in BACKPROJECTION_GEOMETRY.items()}
 # conv_in's input channels / 3 = frames * (input / 16)^2 -> (scale, frames); unique while frames <= MAX_FRAMES = 3
 _WIDTH_TO_MEMBER = {frames * phases: (scale, frames) for phases, scale in {1: 8, 4: 4, 16: 2}.items()
@@ -66,11 +79,23 @@ class WeightsRecord:
 
 
 def list_weights(folder: Path | None = None) -> list[WeightsRecord]:
-    """Cards of the weights shipped in ``folder`` (default ``WEIGHTS_DIR``), sorted by name."""
-    folder = folder or WEIGHTS_DIR
-    if not folder.is_dir():
-        return []
-    return sorted((WeightsRecord.from_card(p) for p in folder.glob("*.json")), key=lambda r: r.name)
+    """Cards of the weights in ``folder``, or (None) in the user's weights folder and then the package's, sorted by
+    name; a name in the user's folder hides the package's, and so does a user's default member of a scale."""
+    folders = [folder] if folder is not None else [user_weights_dir(), WEIGHTS_DIR]
+    found: dict[str, WeightsRecord] = {}
+    default_scales: set[int] = set()
+    for place in folders:
+        if not place.is_dir():
+            continue
+        cards = sorted((WeightsRecord.from_card(p) for p in place.glob("*.json")), key=lambda r: r.name)
+        for record in cards:
+            if record.name in found:
+                continue
+            if record.default and record.config.scale in default_scales:
+                record = replace(record, default=False)
+            found[record.name] = record
+        default_scales |= {r.config.scale for r in found.values() if r.default}
+    return sorted(found.values(), key=lambda r: r.name)
 
 
 def default_weights(folder: Path | None = None, scale: int = 8) -> WeightsRecord:
@@ -212,7 +237,7 @@ def _stages(card_path: Path, scale: int) -> list[dict[str, Any]]:
 def export_weights(
     checkpoint: str | os.PathLike[str],
     name: str,
-    folder: Path = WEIGHTS_DIR,
+    folder: Path | None = None,
     *,
     default: bool = False,
     metrics: dict[str, Any] | None = None,
@@ -222,7 +247,8 @@ def export_weights(
     append_stage: bool = False,
     natural_of: str | None = None,
 ) -> WeightsRecord:
-    """Write ``<name>.pt`` (the bare fp32 state dict) and its card ``<name>.json`` into ``folder``.
+    """Write ``<name>.pt`` (the bare fp32 state dict) and its card ``<name>.json`` into ``folder`` (default: the
+    user's weights folder, ``user_weights_dir``; the project ships a member with ``folder=WEIGHTS_DIR``).
 
     ``checkpoint`` is a trainer's ``best.pt``/``last.pt`` or any DIC state dict; the configuration is read off
     the shapes. With ``default``, every other card of the same scale in ``folder`` stops being the default.
@@ -231,6 +257,7 @@ def export_weights(
     and adds ``training`` as the last. ``metrics`` are the new weights' own; nothing is kept from the old card.
     ``natural_of``: these are the natural-detail twin of that shipped member (``load_model``'s ``fidelity``).
     """
+    folder = user_weights_dir() if folder is None else folder
     state = read_state_dict(checkpoint)
     cfg = infer_config(state, source=str(checkpoint))
     model = DIC(cfg)

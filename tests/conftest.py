@@ -22,11 +22,12 @@ def _threads() -> None:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Networks converted for OpenVINO go to a folder of this session (the CLI tests' processes inherit it), not
-    to the user's cache."""
+def _user_folders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The user's folders are the session's own (the CLI tests' processes inherit them): networks converted for
+    OpenVINO are cached there, not in the user's cache, and a user's own weights do not change what tests load."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DICFACE_CACHE_DIR", str(tmp_path_factory.mktemp("dicface-cache")))
+        patch.setenv("DICFACE_WEIGHTS_DIR", str(tmp_path_factory.mktemp("dicface-weights")))
         yield
 
 

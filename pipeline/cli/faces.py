@@ -183,18 +183,18 @@ def cmd_export_weights(args: argparse.Namespace) -> int:
         training["config"] = yaml.safe_load(args.train_config.read_text())
     if args.what:
         training["what"] = args.what
-    record = export_weights(args.checkpoint, args.name, default=args.default, metrics=metrics, training=training,
-                            append_stage=args.append_stage, natural_of=args.natural_of)
+    record = export_weights(args.checkpoint, args.name, args.to, default=args.default, metrics=metrics,
+                            training=training, append_stage=args.append_stage, natural_of=args.natural_of)
     print(f"wrote {record.file} and its card ({record.sha256[:12]}…){' as the default' if record.default else ''}")
     return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from models.registry import WEIGHTS_DIR, list_weights
+    from models.registry import WEIGHTS_DIR, list_weights, user_weights_dir
 
     records = list_weights()
     if not records:
-        print(f"no weights are shipped in {WEIGHTS_DIR}; pass --weights FILE to the commands")
+        print(f"no weights in {user_weights_dir()} or {WEIGHTS_DIR}; pass --weights FILE to the commands")
     for r in records:
         mark = (f" (default x{r.config.scale})" if r.default else
                 f" (natural-detail twin of {r.natural_of}: --fidelity below 1)" if r.natural_of else "")

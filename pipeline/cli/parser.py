@@ -291,11 +291,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per Ray Train worker (fractions ok)")
     p.add_argument("--address", help="Ray cluster to join (auto or HOST:PORT; default RAY_ADDRESS or a local Ray)")
 
-    p = sub.add_parser("export-weights", help="ship a trained checkpoint in models/weights/ with its card",
-                       epilog=EPILOG)
+    p = sub.add_parser("export-weights", help="install a trained checkpoint with its card in your weights folder "
+                       "(or --to DIR)", epilog=EPILOG)
     p.add_argument("checkpoint", help="best.pt / last.pt of a run, or any DIC state dict")
     p.add_argument("--name", required=True, help="weights name (file <name>.pt and card <name>.json)")
-    p.add_argument("--default", action="store_true", help="make these the package's default weights")
+    p.add_argument("--to", type=Path, help="folder to write into (default: your weights folder, "
+                   "$DICFACE_WEIGHTS_DIR or ~/.local/share/dicface/weights, searched before the package's; the project "
+                   "ships a member with --to models/weights)")
+    p.add_argument("--default", action="store_true",
+                   help="make these the default member of their scale (in that folder)")
     p.add_argument("--metrics", action="append", metavar="[KEY=]FILE",
                    help="'dicface eval --json' output to record on the card: KEY=FILE files its table under KEY "
                         "(e.g. celeba_test_1000=clean.json celeba_test_1000_h264_crf26=h264.json); FILE alone "

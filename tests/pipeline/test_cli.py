@@ -228,3 +228,23 @@ def test_export_weights_files_each_eval_table_under_its_key(
     assert seen["metrics"] == {"protocol": "DIC: Y (BT.601), 8-px crop, Gaussian SSIM; LR = PIL bicubic 128->16 of "
                                            "each HR face", "faces_4": rows, "note": "a note"}
     assert seen["training"] == {"iterations": 5, "what": "a stage"} and seen["append_stage"]
+
+
+def test_export_weights_installs_into_the_users_folder_searched_first(
+    tmp_path: Path, tiny_weights: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from models.registry import WEIGHTS_DIR, default_weights, family, list_weights
+
+    shipped = sorted(p.name for p in WEIGHTS_DIR.iterdir())
+    monkeypatch.setenv("DICFACE_WEIGHTS_DIR", str(tmp_path / "mine"))
+    package_x8 = default_weights(scale=8)
+    assert main(["export-weights", str(tiny_weights), "--name", "my-x8", "--default"]) == 0
+    assert str(tmp_path / "mine" / "my-x8.pt") in capsys.readouterr().out
+    assert sorted(p.name for p in WEIGHTS_DIR.iterdir()) == shipped  # the installed package is never written
+    assert default_weights(scale=8).name == "my-x8"  # the user's default of a scale wins
+    assert family()[0].name == "my-x8" and len(family()) == len(family(folder=WEIGHTS_DIR))
+    marked = {r.name: r.default for r in list_weights()}
+    assert marked["my-x8"] and not marked[package_x8.name]  # one default per scale
+    assert main(["models"]) == 0 and "my-x8 (default x8)" in capsys.readouterr().out
+    assert main(["export-weights", str(tiny_weights), "--name", "other", "--to", str(tmp_path / "elsewhere")]) == 0
+    assert (tmp_path / "elsewhere" / "other.json").is_file() and "other" not in {r.name for r in list_weights()}
