@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal, get_args
 
-from models.errors import InputError
+from dicface.models.errors import InputError
 
 OUTPUT_SIZE = 128
 SCALES = (8, 4, 2)  # the family's members: 16-, 32- and 64-px inputs

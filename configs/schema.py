@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_type_hints
 
 import yaml
-
-from configs.check import FieldTypeError, check_value
-from configs.model import InferenceOptions, TrainConfig
-from configs.video import AlignConfig, BlendConfig, DetectSchedule, EncodeOptions, FusionConfig, TrackConfig
-from models.errors import InputError
+from dicface.configs.check import FieldTypeError, check_value
+from dicface.configs.model import InferenceOptions, TrainConfig
+from dicface.configs.video import AlignConfig, BlendConfig, DetectSchedule, EncodeOptions, FusionConfig, TrackConfig
+from dicface.models.errors import InputError
 
 Detector = Literal["yunet", "insightface", "dlib"]
 SeedMode = Literal["tracker", "none"]

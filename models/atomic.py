@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from models.errors import InputError, OutputError, OutputExists
+from dicface.models.errors import InputError, OutputError, OutputExists
 
 TEMPORARY_MARK = ".part"  # in every temporary name, before the target's suffix
 # Errors of writing, not of the data: reported as OutputError wherever they happen inside an atomic output.

@@ -7,10 +7,9 @@ import time
 from dataclasses import dataclass, replace
 
 import torch
-
-from configs.model import InferenceOptions
-from models.dic import DIC
-from models.inference import FaceSuperResolver
+from dicface.configs.model import InferenceOptions
+from dicface.models.dic import DIC
+from dicface.models.inference import FaceSuperResolver
 
 
 @dataclass(frozen=True)

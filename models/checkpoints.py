@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from dicface.models.atomic import atomic_output
+from dicface.models.errors import CheckpointError, InputNotFound
 from torch import Tensor, nn
-
-from models.atomic import atomic_output
-from models.errors import CheckpointError, InputNotFound
 
 CONTAINER_KEYS = ("state_dict", "model", "netG")
 _SHOW = 3  # how many offending keys an error names

@@ -15,16 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from dicface.configs.model import BICUBIC, DegradationConfig
+from dicface.models.atomic import atomic_output
+from dicface.models.degrade import degrade, degrade_frames
+from dicface.models.errors import InputError, InputNotFound
+from dicface.models.faces import HR_SIZE, LR_SIZE, crop_face, normalise, normalise_frames, square_box, to_crop_coords
+from dicface.models.heatmaps import render_heatmaps
+from dicface.models.imageio import list_images, read_rgb
+from dicface.models.progress import BarFactory, no_bars
 from torch import Tensor
-
-from configs.model import BICUBIC, DegradationConfig
-from models.atomic import atomic_output
-from models.degrade import degrade, degrade_frames
-from models.errors import InputError, InputNotFound
-from models.faces import HR_SIZE, LR_SIZE, crop_face, normalise, normalise_frames, square_box, to_crop_coords
-from models.heatmaps import render_heatmaps
-from models.imageio import list_images, read_rgb
-from models.progress import BarFactory, no_bars
 
 # Mirror image of each iBUG-68 point under a horizontal flip (jaw, brows, nose base, eyes, mouth swap sides).
 FLIP_68 = np.array(

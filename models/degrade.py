@@ -23,9 +23,8 @@ from fractions import Fraction
 import av
 import cv2
 import numpy as np
-
-from configs.model import DegradationConfig
-from models.faces import HR_SIZE, resize_bicubic
+from dicface.configs.model import DegradationConfig
+from dicface.models.faces import HR_SIZE, resize_bicubic
 
 
 def shift_pair(hr: np.ndarray, landmarks: np.ndarray, dx: int, dy: int) -> tuple[np.ndarray, np.ndarray]:

@@ -11,13 +11,12 @@ import functools
 
 import torch
 import torch.nn.functional as F
+from dicface.configs.model import DICConfig
+from dicface.models.blocks import AttentiveFusion, FeedbackBlock, deconv_prelu
+from dicface.models.heatmaps import merge_to_five
+from dicface.models.hourglass import FeedbackHourglass
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
-
-from configs.model import DICConfig
-from models.blocks import AttentiveFusion, FeedbackBlock, deconv_prelu
-from models.heatmaps import merge_to_five
-from models.hourglass import FeedbackHourglass
 
 
 class DIC(nn.Module):

@@ -14,10 +14,10 @@ import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from configs.model import TrainConfig
-from models.errors import DicfaceError, InputError
-from models.extras import require
-from models.progress import BarFactory, no_bars
+from dicface.configs.model import TrainConfig
+from dicface.models.errors import DicfaceError, InputError
+from dicface.models.extras import require
+from dicface.models.progress import BarFactory, no_bars
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,7 @@ def _worker(config: dict) -> None:
     """Ray Train's per-worker loop: build the data and the trainer for this rank and train."""
     import ray.train
     import torch
-
-    from models.train import Trainer, load_training_data
+    from dicface.models.train import Trainer, load_training_data
 
     cfg: TrainConfig = config["cfg"]
     options: ClusterOptions = config["options"]
@@ -76,9 +75,10 @@ def use_auth_token() -> bool:
 def connect(address: str | None, object_store_mb: int = 256) -> None:
     """Join the Ray cluster at ``address`` (``auto``, HOST:PORT; None: ``RAY_ADDRESS``), or start an embedded local
     Ray of this process's own with a modest object store (``address="local"``: never a cluster someone else started
-    on this machine, which a bare ``ray.init()`` would join). A cluster's workers get the source tree as their
-    ``working_dir``, so the package imports there without being installed. The process's SIGINT/SIGTERM handlers
-    are kept (``ray.init`` replaces SIGTERM's with its own, which would skip dicface's clean-up)."""
+    on this machine, which a bare ``ray.init()`` would join). Nothing is shipped to a cluster: every node runs the
+    ``dicface`` package it has installed (``pip install 'dicface[ray]'``, the same version as here). The process's
+    SIGINT/SIGTERM handlers are kept (``ray.init`` replaces SIGTERM's with its own, which would skip dicface's
+    clean-up)."""
     import signal
 
     ray = require("ray", "ray", "the Ray runtime")
@@ -86,12 +86,10 @@ def connect(address: str | None, object_store_mb: int = 256) -> None:
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
-    runtime_env = {"working_dir": str(Path(__file__).resolve().parents[1]),
-                   "excludes": ["runs/", "training/", ".git/", "*.npz", "*.mp4", "*.mkv"]} if address else None
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     token = address is not None and use_auth_token()
     try:
-        ray.init(address=address or "local", runtime_env=runtime_env, include_dashboard=False, log_to_driver=True,
+        ray.init(address=address or "local", include_dashboard=False, log_to_driver=True,
                  object_store_memory=None if address else object_store_mb * 1024**2)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         if token:

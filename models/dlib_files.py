@@ -8,7 +8,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from models.errors import InputNotFound
+from dicface.models.errors import InputNotFound
 
 
 def find_dlib_file(name: str, env: str | None = None) -> Path:

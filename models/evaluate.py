@@ -8,11 +8,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from models.errors import InputError
-from models.faces import HR_SIZE, LR_SIZE, hr_and_lr, resize_bicubic
-from models.identity import FaceIdentity
-from models.metrics import DEFAULT_CROP, fine_detail, gmsd, landmark_nme, psnr_y, ssim_y
+from dicface.models.errors import InputError
+from dicface.models.faces import HR_SIZE, LR_SIZE, hr_and_lr, resize_bicubic
+from dicface.models.identity import FaceIdentity
+from dicface.models.metrics import DEFAULT_CROP, fine_detail, gmsd, landmark_nme, psnr_y, ssim_y
 
 # super_resolve(lr faces (B of (16, 16, 3) uint8), seed landmarks (B, 68, 2) in HR pixels or None)
 #   -> (SR faces (B, 128, 128, 3) uint8, landmarks decoded from the final heatmaps (B, 68, 2) in HR pixels)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from models.errors import MissingExtra
+from dicface.models.errors import MissingExtra
 
 
 def require(module: str, extra: str, feature: str) -> ModuleType:

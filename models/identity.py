@@ -9,8 +9,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-
-from models.dlib_files import find_dlib_file
+from dicface.models.dlib_files import find_dlib_file
 
 NETWORK_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 TRUTHS_KEPT = 4096  # true faces' descriptors remembered (128 floats each)

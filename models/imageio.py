@@ -9,10 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from dicface.models.atomic import atomic_output
+from dicface.models.errors import InputError, InputNotFound
 from PIL import Image, UnidentifiedImageError
-
-from models.atomic import atomic_output
-from models.errors import InputError, InputNotFound
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 

@@ -20,14 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from dicface.configs.model import InferenceOptions
+from dicface.models.dic import DIC
+from dicface.models.errors import InputError
+from dicface.models.faces import denormalise, lr_from_face, normalise_frames, still_frames
+from dicface.models.heatmaps import decode_landmarks
+from dicface.models.openvino_net import OpenVINONetwork, openvino_available
 from torch import Tensor
-
-from configs.model import InferenceOptions
-from models.dic import DIC
-from models.errors import InputError
-from models.faces import denormalise, lr_from_face, normalise_frames, still_frames
-from models.heatmaps import decode_landmarks
-from models.openvino_net import OpenVINONetwork, openvino_available
 
 
 def resolve_device(name: str) -> torch.device:

@@ -25,10 +25,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from dicface.models.dic import DIC
+from dicface.models.errors import InputError
 from torch import Tensor, nn
-
-from models.dic import DIC
-from models.errors import InputError
 
 OPENVINO_HINTS = {"fp32": "f32", "bf16": "bf16"}  # our precision -> OpenVINO's inference precision hint
 

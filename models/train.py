@@ -30,16 +30,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
-
-from configs.model import TrainConfig
-from models.checkpoints import load_from_member, load_landmark_branch, load_part, save_weights
-from models.data import FacePairs, read_landmarks
-from models.dic import DIC
-from models.errors import CheckpointError, InputError
-from models.evaluate import evaluate_faces
-from models.faces import HR_SIZE, denormalise, normalise, normalise_frames, resize_bicubic, still_frames
-from models.gan import (
+from dicface.configs.model import TrainConfig
+from dicface.models.checkpoints import load_from_member, load_landmark_branch, load_part, save_weights
+from dicface.models.data import FacePairs, read_landmarks
+from dicface.models.dic import DIC
+from dicface.models.errors import CheckpointError, InputError
+from dicface.models.evaluate import evaluate_faces
+from dicface.models.faces import HR_SIZE, denormalise, normalise, normalise_frames, resize_bicubic, still_frames
+from dicface.models.gan import (
     FeatureLoss,
     LightCNN,
     PatchDiscriminator,
@@ -49,11 +47,12 @@ from models.gan import (
     hinge_discriminator_loss,
     hinge_generator_loss,
 )
-from models.heatmaps import decode_landmarks
-from models.imageio import list_images, read_rgb
-from models.inference import autocast, resolve_device
-from models.metrics import landmark_nme
-from models.progress import BarFactory, no_bars
+from dicface.models.heatmaps import decode_landmarks
+from dicface.models.imageio import list_images, read_rgb
+from dicface.models.inference import autocast, resolve_device
+from dicface.models.metrics import landmark_nme
+from dicface.models.progress import BarFactory, no_bars
+from torch import Tensor, nn
 
 GAN_COLUMNS = ("gan", "feature", "matching", "disc", "val_detail")  # log columns of stage dicgan
 

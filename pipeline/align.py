@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from configs.video import AlignConfig
-from models.faces import CROP_SCALE, HR_SIZE, LR_SIZE, crop_face, square_box, to_crop_coords
-from pipeline.types import FaceCrop, Frame, TrackState
+from dicface.configs.video import AlignConfig
+from dicface.models.faces import CROP_SCALE, HR_SIZE, LR_SIZE, crop_face, square_box, to_crop_coords
+from dicface.pipeline.types import FaceCrop, Frame, TrackState
 
 # Without landmarks the crop is estimated from the detector box: a YuNet box is about as wide as the
 # landmarks' extent, so the same scale applies (centre kept).

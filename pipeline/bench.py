@@ -14,21 +14,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-
-from configs.video import EncodeOptions
-from models.faces import HR_SIZE
-from pipeline.enhance import Enhancer
-from pipeline.examples import FaceSource, back_and_forth, face_clip_frames, make_face_clip, write_clip
-from pipeline.job import copy_video, enhance_file, enhance_many, enhance_split
-from pipeline.quality import VideoScore, read_frames, score_video
-from pipeline.report import RunReport
-from pipeline.runtime.local import LocalRunner
-from pipeline.runtime.sequencer import StreamRunner
-from pipeline.temporal import TemporalSummary
-from pipeline.types import FaceCrop
+from dicface.configs.video import EncodeOptions
+from dicface.models.faces import HR_SIZE
+from dicface.pipeline.enhance import Enhancer
+from dicface.pipeline.examples import FaceSource, back_and_forth, face_clip_frames, make_face_clip, write_clip
+from dicface.pipeline.job import copy_video, enhance_file, enhance_many, enhance_split
+from dicface.pipeline.quality import VideoScore, read_frames, score_video
+from dicface.pipeline.report import RunReport
+from dicface.pipeline.runtime.local import LocalRunner
+from dicface.pipeline.runtime.sequencer import StreamRunner
+from dicface.pipeline.temporal import TemporalSummary
+from dicface.pipeline.types import FaceCrop
 
 if TYPE_CHECKING:
-    from pipeline.runtime.ray_runtime import RayRunner
+    from dicface.pipeline.runtime.ray_runtime import RayRunner
 
 MakeRunner = Callable[..., LocalRunner]  # (run DIC?, seed mode[, upscale: default the user's]) -> runner
 QUALITY_FACES = (20, 26, 32)  # face widths of the quality clip, px at 1x

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-
-from configs.video import BlendConfig
-from models.faces import resize_bicubic
+from dicface.configs.video import BlendConfig
+from dicface.models.faces import resize_bicubic
 
 
 @dataclass(frozen=True)

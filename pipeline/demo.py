@@ -7,15 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-
-from models.faces import HR_SIZE, lr_from_face, resize_bicubic
-from models.imageio import write_png
-from models.inference import FaceSuperResolver
-from models.progress import BarFactory, no_bars
+from dicface.models.faces import HR_SIZE, lr_from_face, resize_bicubic
+from dicface.models.imageio import write_png
+from dicface.models.inference import FaceSuperResolver
+from dicface.models.progress import BarFactory, no_bars
 
 if TYPE_CHECKING:
-    from configs.schema import RunConfig
-    from pipeline.enhance import Enhancer
+    from dicface.configs.schema import RunConfig
+    from dicface.pipeline.enhance import Enhancer
 
 ASTRONAUT_FACE_BOX = (160, 55, 290, 185)  # x1, y1, x2, y2 of the face in skimage.data.astronaut()
 LFW_FACES = 6  # the first images of skimage.data.lfw_subset() are 25x25 grey faces
@@ -72,8 +71,8 @@ def fidelity_sheet(faces: list[np.ndarray], members: list[tuple[FaceSuperResolve
 
     Shape: faces of (H, W, 3) uint8 -> (128 * rows, 4 * 128 + 12, 3) uint8
     """
-    from models.degrade import h264
-    from models.faces import hr_and_lr
+    from dicface.models.degrade import h264
+    from dicface.models.faces import hr_and_lr
 
     gap = np.full((HR_SIZE, 4, 3), 255, np.uint8)
     lines = []
@@ -88,7 +87,7 @@ def fidelity_sheet(faces: list[np.ndarray], members: list[tuple[FaceSuperResolve
 
 def natural_pairs(cfg: RunConfig) -> list[tuple[FaceSuperResolver, FaceSuperResolver]]:
     """(faithful, natural) resolvers of each default member that has a natural-detail twin, smallest input first."""
-    from models.registry import family, load_model, natural_twin
+    from dicface.models.registry import family, load_model, natural_twin
 
     return [(FaceSuperResolver(load_model(r, cfg.model.num_steps)[0], cfg.inference),
              FaceSuperResolver(load_model(r, cfg.model.num_steps, fidelity=0.0)[0], cfg.inference))
@@ -115,16 +114,16 @@ def run_video_demo(out_dir: Path, enhancer: Enhancer, bars: BarFactory = no_bars
     """Write ``example.mp4`` (small faces of real photos moving over a real scene, with audio), ``enhanced.mp4``
     (the whole video path at x4) and ``video_comparison.png`` (the last frame around each face: bicubic x4 |
     dicface). Returns the written paths."""
-    from configs.video import DetectSchedule, TrackConfig
-    from pipeline.align import Aligner
-    from pipeline.blend import Blender
-    from pipeline.detect.dlib_backend import DlibLandmarker
-    from pipeline.detect.regions import ScheduledDetector
-    from pipeline.detect.yunet import YuNetDetector
-    from pipeline.examples import make_face_clip
-    from pipeline.job import enhance_file
-    from pipeline.runtime.local import LocalRunner
-    from pipeline.runtime.sequencer import RunOptions
+    from dicface.configs.video import DetectSchedule, TrackConfig
+    from dicface.pipeline.align import Aligner
+    from dicface.pipeline.blend import Blender
+    from dicface.pipeline.detect.dlib_backend import DlibLandmarker
+    from dicface.pipeline.detect.regions import ScheduledDetector
+    from dicface.pipeline.detect.yunet import YuNetDetector
+    from dicface.pipeline.examples import make_face_clip
+    from dicface.pipeline.job import enhance_file
+    from dicface.pipeline.runtime.local import LocalRunner
+    from dicface.pipeline.runtime.sequencer import RunOptions
 
     example, enhanced = out_dir / "example.mp4", out_dir / "enhanced.mp4"
     truth = make_face_clip(example, **DEMO_CLIP)

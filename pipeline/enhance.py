@@ -15,13 +15,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-
-from configs.schema import SEED_MODES, RunConfig
-from models.faces import HR_SIZE, denormalise, from_crop_coords, normalise_frames
-from models.heatmaps import decode_landmarks, render_heatmaps
-from models.inference import FaceSuperResolver
-from models.registry import WeightsRecord, family, load_model
-from pipeline.types import EnhancedFace, FaceCrop
+from dicface.configs.schema import SEED_MODES, RunConfig
+from dicface.models.faces import HR_SIZE, denormalise, from_crop_coords, normalise_frames
+from dicface.models.heatmaps import decode_landmarks, render_heatmaps
+from dicface.models.inference import FaceSuperResolver
+from dicface.models.registry import WeightsRecord, family, load_model
+from dicface.pipeline.types import EnhancedFace, FaceCrop
 
 
 def load_enhancer(cfg: RunConfig, seed: str = "tracker") -> tuple[Enhancer, list[WeightsRecord]]:

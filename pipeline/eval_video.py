@@ -14,15 +14,14 @@ from pathlib import Path
 
 import av
 import numpy as np
-
-from models.atomic import atomic_output
-from models.errors import InputError
-from models.extras import require
-from pipeline.cuts import CutDetector
-from pipeline.detect.regions import ScheduledDetector
-from pipeline.temporal import FaceObservation, TemporalMeter, TemporalSummary, landmark_jitter
-from pipeline.track import Tracker
-from pipeline.types import TrackState
+from dicface.models.atomic import atomic_output
+from dicface.models.errors import InputError
+from dicface.models.extras import require
+from dicface.pipeline.cuts import CutDetector
+from dicface.pipeline.detect.regions import ScheduledDetector
+from dicface.pipeline.temporal import FaceObservation, TemporalMeter, TemporalSummary, landmark_jitter
+from dicface.pipeline.track import Tracker
+from dicface.pipeline.types import TrackState
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,12 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
-
-from models.atomic import atomic_output
-from models.data import FLIP_68
-from models.errors import InputError
-from models.faces import resize_bicubic
-from models.imageio import list_images, read_rgb
-from pipeline.io import container_format
+from dicface.models.atomic import atomic_output
+from dicface.models.data import FLIP_68
+from dicface.models.errors import InputError
+from dicface.models.faces import resize_bicubic
+from dicface.models.imageio import list_images, read_rgb
+from dicface.pipeline.io import container_format
 
 HEAD_BOX = (150, 40, 300, 220)  # x1, y1, x2, y2 of the astronaut's head in skimage.data.astronaut()
 
@@ -42,9 +41,8 @@ class FaceSource:
 
 def face_source() -> tuple[np.ndarray, np.ndarray]:
     """The astronaut's head (180x150 RGB) and its 68 landmarks (dlib, in that crop's pixels)."""
+    from dicface.pipeline.detect.dlib_backend import DlibDetector
     from skimage import data
-
-    from pipeline.detect.dlib_backend import DlibDetector
 
     x1, y1, x2, y2 = HEAD_BOX
     head = np.ascontiguousarray(data.astronaut()[y1:y2, x1:x2])
@@ -68,7 +66,7 @@ def heldout_faces() -> list[FaceSource]:
 def photo_faces(photo: np.ndarray) -> list[FaceSource]:
     """The faces dlib finds in an (H, W, 3) uint8 RGB photo, left to right, each with its head: a box 2x the
     landmarks' extent, centred a little above them (clipped to the photo)."""
-    from pipeline.detect.dlib_backend import DlibDetector
+    from dicface.pipeline.detect.dlib_backend import DlibDetector
 
     sources = []
     for det in sorted(DlibDetector(upsample=1)(photo), key=lambda d: d.landmarks[:, 0].mean()):

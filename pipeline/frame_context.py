@@ -17,9 +17,8 @@ from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
-
-from pipeline.fusion import Y_WEIGHTS, _lr_to_crop, crop_step
-from pipeline.types import FaceCrop
+from dicface.pipeline.fusion import Y_WEIGHTS, _lr_to_crop, crop_step
+from dicface.pipeline.types import FaceCrop
 
 
 @dataclass

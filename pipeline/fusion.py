@@ -28,10 +28,9 @@ from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
-
-from configs.video import FusionConfig
-from models.faces import HR_SIZE
-from pipeline.types import EnhancedFace
+from dicface.configs.video import FusionConfig
+from dicface.models.faces import HR_SIZE
+from dicface.pipeline.types import EnhancedFace
 
 Y_WEIGHTS = np.array([65.481, 128.553, 24.966], np.float32) / 255.0
 

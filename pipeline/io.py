@@ -28,12 +28,11 @@ import cv2
 import numpy as np
 from av.sidedata.sidedata import Type as SideDataType
 from av.video.reformatter import Interpolation
-
-from configs.video import X26X_CODECS, EncodeOptions
-from models.atomic import AtomicFile, is_write_error, output_error
-from models.errors import InputError, InputNotFound
-from models.imageio import list_images, read_rgb
-from pipeline.types import Frame
+from dicface.configs.video import X26X_CODECS, EncodeOptions
+from dicface.models.atomic import AtomicFile, is_write_error, output_error
+from dicface.models.errors import InputError, InputNotFound
+from dicface.models.imageio import list_images, read_rgb
+from dicface.pipeline.types import Frame
 
 
 def to_8bit(deep: np.ndarray) -> np.ndarray:

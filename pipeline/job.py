@@ -17,15 +17,22 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TypeVar
 
-from configs.video import EncodeOptions
-from models.atomic import TEMPORARY_MARK, atomic_output
-from models.errors import DicfaceError, InputError, OutputExists
-from models.progress import BarFactory, no_bars
-from pipeline.io import WRITABLE_SUFFIXES, FileSource, StreamInfo, VideoSink, open_source
-from pipeline.report import RunReport, merge_reports
-from pipeline.runtime.reader import ReadAhead, Source
-from pipeline.runtime.sequencer import RunOptions, StreamRunner
-from pipeline.segments import SPLITTABLE_SUFFIXES, join_tracks, join_videos, part_path, plan_segments, probe_timeline
+from dicface.configs.video import EncodeOptions
+from dicface.models.atomic import TEMPORARY_MARK, atomic_output
+from dicface.models.errors import DicfaceError, InputError, OutputExists
+from dicface.models.progress import BarFactory, no_bars
+from dicface.pipeline.io import WRITABLE_SUFFIXES, FileSource, StreamInfo, VideoSink, open_source
+from dicface.pipeline.report import RunReport, merge_reports
+from dicface.pipeline.runtime.reader import ReadAhead, Source
+from dicface.pipeline.runtime.sequencer import RunOptions, StreamRunner
+from dicface.pipeline.segments import (
+    SPLITTABLE_SUFFIXES,
+    join_tracks,
+    join_videos,
+    part_path,
+    plan_segments,
+    probe_timeline,
+)
 
 T = TypeVar("T")
 

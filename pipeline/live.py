@@ -26,11 +26,10 @@ from pathlib import Path
 
 import av
 import numpy as np
-
-from configs.video import EncodeOptions
-from models.errors import InputError
-from pipeline.io import STREAM_TIMEOUTS, FileSource, StreamInfo, VideoSink
-from pipeline.types import Frame
+from dicface.configs.video import EncodeOptions
+from dicface.models.errors import InputError
+from dicface.pipeline.io import STREAM_TIMEOUTS, FileSource, StreamInfo, VideoSink
+from dicface.pipeline.types import Frame
 
 
 @dataclass(frozen=True)

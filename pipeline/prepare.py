@@ -8,11 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-
-from models.atomic import atomic_output
-from models.imageio import list_images, read_rgb
-from models.progress import BarFactory, no_bars
-from pipeline.types import Detection
+from dicface.models.atomic import atomic_output
+from dicface.models.imageio import list_images, read_rgb
+from dicface.models.progress import BarFactory, no_bars
+from dicface.pipeline.types import Detection
 
 
 def prepare_landmarks(

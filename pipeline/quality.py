@@ -16,9 +16,8 @@ from pathlib import Path
 
 import av
 import numpy as np
-
-from models.identity import FaceIdentity
-from models.metrics import gmsd, laplacian_std, psnr_y, rgb_to_y, ssim_y
+from dicface.models.identity import FaceIdentity
+from dicface.models.metrics import gmsd, laplacian_std, psnr_y, rgb_to_y, ssim_y
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from pipeline.temporal import TemporalSummary
+from dicface.pipeline.temporal import TemporalSummary
 
 STAGES = ("decode", "detect", "track", "align", "enhance", "fuse", "blend", "encode", "measure")
 

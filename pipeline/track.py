@@ -27,11 +27,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+from dicface.configs.video import TrackConfig
+from dicface.pipeline.boxes import covered_fraction, iou_matrix
+from dicface.pipeline.types import Detection, TrackState
 from scipy.optimize import linear_sum_assignment
-
-from configs.video import TrackConfig
-from pipeline.boxes import covered_fraction, iou_matrix
-from pipeline.types import Detection, TrackState
 
 if TYPE_CHECKING:  # filterpy imports scipy.stats (~0.7 s): loaded when a tracker first needs it, not by the CLI
     from filterpy.kalman import KalmanFilter

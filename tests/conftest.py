@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from configs.model import DICConfig
-from models.dic import DIC
+from dicface.configs.model import DICConfig
+from dicface.models.dic import DIC
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 TINY = DICConfig(num_features=8, num_groups=2, num_steps=3, hg_num_features=16, num_fusion_blocks=1, bp_scale=2)
@@ -47,7 +46,7 @@ def tiny_weights(tmp_path: Path, tiny_model: DIC) -> Path:
 @pytest.fixture(scope="session")
 def real_faces() -> list[np.ndarray]:
     """Real face photos shipped with scikit-image: the astronaut's face (130 px) and three 25-px LFW faces."""
-    from pipeline.demo import example_faces
+    from dicface.pipeline.demo import example_faces
 
     return [face for _, face in example_faces()[:4]]
 

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from configs.schema import RunConfig, load_config
-from configs.video import AlignConfig
-from models.errors import InputError
-from pipeline.cli import main
+from dicface.configs.schema import RunConfig, load_config
+from dicface.configs.video import AlignConfig
+from dicface.models.errors import InputError
+from dicface.pipeline.cli import main
 
 
 def test_defaults_load() -> None:
@@ -20,7 +19,7 @@ def test_defaults_load() -> None:
 
 def test_the_default_file_lists_every_key_at_the_dataclasses_defaults() -> None:
     """configs/default.yaml documents the run configuration; the dataclasses are the only defaults."""
-    from configs.schema import DEFAULT_CONFIG
+    from dicface.configs.schema import DEFAULT_CONFIG
 
     assert load_config() == RunConfig()
     assert yaml.safe_load(DEFAULT_CONFIG.read_text()) == yaml.safe_load(yaml.safe_dump(RunConfig().to_dict()))
@@ -70,10 +69,10 @@ def test_invalid_configs_name_the_file_and_the_problem(tmp_path: Path, text: str
 def test_a_config_loads_without_the_heavy_libraries() -> None:
     """Reading and checking a YAML run or training configuration imports neither torch nor the trainer, video or
     Ray code (the sections live in ``configs/``; the stages import them from there)."""
-    code = ("import sys; from configs.schema import load_config, load_train_config; load_config(); "
+    code = ("import sys; from dicface.configs.schema import load_config, load_train_config; load_config(); "
             "load_train_config('configs/train_x4.yaml'); "
-            "print(sorted(m for m in ('torch', 'av', 'cv2', 'ray', 'scipy', 'models.train', 'pipeline.io') "
-            "if m in sys.modules))")
+            "print(sorted(m for m in ('torch', 'av', 'cv2', 'ray', 'scipy', 'dicface.models.train', "
+            "'dicface.pipeline.io') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[1])
     assert result.stdout.strip() == "[]"
@@ -116,7 +115,7 @@ def _wrong_values(hint: object) -> list[object]:
 
 
 def _fits(value: object, hint: object) -> bool:
-    from configs.check import FieldTypeError, check_value
+    from dicface.configs.check import FieldTypeError, check_value
 
     try:
         check_value(value, hint)
@@ -144,8 +143,8 @@ def test_every_key_of_the_run_configuration_refuses_values_of_the_wrong_type(
 
 
 def test_every_key_of_a_training_configuration_refuses_values_of_the_wrong_type(tmp_path: Path) -> None:
-    from configs.model import TrainConfig
-    from configs.schema import load_train_config
+    from dicface.configs.model import TrainConfig
+    from dicface.configs.schema import load_train_config
 
     path = tmp_path / "t.yaml"
     required = {"train_images": "a", "train_landmarks": "b", "out_dir": "c"}

@@ -15,12 +15,12 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from models.errors import DicfaceError
-from pipeline.cli.bench import cmd_bench
-from pipeline.cli.faces import cmd_demo, cmd_eval, cmd_export_weights, cmd_models, cmd_sr
-from pipeline.cli.parser import build_parser
-from pipeline.cli.train import cmd_prepare_data, cmd_train
-from pipeline.cli.video import cmd_config, cmd_enhance, cmd_eval_video, cmd_stream
+from dicface.models.errors import DicfaceError
+from dicface.pipeline.cli.bench import cmd_bench
+from dicface.pipeline.cli.faces import cmd_demo, cmd_eval, cmd_export_weights, cmd_models, cmd_sr
+from dicface.pipeline.cli.parser import build_parser
+from dicface.pipeline.cli.train import cmd_prepare_data, cmd_train
+from dicface.pipeline.cli.video import cmd_config, cmd_enhance, cmd_eval_video, cmd_stream
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 

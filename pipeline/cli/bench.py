@@ -7,11 +7,11 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from configs.schema import (
+from dicface.configs.schema import (
     RunConfig,
 )
-from models.errors import InputError
-from pipeline.cli.common import log, run_config, run_mode
+from dicface.models.errors import InputError
+from dicface.pipeline.cli.common import log, run_config, run_mode
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -21,8 +21,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def _runner_factory(args: argparse.Namespace, cfg: RunConfig):  # noqa: ANN202 -- pipeline.bench.MakeRunner
     """Runners from the user's flags, with SR on or off, a seed mode and other flags overridden by keyword; the
     model is loaded once."""
-    from pipeline.enhance import Enhancer
-    from pipeline.runtime.build import load_dic, local_runner
+    from dicface.pipeline.enhance import Enhancer
+    from dicface.pipeline.runtime.build import load_dic, local_runner
 
     loaded = None
 
@@ -39,8 +39,8 @@ def _runner_factory(args: argparse.Namespace, cfg: RunConfig):  # noqa: ANN202 -
 
 
 def _bench_quality(args: argparse.Namespace) -> int:
-    from pipeline.bench import QUALITY_FACES, SizeRow, bench_quality, bench_sizes
-    from pipeline.examples import astronaut_faces, folder_faces, heldout_faces
+    from dicface.pipeline.bench import QUALITY_FACES, SizeRow, bench_quality, bench_sizes
+    from dicface.pipeline.examples import astronaut_faces, folder_faces, heldout_faces
 
     scale = int(args.upscale)
     if scale != args.upscale or not 2 <= scale <= 8:
@@ -80,11 +80,11 @@ def _bench_quality(args: argparse.Namespace) -> int:
 
 
 def _bench_pipeline(args: argparse.Namespace) -> int:
-    from pipeline.bench import BENCH_FACES, bench_pipeline
+    from dicface.pipeline.bench import BENCH_FACES, bench_pipeline
 
     if args.input is not None and not args.input.is_file():
         raise InputError(f"{args.input}: no such video file")
-    from models.inference import cpu_summary, resolve_backend, resolve_device, resolve_precision
+    from dicface.models.inference import cpu_summary, resolve_backend, resolve_device, resolve_precision
 
     cfg = run_config(args)
     device = resolve_device(cfg.inference.device)
@@ -114,8 +114,8 @@ def _bench_pipeline(args: argparse.Namespace) -> int:
 
 def _bench_runtime(args: argparse.Namespace, cfg: RunConfig) -> None:
     """In-process vs Ray, and a job on Ray with 1 vs 2 workers per pool (``bench pipeline --runtime ray``)."""
-    from pipeline.bench import bench_runtime
-    from pipeline.runtime.build import load_dic, local_runner, ray_runner
+    from dicface.pipeline.bench import bench_runtime
+    from dicface.pipeline.runtime.build import load_dic, local_runner, ray_runner
 
     cpus, streams, mode = cfg.runtime.cpus_per_actor, cfg.runtime.streams, run_mode(args)
 
@@ -141,10 +141,10 @@ def _bench_runtime(args: argparse.Namespace, cfg: RunConfig) -> None:
 
 
 def _bench_model(args: argparse.Namespace) -> int:
-    from models.bench import bench_model
-    from models.dic import DIC
-    from models.inference import cpu_summary
-    from models.registry import family, load_model
+    from dicface.models.bench import bench_model
+    from dicface.models.dic import DIC
+    from dicface.models.inference import cpu_summary
+    from dicface.models.registry import family, load_model
 
     cfg = run_config(args)
     if args.arch == "full":

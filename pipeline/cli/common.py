@@ -9,18 +9,18 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from configs.schema import (
+from dicface.configs.schema import (
     RunConfig,
     load_config,
 )
-from models.errors import InputError
-from models.progress import Bar
+from dicface.models.errors import InputError
+from dicface.models.progress import Bar
 
 if TYPE_CHECKING:  # the CLI imports torch and the video code only when a command needs them
-    from models.inference import FaceSuperResolver
-    from models.registry import WeightsRecord
-    from pipeline.runtime.build import RunMode
-    from pipeline.runtime.sequencer import StreamRunner
+    from dicface.models.inference import FaceSuperResolver
+    from dicface.models.registry import WeightsRecord
+    from dicface.pipeline.runtime.build import RunMode
+    from dicface.pipeline.runtime.sequencer import StreamRunner
 
 
 def terminal_bars(**options: object) -> Bar:
@@ -37,7 +37,7 @@ def _on_off(value: str | None) -> bool | None:
 def run_config(args: argparse.Namespace) -> RunConfig:
     """``--config`` (default ``configs/default.yaml``) with the flags that were given on top (None: not given),
     checked by type and range, its encoder against this FFmpeg."""
-    from pipeline.io import check_encoder
+    from dicface.pipeline.io import check_encoder
 
     flag = functools.partial(getattr, args)
     scale = flag("scale", None)
@@ -77,8 +77,8 @@ def run_config(args: argparse.Namespace) -> RunConfig:
 
 def load_resolver(cfg: RunConfig) -> tuple[FaceSuperResolver, WeightsRecord]:
     """One member: --weights, or the default member of --scale (x8 when not given)."""
-    from models.inference import FaceSuperResolver
-    from models.registry import family, load_model
+    from dicface.models.inference import FaceSuperResolver
+    from dicface.models.registry import family, load_model
 
     scale = cfg.model.scale or (None if cfg.model.weights else 8)
     model, record = load_model(family(cfg.model.weights, scale)[0], cfg.model.num_steps, cfg.model.fidelity)
@@ -93,7 +93,7 @@ def log(message: str) -> None:
 def run_mode(args: argparse.Namespace) -> RunMode:
     """What the command decides for the runner: SR on or off, preview, and temporal measures (a file's
     ``--report``; the benchmarks ask with ``measure=True``)."""
-    from pipeline.runtime.build import RunMode
+    from dicface.pipeline.runtime.build import RunMode
 
     measure = getattr(args, "measure", False) or (args.command == "enhance" and args.report is not None
                                                   and args.temporal == "on")
@@ -115,7 +115,7 @@ def parse_resources(text: str | None, flag: str) -> dict[str, float] | None:
 
 
 def make_runner(args: argparse.Namespace, cfg: RunConfig, stack: contextlib.ExitStack, many: bool) -> StreamRunner:
-    from pipeline.runtime.build import build_runner
+    from dicface.pipeline.runtime.build import build_runner
 
     return build_runner(cfg, run_mode(args), stack, many, log)
 
@@ -134,7 +134,7 @@ def usage_line(usage: dict[str, object]) -> str:
 
 def write_report(args: argparse.Namespace, summary: dict[str, object], usage: dict[str, object]) -> None:
     """The pools' line (Ray runs) and the ``--report`` JSON, written atomically."""
-    from models.atomic import atomic_output
+    from dicface.models.atomic import atomic_output
 
     if usage:
         print(usage_line(usage))

@@ -12,10 +12,9 @@ from typing import Any
 
 import cv2
 import numpy as np
-
-from configs.video import AlignConfig
-from models.errors import InputError
-from pipeline.cli.common import load_resolver, log, run_config, terminal_bars
+from dicface.configs.video import AlignConfig
+from dicface.models.errors import InputError
+from dicface.pipeline.cli.common import load_resolver, log, run_config, terminal_bars
 
 
 def _draw_landmarks(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -27,8 +26,8 @@ def _draw_landmarks(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
 
 
 def cmd_sr(args: argparse.Namespace) -> int:
-    from models.atomic import prepare_output_dir
-    from models.imageio import list_images, read_rgb, write_png
+    from dicface.models.atomic import prepare_output_dir
+    from dicface.models.imageio import list_images, read_rgb, write_png
 
     cfg = run_config(args)
     paths = list_images(args.inputs)
@@ -37,8 +36,8 @@ def cmd_sr(args: argparse.Namespace) -> int:
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise InputError(f"two inputs share the name {dup!r}; outputs would overwrite each other")
-    from pipeline.align import route
-    from pipeline.runtime.build import load_dic
+    from dicface.pipeline.align import route
+    from dicface.pipeline.runtime.build import load_dic
 
     enhancer = load_dic(replace(cfg, enhance=replace(cfg.enhance, seed="none")), log)
     sizes = enhancer.input_sizes
@@ -67,14 +66,14 @@ def cmd_sr(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from models.atomic import atomic_output
-    from models.data import read_landmarks
-    from models.degrade import h264, jpeg
-    from models.evaluate import evaluate_faces
-    from models.faces import denormalise, normalise_frames, still_frames
-    from models.heatmaps import decode_landmarks, render_heatmaps
-    from models.identity import FaceIdentity
-    from models.imageio import list_images, read_rgb
+    from dicface.models.atomic import atomic_output
+    from dicface.models.data import read_landmarks
+    from dicface.models.degrade import h264, jpeg
+    from dicface.models.evaluate import evaluate_faces
+    from dicface.models.faces import denormalise, normalise_frames, still_frames
+    from dicface.models.heatmaps import decode_landmarks, render_heatmaps
+    from dicface.models.identity import FaceIdentity
+    from dicface.models.imageio import list_images, read_rgb
 
     cfg = run_config(args)
     table = read_landmarks(args.landmarks) if args.landmarks else {}
@@ -128,7 +127,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _paired_lr(hr_paths: list[Path], lr_dir: Path) -> list[Path]:
     """The LR face of each HR face: the file in ``lr_dir`` with the same stem."""
-    from models.imageio import list_images
+    from dicface.models.imageio import list_images
 
     by_stem = {p.stem: p for p in list_images([lr_dir])}
     missing = [p.name for p in hr_paths if p.stem not in by_stem]
@@ -139,9 +138,9 @@ def _paired_lr(hr_paths: list[Path], lr_dir: Path) -> list[Path]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from models.atomic import prepare_output_dir
-    from pipeline.demo import DEMO_UPSCALE, FIDELITY_CRF, run_demo, run_fidelity_demo, run_video_demo
-    from pipeline.runtime.build import load_dic
+    from dicface.models.atomic import prepare_output_dir
+    from dicface.pipeline.demo import DEMO_UPSCALE, FIDELITY_CRF, run_demo, run_fidelity_demo, run_video_demo
+    from dicface.pipeline.runtime.build import load_dic
 
     cfg = run_config(args)
     out_dir = prepare_output_dir(args.output)
@@ -162,8 +161,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_export_weights(args: argparse.Namespace) -> int:
     import yaml
-
-    from models.registry import export_weights
+    from dicface.models.registry import export_weights
 
     metrics: dict[str, Any] = {}
     for item in args.metrics or []:
@@ -190,7 +188,7 @@ def cmd_export_weights(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from models.registry import WEIGHTS_DIR, list_weights, user_weights_dir
+    from dicface.models.registry import WEIGHTS_DIR, list_weights, user_weights_dir
 
     records = list_weights()
     if not records:

@@ -7,8 +7,8 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from configs.model import INFERENCE_BACKENDS, INFERENCE_PRECISIONS
-from configs.schema import (
+from dicface.configs.model import INFERENCE_BACKENDS, INFERENCE_PRECISIONS
+from dicface.configs.schema import (
     DETECTORS,
     RUNTIMES,
     SEED_MODES,
@@ -16,7 +16,7 @@ from configs.schema import (
     EnhanceConfig,
     RuntimeConfig,
 )
-from configs.video import AlignConfig, DetectSchedule, EncodeOptions
+from dicface.configs.video import AlignConfig, DetectSchedule, EncodeOptions
 
 EPILOG = ("Exit codes: 0 ok, 1 error (or some videos of a job failed), 2 bad input, 3 weights problem, "
           "5 output cannot be written, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). --debug shows tracebacks.")

@@ -6,13 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from models.errors import InputError
-from pipeline.cli.common import terminal_bars
+from dicface.models.errors import InputError
+from dicface.pipeline.cli.common import terminal_bars
 
 
 def cmd_prepare_data(args: argparse.Namespace) -> int:
-    from pipeline.detect.dlib_backend import DlibDetector
-    from pipeline.prepare import prepare_landmarks
+    from dicface.pipeline.detect.dlib_backend import DlibDetector
+    from dicface.pipeline.prepare import prepare_landmarks
 
     written, missed = prepare_landmarks(args.image_dir, DlibDetector(upsample=args.upsample), args.output,
                                         terminal_bars)
@@ -25,16 +25,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     import torch
-
-    from configs.schema import load_train_config
-    from models.train import Trainer, load_training_data
+    from dicface.configs.schema import load_train_config
+    from dicface.models.train import Trainer, load_training_data
 
     cfg = load_train_config(args.config, {"iterations": args.iterations, "out_dir": args.out_dir})
     last = Path(cfg.out_dir) / "last.pt"
     if last.is_file() and not args.resume:
         raise InputError(f"{last} exists: pass --resume to continue that run, or choose another --out-dir")
     if args.workers or args.address:
-        from models.distributed import ClusterOptions, train_on_ray
+        from dicface.models.distributed import ClusterOptions, train_on_ray
 
         options = ClusterOptions(workers=args.workers or 1, gpus_per_worker=args.gpus_per_worker,
                                  threads_per_worker=args.threads, address=args.address)

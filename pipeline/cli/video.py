@@ -8,12 +8,12 @@ import json
 import sys
 from pathlib import Path
 
-from configs.schema import (
+from dicface.configs.schema import (
     RunConfig,
 )
-from models.atomic import check_writable
-from models.errors import InputError
-from pipeline.cli.common import (
+from dicface.models.atomic import check_writable
+from dicface.models.errors import InputError
+from dicface.pipeline.cli.common import (
     input_problems,
     make_runner,
     pool_usage,
@@ -22,7 +22,7 @@ from pipeline.cli.common import (
     usage_line,
     write_report,
 )
-from pipeline.cli.parser import SPLIT_AUTO_SECONDS
+from dicface.pipeline.cli.parser import SPLIT_AUTO_SECONDS
 
 
 def split_plan(cfg: RunConfig, source: Path | str, out: Path) -> tuple[int, float]:
@@ -30,10 +30,10 @@ def split_plan(cfg: RunConfig, source: Path | str, out: Path) -> tuple[int, floa
     parts cannot run at once or be joined). ``auto`` cuts a long file on Ray into one part per two DIC actors: one
     stream keeps at most two DIC windows in flight, so it already keeps two actors busy (measured on 2 cores: a
     video split in 2 parts ran at 0.93x the whole video with 2 workers per pool)."""
-    from pipeline.io import is_url
-    from pipeline.runtime.build import use_ray
-    from pipeline.runtime.ray_runtime import default_workers
-    from pipeline.segments import SPLITTABLE_SUFFIXES
+    from dicface.pipeline.io import is_url
+    from dicface.pipeline.runtime.build import use_ray
+    from dicface.pipeline.runtime.ray_runtime import default_workers
+    from dicface.pipeline.segments import SPLITTABLE_SUFFIXES
 
     splittable = not is_url(source) and Path(source).is_file() and out.suffix.lower() in SPLITTABLE_SUFFIXES
     split = cfg.runtime.split
@@ -51,7 +51,7 @@ def split_plan(cfg: RunConfig, source: Path | str, out: Path) -> tuple[int, floa
 
 
 def _warn_leftovers(*folders: Path) -> None:
-    from pipeline.job import leftover_temporaries
+    from dicface.pipeline.job import leftover_temporaries
 
     for folder in dict.fromkeys(folders):
         found = leftover_temporaries(folder)
@@ -61,8 +61,8 @@ def _warn_leftovers(*folders: Path) -> None:
 
 
 def cmd_enhance(args: argparse.Namespace) -> int:
-    from pipeline.io import is_url
-    from pipeline.job import check_output, enhance_file, enhance_split, find_videos
+    from dicface.pipeline.io import is_url
+    from dicface.pipeline.job import check_output, enhance_file, enhance_split, find_videos
 
     cfg = run_config(args)  # a wrong setting is reported before any input or output is looked at
     videos = find_videos(args.input)
@@ -101,10 +101,10 @@ def cmd_enhance(args: argparse.Namespace) -> int:
 def _enhance_job(args: argparse.Namespace, cfg: RunConfig, videos: list[Path]) -> int:
     """Many videos into the folder ``-o``; a failing video is reported and the others still run. Exit 1 if any
     failed."""
-    from models.atomic import atomic_output
-    from pipeline.io import WRITABLE_SUFFIXES
-    from pipeline.job import enhance_many
-    from pipeline.runtime.build import use_ray
+    from dicface.models.atomic import atomic_output
+    from dicface.pipeline.io import WRITABLE_SUFFIXES
+    from dicface.pipeline.job import enhance_many
+    from dicface.pipeline.runtime.build import use_ray
 
     if not videos:
         raise InputError(f"{args.input}: no video matches")
@@ -147,9 +147,9 @@ def _enhance_job(args: argparse.Namespace, cfg: RunConfig, videos: list[Path]) -
 
 def _stream_sink(args: argparse.Namespace, info, encode):  # noqa: ANN001, ANN202 -- lazy imports
     """An RTSP server URL, a folder (segments) or a file."""
-    from pipeline.io import VideoSink, is_url
-    from pipeline.job import check_output
-    from pipeline.live import SegmentSink
+    from dicface.pipeline.io import VideoSink, is_url
+    from dicface.pipeline.job import check_output
+    from dicface.pipeline.live import SegmentSink
 
     if is_url(args.output):
         return VideoSink(args.output, info, (), encode)
@@ -166,8 +166,8 @@ def cmd_stream(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from pipeline.io import is_url
-    from pipeline.live import LiveOptions, LiveSource
+    from dicface.pipeline.io import is_url
+    from dicface.pipeline.live import LiveOptions, LiveSource
 
     if not is_url(args.input):
         raise InputError(f"{args.input}: not a stream URL; use 'dicface enhance' for files")
@@ -219,9 +219,9 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_video(args: argparse.Namespace) -> int:
-    from pipeline.detect.regions import ScheduledDetector
-    from pipeline.eval_video import evaluate, report_dict, track_rows, tracks_from_file, write_plot
-    from pipeline.runtime.build import detector_spec
+    from dicface.pipeline.detect.regions import ScheduledDetector
+    from dicface.pipeline.eval_video import evaluate, report_dict, track_rows, tracks_from_file, write_plot
+    from dicface.pipeline.runtime.build import detector_spec
 
     for path in (args.input, args.output):
         if not path.is_file():
@@ -247,7 +247,7 @@ def cmd_eval_video(args: argparse.Namespace) -> int:
         print("warping error: change along the input's motion that the input does not show (Y levels; lower is "
               "steadier); bicubic: the same for a bicubic upscale of the input")
     if args.json:
-        from models.atomic import atomic_output
+        from dicface.models.atomic import atomic_output
 
         with atomic_output(args.json) as tmp:
             tmp.write_text(json.dumps(report_dict(summary, rows) | {"input": str(args.input),

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from models.dlib_files import find_dlib_file
-from pipeline.types import Detection
+from dicface.models.dlib_files import find_dlib_file
+from dicface.pipeline.types import Detection
 
 PREDICTOR_NAME = "shape_predictor_68_face_landmarks.dat"
 PREDICTOR_ENV = "DICFACE_DLIB_PREDICTOR"

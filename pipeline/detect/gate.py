@@ -24,9 +24,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-
-from configs.video import DetectSchedule
-from pipeline.detect.regions import Box, Region, search_region
+from dicface.configs.video import DetectSchedule
+from dicface.pipeline.detect.regions import Box, Region, search_region
 
 BLOCK = 8  # side of the blocks compared, frame pixels (compared at half size)
 HALF_BLOCK = BLOCK // 2

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from models.errors import InputError, InputNotFound
-from models.extras import require
-from pipeline.detect.dlib_backend import DlibLandmarker
-from pipeline.types import Detection
+from dicface.models.errors import InputError, InputNotFound
+from dicface.models.extras import require
+from dicface.pipeline.detect.dlib_backend import DlibLandmarker
+from dicface.pipeline.types import Detection
 
 
 class InsightFaceDetector:

@@ -17,11 +17,10 @@ from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
-
-from configs.video import DetectSchedule
-from pipeline.boxes import iou_matrix
-from pipeline.detect.spec import FaceDetector
-from pipeline.types import Detection
+from dicface.configs.video import DetectSchedule
+from dicface.pipeline.boxes import iou_matrix
+from dicface.pipeline.detect.spec import FaceDetector
+from dicface.pipeline.types import Detection
 
 Box = tuple[float, float, float, float]
 Region = tuple[int, int, int, int]

@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-
-from configs.schema import DETECTORS
-from models.errors import InputError
-from pipeline.types import Detection
+from dicface.configs.schema import DETECTORS
+from dicface.models.errors import InputError
+from dicface.pipeline.types import Detection
 
 
 class FaceDetector(Protocol):
@@ -41,15 +40,15 @@ class DetectorSpec:
             raise InputError("--detector insightface needs --detector-model SCRFD.onnx (insightface ships none)")
 
     def build(self) -> FaceDetector:
-        from pipeline.detect.dlib_backend import DlibDetector, DlibLandmarker
+        from dicface.pipeline.detect.dlib_backend import DlibDetector, DlibLandmarker
 
         landmarker = DlibLandmarker() if self.landmarks else None
         if self.kind == "yunet":
-            from pipeline.detect.yunet import YuNetDetector
+            from dicface.pipeline.detect.yunet import YuNetDetector
 
             return YuNetDetector(upscale=self.scale or 2.0, landmarker=landmarker)
         if self.kind == "insightface":
-            from pipeline.detect.insightface_backend import InsightFaceDetector
+            from dicface.pipeline.detect.insightface_backend import InsightFaceDetector
 
             return InsightFaceDetector(self.model, upscale=self.scale or 1.0, landmarker=landmarker)
         return DlibDetector(upsample=1)

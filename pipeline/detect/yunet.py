@@ -16,10 +16,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from models.errors import InputNotFound
-from pipeline.detect.dlib_backend import DlibLandmarker
-from pipeline.types import Detection
+from dicface.models.errors import InputNotFound
+from dicface.pipeline.detect.dlib_backend import DlibLandmarker
+from dicface.pipeline.types import Detection
 
 YUNET_MODEL = Path(__file__).resolve().parent / "weights" / "face_detection_yunet_2026may.onnx"
 # The enlarged frame is capped at this many pixels (4096 x 4096): a 4K frame is searched at x1, not x2, and an

@@ -16,18 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from configs.schema import RunConfig
-from pipeline.align import Aligner
-from pipeline.blend import Blender
-from pipeline.cuts import CutConfig
-from pipeline.detect.regions import DetectPlan, ScheduledDetector
-from pipeline.detect.spec import DetectorSpec
-from pipeline.runtime.local import LocalRunner
-from pipeline.runtime.sequencer import RunOptions, StreamRunner
+from dicface.configs.schema import RunConfig
+from dicface.pipeline.align import Aligner
+from dicface.pipeline.blend import Blender
+from dicface.pipeline.cuts import CutConfig
+from dicface.pipeline.detect.regions import DetectPlan, ScheduledDetector
+from dicface.pipeline.detect.spec import DetectorSpec
+from dicface.pipeline.runtime.local import LocalRunner
+from dicface.pipeline.runtime.sequencer import RunOptions, StreamRunner
 
 if TYPE_CHECKING:  # torch and Ray are loaded only when a runner needs them
-    from pipeline.enhance import Enhancer
-    from pipeline.runtime.ray_runtime import RayRunner
+    from dicface.pipeline.enhance import Enhancer
+    from dicface.pipeline.runtime.ray_runtime import RayRunner
 
 Log = Callable[[str], None]
 
@@ -63,14 +63,14 @@ def detector_spec(cfg: RunConfig, mode: RunMode | None = None) -> DetectorSpec:
 
 def member_frames(cfg: RunConfig) -> dict[int, int]:
     """Frames each DIC member of a run takes, by input size (read off cards or shapes; no model is built)."""
-    from models.registry import family
+    from dicface.models.registry import family
 
     return {r.config.input_size: r.config.frames for r in family(cfg.model.weights, cfg.model.scale)}
 
 
 def load_dic(cfg: RunConfig, log: Log) -> Enhancer:
     """The DIC family (or one member) of the configuration, seeded as it says."""
-    from pipeline.enhance import load_enhancer
+    from dicface.pipeline.enhance import load_enhancer
 
     enhancer, records = load_enhancer(cfg, cfg.enhance.seed)
     first = next(iter(enhancer.resolvers.values()))
@@ -88,7 +88,7 @@ def local_runner(cfg: RunConfig, mode: RunMode, enhancer: Enhancer | None) -> Lo
 
 def ray_runner(cfg: RunConfig, mode: RunMode, log: Log) -> RayRunner:
     """Detection and DIC on Ray actor pools as the ``runtime`` section says; starts the pools."""
-    from pipeline.runtime.ray_runtime import RayOptions, RayRunner, default_workers
+    from dicface.pipeline.runtime.ray_runtime import RayOptions, RayRunner, default_workers
 
     r = cfg.runtime
     options = RayOptions(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from configs.video import TrackConfig
-from pipeline.align import Aligner
-from pipeline.blend import Blender
-from pipeline.detect.regions import DetectRequest, ScheduledDetector
-from pipeline.detect.spec import FaceDetector
-from pipeline.enhance import Enhancer
-from pipeline.runtime.sequencer import Ready, RunOptions, Sequencer, StreamRunner
-from pipeline.types import Detection, EnhancedFace, FaceCrop
+from dicface.configs.video import TrackConfig
+from dicface.pipeline.align import Aligner
+from dicface.pipeline.blend import Blender
+from dicface.pipeline.detect.regions import DetectRequest, ScheduledDetector
+from dicface.pipeline.detect.spec import FaceDetector
+from dicface.pipeline.enhance import Enhancer
+from dicface.pipeline.runtime.sequencer import Ready, RunOptions, Sequencer, StreamRunner
+from dicface.pipeline.types import Detection, EnhancedFace, FaceCrop
 
 
 class LocalServices:

@@ -25,16 +25,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from configs.schema import RunConfig
-from configs.video import TrackConfig
-from models.errors import DicfaceError, InputError
-from models.extras import require
-from pipeline.align import Aligner
-from pipeline.blend import Blender
-from pipeline.detect.regions import DetectPlan, DetectRequest
-from pipeline.detect.spec import DetectorSpec
-from pipeline.runtime.sequencer import RunOptions, Sequencer, StreamRunner
-from pipeline.types import Detection, EnhancedFace, FaceCrop
+from dicface.configs.schema import RunConfig
+from dicface.configs.video import TrackConfig
+from dicface.models.errors import DicfaceError, InputError
+from dicface.models.extras import require
+from dicface.pipeline.align import Aligner
+from dicface.pipeline.blend import Blender
+from dicface.pipeline.detect.regions import DetectPlan, DetectRequest
+from dicface.pipeline.detect.spec import DetectorSpec
+from dicface.pipeline.runtime.sequencer import RunOptions, Sequencer, StreamRunner
+from dicface.pipeline.types import Detection, EnhancedFace, FaceCrop
 
 T = TypeVar("T")
 ACTOR_RESTARTS = 3  # times Ray restarts a dead actor process
@@ -107,8 +107,7 @@ class EnhancerActor:
 
     def __init__(self, cfg: RunConfig, seed: str, threads: int, max_wait_ms: float) -> None:
         import torch
-
-        from pipeline.enhance import load_enhancer
+        from dicface.pipeline.enhance import load_enhancer
 
         torch.set_num_threads(threads)
         self.enhancer, _ = load_enhancer(cfg, seed)
@@ -298,7 +297,7 @@ class RayRunner(StreamRunner):
         options: RunOptions = RunOptions(),
         ray_options: RayOptions = RayOptions(),
     ) -> None:
-        from models.distributed import connect
+        from dicface.models.distributed import connect
 
         ray = require("ray", "ray", "the Ray runtime")
 

@@ -17,9 +17,8 @@ from collections.abc import Iterator
 from typing import Protocol
 
 import av
-
-from pipeline.io import StreamInfo
-from pipeline.types import Frame
+from dicface.pipeline.io import StreamInfo
+from dicface.pipeline.types import Frame
 
 
 class Source(Protocol):

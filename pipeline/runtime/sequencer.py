@@ -41,23 +41,22 @@ from dataclasses import dataclass, field, replace
 from typing import IO, Generic, Protocol, TypeVar
 
 import numpy as np
-
-from configs.video import FusionConfig, TrackConfig
-from models.faces import HR_SIZE
-from pipeline.align import Aligner, members
-from pipeline.blend import Blender, PasteFace
-from pipeline.cuts import CutConfig, CutDetector
-from pipeline.detect.gate import FULL, ChangeGate, GateDecision
-from pipeline.detect.regions import DetectPlan, DetectRequest, Region
-from pipeline.frame_context import FrameContext
-from pipeline.fusion import TemporalFusion
-from pipeline.io import VideoSink, fit_size, to_8bit
-from pipeline.report import RunReport
-from pipeline.runtime.reader import Source
-from pipeline.runtime.writer import WRITE_QUEUE, BackgroundWriter
-from pipeline.temporal import FaceObservation, TemporalMeter
-from pipeline.track import Tracker
-from pipeline.types import Detection, EnhancedFace, FaceCrop, Frame, TrackState
+from dicface.configs.video import FusionConfig, TrackConfig
+from dicface.models.faces import HR_SIZE
+from dicface.pipeline.align import Aligner, members
+from dicface.pipeline.blend import Blender, PasteFace
+from dicface.pipeline.cuts import CutConfig, CutDetector
+from dicface.pipeline.detect.gate import FULL, ChangeGate, GateDecision
+from dicface.pipeline.detect.regions import DetectPlan, DetectRequest, Region
+from dicface.pipeline.frame_context import FrameContext
+from dicface.pipeline.fusion import TemporalFusion
+from dicface.pipeline.io import VideoSink, fit_size, to_8bit
+from dicface.pipeline.report import RunReport
+from dicface.pipeline.runtime.reader import Source
+from dicface.pipeline.runtime.writer import WRITE_QUEUE, BackgroundWriter
+from dicface.pipeline.temporal import FaceObservation, TemporalMeter
+from dicface.pipeline.track import Tracker
+from dicface.pipeline.types import Detection, EnhancedFace, FaceCrop, Frame, TrackState
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)

@@ -17,8 +17,7 @@ from typing import Protocol
 
 import av
 import numpy as np
-
-from pipeline.types import Frame
+from dicface.pipeline.types import Frame
 
 
 class Sink(Protocol):

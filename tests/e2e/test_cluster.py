@@ -12,10 +12,10 @@ import sys
 
 import numpy as np
 import pytest
+from dicface.pipeline.cli import main
+from dicface.pipeline.examples import make_face_clip
+from dicface.pipeline.quality import read_frames
 
-from pipeline.cli import main
-from pipeline.examples import make_face_clip
-from pipeline.quality import read_frames
 from tests.rtsp import free_port
 
 pytestmark = [pytest.mark.slow,
@@ -57,7 +57,7 @@ def test_job_on_two_nodes_matches_the_in_process_run(cluster, tmp_path):
     assert main(["enhance", str(clip), "-o", str(local), "--runtime", "local", *EXACT]) == 0
     out, report = tmp_path / "cluster.mp4", tmp_path / "report.json"
     run = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "enhance", str(clip), "-o", str(out), "--address", cluster,
+        [sys.executable, "-m", "dicface.pipeline.cli", "enhance", str(clip), "-o", str(out), "--address", cluster,
          "--detect-resources", '{"head": 1}', "--dic-resources", '{"node2": 1}', "--report", str(report),
          *EXACT], env=ENV, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]

@@ -20,9 +20,9 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from dicface.pipeline.cli import main
+from dicface.pipeline.examples import back_and_forth, write_clip
 
-from pipeline.cli import main
-from pipeline.examples import back_and_forth, write_clip
 from tests.clips import make_clip, panning_frames
 
 pytestmark = pytest.mark.slow
@@ -74,7 +74,7 @@ def test_sigterm_mid_run_is_a_clean_stop(tmp_path: Path, tiny_weights: Path, run
     out.parent.mkdir()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     run = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "enhance", str(clip), "-o", str(out), "--tracks", str(tracks),
+        [sys.executable, "-m", "dicface.pipeline.cli", "enhance", str(clip), "-o", str(out), "--tracks", str(tracks),
          "--weights", str(tiny_weights), "--runtime", runtime, "--workers", "1", "--preset", "ultrafast"],
         stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
     _wait_for_encoding(run, out.parent)
@@ -98,8 +98,8 @@ def test_sigterm_mid_run_is_a_clean_stop(tmp_path: Path, tiny_weights: Path, run
 def _enhance(clip: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
     """``dicface enhance`` in a process of its own (SR off: the output path is what is under test)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "enhance", str(clip), "-o", str(out), "--sr", "none", "--runtime",
-         "local", "--preset", "ultrafast", *extra],
+        [sys.executable, "-m", "dicface.pipeline.cli", "enhance", str(clip), "-o", str(out), "--sr", "none",
+         "--runtime", "local", "--preset", "ultrafast", *extra],
         stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=REPO)
 
 
@@ -203,7 +203,7 @@ def test_a_full_disk_is_a_one_line_error_and_leaves_nothing(
         argv = ["enhance", str(clip), "-o", str(tmp_path / "out.mp4"), "--report", str(full_disk / "r.json"),
                 *common]
     else:
-        from models.imageio import write_png
+        from dicface.models.imageio import write_png
 
         faces = tmp_path / "faces"
         faces.mkdir()
@@ -277,7 +277,7 @@ def default_cluster() -> Iterator[tuple[str, bool]]:
 
 def _dicface(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")} | {"PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *argv], env=clean | (env or {}),
+    return subprocess.run([sys.executable, "-m", "dicface.pipeline.cli", *argv], env=clean | (env or {}),
                           capture_output=True, text=True, timeout=300, cwd=REPO, check=False)
 
 
@@ -320,8 +320,7 @@ def test_a_cluster_started_with_rays_defaults_is_reached_with_its_token(
 
 def test_an_embedded_run_starts_its_own_ray(monkeypatch: pytest.MonkeyPatch) -> None:
     import ray
-
-    from models.distributed import connect
+    from dicface.models.distributed import connect
 
     seen: dict[str, object] = {}
     monkeypatch.delenv("RAY_ADDRESS", raising=False)

@@ -11,13 +11,12 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
-from configs.video import DetectSchedule
-from pipeline.detect.dlib_backend import DlibLandmarker
-from pipeline.detect.regions import ScheduledDetector
-from pipeline.detect.yunet import YuNetDetector
-from pipeline.examples import make_face_clip
-from pipeline.track import Tracker
+from dicface.configs.video import DetectSchedule
+from dicface.pipeline.detect.dlib_backend import DlibLandmarker
+from dicface.pipeline.detect.regions import ScheduledDetector
+from dicface.pipeline.detect.yunet import YuNetDetector
+from dicface.pipeline.examples import make_face_clip
+from dicface.pipeline.track import Tracker
 
 pytestmark = pytest.mark.slow
 

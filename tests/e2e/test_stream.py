@@ -16,8 +16,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from dicface.pipeline.examples import face_clip_frames
 
-from pipeline.examples import face_clip_frames
 from tests.rtsp import camera_available, free_port, push, receive, start_camera
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,7 @@ def faces() -> list[np.ndarray]:
 
 
 def dicface_stream(*argv: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "pipeline.cli", "stream", *argv], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "dicface.pipeline.cli", "stream", *argv], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 

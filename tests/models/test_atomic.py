@@ -8,9 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
-
-from models.atomic import AtomicFile, atomic_output
-from models.errors import OutputExists
+from dicface.models.atomic import AtomicFile, atomic_output
+from dicface.models.errors import OutputExists
 
 
 def _hidden(folder: Path) -> list[str]:

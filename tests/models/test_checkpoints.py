@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from dicface.models.checkpoints import load_landmark_branch, load_weights, read_state_dict, save_weights, sha256_file
+from dicface.models.dic import DIC
+from dicface.models.errors import CheckpointError, InputError, InputNotFound, NoWeightsError
+from dicface.models.registry import default_weights, infer_config, list_weights, load_model
 
-from models.checkpoints import load_landmark_branch, load_weights, read_state_dict, save_weights, sha256_file
-from models.dic import DIC
-from models.errors import CheckpointError, InputError, InputNotFound, NoWeightsError
-from models.registry import default_weights, infer_config, list_weights, load_model
 from tests.conftest import TINY
 
 
@@ -126,7 +126,7 @@ def test_registry_cards_and_the_default(tmp_path: Path, tiny_model: DIC) -> None
 
 
 def test_exported_weights_become_the_default(tmp_path: Path, tiny_model: DIC) -> None:
-    from models.registry import export_weights
+    from dicface.models.registry import export_weights
 
     run = tmp_path / "run"
     run.mkdir()
@@ -142,7 +142,7 @@ def test_exported_weights_become_the_default(tmp_path: Path, tiny_model: DIC) ->
 
 
 def test_a_family_has_one_default_member_per_scale(tmp_path: Path) -> None:
-    from models.registry import export_weights, family
+    from dicface.models.registry import export_weights, family
 
     folder = tmp_path / "weights"
     for scale in (8, 4, 2):
@@ -176,7 +176,7 @@ def test_landmark_branch_from_a_bare_file_or_a_whole_checkpoint(tmp_path: Path, 
 
 
 def test_a_further_training_stage_is_added_to_the_card(tmp_path: Path, tiny_model: DIC) -> None:
-    from models.registry import export_weights
+    from dicface.models.registry import export_weights
 
     torch.save(tiny_model.state_dict(), tmp_path / "w.pt")
     folder = tmp_path / "weights"
@@ -195,7 +195,7 @@ def test_a_further_training_stage_is_added_to_the_card(tmp_path: Path, tiny_mode
 def test_fidelity_blends_a_member_with_its_natural_twin(tmp_path: Path) -> None:
     """fidelity 1: the faithful member; 0: its natural-detail twin; between: every tensor blended (network
     interpolation). A member without a twin, or a weights file, is loaded as it is."""
-    from models.registry import export_weights, family, load_model
+    from dicface.models.registry import export_weights, family, load_model
 
     folder = tmp_path / "weights"
     states = {}

@@ -7,14 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from models.checkpoints import sha256_file
-from models.evaluate import evaluate_faces
-from models.faces import denormalise, normalise_frames, still_frames
-from models.heatmaps import decode_landmarks
-from models.imageio import list_images, read_rgb
-from models.inference import FaceSuperResolver
-from models.registry import default_weights, family, load_model
+from dicface.models.checkpoints import sha256_file
+from dicface.models.evaluate import evaluate_faces
+from dicface.models.faces import denormalise, normalise_frames, still_frames
+from dicface.models.heatmaps import decode_landmarks
+from dicface.models.imageio import list_images, read_rgb
+from dicface.models.inference import FaceSuperResolver
+from dicface.models.registry import default_weights, family, load_model
 
 MEMBERS = {r.config.scale: r for r in family()}
 # dB over bicubic on 40 CelebA test faces, well below each member's measured gain on 1,000 (see their cards)
@@ -54,7 +53,7 @@ def test_each_member_beats_bicubic_on_celeba_test_faces(celeba_test_dir: Path, s
 def test_the_x4_member_has_a_natural_twin_that_fidelity_blends_in() -> None:
     """The shipped natural-detail twin: intact, same configuration, never a default; --fidelity 0 loads it and
     0.5 sits between (network interpolation)."""
-    from models.registry import natural_twin
+    from dicface.models.registry import natural_twin
 
     twin = natural_twin(MEMBERS[4])
     assert twin is not None and twin.natural_of == "dicface-x4" and not twin.default

@@ -6,10 +6,9 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-
-from configs.model import DegradationConfig
-from models.degrade import degrade, degrade_frames, h264, h264_clip, jpeg, shift_pair
-from models.faces import resize_bicubic
+from dicface.configs.model import DegradationConfig
+from dicface.models.degrade import degrade, degrade_frames, h264, h264_clip, jpeg, shift_pair
+from dicface.models.faces import resize_bicubic
 
 VIDEO = DegradationConfig(mode="video", clean_fraction=0.0, blur_prob=1.0, noise_prob=1.0, jpeg_prob=1.0)
 
@@ -74,7 +73,7 @@ def test_video_mode_codes_with_h264_when_asked(face: tuple[np.ndarray, np.ndarra
 
 
 def test_batches_follow_the_member_size_and_the_degradation(face: tuple[np.ndarray, np.ndarray]) -> None:
-    from models.data import FacePairs
+    from dicface.models.data import FacePairs
 
     hr, points = face
     pairs = FacePairs(hr[None], points[None].repeat(68 // len(points) + 1, 1)[:, :68], ("a",))

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from dicface.configs.model import DICConfig
+from dicface.models.dic import DIC
 
-from configs.model import DICConfig
-from models.dic import DIC
 from tests.conftest import TINY
 from tests.golden import deterministic_state_dict, golden_input
 
@@ -113,7 +113,7 @@ def test_wrong_input_size_is_a_clear_error(tiny_model: DIC) -> None:
 def test_every_member_maps_its_input_to_128_px_at_the_same_feature_size(scale: int) -> None:
     from dataclasses import replace
 
-    from models.registry import infer_config
+    from dicface.models.registry import infer_config
 
     cfg = replace(TINY, scale=scale)
     model = DIC(cfg).eval()
@@ -132,8 +132,7 @@ def test_a_member_initialised_from_another_starts_as_it_on_a_box_downscaled_inpu
     from dataclasses import replace
 
     import torch.nn.functional as F
-
-    from models.checkpoints import load_from_member
+    from dicface.models.checkpoints import load_from_member
 
     torch.manual_seed(0)
     x8 = DIC(TINY).eval()
@@ -155,8 +154,8 @@ def test_a_multi_frame_member_starts_as_its_single_frame_member_and_its_shapes_n
     from; the state dict's conv_in width names the scale and the frame count."""
     from dataclasses import replace
 
-    from models.checkpoints import load_from_member
-    from models.registry import infer_config
+    from dicface.models.checkpoints import load_from_member
+    from dicface.models.registry import infer_config
 
     torch.manual_seed(0)
     single = DIC(replace(TINY, scale=scale)).eval()
@@ -178,8 +177,8 @@ def test_a_member_with_more_groups_starts_as_the_member_it_came_from(tmp_path: P
     """The extra back-projection groups are read through zero kernels: same output, then they train."""
     from dataclasses import replace
 
-    from models.checkpoints import load_from_member
-    from models.registry import infer_config
+    from dicface.models.checkpoints import load_from_member
+    from dicface.models.registry import infer_config
 
     torch.manual_seed(0)
     source = DIC(replace(TINY, scale=4, frames=3)).eval()

@@ -3,8 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from models.heatmaps import COMPONENT_GROUPS_68, decode_landmarks, merge_to_five, render_heatmaps
+from dicface.models.heatmaps import COMPONENT_GROUPS_68, decode_landmarks, merge_to_five, render_heatmaps
 
 
 def test_render_is_a_unit_gaussian_at_quarter_scale() -> None:

@@ -6,12 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from configs.model import InferenceOptions
-from models.dic import DIC
-from models.errors import InputError
-from models.inference import FaceSuperResolver, cpu_has_bf16, cpu_summary, resolve_backend, resolve_precision
-from models.openvino_net import network_key
+from dicface.configs.model import InferenceOptions
+from dicface.models.dic import DIC
+from dicface.models.errors import InputError
+from dicface.models.inference import FaceSuperResolver, cpu_has_bf16, cpu_summary, resolve_backend, resolve_precision
+from dicface.models.openvino_net import network_key
 
 BACKENDS = ("torch", "openvino")
 
@@ -54,9 +53,9 @@ def test_seed_heatmaps_pass_through(tiny_model: DIC, backend: str) -> None:
 def test_auto_precision_is_bf16_only_where_the_cpu_computes_it(monkeypatch: pytest.MonkeyPatch) -> None:
     cpu = torch.device("cpu")
     assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
-    monkeypatch.setattr("models.inference.cpu_has_bf16", lambda: True)
+    monkeypatch.setattr("dicface.models.inference.cpu_has_bf16", lambda: True)
     assert resolve_precision("auto", cpu) == "bf16"
-    monkeypatch.setattr("models.inference.cpu_has_bf16", lambda: False)
+    monkeypatch.setattr("dicface.models.inference.cpu_has_bf16", lambda: False)
     assert resolve_precision("auto", cpu) == "fp32"
     assert FaceSuperResolver(DIC(), InferenceOptions(fast=False, precision="bf16")).precision == "fp32"
 
@@ -64,7 +63,7 @@ def test_auto_precision_is_bf16_only_where_the_cpu_computes_it(monkeypatch: pyte
 def test_an_isa_limit_below_bf16_rules_native_bf16_out(monkeypatch: pytest.MonkeyPatch) -> None:
     """``ONEDNN_MAX_CPU_ISA=AVX2`` stands in for an older CPU: bf16 would be emulated there (20x slower)."""
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
-    monkeypatch.setattr("models.inference.cpu_has_amx", lambda: False)
+    monkeypatch.setattr("dicface.models.inference.cpu_has_amx", lambda: False)
     monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
     assert not cpu_has_bf16() and "no native bf16" in cpu_summary() and "ONEDNN_MAX_CPU_ISA=AVX2" in cpu_summary()
@@ -90,10 +89,11 @@ def test_auto_backend_is_openvino_for_the_cpu_fast_path_only(
     tiny_model: DIC, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cpu = torch.device("cpu")
-    monkeypatch.setattr("models.inference.cpu_has_bf16", lambda: True)
+    monkeypatch.setattr("dicface.models.inference.cpu_has_bf16", lambda: True)
     assert resolve_backend(InferenceOptions(), cpu, "fp32") == "openvino"
     assert resolve_backend(InferenceOptions(), cpu, "bf16") == "openvino"
-    monkeypatch.setattr("models.inference.cpu_has_bf16", lambda: False)  # OpenVINO cannot emulate bf16: torch does
+    # OpenVINO cannot emulate bf16: torch does
+    monkeypatch.setattr("dicface.models.inference.cpu_has_bf16", lambda: False)
     assert resolve_backend(InferenceOptions(), cpu, "bf16") == "torch"
     with pytest.raises(InputError, match="natively"):
         resolve_backend(InferenceOptions(backend="openvino"), cpu, "bf16")
@@ -108,7 +108,7 @@ def test_auto_backend_is_openvino_for_the_cpu_fast_path_only(
 
 
 def test_openvino_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("models.inference.openvino_available", lambda: False)
+    monkeypatch.setattr("dicface.models.inference.openvino_available", lambda: False)
     cpu = torch.device("cpu")
     assert resolve_backend(InferenceOptions(), cpu, "fp32") == "torch"
     with pytest.raises(InputError, match="pip install openvino"):

@@ -4,9 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from dicface.models.metrics import landmark_nme, psnr_y, rgb_to_y, ssim_y
 from skimage.metrics import structural_similarity
-
-from models.metrics import landmark_nme, psnr_y, rgb_to_y, ssim_y
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +54,8 @@ def test_metrics_refuse_mismatched_shapes(pair: tuple[np.ndarray, np.ndarray]) -
 
 
 def test_fine_detail_and_gmsd_rank_blur_as_a_viewer_would(real_faces: list[np.ndarray]) -> None:
-    from models.faces import resize_bicubic
-    from models.metrics import fine_detail, gmsd
+    from dicface.models.faces import resize_bicubic
+    from dicface.models.metrics import fine_detail, gmsd
 
     face = resize_bicubic(real_faces[0], 128)
     softer = resize_bicubic(resize_bicubic(face, 64), 128)
@@ -66,9 +65,9 @@ def test_fine_detail_and_gmsd_rank_blur_as_a_viewer_would(real_faces: list[np.nd
 
 
 def test_identity_distance_tells_a_blurred_face_from_another_person(real_faces: list[np.ndarray]) -> None:
-    from models.faces import resize_bicubic
-    from models.identity import FaceIdentity
-    from pipeline.detect.dlib_backend import DlibDetector
+    from dicface.models.faces import resize_bicubic
+    from dicface.models.identity import FaceIdentity
+    from dicface.pipeline.detect.dlib_backend import DlibDetector
 
     face = resize_bicubic(real_faces[0], 128)  # the astronaut
     points = DlibDetector(upsample=1)(face)[0].landmarks

@@ -10,23 +10,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from dicface.configs.model import TrainConfig
+from dicface.models.data import FLIP_68, FacePairs, read_landmarks
+from dicface.models.errors import InputError
+from dicface.models.faces import resize_bicubic
+from dicface.models.heatmaps import decode_landmarks
+from dicface.models.imageio import write_png
+from dicface.models.train import Trainer, heatmap_loss, set_hg_trainable
 
-from configs.model import TrainConfig
-from models.data import FLIP_68, FacePairs, read_landmarks
-from models.errors import InputError
-from models.faces import resize_bicubic
-from models.heatmaps import decode_landmarks
-from models.imageio import write_png
-from models.train import Trainer, heatmap_loss, set_hg_trainable
 from tests.conftest import TINY
 
 
 @pytest.fixture(scope="module")
 def photo_set(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Two real face photos (the astronaut and its mirror image) and their dlib landmarks."""
+    from dicface.pipeline.detect.dlib_backend import DlibDetector
     from skimage import data
-
-    from pipeline.detect.dlib_backend import DlibDetector
 
     folder = tmp_path_factory.mktemp("photos")
     photo = np.ascontiguousarray(data.astronaut()[0:260, 100:360])
@@ -161,7 +160,7 @@ def test_config_errors_are_input_errors(photo_set: tuple[Path, Path], tmp_path: 
 @pytest.mark.slow
 def test_ray_train_with_two_cpu_workers_makes_the_same_steps(photo_set: tuple[Path, Path], tmp_path: Path) -> None:
     ray = pytest.importorskip("ray")
-    from models.distributed import ClusterOptions, train_on_ray
+    from dicface.models.distributed import ClusterOptions, train_on_ray
 
     cfg = _config(*photo_set, tmp_path / "ray", iterations=3, val_every=3, log_every=1, flip=False)
     try:
@@ -185,7 +184,7 @@ def test_ray_train_with_two_cpu_workers_makes_the_same_steps(photo_set: tuple[Pa
 def test_dicgan_stage_trains_the_discriminator_after_pixel_init(
     photo_set: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    from models.gan import LightCNN
+    from dicface.models.gan import LightCNN
 
     features = tmp_path / "lightcnn.pt"
     torch.save(LightCNN().state_dict(), features)  # stands in for face-recognition weights
@@ -213,7 +212,7 @@ def test_patch_discriminator_with_feature_matching_trains_and_keeps_the_latest_s
     """The natural-detail recipe that needs no downloaded network: hinge loss against a spectral-norm patch
     discriminator and feature matching on its features; validation logs the SR faces' detail, and best.pt is the
     latest validated state (PSNR is not what the stage maximises)."""
-    from models.gan import PatchDiscriminator
+    from dicface.models.gan import PatchDiscriminator
 
     data = FacePairs.from_folder(*photo_set)
     cfg = _config(*photo_set, tmp_path / "gan", stage="dicgan", discriminator="patch", feature_weight=0.0,

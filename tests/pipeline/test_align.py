@@ -5,11 +5,10 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-
-from configs.video import AlignConfig
-from models.faces import from_crop_coords, square_box
-from pipeline.align import Aligner, members, route
-from pipeline.types import Frame, TrackState
+from dicface.configs.video import AlignConfig
+from dicface.models.faces import from_crop_coords, square_box
+from dicface.pipeline.align import Aligner, members, route
+from dicface.pipeline.types import Frame, TrackState
 
 SHAPE = np.stack([np.cos(np.linspace(0, 6, 68)), np.sin(np.linspace(0, 6, 68))], axis=1).astype(np.float32)
 

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from configs.video import BlendConfig
-from pipeline.blend import Blender, PasteFace, feather_mask
+from dicface.configs.video import BlendConfig
+from dicface.pipeline.blend import Blender, PasteFace, feather_mask
 
 BOX = (40.3, 30.6, 72.3, 62.6)  # a 32-px face box, sub-pixel position
 

@@ -6,10 +6,9 @@ import contextlib
 from dataclasses import replace
 
 import pytest
-
-from configs.schema import EnhanceConfig, RunConfig, RuntimeConfig
-from pipeline.runtime.build import RunMode, build_runner, run_options, use_ray
-from pipeline.runtime.local import LocalRunner
+from dicface.configs.schema import EnhanceConfig, RunConfig, RuntimeConfig
+from dicface.pipeline.runtime.build import RunMode, build_runner, run_options, use_ray
+from dicface.pipeline.runtime.local import LocalRunner
 
 
 @pytest.mark.parametrize(("runtime", "address", "env", "many", "expected"), [

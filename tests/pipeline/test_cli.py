@@ -9,10 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dicface.models.imageio import write_png
+from dicface.pipeline.cli import main
 from PIL import Image
-
-from models.imageio import write_png
-from pipeline.cli import main
 
 
 @pytest.fixture
@@ -25,10 +24,10 @@ def face_dir(tmp_path: Path, real_faces: list[np.ndarray]) -> Path:
 
 
 def test_help_lists_and_explains_every_subcommand() -> None:
-    from pipeline.cli import COMMANDS
+    from dicface.pipeline.cli import COMMANDS
 
     def help_text(*argv: str) -> str:
-        return subprocess.run([sys.executable, "-m", "pipeline.cli", *argv, "--help"], capture_output=True,
+        return subprocess.run([sys.executable, "-m", "dicface.pipeline.cli", *argv, "--help"], capture_output=True,
                               text=True, check=True).stdout
 
     top = help_text()
@@ -80,7 +79,7 @@ def test_eval_through_a_codec_degrades_both_methods_from_the_same_lr(
 
 
 def test_eval_on_lr_hr_pairs(face_dir: Path, tmp_path: Path, tiny_weights: Path) -> None:
-    from models.faces import hr_and_lr
+    from dicface.models.faces import hr_and_lr
 
     lr_dir = tmp_path / "lr"
     lr_dir.mkdir()
@@ -99,7 +98,7 @@ def test_eval_on_lr_hr_pairs(face_dir: Path, tmp_path: Path, tiny_weights: Path)
 def test_eval_with_landmarks_scores_nme_and_seeding(
     tmp_path: Path, tiny_weights: Path, real_faces: list[np.ndarray], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pipeline.detect.dlib_backend import DlibDetector
+    from dicface.pipeline.detect.dlib_backend import DlibDetector
 
     folder = tmp_path / "hr"
     folder.mkdir()
@@ -143,7 +142,7 @@ def test_bench_model_reports_every_path(tiny_weights: Path, capsys: pytest.Captu
     assert "(torch, fp32, channels-last)" in lines[1] and "(openvino, fp32)" in lines[2]
     assert lines[0].split()[-6] == "1.00x"  # each path's speed over the plain path's
     assert all(float(line.split()[-1]) < 1e-3 for line in lines)  # fp32: the same faces on every path
-    from models.inference import cpu_summary
+    from dicface.models.inference import cpu_summary
 
     assert f"({cpu_summary()})" in out  # figures name the CPU, its ISA, native bf16 and AMX
 
@@ -175,8 +174,7 @@ def test_errors_are_one_line_with_documented_exit_codes(
 def test_missing_default_weights_say_what_to_do(
     face_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import models.registry as registry
-
+    import dicface.models.registry as registry
     monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path / "empty")
     assert main(["sr", str(face_dir), "-o", str(tmp_path / "o")]) == 3
     assert "no default x8 DIC weights are installed" in capsys.readouterr().err
@@ -201,9 +199,9 @@ def test_unreadable_input_is_named_and_leaves_no_partial_files(
 ])
 def test_split_auto_cuts_long_files_for_many_dic_actors(tmp_path: Path, flags: list[str],
                                                         expected: tuple[int, float]) -> None:
-    from pipeline.cli import build_parser
-    from pipeline.cli.common import run_config
-    from pipeline.cli.video import split_plan
+    from dicface.pipeline.cli import build_parser
+    from dicface.pipeline.cli.common import run_config
+    from dicface.pipeline.cli.video import split_plan
 
     video = tmp_path / "in.mp4"
     video.write_bytes(b"")
@@ -214,14 +212,14 @@ def test_split_auto_cuts_long_files_for_many_dic_actors(tmp_path: Path, flags: l
 def test_export_weights_files_each_eval_table_under_its_key(
     face_dir: Path, tmp_path: Path, tiny_weights: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import models.registry
+    from dicface.models import registry
 
     report = tmp_path / "eval.json"
     assert main(["eval", str(face_dir), "--weights", str(tiny_weights), "--json", str(report)]) == 0
     seen = {}
-    monkeypatch.setattr(models.registry, "export_weights",
-                        lambda *args, **kwargs: seen.update(kwargs) or models.registry.WeightsRecord.from_card(
-                            next(models.registry.WEIGHTS_DIR.glob("*.json"))))
+    monkeypatch.setattr(registry, "export_weights",
+                        lambda *args, **kwargs: seen.update(kwargs) or registry.WeightsRecord.from_card(
+                            next(registry.WEIGHTS_DIR.glob("*.json"))))
     assert main(["export-weights", str(tiny_weights), "--name", "m", "--metrics", f"faces_4={report}",
                  "--note", "a note", "--what", "a stage", "--iterations", "5", "--append-stage"]) == 0
     rows = json.loads(report.read_text())["results"]
@@ -233,7 +231,7 @@ def test_export_weights_files_each_eval_table_under_its_key(
 def test_export_weights_installs_into_the_users_folder_searched_first(
     tmp_path: Path, tiny_weights: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from models.registry import WEIGHTS_DIR, default_weights, family, list_weights
+    from dicface.models.registry import WEIGHTS_DIR, default_weights, family, list_weights
 
     shipped = sorted(p.name for p in WEIGHTS_DIR.iterdir())
     monkeypatch.setenv("DICFACE_WEIGHTS_DIR", str(tmp_path / "mine"))

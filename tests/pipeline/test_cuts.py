@@ -5,17 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
-from pipeline.align import Aligner
-from pipeline.blend import Blender
-from pipeline.cuts import CutConfig, CutDetector
-from pipeline.detect.regions import ScheduledDetector
-from pipeline.detect.spec import DetectorSpec
-from pipeline.examples import face_clip_frames, write_clip
-from pipeline.job import enhance_file
-from pipeline.runtime.local import LocalRunner
-from pipeline.runtime.sequencer import RunOptions
+from dicface.configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
+from dicface.pipeline.align import Aligner
+from dicface.pipeline.blend import Blender
+from dicface.pipeline.cuts import CutConfig, CutDetector
+from dicface.pipeline.detect.regions import ScheduledDetector
+from dicface.pipeline.detect.spec import DetectorSpec
+from dicface.pipeline.examples import face_clip_frames, write_clip
+from dicface.pipeline.job import enhance_file
+from dicface.pipeline.runtime.local import LocalRunner
+from dicface.pipeline.runtime.sequencer import RunOptions
 
 
 def _two_shots(count: int) -> list[np.ndarray]:

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from models.faces import resize_bicubic
-from pipeline.detect.dlib_backend import DlibDetector, DlibLandmarker
-from pipeline.detect.yunet import YUNET_MODEL, YuNetDetector
+from dicface.models.faces import resize_bicubic
+from dicface.pipeline.detect.dlib_backend import DlibDetector, DlibLandmarker
+from dicface.pipeline.detect.yunet import YUNET_MODEL, YuNetDetector
 
 SHARED_TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata"
 FACE_WIDTHS = ((60, 28), (300, 36), (500, 20))  # (x, width): the astronaut's face at three small sizes
@@ -60,7 +59,7 @@ def test_dlib_hog_misses_small_faces(small_faces_frame: np.ndarray) -> None:
 
 
 def test_shipped_yunet_is_the_mit_model() -> None:
-    from models.checkpoints import sha256_file
+    from dicface.models.checkpoints import sha256_file
 
     assert sha256_file(YUNET_MODEL) == "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"
     assert "MIT License" in (YUNET_MODEL.parent / "LICENSE-yunet.txt").read_text()
@@ -68,7 +67,7 @@ def test_shipped_yunet_is_the_mit_model() -> None:
 
 @pytest.mark.parametrize("name", ["scrfd_2.5g_kps.onnx", "scrfd_500m_bnkps.onnx"])
 def test_insightface_scrfd_backend(small_faces_frame: np.ndarray, name: str) -> None:
-    from pipeline.detect.insightface_backend import InsightFaceDetector
+    from dicface.pipeline.detect.insightface_backend import InsightFaceDetector
 
     path = SHARED_TESTDATA / name
     if not path.is_file():
@@ -80,8 +79,8 @@ def test_insightface_scrfd_backend(small_faces_frame: np.ndarray, name: str) -> 
 
 
 def test_insightface_refuses_a_non_detector(tmp_path: Path) -> None:
-    from models.errors import InputError
-    from pipeline.detect.insightface_backend import InsightFaceDetector
+    from dicface.models.errors import InputError
+    from dicface.pipeline.detect.insightface_backend import InsightFaceDetector
 
     bogus = tmp_path / "model.onnx"
     bogus.write_bytes(b"not onnx")

@@ -13,18 +13,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
-from models.faces import HR_SIZE, from_crop_coords
-from pipeline.align import Aligner
-from pipeline.blend import Blender
-from pipeline.detect.regions import ScheduledDetector
-from pipeline.detect.spec import DetectorSpec
-from pipeline.examples import make_face_clip
-from pipeline.job import enhance_file
-from pipeline.runtime.local import LocalServices
-from pipeline.runtime.sequencer import Ready, RunOptions, Sequencer, StreamRunner
-from pipeline.types import EnhancedFace, FaceCrop
+from dicface.configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
+from dicface.models.faces import HR_SIZE, from_crop_coords
+from dicface.pipeline.align import Aligner
+from dicface.pipeline.blend import Blender
+from dicface.pipeline.detect.regions import ScheduledDetector
+from dicface.pipeline.detect.spec import DetectorSpec
+from dicface.pipeline.examples import make_face_clip
+from dicface.pipeline.job import enhance_file
+from dicface.pipeline.runtime.local import LocalServices
+from dicface.pipeline.runtime.sequencer import Ready, RunOptions, Sequencer, StreamRunner
+from dicface.pipeline.types import EnhancedFace, FaceCrop
 
 pytestmark = pytest.mark.slow
 FRAMES = 32

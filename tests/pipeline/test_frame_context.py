@@ -6,11 +6,10 @@ from dataclasses import replace
 
 import cv2
 import numpy as np
-
-from models.faces import HR_SIZE, resize_bicubic
-from pipeline.examples import astronaut_faces
-from pipeline.frame_context import FrameContext
-from pipeline.types import FaceCrop
+from dicface.models.faces import HR_SIZE, resize_bicubic
+from dicface.pipeline.examples import astronaut_faces
+from dicface.pipeline.frame_context import FrameContext
+from dicface.pipeline.types import FaceCrop
 
 SEED = np.stack(np.meshgrid(np.linspace(30, 98, 17), np.linspace(40, 100, 4)), -1).reshape(-1, 2)[:68]
 HEAD = resize_bicubic(astronaut_faces()[0].head, HR_SIZE)

@@ -7,13 +7,12 @@ from dataclasses import replace
 import cv2
 import numpy as np
 import pytest
-
-from configs.video import FusionConfig
-from models.faces import HR_SIZE, resize_bicubic
-from pipeline import fusion as fusion_module
-from pipeline.examples import astronaut_faces
-from pipeline.fusion import Y_WEIGHTS, TemporalFusion, register
-from pipeline.types import EnhancedFace
+from dicface.configs.video import FusionConfig
+from dicface.models.faces import HR_SIZE, resize_bicubic
+from dicface.pipeline import fusion as fusion_module
+from dicface.pipeline.examples import astronaut_faces
+from dicface.pipeline.fusion import Y_WEIGHTS, TemporalFusion, register
+from dicface.pipeline.types import EnhancedFace
 
 SEED = np.stack(np.meshgrid(np.linspace(30, 98, 17), np.linspace(40, 100, 4)), -1).reshape(-1, 2)[:68]
 

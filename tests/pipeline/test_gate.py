@@ -7,17 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
-from pipeline.align import Aligner
-from pipeline.blend import Blender
-from pipeline.detect.gate import BLOCK, FULL, ChangeGate, changed_blocks, grey
-from pipeline.detect.regions import ScheduledDetector
-from pipeline.detect.spec import DetectorSpec
-from pipeline.examples import Arrival, arrivals_clip_frames, write_clip
-from pipeline.job import enhance_file
-from pipeline.runtime.local import LocalRunner
-from pipeline.runtime.sequencer import RunOptions
+from dicface.configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
+from dicface.pipeline.align import Aligner
+from dicface.pipeline.blend import Blender
+from dicface.pipeline.detect.gate import BLOCK, FULL, ChangeGate, changed_blocks, grey
+from dicface.pipeline.detect.regions import ScheduledDetector
+from dicface.pipeline.detect.spec import DetectorSpec
+from dicface.pipeline.examples import Arrival, arrivals_clip_frames, write_clip
+from dicface.pipeline.job import enhance_file
+from dicface.pipeline.runtime.local import LocalRunner
+from dicface.pipeline.runtime.sequencer import RunOptions
 
 SCHEDULE = DetectSchedule(every=5, max_skip=5)
 # Faces of 16-64 px: there from the start, appearing mid-shot, entering past the edge, crossing another one,

@@ -8,12 +8,20 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from dicface.configs.video import EncodeOptions
+from dicface.models.errors import InputError, InputNotFound
+from dicface.models.imageio import write_png
+from dicface.pipeline.io import (
+    EXACT_CONVERSION,
+    FileSource,
+    HdrMetadata,
+    ImageFolderSource,
+    StreamInfo,
+    VideoSink,
+    open_source,
+)
+from dicface.pipeline.types import Frame
 
-from configs.video import EncodeOptions
-from models.errors import InputError, InputNotFound
-from models.imageio import write_png
-from pipeline.io import EXACT_CONVERSION, FileSource, HdrMetadata, ImageFolderSource, StreamInfo, VideoSink, open_source
-from pipeline.types import Frame
 from tests.clips import make_clip, make_two_angle_clip
 
 
@@ -186,7 +194,7 @@ def test_colour_tags_matrix_range_and_bit_depth_come_through(tmp_path: Path, nam
 
 
 def test_untagged_video_follows_ffmpegs_convention_by_height(tmp_path: Path) -> None:
-    from pipeline.io import ColorTags
+    from dicface.pipeline.io import ColorTags
 
     assert ColorTags().resolved(720).matrix == 1 and ColorTags().resolved(576).matrix == 6
     assert ColorTags(pix_fmt="yuvj420p").resolved(480).range == 2 and ColorTags().resolved(480).range == 1
@@ -267,14 +275,14 @@ def _ten_bit_planes(path: Path) -> np.ndarray:
 
 
 def test_a_10_bit_input_is_not_rounded_to_8_bits_outside_the_faces(tmp_path: Path) -> None:
-    from configs.video import AlignConfig, DetectSchedule, TrackConfig
-    from pipeline.align import Aligner
-    from pipeline.blend import Blender
-    from pipeline.detect.regions import ScheduledDetector
-    from pipeline.detect.spec import DetectorSpec
-    from pipeline.job import enhance_file
-    from pipeline.runtime.local import LocalRunner
-    from pipeline.runtime.sequencer import RunOptions
+    from dicface.configs.video import AlignConfig, DetectSchedule, TrackConfig
+    from dicface.pipeline.align import Aligner
+    from dicface.pipeline.blend import Blender
+    from dicface.pipeline.detect.regions import ScheduledDetector
+    from dicface.pipeline.detect.spec import DetectorSpec
+    from dicface.pipeline.job import enhance_file
+    from dicface.pipeline.runtime.local import LocalRunner
+    from dicface.pipeline.runtime.sequencer import RunOptions
 
     src = tmp_path / "in.mkv"
     ramp = np.linspace(64, 940, 128 * 96).reshape(96, 128).astype(np.uint16)  # every 10-bit code, not 8-bit ones
@@ -301,7 +309,7 @@ def test_a_10_bit_input_is_not_rounded_to_8_bits_outside_the_faces(tmp_path: Pat
 
 
 def test_faces_are_pasted_into_a_deep_frame_at_its_precision() -> None:
-    from pipeline.blend import Blender, PasteFace
+    from dicface.pipeline.blend import Blender, PasteFace
 
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (40, 60, 3), np.uint8)
@@ -381,7 +389,7 @@ def test_a_stream_the_container_cannot_hold_is_named(tmp_path: Path) -> None:
 
 
 def test_a_folder_of_segments_counts_what_it_repaired(tmp_path: Path) -> None:
-    from pipeline.live import SegmentSink
+    from dicface.pipeline.live import SegmentSink
 
     info = StreamInfo(64, 48, Fraction(25), Fraction(1, 25), 0, None, False)
     image = np.zeros((48, 64, 3), np.uint8)

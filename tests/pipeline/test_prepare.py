@@ -4,9 +4,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-
-from models.imageio import write_png
-from pipeline.cli import main
+from dicface.models.imageio import write_png
+from dicface.pipeline.cli import main
 
 
 def test_prepare_data_writes_68_points_per_face_and_reports_misses(

@@ -7,11 +7,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-from models.errors import InputError
-from models.imageio import write_png
-from pipeline.examples import face_clip_frames, folder_faces
-from pipeline.quality import face_regions, score_video
+from dicface.models.errors import InputError
+from dicface.models.imageio import write_png
+from dicface.pipeline.examples import face_clip_frames, folder_faces
+from dicface.pipeline.quality import face_regions, score_video
 
 
 def test_scores_are_perfect_for_the_truth_and_worse_for_a_blurred_or_shaking_copy() -> None:
@@ -37,8 +36,8 @@ def test_face_regions_are_clipped_to_the_frame() -> None:
 def test_the_ground_truth_render_lies_exactly_on_the_input() -> None:
     """The xK render, scaled down by K, is best aligned with the 1x frame at zero shift: a truth that is off by a
     fraction of a pixel favours blurry methods over sharp ones (it hid DIC's gain on the video path)."""
-    from models.faces import resize_bicubic
-    from models.metrics import psnr_y
+    from dicface.models.faces import resize_bicubic
+    from dicface.models.metrics import psnr_y
 
     low, landmarks = face_clip_frames(2, 320, 180, (40, 30))
     x1, y1, x2, y2 = face_regions(landmarks, (180, 320))[1, 0]

@@ -22,26 +22,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from configs.model import InferenceOptions
-from configs.schema import RunConfig
-from configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
-from pipeline.align import Aligner
-from pipeline.blend import Blender
-from pipeline.detect.regions import DetectPlan, ScheduledDetector
-from pipeline.detect.spec import DetectorSpec
-from pipeline.enhance import load_enhancer
-from pipeline.examples import back_and_forth, face_clip_frames, make_face_clip, write_clip
-from pipeline.io import FileSource, VideoSink
-from pipeline.job import enhance_file, enhance_many, enhance_split
-from pipeline.quality import read_frames
-from pipeline.report import RunReport
-from pipeline.runtime.local import LocalRunner
-from pipeline.runtime.ray_runtime import RayOptions, RayRunner
-from pipeline.runtime.sequencer import RunOptions, frames_held
-from pipeline.runtime.writer import WRITE_QUEUE
-from pipeline.segments import OVERLAP_FRAMES
-from pipeline.types import Frame
+from dicface.configs.model import InferenceOptions
+from dicface.configs.schema import RunConfig
+from dicface.configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
+from dicface.pipeline.align import Aligner
+from dicface.pipeline.blend import Blender
+from dicface.pipeline.detect.regions import DetectPlan, ScheduledDetector
+from dicface.pipeline.detect.spec import DetectorSpec
+from dicface.pipeline.enhance import load_enhancer
+from dicface.pipeline.examples import back_and_forth, face_clip_frames, make_face_clip, write_clip
+from dicface.pipeline.io import FileSource, VideoSink
+from dicface.pipeline.job import enhance_file, enhance_many, enhance_split
+from dicface.pipeline.quality import read_frames
+from dicface.pipeline.report import RunReport
+from dicface.pipeline.runtime.local import LocalRunner
+from dicface.pipeline.runtime.ray_runtime import RayOptions, RayRunner
+from dicface.pipeline.runtime.sequencer import RunOptions, frames_held
+from dicface.pipeline.runtime.writer import WRITE_QUEUE
+from dicface.pipeline.segments import OVERLAP_FRAMES
+from dicface.pipeline.types import Frame
 
 ray = pytest.importorskip("ray")
 LOSSLESS = EncodeOptions(crf=0, preset="ultrafast")
@@ -132,7 +131,7 @@ def test_killed_actors_are_restarted_and_their_calls_retried(local_ray, clips, e
 
 
 def test_an_actor_killed_twice_in_a_row_still_gives_the_whole_output(local_ray, clips, expected, tmp_path):
-    from pipeline.runtime.ray_runtime import _actor_state
+    from dicface.pipeline.runtime.ray_runtime import _actor_state
 
     with _ray() as runner:
         kills: list[float] = []

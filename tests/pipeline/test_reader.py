@@ -10,11 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from pipeline.examples import face_clip_frames, write_clip
-from pipeline.io import FileSource, StreamInfo
-from pipeline.runtime.reader import ReadAhead
-from pipeline.types import Frame
+from dicface.pipeline.examples import face_clip_frames, write_clip
+from dicface.pipeline.io import FileSource, StreamInfo
+from dicface.pipeline.runtime.reader import ReadAhead
+from dicface.pipeline.types import Frame
 
 
 def _reads(source: object) -> list[tuple[int, int]]:

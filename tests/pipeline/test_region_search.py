@@ -6,17 +6,16 @@ import json
 from pathlib import Path
 
 import numpy as np
-
-from configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
-from pipeline.align import Aligner
-from pipeline.blend import Blender
-from pipeline.detect.regions import ScheduledDetector
-from pipeline.detect.spec import DetectorSpec
-from pipeline.examples import face_clip_frames, heldout_faces, write_clip
-from pipeline.job import enhance_file
-from pipeline.quality import read_frames
-from pipeline.runtime.local import LocalRunner
-from pipeline.runtime.sequencer import RunOptions
+from dicface.configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
+from dicface.pipeline.align import Aligner
+from dicface.pipeline.blend import Blender
+from dicface.pipeline.detect.regions import ScheduledDetector
+from dicface.pipeline.detect.spec import DetectorSpec
+from dicface.pipeline.examples import face_clip_frames, heldout_faces, write_clip
+from dicface.pipeline.job import enhance_file
+from dicface.pipeline.quality import read_frames
+from dicface.pipeline.runtime.local import LocalRunner
+from dicface.pipeline.runtime.sequencer import RunOptions
 
 WIDTHS = (20, 26, 32)  # heads of the held-out photo, which YuNet scores low at these sizes
 

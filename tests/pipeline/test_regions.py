@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from configs.video import DetectSchedule
-from pipeline.detect.regions import (
+from dicface.configs.video import DetectSchedule
+from dicface.pipeline.detect.regions import (
     ScheduledDetector,
     drop_duplicates,
     fit_region,
@@ -14,7 +13,7 @@ from pipeline.detect.regions import (
     shift_detection,
     zoom_region,
 )
-from pipeline.types import Detection
+from dicface.pipeline.types import Detection
 
 
 def test_search_region_grows_and_clips() -> None:

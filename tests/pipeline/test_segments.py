@@ -13,21 +13,21 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from dicface.configs.schema import RunConfig
+from dicface.configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
+from dicface.pipeline.align import Aligner
+from dicface.pipeline.blend import Blender
+from dicface.pipeline.detect.regions import ScheduledDetector
+from dicface.pipeline.detect.spec import DetectorSpec
+from dicface.pipeline.enhance import load_enhancer
+from dicface.pipeline.examples import make_face_clip, write_clip
+from dicface.pipeline.io import FileSource, VideoSink
+from dicface.pipeline.job import Stopped, enhance_file, enhance_split, run_threads
+from dicface.pipeline.report import RunReport, merge_reports
+from dicface.pipeline.runtime.local import LocalRunner
+from dicface.pipeline.runtime.sequencer import RunOptions
+from dicface.pipeline.segments import OVERLAP_FRAMES, Timeline, join_videos, plan_segments, probe_timeline
 
-from configs.schema import RunConfig
-from configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
-from pipeline.align import Aligner
-from pipeline.blend import Blender
-from pipeline.detect.regions import ScheduledDetector
-from pipeline.detect.spec import DetectorSpec
-from pipeline.enhance import load_enhancer
-from pipeline.examples import make_face_clip, write_clip
-from pipeline.io import FileSource, VideoSink
-from pipeline.job import Stopped, enhance_file, enhance_split, run_threads
-from pipeline.report import RunReport, merge_reports
-from pipeline.runtime.local import LocalRunner
-from pipeline.runtime.sequencer import RunOptions
-from pipeline.segments import OVERLAP_FRAMES, Timeline, join_videos, plan_segments, probe_timeline
 from tests.clips import make_two_angle_clip, panning_frames
 
 LOSSLESS = EncodeOptions(crf=0, preset="ultrafast")

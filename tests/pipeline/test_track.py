@@ -6,11 +6,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-
-from configs.video import TrackConfig
-from pipeline.boxes import iou_matrix
-from pipeline.track import Tracker
-from pipeline.types import Detection
+from dicface.configs.video import TrackConfig
+from dicface.pipeline.boxes import iou_matrix
+from dicface.pipeline.track import Tracker
+from dicface.pipeline.types import Detection
 
 MEAN_SHAPE = np.stack([np.cos(np.linspace(0, 6.0, 68)), np.sin(np.linspace(0, 6.0, 68))], axis=1) * 0.4
 

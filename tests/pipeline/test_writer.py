@@ -8,9 +8,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-
-from pipeline.runtime.writer import BackgroundWriter
-from pipeline.types import Frame
+from dicface.pipeline.runtime.writer import BackgroundWriter
+from dicface.pipeline.types import Frame
 
 
 class _Recorder:
