@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_type_hints
 
 import yaml
+
 from dicface.configs.check import FieldTypeError, check_value
 from dicface.configs.model import InferenceOptions, TrainConfig
 from dicface.configs.video import AlignConfig, BlendConfig, DetectSchedule, EncodeOptions, FusionConfig, TrackConfig

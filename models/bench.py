@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, replace
 
 import torch
+
 from dicface.configs.model import InferenceOptions
 from dicface.models.dic import DIC
 from dicface.models.inference import FaceSuperResolver

@@ -8,8 +8,9 @@ official checkpoints, so that their state dicts load with ``strict=True``: a con
 from __future__ import annotations
 
 import torch
-from dicface.configs.model import BACKPROJECTION_GEOMETRY
 from torch import Tensor, nn
+
+from dicface.configs.model import BACKPROJECTION_GEOMETRY
 
 
 def conv_prelu(in_ch: int, out_ch: int, kernel: int, stride: int = 1, padding: int | None = None) -> nn.Sequential:

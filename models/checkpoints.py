@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor, nn
+
 from dicface.models.atomic import atomic_output
 from dicface.models.errors import CheckpointError, InputNotFound
-from torch import Tensor, nn
 
 CONTAINER_KEYS = ("state_dict", "model", "netG")
 _SHOW = 3  # how many offending keys an error names

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
+
 from dicface.configs.model import BICUBIC, DegradationConfig
 from dicface.models.atomic import atomic_output
 from dicface.models.degrade import degrade, degrade_frames
@@ -23,7 +25,6 @@ from dicface.models.faces import HR_SIZE, LR_SIZE, crop_face, normalise, normali
 from dicface.models.heatmaps import render_heatmaps
 from dicface.models.imageio import list_images, read_rgb
 from dicface.models.progress import BarFactory, no_bars
-from torch import Tensor
 
 # Mirror image of each iBUG-68 point under a horizontal flip (jaw, brows, nose base, eyes, mouth swap sides).
 FLIP_68 = np.array(

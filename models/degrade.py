@@ -23,6 +23,7 @@ from fractions import Fraction
 import av
 import cv2
 import numpy as np
+
 from dicface.configs.model import DegradationConfig
 from dicface.models.faces import HR_SIZE, resize_bicubic
 

@@ -11,12 +11,13 @@ import functools
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
 from dicface.configs.model import DICConfig
 from dicface.models.blocks import AttentiveFusion, FeedbackBlock, deconv_prelu
 from dicface.models.heatmaps import merge_to_five
 from dicface.models.hourglass import FeedbackHourglass
-from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
 
 class DIC(nn.Module):

@@ -37,6 +37,7 @@ def _worker(config: dict) -> None:
     """Ray Train's per-worker loop: build the data and the trainer for this rank and train."""
     import ray.train
     import torch
+
     from dicface.models.train import Trainer, load_training_data
 
     cfg: TrainConfig = config["cfg"]

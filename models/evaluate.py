@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from dicface.models.errors import InputError
 from dicface.models.faces import HR_SIZE, LR_SIZE, hr_and_lr, resize_bicubic
 from dicface.models.identity import FaceIdentity

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+
 from dicface.models.dlib_files import find_dlib_file
 
 NETWORK_FILE = "dlib_face_recognition_resnet_model_v1.dat"

@@ -20,13 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import Tensor
+
 from dicface.configs.model import InferenceOptions
 from dicface.models.dic import DIC
 from dicface.models.errors import InputError
 from dicface.models.faces import denormalise, lr_from_face, normalise_frames, still_frames
 from dicface.models.heatmaps import decode_landmarks
 from dicface.models.openvino_net import OpenVINONetwork, openvino_available
-from torch import Tensor
 
 
 def resolve_device(name: str) -> torch.device:

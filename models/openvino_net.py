@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import logging
 import os
 import shutil
 import tempfile
@@ -25,9 +26,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor, nn
+
 from dicface.models.dic import DIC
 from dicface.models.errors import InputError
-from torch import Tensor, nn
+
+logger = logging.getLogger(__name__)
 
 OPENVINO_HINTS = {"fp32": "f32", "bf16": "bf16"}  # our precision -> OpenVINO's inference precision hint
 
@@ -93,7 +97,9 @@ def _cached_model(model: DIC, seeded: bool) -> Any:
     folder = cache_dir() / network_key(model, seeded)
     if (folder / "dic.xml").is_file():
         with contextlib.suppress(RuntimeError):
+            logger.debug("OpenVINO network read from %s", folder)
             return openvino.Core().read_model(folder / "dic.xml")
+    logger.info("converting a x%d DIC member for OpenVINO (once: cached in %s)", model.cfg.scale, folder.parent)
     converted = _convert(model, seeded)
     with contextlib.suppress(OSError):
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -104,6 +110,8 @@ def _cached_model(model: DIC, seeded: bool) -> Any:
             os.rename(tmp, folder)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+    if not (folder / "dic.xml").is_file():
+        logger.debug("OpenVINO cache %s could not be written; converting again next time", folder.parent)
     return converted
 
 

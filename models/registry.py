@@ -19,12 +19,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from torch import Tensor
+
 from dicface.configs.model import BACKPROJECTION_GEOMETRY, MAX_FRAMES, DICConfig
 from dicface.models.atomic import atomic_output
 from dicface.models.checkpoints import check_compatible, read_state_dict, save_weights, sha256_file
 from dicface.models.dic import DIC
 from dicface.models.errors import CheckpointError, InputError, NoWeightsError
-from torch import Tensor
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 

@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import Tensor, nn
+
 from dicface.configs.model import TrainConfig
 from dicface.models.checkpoints import load_from_member, load_landmark_branch, load_part, save_weights
 from dicface.models.data import FacePairs, read_landmarks
@@ -52,7 +54,6 @@ from dicface.models.imageio import list_images, read_rgb
 from dicface.models.inference import autocast, resolve_device
 from dicface.models.metrics import landmark_nme
 from dicface.models.progress import BarFactory, no_bars
-from torch import Tensor, nn
 
 GAN_COLUMNS = ("gan", "feature", "matching", "disc", "val_detail")  # log columns of stage dicgan
 

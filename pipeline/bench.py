@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from dicface.configs.video import EncodeOptions
 from dicface.models.faces import HR_SIZE
 from dicface.pipeline.enhance import Enhancer

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
 from dicface.configs.video import BlendConfig
 from dicface.models.faces import resize_bicubic
 

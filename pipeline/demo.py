@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from dicface.models.faces import HR_SIZE, lr_from_face, resize_bicubic
 from dicface.models.imageio import write_png
 from dicface.models.inference import FaceSuperResolver

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+
 from dicface.configs.schema import SEED_MODES, RunConfig
 from dicface.models.faces import HR_SIZE, denormalise, from_crop_coords, normalise_frames
 from dicface.models.heatmaps import decode_landmarks, render_heatmaps

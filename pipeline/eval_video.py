@@ -14,6 +14,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+
 from dicface.models.atomic import atomic_output
 from dicface.models.errors import InputError
 from dicface.models.extras import require

@@ -16,6 +16,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+
 from dicface.models.atomic import atomic_output
 from dicface.models.data import FLIP_68
 from dicface.models.errors import InputError
@@ -41,8 +42,9 @@ class FaceSource:
 
 def face_source() -> tuple[np.ndarray, np.ndarray]:
     """The astronaut's head (180x150 RGB) and its 68 landmarks (dlib, in that crop's pixels)."""
-    from dicface.pipeline.detect.dlib_backend import DlibDetector
     from skimage import data
+
+    from dicface.pipeline.detect.dlib_backend import DlibDetector
 
     x1, y1, x2, y2 = HEAD_BOX
     head = np.ascontiguousarray(data.astronaut()[y1:y2, x1:x2])

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
+
 from dicface.pipeline.fusion import Y_WEIGHTS, _lr_to_crop, crop_step
 from dicface.pipeline.types import FaceCrop
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
+
 from dicface.configs.video import FusionConfig
 from dicface.models.faces import HR_SIZE
 from dicface.pipeline.types import EnhancedFace

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 from av.sidedata.sidedata import Type as SideDataType
 from av.video.reformatter import Interpolation
+
 from dicface.configs.video import X26X_CODECS, EncodeOptions
 from dicface.models.atomic import AtomicFile, is_write_error, output_error
 from dicface.models.errors import InputError, InputNotFound

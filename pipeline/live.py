@@ -26,6 +26,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+
 from dicface.configs.video import EncodeOptions
 from dicface.models.errors import InputError
 from dicface.pipeline.io import STREAM_TIMEOUTS, FileSource, StreamInfo, VideoSink

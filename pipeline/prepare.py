@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
 from dicface.models.atomic import atomic_output
 from dicface.models.imageio import list_images, read_rgb
 from dicface.models.progress import BarFactory, no_bars

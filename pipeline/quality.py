@@ -16,6 +16,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+
 from dicface.models.identity import FaceIdentity
 from dicface.models.metrics import gmsd, laplacian_std, psnr_y, rgb_to_y, ssim_y
 

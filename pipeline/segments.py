@@ -24,11 +24,12 @@ from pathlib import Path
 
 import av
 import numpy as np
+from scipy.optimize import linear_sum_assignment
+
 from dicface.models.atomic import atomic_output
 from dicface.models.errors import DicfaceError
 from dicface.pipeline.boxes import iou_matrix
 from dicface.pipeline.io import COPIED_TYPES, Span, container_format, copy_streams, unkept_streams
-from scipy.optimize import linear_sum_assignment
 
 OVERLAP_FRAMES = 24  # warm-up frames before each boundary (3 DIC windows of 8; about 1 s)
 SPLITTABLE_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm")  # outputs whose parts can be joined losslessly

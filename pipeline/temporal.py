@@ -24,12 +24,13 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from scipy.signal import savgol_filter
+
 from dicface.models.faces import resize_bicubic
 from dicface.models.metrics import rgb_to_y
 from dicface.pipeline.align import crop_box
 from dicface.pipeline.fusion import crop_motion
 from dicface.pipeline.types import TrackState
-from scipy.signal import savgol_filter
 
 FLOW_CONTEXT = 0.5  # the flow region: the crop box grown by this share of its side on each side
 FLOW_MIN_SIDE = 96  # input regions smaller than this are upscaled (bicubic) to it before DIS, which needs texture

@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
+
 from dicface.configs.video import TrackConfig
 from dicface.pipeline.boxes import covered_fraction, iou_matrix
 from dicface.pipeline.types import Detection, TrackState
-from scipy.optimize import linear_sum_assignment
 
 if TYPE_CHECKING:  # filterpy imports scipy.stats (~0.7 s): loaded when a tracker first needs it, not by the CLI
     from filterpy.kalman import KalmanFilter

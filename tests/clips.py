@@ -7,6 +7,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+
 from dicface.pipeline.examples import make_face_clip, write_clip
 
 __all__ = ["make_clip", "make_face_clip", "panning_frames"]

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from dicface.configs.model import DICConfig
 from dicface.models.dic import DIC
 

@@ -24,9 +24,9 @@ import types
 from pathlib import Path
 
 import torch
-from dicface.configs.model import DICConfig
 from torch import Tensor, nn
 
+from dicface.configs.model import DICConfig
 from tests.conftest import TINY
 from tests.golden import deterministic_state_dict, golden_input
 

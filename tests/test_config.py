@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from dicface.configs.schema import RunConfig, load_config
 from dicface.configs.video import AlignConfig
 from dicface.models.errors import InputError

@@ -6,12 +6,12 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from dicface.configs.schema import RunConfig, RuntimeConfig
 from dicface.models.errors import InputError, MissingExtra
 from dicface.models.extras import require
 from dicface.pipeline.cli import main
 from dicface.pipeline.runtime.build import use_ray
-
 from tests.clips import make_face_clip
 
 

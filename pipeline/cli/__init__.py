@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from dicface.models.errors import DicfaceError
 from dicface.pipeline.cli.bench import cmd_bench
+from dicface.pipeline.cli.common import configure_logging
 from dicface.pipeline.cli.faces import cmd_demo, cmd_eval, cmd_export_weights, cmd_models, cmd_sr
 from dicface.pipeline.cli.parser import build_parser
 from dicface.pipeline.cli.train import cmd_prepare_data, cmd_train
@@ -77,6 +78,7 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging(args.verbose, args.quiet)
     in_main = threading.current_thread() is threading.main_thread()
     _terminated.clear()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)} if in_main else {}

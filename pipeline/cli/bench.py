@@ -11,7 +11,7 @@ from dicface.configs.schema import (
     RunConfig,
 )
 from dicface.models.errors import InputError
-from dicface.pipeline.cli.common import log, run_config, run_mode
+from dicface.pipeline.cli.common import run_config, run_mode
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -29,7 +29,7 @@ def _runner_factory(args: argparse.Namespace, cfg: RunConfig):  # noqa: ANN202 -
     def make(sr: bool, seed: str, upscale: float | None = None, **flags: object):  # noqa: ANN202
         nonlocal loaded
         if sr and loaded is None:
-            loaded = load_dic(cfg, log)
+            loaded = load_dic(cfg)
         given = argparse.Namespace(**{**vars(args), "upscale": upscale or args.upscale, "sr": "dic" if sr else "none",
                                       **flags})
         enhancer = Enhancer(list(loaded.resolvers.values()), seed=seed) if sr else None
@@ -121,9 +121,9 @@ def _bench_runtime(args: argparse.Namespace, cfg: RunConfig) -> None:
 
     def make_ray(workers: int):  # noqa: ANN202 -- RayRunner
         runtime = replace(cfg.runtime, workers=workers, cpus_per_actor=cpus / workers)  # the same CPUs, shared
-        return ray_runner(replace(cfg, runtime=runtime), mode, log)
+        return ray_runner(replace(cfg, runtime=runtime), mode)
 
-    rows = bench_runtime(lambda: local_runner(cfg, mode, load_dic(cfg, log)), make_ray, cfg.encode,
+    rows = bench_runtime(lambda: local_runner(cfg, mode, load_dic(cfg)), make_ray, cfg.encode,
                          frames=args.frames, streams=streams)
     print(f"runtime: generated 640x360 clips of {args.frames} frames, 3 faces of 18-22 px")
     for row in rows:

@@ -6,6 +6,8 @@ import argparse
 import contextlib
 import functools
 import json
+import logging
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -82,12 +84,27 @@ def load_resolver(cfg: RunConfig) -> tuple[FaceSuperResolver, WeightsRecord]:
 
     scale = cfg.model.scale or (None if cfg.model.weights else 8)
     model, record = load_model(family(cfg.model.weights, scale)[0], cfg.model.num_steps, cfg.model.fidelity)
-    print(f"weights: {record.name} (x{record.config.scale}, {record.file})", file=sys.stderr)
+    logging.getLogger(__name__).info("weights: %s (x%d, %s)", record.name, record.config.scale, record.file)
     return FaceSuperResolver(model, cfg.inference), record
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr)
+def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
+    """What a user sees of the library's ``logging``: the ``dicface`` loggers' INFO and up on stderr as plain lines
+    (DEBUG with ``--verbose``; WARNING and up with ``--quiet``, which also turns progress bars off). Other
+    libraries' loggers are left as they are."""
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    root = logging.getLogger("dicface")
+    root.setLevel(level)
+    if not any(getattr(h, "dicface_cli", False) for h in root.handlers):
+        handler = logging.StreamHandler()  # sys.stderr as it is when a record is written (tests capture it)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.dicface_cli = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+        root.propagate = False
+    if quiet:
+        os.environ["TQDM_DISABLE"] = "1"  # tqdm reads its parameters from TQDM_* (Ray actors inherit it)
+    else:
+        os.environ.pop("TQDM_DISABLE", None)
 
 
 def run_mode(args: argparse.Namespace) -> RunMode:
@@ -117,7 +134,7 @@ def parse_resources(text: str | None, flag: str) -> dict[str, float] | None:
 def make_runner(args: argparse.Namespace, cfg: RunConfig, stack: contextlib.ExitStack, many: bool) -> StreamRunner:
     from dicface.pipeline.runtime.build import build_runner
 
-    return build_runner(cfg, run_mode(args), stack, many, log)
+    return build_runner(cfg, run_mode(args), stack, many)
 
 
 def pool_usage(runner) -> dict[str, object]:  # noqa: ANN001 -- a StreamRunner

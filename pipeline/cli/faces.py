@@ -12,9 +12,10 @@ from typing import Any
 
 import cv2
 import numpy as np
+
 from dicface.configs.video import AlignConfig
 from dicface.models.errors import InputError
-from dicface.pipeline.cli.common import load_resolver, log, run_config, terminal_bars
+from dicface.pipeline.cli.common import load_resolver, run_config, terminal_bars
 
 
 def _draw_landmarks(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -39,7 +40,7 @@ def cmd_sr(args: argparse.Namespace) -> int:
     from dicface.pipeline.align import route
     from dicface.pipeline.runtime.build import load_dic
 
-    enhancer = load_dic(replace(cfg, enhance=replace(cfg.enhance, seed="none")), log)
+    enhancer = load_dic(replace(cfg, enhance=replace(cfg.enhance, seed="none")))
     sizes = enhancer.input_sizes
     batch = cfg.inference.max_batch
     with terminal_bars(total=len(paths), unit="face", desc="sr") as bar:
@@ -153,7 +154,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"natural detail: see {sheet} (H.264 crf {FIDELITY_CRF} input: bicubic | faithful | natural | "
                   f"truth)")
     if not args.no_video:
-        enhancer = load_dic(replace(cfg, enhance=replace(cfg.enhance, seed="tracker")), log)
+        enhancer = load_dic(replace(cfg, enhance=replace(cfg.enhance, seed="tracker")))
         video = run_video_demo(out_dir, enhancer, terminal_bars)
         print(f"video: {video[0]} -> {video[1]} (x{DEMO_UPSCALE}); see {video[-1]} (bicubic | dicface)")
     return 0
@@ -161,6 +162,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_export_weights(args: argparse.Namespace) -> int:
     import yaml
+
     from dicface.models.registry import export_weights
 
     metrics: dict[str, Any] = {}

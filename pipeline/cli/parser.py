@@ -148,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
     )
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
+    noise = parser.add_mutually_exclusive_group()
+    noise.add_argument("-v", "--verbose", action="store_true", help="also say what happens inside (debug messages)")
+    noise.add_argument("-q", "--quiet", action="store_true",
+                       help="only warnings, errors and the commands' results: no progress bars or progress lines")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("sr", help="super-resolve face crops (images) to 128x128 PNGs", epilog=EPILOG)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
 from dicface.models.errors import InputError
 from dicface.pipeline.cli.common import terminal_bars
+
+logger = logging.getLogger(__name__)
 
 
 def cmd_prepare_data(args: argparse.Namespace) -> int:
@@ -25,6 +28,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     import torch
+
     from dicface.configs.schema import load_train_config
     from dicface.models.train import Trainer, load_training_data
 
@@ -48,9 +52,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     trainer = Trainer(cfg, data, val)
     if args.resume and last.is_file():
         trainer.resume(last)
-        print(f"resuming from {last} at iteration {trainer.iteration}", file=sys.stderr)
-    print(f"training on {len(data)} faces, {sum(p.numel() for p in trainer.model.parameters()):,} parameters, "
-          f"{torch.get_num_threads()} threads, {trainer.device}; run folder {cfg.out_dir}", file=sys.stderr)
+        logger.info("resuming from %s at iteration %d", last, trainer.iteration)
+    logger.info("training on %d faces, %s parameters, %d threads, %s; run folder %s", len(data),
+                f"{sum(p.numel() for p in trainer.model.parameters()):,}", torch.get_num_threads(), trainer.device,
+                cfg.out_dir)
     trainer.run(terminal_bars)
     best = (f"best validation NME {-trainer.best_score:.4f}" if cfg.stage == "hg"
             else f"best validation PSNR-Y {trainer.best_score:.2f} dB")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from dicface.pipeline.cli.common import (
     write_report,
 )
 from dicface.pipeline.cli.parser import SPLIT_AUTO_SECONDS
+
+logger = logging.getLogger(__name__)
 
 
 def split_plan(cfg: RunConfig, source: Path | str, out: Path) -> tuple[int, float]:
@@ -56,8 +59,8 @@ def _warn_leftovers(*folders: Path) -> None:
     for folder in dict.fromkeys(folders):
         found = leftover_temporaries(folder)
         if found:
-            print(f"dicface: warning: {folder} holds {len(found)} unfinished temporary file(s) of an interrupted "
-                  f"run (e.g. {found[0].name}); they are ignored: delete them", file=sys.stderr)
+            logger.warning("dicface: warning: %s holds %d unfinished temporary file(s) of an interrupted run "
+                           "(e.g. %s); they are ignored: delete them", folder, len(found), found[0].name)
 
 
 def cmd_enhance(args: argparse.Namespace) -> int:
@@ -87,7 +90,7 @@ def cmd_enhance(args: argparse.Namespace) -> int:
     summary = report.to_dict()
     problems = input_problems(report)
     if problems:
-        print(f"dicface: warning: {source_path}: {problems}", file=sys.stderr)
+        logger.warning("dicface: warning: %s: %s", source_path, problems)
     members = ", ".join(f"{k} {v}" for k, v in sorted(report.faces_by_member.items(), key=lambda kv: -int(kv[0][1:])))
     print(f"{report.frames_out}/{report.frames_in} frames, {report.faces_enhanced} faces enhanced"
           f"{f' ({members})' if members else ''}, "
@@ -189,7 +192,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     try:
         with contextlib.ExitStack() as stack:
             runner = make_runner(args, cfg, stack, many=False)
-            print(f"waiting for {args.input}" if args.listen else f"connecting to {args.input}", file=sys.stderr)
+            logger.info("%s %s", "waiting for" if args.listen else "connecting to", args.input)
             source = stack.enter_context(LiveSource(args.input, live, stop))
             sink = stack.enter_context(_stream_sink(args, source.info, encode))
             bar = stack.enter_context(terminal_bars(total=None, unit="frame", desc=args.input))
@@ -210,7 +213,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
     summary = report.to_dict()
     if report.input_warning:
-        print(f"dicface: warning: {args.input}: {report.input_warning}", file=sys.stderr)
+        logger.warning("dicface: warning: %s: %s", args.input, report.input_warning)
     print(f"{report.frames_out} frames, {report.dropped_frames} dropped, {report.reconnects} reconnects, "
           f"{report.faces_enhanced} faces enhanced, {summary['fps']} frames/s -> {args.output}")
     summary.update(input=args.input, output=str(args.output), config=cfg.to_dict())

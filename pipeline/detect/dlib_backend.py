@@ -12,6 +12,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
 from dicface.models.dlib_files import find_dlib_file
 from dicface.pipeline.types import Detection
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
 from dicface.configs.video import DetectSchedule
 from dicface.pipeline.detect.regions import Box, Region, search_region
 

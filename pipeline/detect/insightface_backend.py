@@ -13,6 +13,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
 from dicface.models.errors import InputError, InputNotFound
 from dicface.models.extras import require
 from dicface.pipeline.detect.dlib_backend import DlibLandmarker

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
+
 from dicface.configs.video import DetectSchedule
 from dicface.pipeline.boxes import iou_matrix
 from dicface.pipeline.detect.spec import FaceDetector

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
 from dicface.configs.schema import DETECTORS
 from dicface.models.errors import InputError
 from dicface.pipeline.types import Detection

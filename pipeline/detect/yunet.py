@@ -16,6 +16,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
 from dicface.models.errors import InputNotFound
 from dicface.pipeline.detect.dlib_backend import DlibLandmarker
 from dicface.pipeline.types import Detection

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # torch and Ray are loaded only when a runner needs them
     from dicface.pipeline.enhance import Enhancer
     from dicface.pipeline.runtime.ray_runtime import RayRunner
 
-Log = Callable[[str], None]
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,14 +68,14 @@ def member_frames(cfg: RunConfig) -> dict[int, int]:
     return {r.config.input_size: r.config.frames for r in family(cfg.model.weights, cfg.model.scale)}
 
 
-def load_dic(cfg: RunConfig, log: Log) -> Enhancer:
+def load_dic(cfg: RunConfig) -> Enhancer:
     """The DIC family (or one member) of the configuration, seeded as it says."""
     from dicface.pipeline.enhance import load_enhancer
 
     enhancer, records = load_enhancer(cfg, cfg.enhance.seed)
     first = next(iter(enhancer.resolvers.values()))
-    log(f"weights: {', '.join(f'{r.name} (x{r.config.scale})' for r in records)} on {first.device} "
-        f"({first.backend}, {first.precision})")
+    logger.info("weights: %s on %s (%s, %s)", ", ".join(f"{r.name} (x{r.config.scale})" for r in records),
+                first.device, first.backend, first.precision)
     return enhancer
 
 
@@ -86,7 +86,7 @@ def local_runner(cfg: RunConfig, mode: RunMode, enhancer: Enhancer | None) -> Lo
     return LocalRunner(detector, cfg.track, aligner, enhancer, Blender(cfg.blend), run_options(cfg, mode))
 
 
-def ray_runner(cfg: RunConfig, mode: RunMode, log: Log) -> RayRunner:
+def ray_runner(cfg: RunConfig, mode: RunMode) -> RayRunner:
     """Detection and DIC on Ray actor pools as the ``runtime`` section says; starts the pools."""
     from dicface.pipeline.runtime.ray_runtime import RayOptions, RayRunner, default_workers
 
@@ -96,8 +96,8 @@ def ray_runner(cfg: RunConfig, mode: RunMode, log: Log) -> RayRunner:
         gpus_per_actor=r.gpus_per_actor, max_wait_ms=r.max_wait_ms, detect_resources=r.detect_resources or {},
         dic_resources=r.dic_resources or {})
     frames = member_frames(cfg)
-    log(f"Ray runtime: {options.workers} detection + {options.workers if mode.sr else 0} DIC actors"
-        + (f" on {options.address}" if options.address else ""))
+    logger.info("Ray runtime: %d detection + %d DIC actors%s", options.workers, options.workers if mode.sr else 0,
+                f" on {options.address}" if options.address else "")
     return RayRunner(DetectPlan(cfg.detect.schedule()), detector_spec(cfg, mode), cfg.track,
                      Aligner(cfg.align, tuple(frames), frames), (cfg, cfg.enhance.seed) if mode.sr else None,
                      Blender(cfg.blend), run_options(cfg, mode), options)
@@ -113,9 +113,8 @@ def use_ray(cfg: RunConfig, many: bool) -> bool:
     return many and importlib.util.find_spec("ray") is not None
 
 
-def build_runner(cfg: RunConfig, mode: RunMode, stack: contextlib.ExitStack, many: bool, log: Log
-                 ) -> StreamRunner:
+def build_runner(cfg: RunConfig, mode: RunMode, stack: contextlib.ExitStack, many: bool) -> StreamRunner:
     """The runner for a run of one video (``many``: a job of several); a Ray runner's actors end with ``stack``."""
     if use_ray(cfg, many):
-        return stack.enter_context(ray_runner(cfg, mode, log))
-    return local_runner(cfg, mode, load_dic(cfg, log) if mode.sr else None)
+        return stack.enter_context(ray_runner(cfg, mode))
+    return local_runner(cfg, mode, load_dic(cfg) if mode.sr else None)

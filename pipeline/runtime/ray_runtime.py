@@ -18,6 +18,7 @@ Without an address an embedded local Ray is started, sized to this machine, with
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 import time
@@ -35,6 +36,8 @@ from dicface.pipeline.detect.regions import DetectPlan, DetectRequest
 from dicface.pipeline.detect.spec import DetectorSpec
 from dicface.pipeline.runtime.sequencer import RunOptions, Sequencer, StreamRunner
 from dicface.pipeline.types import Detection, EnhancedFace, FaceCrop
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 ACTOR_RESTARTS = 3  # times Ray restarts a dead actor process
@@ -107,6 +110,7 @@ class EnhancerActor:
 
     def __init__(self, cfg: RunConfig, seed: str, threads: int, max_wait_ms: float) -> None:
         import torch
+
         from dicface.pipeline.enhance import load_enhancer
 
         torch.set_num_threads(threads)
@@ -246,6 +250,8 @@ class RayPending(Generic[T]):
                 if time.monotonic() > deadline:
                     raise DicfaceError(f"a {self.pool.name} actor did not come back within {RESTART_TIMEOUT:g} s "
                                        f"({str(exc).splitlines()[0]})") from exc
+                logger.warning("a %s actor was lost (%s); sending its call again", self.pool.name,
+                               str(exc).splitlines()[0])
                 time.sleep(wait)  # a restart takes a moment: do not spend the wait in instant failures
                 wait = min(2 * wait, 2.0)
                 self.actor, self.ref = self.pool.send(self.args)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Protocol
 
 import av
+
 from dicface.pipeline.io import StreamInfo
 from dicface.pipeline.types import Frame
 

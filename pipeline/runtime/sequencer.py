@@ -41,6 +41,7 @@ from dataclasses import dataclass, field, replace
 from typing import IO, Generic, Protocol, TypeVar
 
 import numpy as np
+
 from dicface.configs.video import FusionConfig, TrackConfig
 from dicface.models.faces import HR_SIZE
 from dicface.pipeline.align import Aligner, members

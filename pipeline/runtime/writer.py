@@ -17,6 +17,7 @@ from typing import Protocol
 
 import av
 import numpy as np
+
 from dicface.pipeline.types import Frame
 
 

@@ -12,10 +12,10 @@ import sys
 
 import numpy as np
 import pytest
+
 from dicface.pipeline.cli import main
 from dicface.pipeline.examples import make_face_clip
 from dicface.pipeline.quality import read_frames
-
 from tests.rtsp import free_port
 
 pytestmark = [pytest.mark.slow,

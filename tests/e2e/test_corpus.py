@@ -18,10 +18,10 @@ import av
 import numpy as np
 import pytest
 import torch
+
 from dicface.models.faces import resize_bicubic
 from dicface.pipeline.cli import main
 from dicface.pipeline.examples import face_clip_frames, face_source, write_clip
-
 from tests.clips import make_clip
 
 pytestmark = pytest.mark.slow

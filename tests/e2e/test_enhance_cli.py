@@ -8,9 +8,9 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+
 from dicface.pipeline.bench import QUALITY_METHODS
 from dicface.pipeline.cli import main
-
 from tests.clips import make_face_clip
 
 pytestmark = pytest.mark.slow

@@ -20,9 +20,9 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+
 from dicface.pipeline.cli import main
 from dicface.pipeline.examples import back_and_forth, write_clip
-
 from tests.clips import make_clip, panning_frames
 
 pytestmark = pytest.mark.slow
@@ -320,6 +320,7 @@ def test_a_cluster_started_with_rays_defaults_is_reached_with_its_token(
 
 def test_an_embedded_run_starts_its_own_ray(monkeypatch: pytest.MonkeyPatch) -> None:
     import ray
+
     from dicface.models.distributed import connect
 
     seen: dict[str, object] = {}

@@ -11,6 +11,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+
 from dicface.configs.video import DetectSchedule
 from dicface.pipeline.detect.dlib_backend import DlibLandmarker
 from dicface.pipeline.detect.regions import ScheduledDetector

@@ -16,8 +16,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from dicface.pipeline.examples import face_clip_frames
 
+from dicface.pipeline.examples import face_clip_frames
 from tests.rtsp import camera_available, free_port, push, receive, start_camera
 
 pytestmark = pytest.mark.slow

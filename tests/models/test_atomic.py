@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from dicface.models.atomic import AtomicFile, atomic_output
 from dicface.models.errors import OutputExists
 

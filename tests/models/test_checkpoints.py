@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from dicface.models.checkpoints import load_landmark_branch, load_weights, read_state_dict, save_weights, sha256_file
 from dicface.models.dic import DIC
 from dicface.models.errors import CheckpointError, InputError, InputNotFound, NoWeightsError
 from dicface.models.registry import default_weights, infer_config, list_weights, load_model
-
 from tests.conftest import TINY
 
 

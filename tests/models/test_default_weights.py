@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from dicface.models.checkpoints import sha256_file
 from dicface.models.evaluate import evaluate_faces
 from dicface.models.faces import denormalise, normalise_frames, still_frames

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+
 from dicface.configs.model import DegradationConfig
 from dicface.models.degrade import degrade, degrade_frames, h264, h264_clip, jpeg, shift_pair
 from dicface.models.faces import resize_bicubic

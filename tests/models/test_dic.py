@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from dicface.configs.model import DICConfig
 from dicface.models.dic import DIC
-
 from tests.conftest import TINY
 from tests.golden import deterministic_state_dict, golden_input
 
@@ -132,6 +132,7 @@ def test_a_member_initialised_from_another_starts_as_it_on_a_box_downscaled_inpu
     from dataclasses import replace
 
     import torch.nn.functional as F
+
     from dicface.models.checkpoints import load_from_member
 
     torch.manual_seed(0)

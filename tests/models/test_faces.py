@@ -3,8 +3,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from dicface.models.faces import crop_face, denormalise, hr_and_lr, lr_from_face, normalise, resize_bicubic, square_box
 from PIL import Image
+
+from dicface.models.faces import crop_face, denormalise, hr_and_lr, lr_from_face, normalise, resize_bicubic, square_box
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from dicface.models.heatmaps import COMPONENT_GROUPS_68, decode_landmarks, merge_to_five, render_heatmaps
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from dicface.configs.model import InferenceOptions
 from dicface.models.dic import DIC
 from dicface.models.errors import InputError

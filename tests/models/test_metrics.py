@@ -4,8 +4,9 @@ import math
 
 import numpy as np
 import pytest
-from dicface.models.metrics import landmark_nme, psnr_y, rgb_to_y, ssim_y
 from skimage.metrics import structural_similarity
+
+from dicface.models.metrics import landmark_nme, psnr_y, rgb_to_y, ssim_y
 
 
 @pytest.fixture(scope="module")

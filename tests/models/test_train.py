@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from dicface.configs.model import TrainConfig
 from dicface.models.data import FLIP_68, FacePairs, read_landmarks
 from dicface.models.errors import InputError
@@ -17,15 +18,15 @@ from dicface.models.faces import resize_bicubic
 from dicface.models.heatmaps import decode_landmarks
 from dicface.models.imageio import write_png
 from dicface.models.train import Trainer, heatmap_loss, set_hg_trainable
-
 from tests.conftest import TINY
 
 
 @pytest.fixture(scope="module")
 def photo_set(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Two real face photos (the astronaut and its mirror image) and their dlib landmarks."""
-    from dicface.pipeline.detect.dlib_backend import DlibDetector
     from skimage import data
+
+    from dicface.pipeline.detect.dlib_backend import DlibDetector
 
     folder = tmp_path_factory.mktemp("photos")
     photo = np.ascontiguousarray(data.astronaut()[0:260, 100:360])

@@ -5,6 +5,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+
 from dicface.configs.video import AlignConfig
 from dicface.models.faces import from_crop_coords, square_box
 from dicface.pipeline.align import Aligner, members, route

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from dicface.configs.video import BlendConfig
 from dicface.pipeline.blend import Blender, PasteFace, feather_mask
 

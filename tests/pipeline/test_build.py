@@ -6,6 +6,7 @@ import contextlib
 from dataclasses import replace
 
 import pytest
+
 from dicface.configs.schema import EnhanceConfig, RunConfig, RuntimeConfig
 from dicface.pipeline.runtime.build import RunMode, build_runner, run_options, use_ray
 from dicface.pipeline.runtime.local import LocalRunner
@@ -31,7 +32,7 @@ def test_the_runtime_follows_the_configuration(monkeypatch: pytest.MonkeyPatch, 
 def test_a_local_runner_carries_the_configuration_and_the_mode() -> None:
     cfg = replace(RunConfig(), enhance=EnhanceConfig(window=3, scene_cuts=False, upscale=2.0))
     with contextlib.ExitStack() as stack:
-        runner = build_runner(cfg, RunMode(sr=False, preview=True, measure=True), stack, False, print)
+        runner = build_runner(cfg, RunMode(sr=False, preview=True, measure=True), stack, False)
     assert isinstance(runner, LocalRunner) and runner.services.enhancer is None
     options = runner.options
     assert (options.window, options.scene_cuts, options.upscale, options.preview, options.measure) == (

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from dicface.models.imageio import write_png
 from dicface.pipeline.cli import main
-from PIL import Image
 
 
 @pytest.fixture
@@ -246,3 +247,18 @@ def test_export_weights_installs_into_the_users_folder_searched_first(
     assert main(["models"]) == 0 and "my-x8 (default x8)" in capsys.readouterr().out
     assert main(["export-weights", str(tiny_weights), "--name", "other", "--to", str(tmp_path / "elsewhere")]) == 0
     assert (tmp_path / "elsewhere" / "other.json").is_file() and "other" not in {r.name for r in list_weights()}
+
+
+def test_verbose_and_quiet_decide_what_the_library_says(
+    face_dir: Path, tmp_path: Path, tiny_weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["sr", str(face_dir), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights), "--backend", "openvino"]
+    assert main(argv) == 0
+    said = capsys.readouterr().err
+    assert "weights: tiny (x8)" in said and "OpenVINO network read from" not in said  # INFO, not DEBUG
+    assert main(["-v", *argv]) == 0
+    assert "OpenVINO network read from" in capsys.readouterr().err  # the network converted above, from the cache
+    assert main(["-q", *argv]) == 0
+    quiet = capsys.readouterr().err
+    assert "weights:" not in quiet and "face/s" not in quiet and "it/s" not in quiet  # no progress lines or bars
+    assert main(argv) == 0 and "weights:" in capsys.readouterr().err  # the next run is as loud as asked

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from dicface.configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
 from dicface.pipeline.align import Aligner
 from dicface.pipeline.blend import Blender

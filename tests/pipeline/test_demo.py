@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import numpy as np
 import torch
+
 from dicface.configs.model import InferenceOptions
 from dicface.models.dic import DIC
 from dicface.models.inference import FaceSuperResolver
 from dicface.pipeline.demo import fidelity_sheet
-
 from tests.conftest import TINY
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from dicface.models.faces import resize_bicubic
 from dicface.pipeline.detect.dlib_backend import DlibDetector, DlibLandmarker
 from dicface.pipeline.detect.yunet import YUNET_MODEL, YuNetDetector

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from dicface.models.dic import DIC
 from dicface.models.inference import FaceSuperResolver
 from dicface.pipeline.enhance import Enhancer
@@ -42,8 +43,8 @@ def test_crops_go_to_the_member_of_their_size_in_batches(tiny_model: DIC) -> Non
     from dataclasses import replace
 
     import torch
-    from dicface.configs.model import InferenceOptions
 
+    from dicface.configs.model import InferenceOptions
     from tests.conftest import TINY
 
     torch.manual_seed(1)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from dicface.configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
 from dicface.models.faces import HR_SIZE, from_crop_coords
 from dicface.pipeline.align import Aligner

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import cv2
 import numpy as np
+
 from dicface.models.faces import HR_SIZE, resize_bicubic
 from dicface.pipeline.examples import astronaut_faces
 from dicface.pipeline.frame_context import FrameContext

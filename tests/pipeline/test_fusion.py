@@ -7,6 +7,7 @@ from dataclasses import replace
 import cv2
 import numpy as np
 import pytest
+
 from dicface.configs.video import FusionConfig
 from dicface.models.faces import HR_SIZE, resize_bicubic
 from dicface.pipeline import fusion as fusion_module

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from dicface.configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
 from dicface.pipeline.align import Aligner
 from dicface.pipeline.blend import Blender

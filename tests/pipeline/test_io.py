@@ -8,6 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+
 from dicface.configs.video import EncodeOptions
 from dicface.models.errors import InputError, InputNotFound
 from dicface.models.imageio import write_png
@@ -21,7 +22,6 @@ from dicface.pipeline.io import (
     open_source,
 )
 from dicface.pipeline.types import Frame
-
 from tests.clips import make_clip, make_two_angle_clip
 
 

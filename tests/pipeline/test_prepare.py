@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+
 from dicface.models.imageio import write_png
 from dicface.pipeline.cli import main
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from dicface.models.errors import InputError
 from dicface.models.imageio import write_png
 from dicface.pipeline.examples import face_clip_frames, folder_faces

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from dicface.configs.model import InferenceOptions
 from dicface.configs.schema import RunConfig
 from dicface.configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig

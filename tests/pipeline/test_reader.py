@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from dicface.pipeline.examples import face_clip_frames, write_clip
 from dicface.pipeline.io import FileSource, StreamInfo
 from dicface.pipeline.runtime.reader import ReadAhead

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+
 from dicface.configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
 from dicface.pipeline.align import Aligner
 from dicface.pipeline.blend import Blender

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from dicface.configs.video import DetectSchedule
 from dicface.pipeline.detect.regions import (
     ScheduledDetector,

@@ -13,6 +13,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+
 from dicface.configs.schema import RunConfig
 from dicface.configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
 from dicface.pipeline.align import Aligner
@@ -27,7 +28,6 @@ from dicface.pipeline.report import RunReport, merge_reports
 from dicface.pipeline.runtime.local import LocalRunner
 from dicface.pipeline.runtime.sequencer import RunOptions
 from dicface.pipeline.segments import OVERLAP_FRAMES, Timeline, join_videos, plan_segments, probe_timeline
-
 from tests.clips import make_two_angle_clip, panning_frames
 
 LOSSLESS = EncodeOptions(crf=0, preset="ultrafast")

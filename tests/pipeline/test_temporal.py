@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
+
 from dicface.models.faces import resize_bicubic, square_box
 from dicface.pipeline.examples import face_clip_frames
 from dicface.pipeline.temporal import FaceObservation, TemporalMeter, backward_flow, landmark_jitter

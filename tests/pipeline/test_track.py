@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+
 from dicface.configs.video import TrackConfig
 from dicface.pipeline.boxes import iou_matrix
 from dicface.pipeline.track import Tracker

@@ -8,6 +8,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+
 from dicface.pipeline.runtime.writer import BackgroundWriter
 from dicface.pipeline.types import Frame
 
