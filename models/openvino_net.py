@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import logging
 import os
 import shutil
@@ -30,6 +29,7 @@ from torch import Tensor, nn
 
 from dicface.models.dic import DIC
 from dicface.models.errors import InputError
+from dicface.models.extras import installed
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ OPENVINO_HINTS = {"fp32": "f32", "bf16": "bf16"}  # our precision -> OpenVINO's 
 
 def openvino_available() -> bool:
     """OpenVINO is installed (``pip install openvino``)."""
-    return importlib.util.find_spec("openvino") is not None
+    return installed("openvino")
 
 
 def cache_dir() -> Path:

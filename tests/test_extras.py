@@ -9,7 +9,7 @@ import pytest
 
 from dicface.configs.schema import RunConfig, RuntimeConfig
 from dicface.models.errors import InputError, MissingExtra
-from dicface.models.extras import require
+from dicface.models.extras import installed, require
 from dicface.pipeline.cli import main
 from dicface.pipeline.runtime.build import use_ray
 from tests.clips import make_face_clip
@@ -38,3 +38,12 @@ def test_without_ray_a_job_runs_in_process_and_asking_for_ray_is_one_line(
     assert "the Ray runtime needs ray, which is not installed: pip install 'dicface[ray]'" in capsys.readouterr().err
     assert not (tmp_path / "out.mp4").exists()
     assert main(argv) == 0 and (tmp_path / "out.mp4").is_file()
+
+
+def test_a_folder_of_the_name_is_not_an_installed_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ray leaves /tmp/ray behind: from /tmp, ``ray`` would import as an empty namespace package."""
+    (tmp_path / "fakepkg_xyz").mkdir()
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert not installed("fakepkg_xyz")
+    with pytest.raises(MissingExtra, match=r"dicface\[ray\]"):
+        require("fakepkg_xyz", "ray", "the Ray runtime")

@@ -7,7 +7,6 @@ import contextlib
 import functools
 import json
 import logging
-import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -26,10 +25,11 @@ if TYPE_CHECKING:  # the CLI imports torch and the video code only when a comman
 
 
 def terminal_bars(**options: object) -> Bar:
-    """The CLI's progress bars (``models.progress``): tqdm on stderr."""
+    """The CLI's progress bars (``models.progress``): tqdm on stderr, off where progress lines are (``--quiet``)."""
     from tqdm import tqdm
 
-    return tqdm(file=sys.stderr, **options)
+    quiet = not logging.getLogger("dicface").isEnabledFor(logging.INFO)
+    return tqdm(file=sys.stderr, **({"disable": True} if quiet else {}), **options)
 
 
 def _on_off(value: str | None) -> bool | None:
@@ -88,6 +88,18 @@ def load_resolver(cfg: RunConfig) -> tuple[FaceSuperResolver, WeightsRecord]:
     return FaceSuperResolver(model, cfg.inference), record
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a record is written (a caller or test may have replaced it since)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
 def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
     """What a user sees of the library's ``logging``: the ``dicface`` loggers' INFO and up on stderr as plain lines
     (DEBUG with ``--verbose``; WARNING and up with ``--quiet``, which also turns progress bars off). Other
@@ -95,16 +107,11 @@ def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     root = logging.getLogger("dicface")
     root.setLevel(level)
-    if not any(getattr(h, "dicface_cli", False) for h in root.handlers):
-        handler = logging.StreamHandler()  # sys.stderr as it is when a record is written (tests capture it)
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
-        handler.dicface_cli = True  # type: ignore[attr-defined]
         root.addHandler(handler)
         root.propagate = False
-    if quiet:
-        os.environ["TQDM_DISABLE"] = "1"  # tqdm reads its parameters from TQDM_* (Ray actors inherit it)
-    else:
-        os.environ.pop("TQDM_DISABLE", None)
 
 
 def run_mode(args: argparse.Namespace) -> RunMode:

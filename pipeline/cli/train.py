@@ -57,7 +57,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"{sum(p.numel() for p in trainer.model.parameters()):,}", torch.get_num_threads(), trainer.device,
                 cfg.out_dir)
     trainer.run(terminal_bars)
-    best = (f"best validation NME {-trainer.best_score:.4f}" if cfg.stage == "hg"
-            else f"best validation PSNR-Y {trainer.best_score:.2f} dB")
+    best = {"hg": f"best validation NME {-trainer.best_score:.4f}",
+            "dicgan": f"the state validated last, iteration {trainer.best_score:.0f}"}.get(
+        cfg.stage, f"best validation PSNR-Y {trainer.best_score:.2f} dB")
     print(f"done: {cfg.out_dir}/best.pt ({best})")
     return 0

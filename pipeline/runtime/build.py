@@ -9,7 +9,6 @@ Messages for the user (which weights, how many actors) go to ``log``.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
 import os
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dicface.configs.schema import RunConfig
+from dicface.models.extras import installed
 from dicface.pipeline.align import Aligner
 from dicface.pipeline.blend import Blender
 from dicface.pipeline.cuts import CutConfig
@@ -110,7 +110,7 @@ def use_ray(cfg: RunConfig, many: bool) -> bool:
         return cfg.runtime.runtime == "ray"
     if cfg.runtime.address or os.environ.get("RAY_ADDRESS"):
         return True
-    return many and importlib.util.find_spec("ray") is not None
+    return many and installed("ray")
 
 
 def build_runner(cfg: RunConfig, mode: RunMode, stack: contextlib.ExitStack, many: bool) -> StreamRunner:

@@ -98,10 +98,10 @@ def test_registration_finds_the_crops_sub_pixel_motion_that_landmarks_miss() -> 
                                flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
         now = resize_bicubic(moved, 32).astype(np.float32) @ Y_WEIGHTS
         guess = np.float32([[1, 0, 0], [0, 1, 0]])  # the landmarks saw no motion
-        m = register(before, now, guess, (*SEED, dx, dy))
+        m = register(before, now, guess, SEED + np.array([dx, dy]))
         assert m is not None
         carried = SEED @ m[:2, :2].T + m[:2, 2]  # the face's points, where the registered map puts them
-        assert np.abs(carried - ((*SEED, dx, dy))).max() < 0.5  # a landmark fit would be off by (dx, dy)
+        assert np.abs(carried - (SEED + np.array([dx, dy]))).max() < 0.5  # a landmark fit would be off by (dx, dy)
     flat = np.full((32, 32), 100.0, np.float32)  # nothing to register by: the caller falls back to the landmarks
     assert register(flat, flat, guess, SEED) is None
 

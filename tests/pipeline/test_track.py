@@ -19,7 +19,8 @@ def truth(frame: int, start: tuple[float, float], velocity: tuple[float, float],
     """(68, 2) true landmarks of a face of ``width`` px moving at constant velocity."""
     centre = np.array(start) + frame * np.array(velocity)
     points = centre + MEAN_SHAPE * width
-    points[36], points[45] = (*centre, -0.3 * width, -0.1 * width), (*centre, 0.3 * width, -0.1 * width)
+    points[36] = centre + np.array([-0.3 * width, -0.1 * width])
+    points[45] = centre + np.array([0.3 * width, -0.1 * width])
     return points
 
 
