@@ -149,6 +149,13 @@ class FaceSuperResolver:
     def _autocast(self) -> contextlib.AbstractContextManager[None]:
         return autocast(self.device, self.precision if self._openvino is None else "fp32")
 
+    def _to_device(self, batch: Tensor) -> Tensor:
+        """float32 on the device; to a GPU through pinned memory, without waiting for the copy."""
+        batch = batch.to(torch.float32)
+        if self.device.type == "cuda":
+            return batch.pin_memory().to(self.device, non_blocking=True)
+        return batch.to(self.device)
+
     def _forward(self, lr: Tensor, seed: Tensor | None) -> tuple[Tensor, Tensor]:
         """The last step's SR image and heatmaps."""
         if self._openvino is not None:
@@ -166,10 +173,10 @@ class FaceSuperResolver:
         grad_mode = torch.inference_mode() if self.options.fast else torch.no_grad()
         with grad_mode, self._autocast():
             for start in range(0, lr.shape[0], self.options.max_batch):
-                chunk = lr[start : start + self.options.max_batch].to(self.device, torch.float32)
+                chunk = self._to_device(lr[start : start + self.options.max_batch])
                 seed = None
                 if seed_heatmaps is not None:
-                    seed = seed_heatmaps[start : start + self.options.max_batch].to(self.device, torch.float32)
+                    seed = self._to_device(seed_heatmaps[start : start + self.options.max_batch])
                 if self.channels_last:
                     chunk = chunk.contiguous(memory_format=torch.channels_last)
                 sr, heat = self._forward(chunk, seed)

@@ -158,3 +158,16 @@ def test_bad_options_are_input_errors() -> None:
 def test_cuda_without_cuda_is_a_clear_error() -> None:
     with pytest.raises(InputError, match="CUDA is not available"):
         FaceSuperResolver(DIC(), InferenceOptions(device="cuda"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on a device machine)")
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
+def test_the_cuda_path_matches_the_cpu(tiny_model: DIC, precision: str) -> None:
+    lr, seed = torch.rand(5, 3, 16, 16) - 0.45, torch.rand(5, 68, 32, 32)
+    cpu = FaceSuperResolver(tiny_model, InferenceOptions(device="cpu", precision="fp32", backend="torch"))(lr, seed)
+    gpu_model = DIC(tiny_model.cfg)
+    gpu_model.load_state_dict(tiny_model.state_dict())
+    run = FaceSuperResolver(gpu_model, InferenceOptions(device="cuda", precision=precision, max_batch=2))
+    out = run(lr, seed)
+    assert run.backend == "torch" and out.sr.device.type == "cpu" and out.sr.dtype == torch.float32
+    assert (out.sr - cpu.sr).abs().mean() < (1e-4 if precision == "fp32" else 0.01)
