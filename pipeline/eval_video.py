@@ -7,7 +7,6 @@ fractional upscale of the input; both must have the same number of frames.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,23 +50,6 @@ def decode_pair(input_path: Path, output_path: Path) -> Iterator[tuple[np.ndarra
                                  f"(after {count}): not an input and its output")
     except (av.error.FileNotFoundError, av.error.InvalidDataError) as exc:
         raise InputError(f"not a readable video: {exc}") from exc
-
-
-def tracks_from_file(path: Path) -> dict[int, list[FaceObservation]]:
-    """The confirmed tracks per frame index of an enhance run's ``--tracks`` JSON lines (warm-up lines skipped)."""
-    faces: dict[int, list[FaceObservation]] = {}
-    try:
-        for line in path.read_text().splitlines():
-            record = json.loads(line)
-            if record.get("warmup"):
-                continue
-            faces[record["frame"]] = [
-                FaceObservation.of(TrackState(t["id"], tuple(t["bbox"]), None if t["landmarks"] is None else
-                                              np.asarray(t["landmarks"], np.float32), t["confirmed"], 0))
-                for t in record["tracks"] if t["confirmed"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}: not a dicface --tracks file ({exc})") from exc
-    return faces
 
 
 def evaluate(input_path: Path, output_path: Path, detector: ScheduledDetector | None,

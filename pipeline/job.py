@@ -27,12 +27,12 @@ from dicface.pipeline.runtime.reader import ReadAhead, Source
 from dicface.pipeline.runtime.sequencer import RunOptions, StreamRunner
 from dicface.pipeline.segments import (
     SPLITTABLE_SUFFIXES,
-    join_tracks,
     join_videos,
     part_path,
     plan_segments,
     probe_timeline,
 )
+from dicface.pipeline.tracks_file import join_tracks
 
 T = TypeVar("T")
 

@@ -7,15 +7,12 @@
 - Each part is encoded on its own (an IDR frame first) into an MP4 beside the output; ``join_videos`` remuxes the
   parts' packets and the source's audio into the output. Every frame keeps its own timestamp, so frame count and
   timestamps equal the input's.
-- ``join_tracks`` joins the parts' tracks JSON lines, carrying a track's id across a boundary: the tracks of the
-  last warm-up frame of part i + 1 are matched by box overlap to those of part i on the same frame.
+- The parts' tracks files are joined by ``pipeline.tracks_file.join_tracks``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import heapq
-import json
 from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,12 +20,9 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from dicface.models.atomic import atomic_output
 from dicface.models.errors import DicfaceError
-from dicface.pipeline.boxes import iou_matrix
 from dicface.pipeline.io import COPIED_TYPES, Span, container_format, copy_streams, unkept_streams
 
 OVERLAP_FRAMES = 24  # warm-up frames before each boundary (3 DIC windows of 8; about 1 s)
@@ -160,42 +154,3 @@ def join_videos(parts: list[Path], source: Path, out: Path, replace: bool = True
 def _seconds(packet: av.Packet) -> float:
     stamp = packet.dts if packet.dts is not None else packet.pts
     return float(stamp * packet.time_base) if stamp is not None else 0.0
-
-
-def _match_ids(before: dict, after: dict, min_iou: float = 0.3) -> dict[int, int]:
-    """One frame's tracks as seen by two parts: ``before`` from part i (joined ids), ``after`` from the warm-up
-    of part i + 1. Returns part i + 1's id -> joined id for the tracks whose boxes overlap (Hungarian on IoU)."""
-    old, new = before["tracks"], after["tracks"]
-    if not old or not new:
-        return {}
-    iou = iou_matrix(np.array([t["bbox"] for t in new]), np.array([t["bbox"] for t in old]))
-    rows, cols = linear_sum_assignment(-iou)
-    return {new[r]["id"]: old[c]["id"] for r, c in zip(rows, cols, strict=True) if iou[r, c] >= min_iou}
-
-
-def join_tracks(parts: list[Path], out: Path | None) -> int:
-    """Join the parts' tracks JSON lines (warm-up lines dropped, ids carried across boundaries, new ids numbered
-    on) into ``out`` (atomically; None: count only). Returns the number of confirmed tracks of the joined run."""
-    confirmed: set[int] = set()
-    next_id = 1
-    previous: dict | None = None  # the last output record of the part before, with joined ids
-    with contextlib.ExitStack() as stack:
-        handle = stack.enter_context(open(stack.enter_context(atomic_output(out)), "w")) if out else None
-        for part in parts:
-            records = [json.loads(line) for line in part.read_text().splitlines()]
-            warm = [r for r in records if r.get("warmup")]
-            ids: dict[int, int] = {}
-            if warm and previous is not None and warm[-1]["frame"] == previous["frame"]:
-                ids = _match_ids(previous, warm[-1])
-            for record in (r for r in records if not r.get("warmup")):
-                for track in record["tracks"]:
-                    if track["id"] not in ids:
-                        ids[track["id"]] = next_id
-                        next_id += 1
-                    track["id"] = ids[track["id"]]
-                    if track["confirmed"]:
-                        confirmed.add(track["id"])
-                if handle:
-                    handle.write(json.dumps(record) + "\n")
-                previous = record
-    return len(confirmed)

@@ -223,8 +223,9 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
 def cmd_eval_video(args: argparse.Namespace) -> int:
     from dicface.pipeline.detect.regions import ScheduledDetector
-    from dicface.pipeline.eval_video import evaluate, report_dict, track_rows, tracks_from_file, write_plot
+    from dicface.pipeline.eval_video import evaluate, report_dict, track_rows, write_plot
     from dicface.pipeline.runtime.build import detector_spec
+    from dicface.pipeline.tracks_file import tracks_from_file
 
     for path in (args.input, args.output):
         if not path.is_file():

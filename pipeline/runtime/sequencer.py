@@ -33,7 +33,6 @@ indices rather than counting from the stream's first frame.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import deque
 from collections.abc import Callable
@@ -57,6 +56,7 @@ from dicface.pipeline.runtime.reader import Source
 from dicface.pipeline.runtime.writer import WRITE_QUEUE, BackgroundWriter
 from dicface.pipeline.temporal import FaceObservation, TemporalMeter
 from dicface.pipeline.track import Tracker
+from dicface.pipeline.tracks_file import track_record
 from dicface.pipeline.types import Detection, EnhancedFace, FaceCrop, Frame, TrackState
 
 T = TypeVar("T")
@@ -119,21 +119,6 @@ class Services(Protocol):
     def detect(self, request: DetectRequest) -> Pending[list[list[Detection]]]: ...
 
     def enhance(self, crops: list[FaceCrop]) -> Pending[list[EnhancedFace]]: ...
-
-
-def track_record(frame: Frame, states: list[TrackState], warmup: bool = False) -> str:
-    """One JSON line: the frame's tracks with box and smoothed landmarks in input-frame pixels. ``warmup``: a
-    frame before a segment's output, marked so that joining the segments can match their track ids."""
-    return json.dumps(({"warmup": True} if warmup else {}) | {
-        "frame": frame.index,
-        "pts": frame.pts,
-        "time": float(frame.pts * frame.time_base) if frame.pts is not None else None,
-        "tracks": [
-            {"id": s.track_id, "confirmed": s.confirmed, "bbox": [round(v, 2) for v in s.bbox],
-             "landmarks": None if s.landmarks is None else np.round(s.landmarks, 2).tolist()}
-            for s in states
-        ],
-    })
 
 
 @dataclass
