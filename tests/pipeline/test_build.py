@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from dicface.configs.schema import EnhanceConfig, RunConfig, RuntimeConfig
+from dicface.configs.video import FusionConfig
 from dicface.pipeline.runtime.build import RunMode, build_runner, run_options, use_ray
 from dicface.pipeline.runtime.local import LocalRunner
 
@@ -30,11 +31,14 @@ def test_the_runtime_follows_the_configuration(monkeypatch: pytest.MonkeyPatch, 
 
 
 def test_a_local_runner_carries_the_configuration_and_the_mode() -> None:
-    cfg = replace(RunConfig(), enhance=EnhanceConfig(window=3, scene_cuts=False, upscale=2.0))
+    fusion = FusionConfig(weight=0.5, frames=3, lookahead=1)
+    cfg = replace(RunConfig(), enhance=EnhanceConfig(window=3, feedback=True, fusion=fusion, scene_cuts=False,
+                                                     upscale=2.0))
     with contextlib.ExitStack() as stack:
         runner = build_runner(cfg, RunMode(sr=False, preview=True, measure=True), stack, False)
     assert isinstance(runner, LocalRunner) and runner.services.enhancer is None
     options = runner.options
-    assert (options.window, options.scene_cuts, options.upscale, options.preview, options.measure) == (
-        3, None, 2.0, True, True)
-    assert options == run_options(cfg, RunMode(sr=False, preview=True, measure=True))
+    assert (options.window, options.feedback, options.scene_cuts, options.upscale, options.preview,
+            options.measure) == (3, True, None, 2.0, True, True)
+    assert options.fusion == fusion and options.fusion != FusionConfig()  # each key as the configuration says
+    assert RunConfig().enhance.scene_cuts and run_options(RunConfig(), RunMode()).scene_cuts is not None
