@@ -70,7 +70,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=INFERENCE_BACKENDS,
                    help="auto (default): OpenVINO on the CPU where installed (1.1-1.5x torch), else torch")
     p.add_argument("--batch", type=positive_int, dest="max_batch", help="faces per forward pass (default: 32)")
-    p.add_argument("--threads", type=positive_int, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--threads", type=positive_int,
+                   help="CPU threads for DIC on torch or OpenVINO (default: torch's choice)")
 
 
 def _add_video_flags(p: argparse.ArgumentParser) -> None:
