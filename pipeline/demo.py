@@ -3,6 +3,7 @@ a generated clip of small moving faces run through the whole video path (``dicfa
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -88,11 +89,13 @@ def fidelity_sheet(faces: list[np.ndarray], members: list[tuple[FaceSuperResolve
 
 def natural_pairs(cfg: RunConfig) -> list[tuple[FaceSuperResolver, FaceSuperResolver]]:
     """(faithful, natural) resolvers of each default member that has a natural-detail twin, smallest input first."""
-    from dicface.models.registry import family, load_model, natural_twin
+    from dicface.models.registry import natural_twin
+    from dicface.pipeline.enhance import load_members
 
-    return [(FaceSuperResolver(load_model(r, cfg.model.num_steps)[0], cfg.inference),
-             FaceSuperResolver(load_model(r, cfg.model.num_steps, fidelity=0.0)[0], cfg.inference))
-            for r in family(scale=cfg.model.scale) if natural_twin(r) is not None]
+    family = replace(cfg.model, weights=None)
+    faithful = load_members(replace(family, fidelity=1.0), cfg.inference)
+    natural = load_members(replace(family, fidelity=0.0), cfg.inference)
+    return [(f, n) for (f, record), (n, _) in zip(faithful, natural, strict=True) if natural_twin(record) is not None]
 
 
 def run_fidelity_demo(out_dir: Path, cfg: RunConfig) -> Path | None:

@@ -11,26 +11,55 @@ pixels, for the tracker's feedback.
 
 from __future__ import annotations
 
+import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-from dicface.configs.schema import SEED_MODES, RunConfig
+from dicface.configs.model import InferenceOptions
+from dicface.configs.schema import SEED_MODES, ModelConfig, RunConfig
 from dicface.models.faces import HR_SIZE, denormalise, from_crop_coords, normalise_frames
 from dicface.models.heatmaps import decode_landmarks, render_heatmaps
 from dicface.models.inference import FaceSuperResolver
 from dicface.models.registry import WeightsRecord, family, load_model
 from dicface.pipeline.types import EnhancedFace, FaceCrop
 
+logger = logging.getLogger(__name__)
 
-def load_enhancer(cfg: RunConfig, seed: str = "tracker") -> tuple[Enhancer, list[WeightsRecord]]:
-    """The enhancer for a run configuration (weights or family, scale, steps, device, precision, batch) and the
-    records of its members' weights."""
-    loaded = [load_model(r, cfg.model.num_steps, cfg.model.fidelity)
-              for r in family(cfg.model.weights, cfg.model.scale)]
-    resolvers = [FaceSuperResolver(model, cfg.inference) for model, _ in loaded]
-    return Enhancer(resolvers, seed=seed), [record for _, record in loaded]
+
+_LOADED: OrderedDict[tuple[object, ...], tuple[FaceSuperResolver, WeightsRecord]] = OrderedDict()
+LOADED_MAX = 8  # networks kept for reuse in a process (a demo or a benchmark asks for the same ones again)
+
+
+def load_members(model: ModelConfig, inference: InferenceOptions) -> list[tuple[FaceSuperResolver, WeightsRecord]]:
+    """The one weights loader: the members ``model`` names (a file, or the package's family or one member of it),
+    each as a resolver and the record of its weights, smallest input first. A member is built once per process for
+    the same file (and its modification time), steps, fidelity and inference options, and shared after."""
+    loaded = []
+    for record in family(model.weights, model.scale):
+        stat = record.file.stat()
+        key = (str(record.file.resolve()), stat.st_mtime_ns, stat.st_size, model.num_steps, model.fidelity, inference)
+        if key not in _LOADED:
+            network, named = load_model(record, model.num_steps, model.fidelity)
+            _LOADED[key] = (FaceSuperResolver(network, inference), named)
+            while len(_LOADED) > LOADED_MAX:
+                _LOADED.popitem(last=False)
+        _LOADED.move_to_end(key)
+        loaded.append(_LOADED[key])
+    return loaded
+
+
+def load_enhancer(cfg: RunConfig, seed: str | None = None) -> tuple[Enhancer, list[WeightsRecord]]:
+    """The enhancer of a run configuration (its members as ``load_members`` gives them), seeded as ``seed`` says
+    (default: the configuration's ``enhance.seed``), and the records of its members' weights."""
+    loaded = load_members(cfg.model, cfg.inference)
+    first = loaded[0][0]
+    logger.info("weights: %s on %s (%s, %s)", ", ".join(f"{r.name} (x{r.config.scale})" for _, r in loaded),
+                first.device, first.backend, first.precision)
+    enhancer = Enhancer([resolver for resolver, _ in loaded], seed=cfg.enhance.seed if seed is None else seed)
+    return enhancer, [record for _, record in loaded]
 
 
 class Enhancer:

@@ -21,15 +21,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def _runner_factory(args: argparse.Namespace, cfg: RunConfig):  # noqa: ANN202 -- pipeline.bench.MakeRunner
     """Runners from the user's flags, with SR on or off, a seed mode and other flags overridden by keyword; the
     model is loaded once."""
-    from dicface.pipeline.enhance import Enhancer
-    from dicface.pipeline.runtime.build import load_dic, local_runner
+    from dicface.pipeline.enhance import Enhancer, load_enhancer
+    from dicface.pipeline.runtime.build import local_runner
 
     loaded = None
 
     def make(sr: bool, seed: str, upscale: float | None = None, **flags: object):  # noqa: ANN202
         nonlocal loaded
         if sr and loaded is None:
-            loaded = load_dic(cfg)
+            loaded, _ = load_enhancer(cfg)
         given = argparse.Namespace(**{**vars(args), "upscale": upscale or args.upscale, "sr": "dic" if sr else "none",
                                       **flags})
         enhancer = Enhancer(list(loaded.resolvers.values()), seed=seed) if sr else None
@@ -115,7 +115,8 @@ def _bench_pipeline(args: argparse.Namespace) -> int:
 def _bench_runtime(args: argparse.Namespace, cfg: RunConfig) -> None:
     """In-process vs Ray, and a job on Ray with 1 vs 2 workers per pool (``bench pipeline --runtime ray``)."""
     from dicface.pipeline.bench import bench_runtime
-    from dicface.pipeline.runtime.build import load_dic, local_runner, ray_runner
+    from dicface.pipeline.enhance import load_enhancer
+    from dicface.pipeline.runtime.build import local_runner, ray_runner
 
     cpus, streams, mode = cfg.runtime.cpus_per_actor, cfg.runtime.streams, run_mode(args)
 
@@ -123,7 +124,7 @@ def _bench_runtime(args: argparse.Namespace, cfg: RunConfig) -> None:
         runtime = replace(cfg.runtime, workers=workers, cpus_per_actor=cpus / workers)  # the same CPUs, shared
         return ray_runner(replace(cfg, runtime=runtime), mode)
 
-    rows = bench_runtime(lambda: local_runner(cfg, mode, load_dic(cfg)), make_ray, cfg.encode,
+    rows = bench_runtime(lambda: local_runner(cfg, mode, load_enhancer(cfg)[0]), make_ray, cfg.encode,
                          frames=args.frames, streams=streams)
     print(f"runtime: generated 640x360 clips of {args.frames} frames, 3 faces of 18-22 px")
     for row in rows:

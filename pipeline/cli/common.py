@@ -79,13 +79,14 @@ def run_config(args: argparse.Namespace) -> RunConfig:
 
 def load_resolver(cfg: RunConfig) -> tuple[FaceSuperResolver, WeightsRecord]:
     """One member: --weights, or the default member of --scale (x8 when not given)."""
-    from dicface.models.inference import FaceSuperResolver
-    from dicface.models.registry import family, load_model
+    from dataclasses import replace
+
+    from dicface.pipeline.enhance import load_members
 
     scale = cfg.model.scale or (None if cfg.model.weights else 8)
-    model, record = load_model(family(cfg.model.weights, scale)[0], cfg.model.num_steps, cfg.model.fidelity)
+    resolver, record = load_members(replace(cfg.model, scale=scale), cfg.inference)[0]
     logging.getLogger(__name__).info("weights: %s (x%d, %s)", record.name, record.config.scale, record.file)
-    return FaceSuperResolver(model, cfg.inference), record
+    return resolver, record
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -38,9 +37,9 @@ def cmd_sr(args: argparse.Namespace) -> int:
         dup = next(n for n in names if names.count(n) > 1)
         raise InputError(f"two inputs share the name {dup!r}; outputs would overwrite each other")
     from dicface.pipeline.align import route
-    from dicface.pipeline.runtime.build import load_dic
+    from dicface.pipeline.enhance import load_enhancer
 
-    enhancer = load_dic(replace(cfg, enhance=replace(cfg.enhance, seed="none")))
+    enhancer, _ = load_enhancer(cfg, seed="none")
     sizes = enhancer.input_sizes
     batch = cfg.inference.max_batch
     with terminal_bars(total=len(paths), unit="face", desc="sr") as bar:
@@ -141,7 +140,7 @@ def _paired_lr(hr_paths: list[Path], lr_dir: Path) -> list[Path]:
 def cmd_demo(args: argparse.Namespace) -> int:
     from dicface.models.atomic import prepare_output_dir
     from dicface.pipeline.demo import DEMO_UPSCALE, FIDELITY_CRF, run_demo, run_fidelity_demo, run_video_demo
-    from dicface.pipeline.runtime.build import load_dic
+    from dicface.pipeline.enhance import load_enhancer
 
     cfg = run_config(args)
     out_dir = prepare_output_dir(args.output)
@@ -154,7 +153,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"natural detail: see {sheet} (H.264 crf {FIDELITY_CRF} input: bicubic | faithful | natural | "
                   f"truth)")
     if not args.no_video:
-        enhancer = load_dic(replace(cfg, enhance=replace(cfg.enhance, seed="tracker")))
+        enhancer, _ = load_enhancer(cfg, seed="tracker")
         video = run_video_demo(out_dir, enhancer, terminal_bars)
         print(f"video: {video[0]} -> {video[1]} (x{DEMO_UPSCALE}); see {video[-1]} (bicubic | dicface)")
     return 0

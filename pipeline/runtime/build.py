@@ -68,17 +68,6 @@ def member_frames(cfg: RunConfig) -> dict[int, int]:
     return {r.config.input_size: r.config.frames for r in family(cfg.model.weights, cfg.model.scale)}
 
 
-def load_dic(cfg: RunConfig) -> Enhancer:
-    """The DIC family (or one member) of the configuration, seeded as it says."""
-    from dicface.pipeline.enhance import load_enhancer
-
-    enhancer, records = load_enhancer(cfg, cfg.enhance.seed)
-    first = next(iter(enhancer.resolvers.values()))
-    logger.info("weights: %s on %s (%s, %s)", ", ".join(f"{r.name} (x{r.config.scale})" for r in records),
-                first.device, first.backend, first.precision)
-    return enhancer
-
-
 def local_runner(cfg: RunConfig, mode: RunMode, enhancer: Enhancer | None) -> LocalRunner:
     """Every stage in this process; ``enhancer`` None passes frames through (``--sr none``)."""
     detector = ScheduledDetector(detector_spec(cfg, mode).build(), cfg.detect.schedule())
@@ -117,4 +106,8 @@ def build_runner(cfg: RunConfig, mode: RunMode, stack: contextlib.ExitStack, man
     """The runner for a run of one video (``many``: a job of several); a Ray runner's actors end with ``stack``."""
     if use_ray(cfg, many):
         return stack.enter_context(ray_runner(cfg, mode))
-    return local_runner(cfg, mode, load_dic(cfg) if mode.sr else None)
+    if not mode.sr:
+        return local_runner(cfg, mode, None)
+    from dicface.pipeline.enhance import load_enhancer
+
+    return local_runner(cfg, mode, load_enhancer(cfg)[0])
