@@ -91,14 +91,16 @@ def _convert(model: DIC, seeded: bool) -> Any:
 
 def _cached_model(model: DIC, seeded: bool) -> Any:
     """Read the converted network from the cache, or convert it and store it there (a folder renamed into place,
-    so a reader never sees half of one; a concurrent writer's folder wins)."""
+    so a reader never sees half of one; a concurrent writer's folder is kept, a broken one replaced)."""
     import openvino
 
     folder = cache_dir() / network_key(model, seeded)
+    broken = folder.exists()
     if (folder / "dic.xml").is_file():
         with contextlib.suppress(RuntimeError):
+            network = openvino.Core().read_model(folder / "dic.xml")
             logger.debug("OpenVINO network read from %s", folder)
-            return openvino.Core().read_model(folder / "dic.xml")
+            return network
     logger.info("converting a x%d DIC member for OpenVINO (once: cached in %s)", model.cfg.scale, folder.parent)
     converted = _convert(model, seeded)
     with contextlib.suppress(OSError):
@@ -106,8 +108,9 @@ def _cached_model(model: DIC, seeded: bool) -> Any:
         tmp = Path(tempfile.mkdtemp(prefix=".part-", dir=folder.parent))
         try:
             openvino.save_model(converted, tmp / "dic.xml", compress_to_fp16=False)
-            shutil.rmtree(folder, ignore_errors=True)
-            os.rename(tmp, folder)
+            if broken:
+                shutil.rmtree(folder, ignore_errors=True)
+            os.rename(tmp, folder)  # fails where another process has just stored the same network: kept
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     if not (folder / "dic.xml").is_file():

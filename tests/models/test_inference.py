@@ -171,3 +171,17 @@ def test_the_cuda_path_matches_the_cpu(tiny_model: DIC, precision: str) -> None:
     out = run(lr, seed)
     assert run.backend == "torch" and out.sr.device.type == "cpu" and out.sr.dtype == torch.float32
     assert (out.sr - cpu.sr).abs().mean() < (1e-4 if precision == "fp32" else 0.01)
+
+
+def test_a_broken_cached_network_is_converted_again_and_replaced(
+    tiny_model: DIC, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DICFACE_CACHE_DIR", str(tmp_path))
+    lr = torch.rand(2, 3, 16, 16) - 0.45
+    folder = tmp_path / "openvino" / network_key(tiny_model, seeded=False)
+    folder.mkdir(parents=True)
+    (folder / "dic.xml").write_text("<not a network")
+    out = FaceSuperResolver(tiny_model, InferenceOptions(precision="fp32", backend="openvino"))(lr)
+    with torch.no_grad():
+        assert torch.allclose(out.sr, tiny_model(lr)[0][-1], atol=1e-5)
+    assert (folder / "dic.bin").is_file() and "<not a network" not in (folder / "dic.xml").read_text()
