@@ -94,7 +94,7 @@ def list_weights(folder: Path | None = None) -> list[WeightsRecord]:
             if record.default and record.config.scale in default_scales:
                 record = replace(record, default=False)
             found[record.name] = record
-        default_scales |= {r.config.scale for r in found.values() if r.default}
+        default_scales |= {r.config.scale for r in found.values() if r.default and r.file.is_file()}
     return sorted(found.values(), key=lambda r: r.name)
 
 

@@ -245,6 +245,8 @@ def test_export_weights_installs_into_the_users_folder_searched_first(
     marked = {r.name: r.default for r in list_weights()}
     assert marked["my-x8"] and not marked[package_x8.name]  # one default per scale
     assert main(["models"]) == 0 and "my-x8 (default x8)" in capsys.readouterr().out
+    (tmp_path / "mine" / "my-x8.pt").unlink()  # a card whose weights are gone does not hide the package's default
+    assert default_weights(scale=8).name == package_x8.name
     assert main(["export-weights", str(tiny_weights), "--name", "other", "--to", str(tmp_path / "elsewhere")]) == 0
     assert (tmp_path / "elsewhere" / "other.json").is_file() and "other" not in {r.name for r in list_weights()}
 
