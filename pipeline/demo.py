@@ -93,9 +93,9 @@ def natural_pairs(cfg: RunConfig) -> list[tuple[FaceSuperResolver, FaceSuperReso
     from dicface.pipeline.enhance import load_members
 
     family = replace(cfg.model, weights=None)
-    faithful = load_members(replace(family, fidelity=1.0), cfg.inference)
-    natural = load_members(replace(family, fidelity=0.0), cfg.inference)
-    return [(f, n) for (f, record), (n, _) in zip(faithful, natural, strict=True) if natural_twin(record) is not None]
+    return [(faithful, load_members(replace(family, scale=record.config.scale, fidelity=0.0), cfg.inference)[0][0])
+            for faithful, record in load_members(replace(family, fidelity=1.0), cfg.inference)
+            if natural_twin(record) is not None]
 
 
 def run_fidelity_demo(out_dir: Path, cfg: RunConfig) -> Path | None:

@@ -30,13 +30,12 @@ class InsightFaceDetector:
         score_threshold: float = 0.5,
         landmarker: DlibLandmarker | None = None,
     ) -> None:
-        insightface = require("insightface", "insightface", "the insightface detector")
-        require("insightface.model_zoo", "insightface", "the insightface detector")
+        model_zoo = require("insightface.model_zoo", "insightface", "the insightface detector")
         path = Path(model_path)
         if not path.is_file():
             raise InputNotFound(f"{path}: insightface detector model not found")
         try:
-            self._model = insightface.model_zoo.get_model(str(path))
+            self._model = model_zoo.get_model(str(path))
         except Exception as exc:  # onnxruntime and insightface raise many types
             raise InputError(f"{path}: not an insightface detector ({type(exc).__name__}: {exc})") from exc
         if self._model is None or not hasattr(self._model, "detect"):

@@ -3,7 +3,7 @@
 ``build_runner`` picks the runtime (``use_ray``) and makes a ``LocalRunner`` (stages in this process) or a
 ``RayRunner`` (detection and DIC on actor pools, which build their stages where they run from the configuration).
 What only the command knows -- SR on or off, a side-by-side preview, whether to measure -- comes as a ``RunMode``.
-Messages for the user (which weights, how many actors) go to ``log``.
+Messages for the user (how many actors) go to ``logging``; the weights line is ``load_enhancer``'s.
 """
 
 from __future__ import annotations
