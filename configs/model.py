@@ -174,6 +174,7 @@ class TrainConfig:
     # trained here with the hinge loss (``models.gan``)
     discriminator: Discriminator = "lightcnn"
     feature_matching_weight: float = 0.0  # L1 between the patch discriminator's features of SR and HR faces
+    structure_weight: float = 0.0  # L1 between the init member's frozen landmark hourglass's features of SR and HR
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.iterations < 1 or self.lr <= 0:

@@ -9,13 +9,21 @@
   intermediate features give the **feature-matching loss** (L1 between the discriminator's features of the SR and
   the HR face), the perceptual term that needs no downloaded network: it asks the SR face to show the statistics
   the discriminator looks at, at the HR face's places, where the GAN loss alone only asks for plausible ones.
+- A **face-structure loss** (``structure_weight``): L1 between the features of a frozen copy of the member's own
+  landmark hourglass on the SR and the HR face. Trained to find eyes, brows, nose, mouth and jaw, its features say
+  where a face's parts are and how they are shaped: asking the SR face to match them holds the drawn detail to the
+  person's own parts, which a texture judge alone does not.
 """
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from dicface.models.hourglass import FeedbackHourglass
 
 
 class MaxFeature(nn.Module):
@@ -113,3 +121,21 @@ def feature_matching_loss(disc: PatchDiscriminator, sr: Tensor, hr: Tensor) -> T
     with torch.no_grad():
         targets = disc.features(hr)
     return sum(F.l1_loss(a, b) for a, b in zip(disc.features(sr), targets, strict=True)) / len(targets)
+
+
+class StructureLoss(nn.Module):
+    """Mean L1 between a frozen landmark hourglass's features of SR and HR faces (B, 3, 128, 128): its stem's
+    (B, F, 32, 32) and its hourglass output's (B, 2F, 32, 32), each of one first step (no recurrent state)."""
+
+    def __init__(self, hourglass: FeedbackHourglass) -> None:
+        super().__init__()
+        self.hg = copy.deepcopy(hourglass).eval().requires_grad_(False)
+
+    def _features(self, image: Tensor) -> tuple[Tensor, Tensor]:
+        stem = self.hg.pre_conv_block(image)
+        return stem, self.hg.hg(self.hg.compress_in(torch.cat((stem, stem), dim=1)))
+
+    def forward(self, sr: Tensor, hr: Tensor) -> Tensor:
+        with torch.no_grad():
+            targets = self._features(hr)
+        return sum(F.l1_loss(a, b) for a, b in zip(self._features(sr), targets, strict=True)) / len(targets)

@@ -8,9 +8,10 @@ Stages:
 - ``dicgan``: the ``dic`` loss, plus after ``pixel_init`` iterations the natural-detail terms on the final SR image
   (``models.gan``): DICGAN's vanilla GAN loss against a LightCNN discriminator and a LightCNN feature loss, or the
   hinge loss against a patch discriminator and feature matching on its features (``discriminator: patch``); the
-  discriminator is trained ``disc_repeat`` times per step. Validation also measures the SR faces' fine detail
-  against the HR faces' (``models.metrics.fine_detail``); as PSNR is not what this stage maximises, ``best.pt`` is
-  the latest validated state.
+  discriminator is trained ``disc_repeat`` times per step; optionally a face-structure loss on the features
+  of the starting member's frozen landmark hourglass (``structure_weight``). Validation also measures the SR
+  faces' fine detail against the HR faces' (``models.metrics.fine_detail``); as PSNR is not what this stage
+  maximises, ``best.pt`` is the latest validated state.
 Optimiser: Adam, lr multiplied by ``gamma`` at ``milestones``. ``last.pt`` holds the model, optimiser and scheduler
 states (and the discriminator's); batches are a function of (seed, iteration), so a resumed run continues exactly
 where it stopped. With ``world`` > 1 (``models.distributed``, Ray Train) every worker computes its share of each
@@ -43,6 +44,7 @@ from dicface.models.gan import (
     FeatureLoss,
     LightCNN,
     PatchDiscriminator,
+    StructureLoss,
     discriminator_loss,
     feature_matching_loss,
     generator_gan_loss,
@@ -55,7 +57,7 @@ from dicface.models.inference import autocast, resolve_device
 from dicface.models.metrics import landmark_nme
 from dicface.models.progress import BarFactory, no_bars
 
-GAN_COLUMNS = ("gan", "feature", "matching", "disc", "val_detail")  # log columns of stage dicgan
+GAN_COLUMNS = ("gan", "feature", "matching", "structure", "disc", "val_detail")  # log columns of stage dicgan
 
 
 def heatmap_loss(heats: list[Tensor], gt_heat: Tensor, foreground: float = 0.0) -> Tensor:
@@ -235,13 +237,15 @@ class Trainer:
         self.optimizer = torch.optim.Adam(trained.parameters(), lr=cfg.lr)
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(cfg.milestones), cfg.gamma)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.precision == "fp16")
-        self.disc = self.disc_optimizer = self.feature_loss = None
+        self.disc = self.disc_optimizer = self.feature_loss = self.structure_loss = None
         if cfg.stage == "dicgan":
             disc = PatchDiscriminator() if cfg.discriminator == "patch" else LightCNN()
             self.disc = self._data_parallel(disc.to(self.device), find_unused=False)
             self.disc_optimizer = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr)
             if cfg.feature_weight > 0:
                 self.feature_loss = FeatureLoss(load_lightcnn_features(cfg.feature_init)).to(self.device)
+            if cfg.structure_weight > 0:
+                self.structure_loss = StructureLoss(self.model.HG).to(self.device)
         self.iteration = 0
         self.best_score = -math.inf  # validation PSNR (stages dic, dicgan) or -NME (stage hg): higher is better
 
@@ -316,7 +320,7 @@ class Trainer:
 
     def _adversarial_terms(self, sr: Tensor, hr: Tensor, logs: dict[str, float]) -> Tensor:
         """The generator's natural-detail terms on the final SR image (discriminator frozen): GAN loss, LightCNN
-        feature loss, feature matching."""
+        feature loss, feature matching, face structure."""
         disc = _unwrap(self.disc)
         disc.requires_grad_(False)  # no gradient sync needed: the discriminator is frozen here
         patch = self.cfg.discriminator == "patch"
@@ -331,6 +335,10 @@ class Trainer:
             matching = feature_matching_loss(disc, sr, hr)
             logs["matching"] = float(matching.detach())
             terms = terms + self.cfg.feature_matching_weight * matching
+        if self.structure_loss is not None:
+            structure = self.structure_loss(sr, hr)
+            logs["structure"] = float(structure.detach())
+            terms = terms + self.cfg.structure_weight * structure
         return terms
 
     def _train_discriminator(self, sr: Tensor, hr: Tensor) -> float:

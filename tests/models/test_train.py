@@ -199,7 +199,7 @@ def test_dicgan_stage_trains_the_discriminator_after_pixel_init(
     trainer.run()
     assert any(not torch.equal(v, trainer.disc.state_dict()[k]) for k, v in disc_before.items())
     rows = (tmp_path / "gan" / "log.csv").read_text().splitlines()
-    assert rows[0].endswith("gan,feature,matching,disc,val_detail") and rows[-1].split(",")[-5] != ""
+    assert rows[0].endswith("gan,feature,matching,structure,disc,val_detail") and rows[-1].split(",")[-6] != ""
     resumed = Trainer(cfg, data, None)
     resumed.resume(tmp_path / "gan" / "last.pt")
     assert all(torch.equal(v, resumed.disc.state_dict()[k]) for k, v in trainer.disc.state_dict().items())
@@ -217,11 +217,14 @@ def test_patch_discriminator_with_feature_matching_trains_and_keeps_the_latest_s
 
     data = FacePairs.from_folder(*photo_set)
     cfg = _config(*photo_set, tmp_path / "gan", stage="dicgan", discriminator="patch", feature_weight=0.0,
-                  feature_matching_weight=1.0, gan_weight=0.02, pixel_init=0, iterations=4, val_every=2, log_every=1)
+                  feature_matching_weight=1.0, structure_weight=1.0, gan_weight=0.02, pixel_init=0, iterations=4,
+                  val_every=2, log_every=1)
     trainer = Trainer(cfg, data, (data.hr, data.landmarks))
     assert isinstance(trainer.disc, PatchDiscriminator)
+    frozen = {k: v.clone() for k, v in trainer.structure_loss.state_dict().items()}
+    assert all(torch.equal(v, trainer.model.HG.state_dict()[k.removeprefix("hg.")]) for k, v in frozen.items())
     logs = trainer.step()
-    assert np.isfinite(logs["gan"]) and logs["matching"] > 0 and np.isfinite(logs["disc"])
+    assert np.isfinite(logs["gan"]) and logs["matching"] > 0 and logs["structure"] > 0 and np.isfinite(logs["disc"])
     trainer.run()
     header, *rows = (tmp_path / "gan" / "log.csv").read_text().splitlines()
     detail = [row.split(",")[header.split(",").index("val_detail")] for row in rows]
@@ -229,6 +232,9 @@ def test_patch_discriminator_with_feature_matching_trains_and_keeps_the_latest_s
     best = torch.load(tmp_path / "gan" / "best.pt", weights_only=True)
     state = best.get("state_dict", best)
     assert all(torch.equal(v, trainer.model.state_dict()[k]) for k, v in state.items())  # the latest: iteration 4
+    # the face-structure loss compares with the starting member's landmark branch, frozen, not the one trained
+    assert all(torch.equal(v, trainer.structure_loss.state_dict()[k]) for k, v in frozen.items())
+    assert not trainer.structure_loss.hg.training
     with pytest.raises(InputError, match="discriminator: patch"):
         _config(*photo_set, tmp_path, stage="dicgan", feature_weight=0.0, feature_matching_weight=1.0)
 
