@@ -15,17 +15,26 @@ import yaml
 
 from dicface.configs.check import FieldTypeError, check_value
 from dicface.configs.model import InferenceOptions, TrainConfig
-from dicface.configs.video import AlignConfig, BlendConfig, DetectSchedule, EncodeOptions, FusionConfig, TrackConfig
+from dicface.configs.video import (
+    AlignConfig,
+    BlendConfig,
+    DetectConfig,
+    EncodeOptions,
+    FusionConfig,
+    TrackConfig,
+)
 from dicface.models.errors import InputError
 
-Detector = Literal["yunet", "insightface", "dlib"]
 SeedMode = Literal["tracker", "none"]
 Runtime = Literal["local", "ray"]
-DETECTORS: tuple[str, ...] = get_args(Detector)
 SEED_MODES: tuple[str, ...] = get_args(SeedMode)
 RUNTIMES: tuple[str, ...] = get_args(Runtime)
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "default.yaml"
+# ``split: auto`` cuts files at least this long, into one part per two DIC actors: one stream keeps at most two DIC
+# windows in flight, so it already keeps two actors busy (measured on 2 cores: a video split in 2 parts ran at 0.93x
+# the whole video with 2 workers per pool).
+SPLIT_AUTO_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -48,37 +57,6 @@ class ModelConfig:
         if self.fidelity < 1 and self.weights is not None:
             raise ValueError("fidelity below 1 blends the package's members with their natural-detail twins; "
                              "it does not apply to a weights file")
-
-
-@dataclass(frozen=True)
-class DetectConfig:
-    """Face detection: ``detector`` yunet | insightface | dlib; ``model``: the insightface ONNX; ``scale``: enlarge
-    frames by this first (None: 2 for yunet, 1 for the others); a full-frame search every ``every`` frames, in
-    between only around the tracked faces; ``gate``: a scheduled search looks only where the picture changed;
-    ``weak_score``: detections below the detector's threshold down to this continue tracks (1: none kept);
-    ``region_face_px``: a tracked face narrower than this is searched in its region enlarged to it (0: never)."""
-
-    detector: Detector = "yunet"
-    model: str | None = None
-    scale: float | None = None
-    every: int = DetectSchedule.every
-    gate: bool = DetectSchedule.gate
-    weak_score: float = DetectSchedule.weak_score
-    region_face_px: float = DetectSchedule.region_face_px
-
-    def __post_init__(self) -> None:
-        if self.detector not in DETECTORS:
-            raise ValueError(f"detector must be one of {DETECTORS}, got {self.detector!r}")
-        if self.every < 1:
-            raise ValueError(f"every must be at least 1, got {self.every}")
-        if not 0 <= self.weak_score <= 1:
-            raise ValueError(f"weak_score must be between 0 and 1, got {self.weak_score}")
-        if self.region_face_px < 0:
-            raise ValueError(f"region_face_px must be 0 or more, got {self.region_face_px}")
-
-    def schedule(self) -> DetectSchedule:
-        return DetectSchedule(every=self.every, gate=self.gate, weak_score=self.weak_score,
-                              region_face_px=self.region_face_px)
 
 
 @dataclass(frozen=True)
@@ -119,6 +97,11 @@ class RuntimeConfig:
     def __post_init__(self) -> None:
         if self.runtime is not None and self.runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {RUNTIMES} or null, got {self.runtime!r}")
+        if (self.workers is not None and self.workers < 1) or self.streams < 1 or self.cpus_per_actor <= 0 \
+                or self.gpus_per_actor < 0 or self.max_wait_ms < 0:
+            raise ValueError(f"need workers and streams >= 1, cpus_per_actor > 0, gpus_per_actor and max_wait_ms "
+                             f">= 0; got {self.workers}, {self.streams}, {self.cpus_per_actor}, {self.gpus_per_actor}, "
+                             f"{self.max_wait_ms}")
         if self.split != "auto" and not (isinstance(self.split, int) and self.split >= 1):
             raise ValueError(f"split must be auto or a number of parts, got {self.split!r}")
 

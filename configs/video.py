@@ -1,22 +1,29 @@
-"""Settings of the video stages (``pipeline/``): detection schedule, tracking, size policy, fusion, blending,
+"""Settings of the video stages (``pipeline/``): detection, tracking, size policy, fusion, blending,
 encoding. Plain frozen dataclasses that import nothing heavy; the stages import them from here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
+
+Detector = Literal["yunet", "insightface", "dlib"]
+DETECTORS: tuple[str, ...] = get_args(Detector)
 
 
 @dataclass(frozen=True)
-class DetectSchedule:
-    """When and where faces are searched (``pipeline.detect.regions``)."""
+class DetectConfig:
+    """Face detection (``pipeline.detect``): which detector, and when and where faces are searched."""
 
+    detector: Detector = "yunet"  # yunet | insightface (needs model) | dlib
+    model: str | None = None  # the insightface detector ONNX (SCRFD)
+    scale: float | None = None  # enlarge frames by this before detection (None: 2 for yunet, 1 for the others)
     every: int = 10  # full-frame detection on every N-th frame (1: every frame)
-    margin: float = 1.0  # a tracked face's search region: its box grown by this fraction of its size per side
-    duplicate_iou: float = 0.5  # detections of one face from overlapping regions: the best-scoring is kept
+    # The change gate (``pipeline.detect.gate``): a scheduled pass searches only where the picture changed.
+    gate: bool = True
     # Detections are kept down to this score, below the detector's threshold for a new face: such a weak one
     # continues a track, and a small one may start a tentative track (``pipeline.track``; YuNet scores small
-    # faces low and unevenly, ``pipeline.detect.yunet``).
+    # faces low and unevenly, ``pipeline.detect.yunet``). 1: none kept.
     weak_score: float = 0.4
     # A tracked face narrower than region_face_px is searched in its region enlarged to that width (by at most
     # max_zoom; 0: never), on top of the detector's own enlargement: YuNet scores 16-24 px faces low and unevenly
@@ -25,8 +32,8 @@ class DetectSchedule:
     # +0.02, for detection 26 -> 40 ms per frame at 720p with three 18-22-px faces: not taken.
     region_face_px: float = 32.0
     max_zoom: float = 2.0
-    # The change gate (``pipeline.detect.gate``): a scheduled pass searches only where the picture changed.
-    gate: bool = True
+    margin: float = 1.0  # a tracked face's search region: its box grown by this fraction of its size per side
+    duplicate_iou: float = 0.5  # detections of one face from overlapping regions: the best-scoring is kept
     gate_threshold: float = 10.0  # grey levels an 8x8 block's mean must change by, camera motion undone
     gate_pad: int = 32  # frame pixels around a changed area that are searched with it
     # Every max_skip-th scheduled pass searches the whole frame, whatever changed: a change too slow for the gate is
@@ -35,12 +42,23 @@ class DetectSchedule:
     max_skip: int = 10
 
     def __post_init__(self) -> None:
-        if self.every < 1 or self.margin < 0 or not 0 < self.duplicate_iou <= 1 or not 0 <= self.weak_score <= 1:
-            raise ValueError(f"invalid detection schedule: {self}")
-        if self.region_face_px < 0 or self.max_zoom < 1:
-            raise ValueError(f"invalid region search: {self}")
+        if self.detector not in DETECTORS:
+            raise ValueError(f"detector must be one of {', '.join(DETECTORS)}, got {self.detector!r}")
+        if self.detector == "insightface" and self.model is None:
+            raise ValueError("detector insightface needs model: an SCRFD ONNX file (insightface ships none; "
+                             "--detector-model)")
+        if self.scale is not None and not 0.25 <= self.scale <= 8:
+            raise ValueError(f"scale must be between 0.25 and 8, got {self.scale}")
+        if self.every < 1:
+            raise ValueError(f"every must be at least 1, got {self.every}")
+        if not 0 <= self.weak_score <= 1:
+            raise ValueError(f"weak_score must be between 0 and 1, got {self.weak_score}")
+        if self.region_face_px < 0 or self.max_zoom < 1 or self.margin < 0 or not 0 < self.duplicate_iou <= 1:
+            raise ValueError(f"invalid region search: region_face_px {self.region_face_px}, max_zoom "
+                             f"{self.max_zoom}, margin {self.margin}, duplicate_iou {self.duplicate_iou}")
         if self.gate_threshold <= 0 or self.gate_pad < 0 or self.max_skip < 1:
-            raise ValueError(f"invalid detection gate: {self}")
+            raise ValueError(f"invalid detection gate: gate_threshold {self.gate_threshold}, gate_pad "
+                             f"{self.gate_pad}, max_skip {self.max_skip}")
 
 
 @dataclass(frozen=True)
@@ -147,7 +165,7 @@ class BlendConfig:
 
 @dataclass(frozen=True)
 class EncodeOptions:
-    """The output video's encoder (``pipeline.io.VideoSink``)."""
+    """The output video's encoder (``pipeline.sink.VideoSink``)."""
 
     codec: str = "libx264"
     crf: int = 18  # libx264 / libx265 only, as ``preset``
@@ -163,8 +181,8 @@ class EncodeOptions:
                                  f"got {self.preset!r}")
 
 
-# The encoders the sink sets crf and preset for (``pipeline.io.VideoSink``); whether the codec and pixel format exist
-# in this FFmpeg is checked against it (``pipeline.io.check_encoder``).
+# The encoders the sink sets crf and preset for (``pipeline.sink.VideoSink``); whether the codec and pixel format exist
+# in this FFmpeg is checked against it (``pipeline.sink.check_encoder``).
 X26X_CODECS = ("libx264", "libx265")
 X26X_MAX_CRF = 51
 X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",

@@ -76,3 +76,17 @@ def bench_model(model: DIC, options: InferenceOptions, batch: int = 16, iters: i
         paths.append(PathSpeed(path_label(run), speed, float((sr - reference).abs().max())))
     return ModelBenchResult(device=str(chosen.device), threads=torch.get_num_threads(), batch=batch, iters=iters,
                             paths=tuple(paths))
+
+
+def model_lines(result: ModelBenchResult, label: str, input_size: int, parameters: int, cpu: str) -> list[str]:
+    """``dicface bench model``'s lines for one network: what it is, where it ran, each path's faces/s, its speed
+    over the plain path's and its largest SR difference from it."""
+    width = max(len(p.label) for p in result.paths)
+    lines = [f"model: {label}, {input_size} -> 128 px, {parameters:,} parameters",
+             f"device {result.device} ({cpu}), threads {result.threads}, batch {result.batch}, {result.iters} timed "
+             f"batches per path"]
+    for path in result.paths:
+        ratio = path.faces_per_s / result.paths[0].faces_per_s
+        lines.append(f"{path.label:<{width}} {path.faces_per_s:8.2f} faces/s  {ratio:5.2f}x  max |SR - plain|: "
+                     f"{path.max_abs_diff:.2e}")
+    return lines

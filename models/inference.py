@@ -26,7 +26,7 @@ from dicface.configs.model import InferenceOptions
 from dicface.models.dic import DIC
 from dicface.models.errors import InputError
 from dicface.models.faces import denormalise, lr_from_face, normalise_frames, still_frames
-from dicface.models.heatmaps import decode_landmarks
+from dicface.models.heatmaps import decode_landmarks, render_heatmaps
 from dicface.models.openvino_net import OpenVINONetwork, openvino_available
 
 
@@ -192,6 +192,15 @@ class FaceSuperResolver:
         """
         if not faces:
             return np.zeros((0, 128, 128, 3), np.uint8), np.zeros((0, self.model.cfg.num_keypoints, 2), np.float32)
-        lrs = np.stack([lr_from_face(f, self.model.cfg.input_size) for f in faces])
-        out = self(normalise_frames(still_frames(lrs, self.model.cfg.frames)))
+        return self.stills([lr_from_face(f, self.model.cfg.input_size) for f in faces])
+
+    def stills(self, lrs: Sequence[np.ndarray], seeds: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Super-resolve LR faces of the member's input size, each as a still (given as every frame of a
+        multi-frame member), seeded with landmarks or not (``models.evaluate.SuperResolve``).
+
+        Shape: list of (S, S, 3) uint8 RGB, seeds (B, K, 2) in 128-px pixels or None -> ((B, 128, 128, 3) uint8
+        RGB, (B, K, 2) float32 landmarks in the 128-px output)
+        """
+        lr = normalise_frames(still_frames(np.stack(lrs), self.model.cfg.frames))
+        out = self(lr, None if seeds is None else render_heatmaps(seeds))
         return denormalise(out.sr), decode_landmarks(out.heatmaps).numpy()

@@ -1,20 +1,23 @@
-"""Video benchmarks measured in one run (``dicface bench pipeline`` and ``dicface bench quality``).
+"""Video benchmarks measured in one run (``dicface bench pipeline``, ``quality`` and the runtimes), their arithmetic
+and their tables (each ``*_lines`` function gives the lines the command prints).
 
-Both take ``make_runner(sr, seed)``, which builds the in-process runner from the user's flags, so the numbers are
+Each takes the user's ``RunConfig`` and varies it with ``dataclasses.replace`` (``variant``) where a row asks for
+other settings; runners are built from it as ``dicface enhance`` builds them (``open_runner``), so the numbers are
 those of ``dicface enhance`` with the same options.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dicface.configs.schema import RunConfig, SeedMode
 from dicface.configs.video import EncodeOptions
 from dicface.models.faces import HR_SIZE
 from dicface.pipeline.enhance import Enhancer
@@ -22,17 +25,24 @@ from dicface.pipeline.examples import FaceSource, back_and_forth, face_clip_fram
 from dicface.pipeline.job import copy_video, enhance_file, enhance_many, enhance_split
 from dicface.pipeline.quality import VideoScore, read_frames, score_video
 from dicface.pipeline.report import RunReport
-from dicface.pipeline.runtime.local import LocalRunner
+from dicface.pipeline.runtime.build import open_runner
+from dicface.pipeline.runtime.plan import RunMode
 from dicface.pipeline.runtime.sequencer import StreamRunner
 from dicface.pipeline.temporal import TemporalSummary
 from dicface.pipeline.types import FaceCrop
 
-if TYPE_CHECKING:
-    from dicface.pipeline.runtime.ray_runtime import RayRunner
-
-MakeRunner = Callable[..., LocalRunner]  # (run DIC?, seed mode[, upscale: default the user's]) -> runner
 QUALITY_FACES = (20, 26, 32)  # face widths of the quality clip, px at 1x
 BENCH_FACES = (18, 20, 22)  # face widths of the throughput clip: all within the default size policy
+
+
+def variant(cfg: RunConfig, seed: SeedMode | None = None, feedback: bool | None = None,
+            fusion: float | None = None, upscale: float | None = None) -> RunConfig:
+    """``cfg`` with the ``enhance`` settings given (fusion: its weight) in place of its own."""
+    e = cfg.enhance
+    return replace(cfg, enhance=replace(
+        e, seed=e.seed if seed is None else seed, feedback=e.feedback if feedback is None else feedback,
+        fusion=e.fusion if fusion is None else replace(e.fusion, weight=fusion),
+        upscale=e.upscale if upscale is None else upscale))
 
 
 @dataclass(frozen=True)
@@ -75,7 +85,7 @@ def dic_alone(enhancer: Enhancer, input_size: int, batch: int, repeats: int = 3)
     return repeats * batch / (time.perf_counter() - start)
 
 
-def bench_pipeline(source: Path | None, make_runner: MakeRunner, encode: EncodeOptions, frames: int = 100,
+def bench_pipeline(source: Path | None, cfg: RunConfig, frames: int = 100,
                    sizes: tuple[tuple[int, int], ...] = ((1280, 720), (1920, 1080))) -> list[PipelineBench]:
     """Frames/s of a plain decode+encode, ``enhance --sr none`` (each the better of two runs) and ``enhance`` on
     ``source`` (default: generated clips of 3 real faces ``BENCH_FACES`` px wide at each of ``sizes``), in this
@@ -88,8 +98,10 @@ def bench_pipeline(source: Path | None, make_runner: MakeRunner, encode: EncodeO
             if clip is None:
                 clip = work / f"example_{size[1]}p.mp4"
                 make_face_clip(clip, count=frames, width=size[0], height=size[1], face_widths=BENCH_FACES)
-            runner = make_runner(True, "tracker")
-            runs = (("decode+encode", None), ("enhance --sr none", make_runner(False, "none")), ("enhance", runner))
+            runner = open_runner(cfg)
+            runs = (("decode+encode", None), ("enhance --sr none", open_runner(cfg, RunMode(sr=False))),
+                    ("enhance", runner))
+            encode = cfg.encode
             best: dict[str, ThroughputRow] = {}
             # the two fast rows twice, interleaved, and the faster of each kept: one slow moment of a shared
             # machine would otherwise move their ratio by 10-20 %
@@ -123,17 +135,17 @@ class QualityRow:
     temporal: TemporalSummary  # the ground-truth-free measures of the same output
 
 
-# label, run DIC?, seed mode, flags overridden
-QUALITY_METHODS = (
-    ("bicubic", False, "none", {}),
-    ("dic, frame by frame", True, "none", {"fusion": 0.0, "feedback": "off"}),
-    ("dic + tracker seed", True, "tracker", {"fusion": 0.0, "feedback": "off"}),
-    ("dic + seed + feedback", True, "tracker", {"fusion": 0.0, "feedback": "on"}),
-    ("dicface (seed + fusion)", True, "tracker", {"feedback": "off"}),
+# label, run DIC?, the enhance settings of the row (``variant``; the rest are the user's)
+QUALITY_METHODS: tuple[tuple[str, bool, dict[str, object]], ...] = (
+    ("bicubic", False, {}),
+    ("dic, frame by frame", True, {"seed": "none", "fusion": 0.0, "feedback": False}),
+    ("dic + tracker seed", True, {"seed": "tracker", "fusion": 0.0, "feedback": False}),
+    ("dic + seed + feedback", True, {"seed": "tracker", "fusion": 0.0, "feedback": True}),
+    ("dicface (seed + fusion)", True, {"seed": "tracker", "feedback": False}),
 )
 
 
-def bench_quality(make_runner: MakeRunner, frames: int, scale: int, crf: int = 26,
+def bench_quality(cfg: RunConfig, frames: int, scale: int, crf: int = 26,
                   sources: list[FaceSource] | None = None) -> list[QualityRow]:
     """``QUALITY_METHODS`` at x``scale`` on a generated 360x200 clip of faces ``QUALITY_FACES`` px wide (H.264 at
     ``crf``), scored against a x``scale`` render of the same scene (``pipeline.quality``) and without it
@@ -146,9 +158,9 @@ def bench_quality(make_runner: MakeRunner, frames: int, scale: int, crf: int = 2
     with tempfile.TemporaryDirectory(prefix="dicface-quality-") as tmp:
         clip, out = Path(tmp) / "clip.mp4", Path(tmp) / "out.mp4"
         write_clip(clip, clip_frames, audio=False, crf=crf)
-        for label, sr, seed, flags in QUALITY_METHODS:
-            runner = make_runner(sr, seed, scale, measure=True, **flags)
-            report = enhance_file(clip, out, runner, encode)
+        for label, sr, settings in QUALITY_METHODS:
+            with open_runner(variant(cfg, upscale=scale, **settings), RunMode(sr=sr, measure=True)) as runner:
+                report = enhance_file(clip, out, runner, encode)
             assert report.temporal is not None
             rows.append(QualityRow(label, report.faces_enhanced, score_video(read_frames(out), truth, landmarks),
                                    report.temporal))
@@ -174,7 +186,7 @@ class SizeRow:
         return self.dicface.psnr - self.bicubic.psnr
 
 
-def bench_sizes(make_runner: MakeRunner, sources: list[FaceSource], frames: int = 10, crf: int = 26,
+def bench_sizes(cfg: RunConfig, sources: list[FaceSource], frames: int = 10, crf: int = 26,
                 scales: tuple[int, ...] = (2, 4), widths: tuple[int, ...] = SIZE_BINS
                 ) -> list[SizeRow | tuple[int, int]]:
     """Gain over bicubic per face size and upscale, in this run. Each (width, scale) gets a clip of up to two faces
@@ -198,7 +210,8 @@ def bench_sizes(make_runner: MakeRunner, sources: list[FaceSource], frames: int 
                 write_clip(clip, inputs, audio=False, crf=crf)
                 scores, by_member = [], {}
                 for sr in (False, True):
-                    report = enhance_file(clip, out, make_runner(sr, "tracker", scale), lossless)
+                    with open_runner(variant(cfg, upscale=scale), RunMode(sr=sr)) as runner:
+                        report = enhance_file(clip, out, runner, lossless)
                     scores.append(score_video(read_frames(out), truth, landmarks))
                     by_member = report.faces_by_member or by_member
                 rows.append(SizeRow(width, scale, len(faces), scores[0], scores[1], by_member))
@@ -215,13 +228,18 @@ class RuntimeRow:
     other_ms: float | None = None  # this process's CPU time plus the detection actors' busy time, per frame
 
 
-def bench_runtime(make_local: Callable[[], StreamRunner], make_ray: Callable[[int], RayRunner],
-                  encode: EncodeOptions,
-                  frames: int = 60, videos: int = 4, streams: int = 2) -> list[RuntimeRow]:
+def bench_runtime(cfg: RunConfig, frames: int = 60, videos: int = 4) -> list[RuntimeRow]:
     """The Ray runtime against the in-process runner, in this run, on generated 640x360 clips of ``frames``:
     one clip in-process and on Ray with one worker per pool (Ray's overhead); a job of ``videos`` clips on Ray
-    with 1 and with 2 workers per pool (``streams`` videos at once); one clip ``videos`` times as long, whole and
-    split into ``streams`` parts, with 2 workers per pool."""
+    with 1 and with 2 workers per pool (``runtime.streams`` videos at once); one clip ``videos`` times as long,
+    whole and split into ``streams`` parts, with 2 workers per pool. The Ray rows share ``runtime.cpus_per_actor``
+    CPUs between the workers of a pool."""
+    encode, streams, cpus = cfg.encode, cfg.runtime.streams, cfg.runtime.cpus_per_actor
+
+    def on_ray(workers: int) -> StreamRunner:
+        runtime = replace(cfg.runtime, workers=workers, cpus_per_actor=cpus / workers)  # the same CPUs, shared
+        return open_runner(replace(cfg, runtime=runtime), runtime="ray")
+
     rows = []
     with tempfile.TemporaryDirectory(prefix="dicface-bench-") as tmp:
         work = Path(tmp)
@@ -261,14 +279,92 @@ def bench_runtime(make_local: Callable[[], StreamRunner], make_ray: Callable[[in
             return lambda out: enhance_split(long_clip, out / "long.mp4", runner, parts, encode,
                                              streams=parts).frames_out
 
-        local = make_local()
-        timed("in-process, 1 video", local, job(clips[:1], local))
+        with open_runner(cfg) as local:
+            timed("in-process, 1 video", local, job(clips[:1], local))
         for workers, label, make_run in (
                 (1, "Ray 1 worker, 1 video", lambda r: job(clips[:1], r)),
                 (1, f"Ray 1 worker, job of {videos}", lambda r: job(clips, r)),
                 (2, f"Ray 2 workers, job of {videos}", lambda r: job(clips, r)),
                 (2, f"Ray 2 workers, 1 video x{videos}", lambda r: split(r, 1)),
                 (2, f"... in {streams} parts", lambda r: split(r, streams))):
-            with make_ray(workers) as runner:
+            with on_ray(workers) as runner:
                 timed(label, runner, make_run(runner))
     return rows
+
+
+def pipeline_lines(bench: PipelineBench) -> list[str]:
+    """``dicface bench pipeline``'s rows for one clip: frames/s and the ratio to decode+encode (the first row), the
+    stages' ms per frame, and DIC in the pipeline against DIC alone."""
+    rows = bench.rows
+    lines = [f"{row.label:<20} {row.fps:7.2f} frames/s  {row.fps / rows[0].fps:5.2f}x decode+encode  "
+             f"faces enhanced {row.report.faces_enhanced}" for row in rows]
+    lines += [f"{row.label}, ms/frame: " + ", ".join(f"{k} {v:.1f}" for k, v in row.report.ms_per_frame().items() if v)
+              for row in rows[1:]]
+    if bench.dic is not None:
+        d = bench.dic
+        lines.append(f"DIC in the pipeline {d.pipeline_faces_per_s:.1f} faces/s at {d.batch:.1f} faces per call; "
+                     f"alone at that batch {d.alone_faces_per_s:.1f} faces/s: {d.ratio:.2f}x")
+    return lines
+
+
+def quality_lines(rows: list[QualityRow]) -> list[str]:
+    """``dicface bench quality``'s methods table: a header and a row per method."""
+    lines = [f"{'method':<24} {'PSNR-Y':>7} {'SSIM-Y':>7} {'temporal':>9} {'warp':>7} {'appear.':>7} {'detail':>7} "
+             f"{'GMSD':>6} {'identity':>8} faces"]
+    for row in rows:
+        score = row.score
+        lines.append(f"{row.label:<24} {score.psnr:7.2f} {score.ssim:7.4f} {score.temporal:9.3f} "
+                     f"{row.temporal.mean('warp') or 0:7.3f} {row.temporal.mean('appearance') or 0:7.3f} "
+                     f"{score.detail:7.2f} {score.gmsd:6.3f} {score.identity:8.3f} {row.faces_enhanced}")
+    return lines
+
+
+def size_lines(rows: list[SizeRow | tuple[int, int]]) -> list[str]:
+    """``dicface bench quality``'s size table: a header and a row per (face width, upscale), bicubic / dicface."""
+    lines = [f"{'face px':>7} {'xK':>3} {'bicubic':>8} {'dicface':>8} {'gain dB':>8} {'SSIM +':>7} "
+             f"{'temporal b/d':>13} {'detail b/d':>11} {'GMSD b/d':>11} {'identity b/d':>13}  members"]
+    for row in rows:
+        if not isinstance(row, SizeRow):
+            lines.append(f"{row[0]:>7} {row[1]:>3}   (no source photo is sharp enough for a x{row[1]} truth)")
+            continue
+        members = ", ".join(f"{k}: {v}" for k, v in sorted(row.by_member.items())) or "none"
+        b, d = row.bicubic, row.dicface
+        lines.append(f"{row.width:>7} {row.scale:>3} {b.psnr:8.2f} {d.psnr:8.2f} {row.gain:+8.2f} "
+                     f"{d.ssim - b.ssim:+7.4f} {b.temporal:6.2f}/{d.temporal:6.2f} {b.detail:5.2f}/{d.detail:5.2f} "
+                     f"{b.gmsd:5.3f}/{d.gmsd:5.3f} {b.identity:6.3f}/{d.identity:6.3f}  {members}")
+    return lines
+
+
+@dataclass(frozen=True)
+class RuntimeSummary:
+    """What ``bench_runtime``'s rows say: Ray's overhead on one video (Ray / in-process), a job's gain from a second
+    worker per pool and the most it could gain on ``cores`` cores (from the 1-worker run's CPU time per frame:
+    no faster than all cores busy with it, nor than 2 DIC actors flat out), and a long video's gain from parts."""
+
+    ray_over_local: float
+    two_over_one_worker: float
+    two_worker_bound: float
+    parts_over_whole: float
+
+
+def runtime_summary(rows: list[RuntimeRow], cores: int) -> RuntimeSummary:
+    """``rows`` in ``bench_runtime``'s order (the Ray rows with their DIC and other CPU times)."""
+    one, two = rows[2], rows[3]
+    assert one.dic_ms is not None and one.other_ms is not None, "the Ray rows carry their CPU times"
+    bound = min(cores / ((one.dic_ms + one.other_ms) / 1000), 2 / (one.dic_ms / 1000)) / one.fps
+    return RuntimeSummary(rows[1].fps / rows[0].fps, two.fps / one.fps, bound, rows[5].fps / rows[4].fps)
+
+
+def runtime_lines(rows: list[RuntimeRow], streams: int, cores: int | None = None) -> list[str]:
+    """``dicface bench pipeline --runtime ray``'s rows and summary line."""
+    lines = []
+    for row in rows:
+        cpu = "" if row.dic_ms is None else (f"  DIC busy {row.dic_busy_percent:.0f}%, per frame: DIC {row.dic_ms:.0f} "
+                                             f"ms, the rest {row.other_ms:.0f} ms")
+        lines.append(f"{row.label:<26} {row.fps:7.2f} frames/s ({row.frames} frames){cpu}")
+    cores = cores or os.cpu_count() or 1
+    s = runtime_summary(rows, cores)
+    lines.append(f"Ray / in-process (1 video): {s.ray_over_local:.2f}x; job with 2 workers / 1 worker: "
+                 f"{s.two_over_one_worker:.2f}x (at most {s.two_worker_bound:.2f}x on {cores} cores from the 1-worker "
+                 f"run's CPU time per frame); 1 long video in {streams} parts / whole: {s.parts_over_whole:.2f}x")
+    return lines

@@ -52,7 +52,7 @@ class Blender:
 
     def __call__(self, image: np.ndarray, faces: Sequence[PasteFace], scale: float = 1.0) -> np.ndarray:
         """Shape: (H, W, 3) uint8 RGB -> (round(H*scale), round(W*scale), 3) uint8 RGB. A uint16 RGB frame (a deep
-        input, ``pipeline.io.Frame.deep``) stays uint16: faces are pasted at its precision and scaled by 257."""
+        input, ``pipeline.types.Frame.deep``) stays uint16: faces are pasted at its precision and scaled by 257."""
         h, w = image.shape[:2]
         size = (round(w * scale), round(h * scale))
         if scale != 1.0 and image.dtype == np.uint16:  # PIL has no 16-bit RGB; enlarging needs no antialiasing

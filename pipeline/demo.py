@@ -16,7 +16,6 @@ from dicface.models.progress import BarFactory, no_bars
 
 if TYPE_CHECKING:
     from dicface.configs.schema import RunConfig
-    from dicface.pipeline.enhance import Enhancer
 
 ASTRONAUT_FACE_BOX = (160, 55, 290, 185)  # x1, y1, x2, y2 of the face in skimage.data.astronaut()
 LFW_FACES = 6  # the first images of skimage.data.lfw_subset() are 25x25 grey faces
@@ -114,27 +113,18 @@ DEMO_CLIP = {"count": 48, "width": 480, "height": 270, "face_widths": (16, 28, 4
 DEMO_UPSCALE = 4
 
 
-def run_video_demo(out_dir: Path, enhancer: Enhancer, bars: BarFactory = no_bars) -> list[Path]:
+def run_video_demo(out_dir: Path, cfg: RunConfig, bars: BarFactory = no_bars) -> list[Path]:
     """Write ``example.mp4`` (small faces of real photos moving over a real scene, with audio), ``enhanced.mp4``
-    (the whole video path at x4) and ``video_comparison.png`` (the last frame around each face: bicubic x4 |
-    dicface). Returns the written paths."""
-    from dicface.configs.video import DetectSchedule, TrackConfig
-    from dicface.pipeline.align import Aligner
-    from dicface.pipeline.blend import Blender
-    from dicface.pipeline.detect.dlib_backend import DlibLandmarker
-    from dicface.pipeline.detect.regions import ScheduledDetector
-    from dicface.pipeline.detect.yunet import YuNetDetector
+    (the whole video path of ``cfg`` at x4) and ``video_comparison.png`` (the last frame around each face:
+    bicubic x4 | dicface). Returns the written paths."""
     from dicface.pipeline.examples import make_face_clip
     from dicface.pipeline.job import enhance_file
-    from dicface.pipeline.runtime.local import LocalRunner
-    from dicface.pipeline.runtime.sequencer import RunOptions
+    from dicface.pipeline.runtime.build import open_runner
 
     example, enhanced = out_dir / "example.mp4", out_dir / "enhanced.mp4"
     truth = make_face_clip(example, **DEMO_CLIP)
-    detector = ScheduledDetector(YuNetDetector(landmarker=DlibLandmarker()), DetectSchedule())
-    aligner = Aligner(input_sizes=enhancer.input_sizes, frames=enhancer.frames)
-    runner = LocalRunner(detector, TrackConfig(), aligner, enhancer, Blender(), RunOptions(upscale=DEMO_UPSCALE))
-    report = enhance_file(example, enhanced, runner, bars=bars)
+    with open_runner(replace(cfg, enhance=replace(cfg.enhance, upscale=DEMO_UPSCALE))) as runner:
+        report = enhance_file(example, enhanced, runner, bars=bars)
     sheet = out_dir / "video_comparison.png"
     write_png(_last_frame_sheet(example, enhanced, truth[-1]), sheet)
     return [example, enhanced, sheet] if report.faces_enhanced else [example, enhanced]

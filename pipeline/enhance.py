@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -24,6 +25,7 @@ from dicface.models.faces import HR_SIZE, denormalise, from_crop_coords, normali
 from dicface.models.heatmaps import decode_landmarks, render_heatmaps
 from dicface.models.inference import FaceSuperResolver
 from dicface.models.registry import WeightsRecord, family, load_model
+from dicface.pipeline.align import route
 from dicface.pipeline.types import EnhancedFace, FaceCrop
 
 logger = logging.getLogger(__name__)
@@ -51,14 +53,23 @@ def load_members(model: ModelConfig, inference: InferenceOptions) -> list[tuple[
     return loaded
 
 
-def load_enhancer(cfg: RunConfig, seed: str | None = None) -> tuple[Enhancer, list[WeightsRecord]]:
-    """The enhancer of a run configuration (its members as ``load_members`` gives them), seeded as ``seed`` says
-    (default: the configuration's ``enhance.seed``), and the records of its members' weights."""
+def load_member(cfg: RunConfig) -> tuple[FaceSuperResolver, WeightsRecord]:
+    """One member (``sr`` on single faces, ``eval``, the demo's stills): ``model.weights``, or the default member
+    of ``model.scale`` (x8 when not given)."""
+    scale = cfg.model.scale or (None if cfg.model.weights else 8)
+    resolver, record = load_members(replace(cfg.model, scale=scale), cfg.inference)[0]
+    logger.info("weights: %s (x%d, %s)", record.name, record.config.scale, record.file)
+    return resolver, record
+
+
+def load_enhancer(cfg: RunConfig) -> tuple[Enhancer, list[WeightsRecord]]:
+    """The enhancer of a run configuration (its members as ``load_members`` gives them, seeded as ``enhance.seed``
+    says) and the records of its members' weights."""
     loaded = load_members(cfg.model, cfg.inference)
     first = loaded[0][0]
     logger.info("weights: %s on %s (%s, %s)", ", ".join(f"{r.name} (x{r.config.scale})" for _, r in loaded),
                 first.device, first.backend, first.precision)
-    enhancer = Enhancer([resolver for resolver, _ in loaded], seed=cfg.enhance.seed if seed is None else seed)
+    enhancer = Enhancer([resolver for resolver, _ in loaded], seed=cfg.enhance.seed)
     return enhancer, [record for _, record in loaded]
 
 
@@ -83,6 +94,19 @@ class Enhancer:
     def frames(self) -> dict[int, int]:
         """Frames each member takes (``DICConfig.frames``), by input size."""
         return {size: r.model.cfg.frames for size, r in self.resolvers.items()}
+
+    def still_faces(self, faces: Sequence[np.ndarray], max_reduction: float) -> tuple[np.ndarray, np.ndarray]:
+        """Face images of any size (H, W, 3) uint8 RGB, each through the member that fits it (``align.route``; one
+        larger than every member's reach: the largest), unseeded: (N, 128, 128, 3) uint8 SR faces and (N, K, 2)
+        landmarks in their pixels."""
+        sizes = self.input_sizes
+        routed = [route(min(f.shape[:2]), sizes, max_reduction) or sizes[-1] for f in faces]
+        sr = np.zeros((len(faces), HR_SIZE, HR_SIZE, 3), np.uint8)
+        landmarks = np.zeros((len(faces), next(iter(self.resolvers.values())).model.cfg.num_keypoints, 2), np.float32)
+        for size in set(routed):
+            group = [i for i, s in enumerate(routed) if s == size]
+            sr[group], landmarks[group] = self.resolvers[size].faces([faces[i] for i in group])
+        return sr, landmarks
 
     def __call__(self, crops: Sequence[FaceCrop]) -> list[EnhancedFace]:
         if not crops:

@@ -100,6 +100,24 @@ def report_dict(summary: TemporalSummary, rows: list[TrackRow]) -> dict[str, obj
         {k: (round(v, 5) if isinstance(v, float) else v) for k, v in row.__dict__.items()} for row in rows]}
 
 
+def table_lines(summary: TemporalSummary, rows: list[TrackRow]) -> list[str]:
+    """``dicface eval-video``'s table: a row per track (output / bicubic), the whole run, and a legend."""
+    lines = [f"{'track':>5} {'pairs':>5} {'warp out/bicubic':>17} {'appearance out/bicubic':>23} {'jitter':>8}"]
+    for row in rows:
+        jitter = f"{row.jitter:8.4f}" if row.jitter is not None else f"{'-':>8}"
+        lines.append(f"{row.track_id:>5} {row.frames:>5} {row.warp:8.3f}/{row.warp_bicubic:<8.3f} "
+                     f"{row.appearance:11.3f}/{row.appearance_bicubic:<11.3f} {jitter}")
+    if not summary.pairs:
+        return [*lines, "no face was tracked in two consecutive frames: nothing to measure"]
+    d = summary.to_dict()
+    jitter = d["landmark_jitter"] if d["landmark_jitter"] is not None else "-"
+    return [*lines,
+            f"{'all':>5} {summary.pairs:>5} {d['warping_error']:8.3f}/{d['warping_error_bicubic']:<8.3f} "
+            f"{d['appearance_change']:11.3f}/{d['appearance_change_bicubic']:<11.3f} {jitter:>8}",
+            "warping error: change along the input's motion that the input does not show (Y levels; lower is "
+            "steadier); bicubic: the same for a bicubic upscale of the input"]
+
+
 def write_plot(meter: TemporalMeter, path: Path, title: str) -> None:
     """Per track over time: the output's warping error (solid) and bicubic's (dashed), one colour per track."""
     matplotlib = require("matplotlib", "plot", "eval-video --plot")

@@ -22,7 +22,7 @@ from dicface.models.data import FLIP_68
 from dicface.models.errors import InputError
 from dicface.models.faces import resize_bicubic
 from dicface.models.imageio import list_images, read_rgb
-from dicface.pipeline.io import container_format
+from dicface.pipeline.sink import container_format
 
 HEAD_BOX = (150, 40, 300, 220)  # x1, y1, x2, y2 of the astronaut's head in skimage.data.astronaut()
 

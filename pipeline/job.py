@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TypeVar
 
@@ -21,10 +21,9 @@ from dicface.configs.video import EncodeOptions
 from dicface.models.atomic import TEMPORARY_MARK, atomic_output
 from dicface.models.errors import DicfaceError, InputError, OutputExists
 from dicface.models.progress import BarFactory, no_bars
-from dicface.pipeline.io import WRITABLE_SUFFIXES, FileSource, StreamInfo, VideoSink, open_source
 from dicface.pipeline.report import RunReport, merge_reports
 from dicface.pipeline.runtime.reader import ReadAhead, Source
-from dicface.pipeline.runtime.sequencer import RunOptions, StreamRunner
+from dicface.pipeline.runtime.sequencer import StreamRunner
 from dicface.pipeline.segments import (
     SPLITTABLE_SUFFIXES,
     join_videos,
@@ -32,6 +31,8 @@ from dicface.pipeline.segments import (
     plan_segments,
     probe_timeline,
 )
+from dicface.pipeline.sink import WRITABLE_SUFFIXES, VideoSink
+from dicface.pipeline.source import FileSource, is_url, open_source
 from dicface.pipeline.tracks_file import join_tracks
 
 T = TypeVar("T")
@@ -55,7 +56,7 @@ def enhance_file(
     with contextlib.ExitStack() as stack:
         source = stack.enter_context(open_source(source_path))
         info = source.info
-        sink = stack.enter_context(VideoSink(out, output_info(info, runner.options), source.copy_streams, encode,
+        sink = stack.enter_context(VideoSink(out, runner.sequencer.output_info(info), source.copy_streams, encode,
                                              replace))
         tracks_tmp = stack.enter_context(atomic_output(tracks_path)) if tracks_path else None
         tracks_file = stack.enter_context(open(tracks_tmp, "w")) if tracks_tmp else None
@@ -100,12 +101,6 @@ def run_threads(work: Callable[[int], T], count: int, threads: int, stop: thread
             raise
 
 
-def output_info(info: StreamInfo, options: RunOptions) -> StreamInfo:
-    """The output stream of a run: scaled by ``--upscale``, twice as wide for a side-by-side preview."""
-    width, height = round(info.width * options.upscale), round(info.height * options.upscale)
-    return replace(info, width=width * (2 if options.preview else 1), height=height)
-
-
 def enhance_split(
     source_path: Path,
     out: Path,
@@ -120,12 +115,12 @@ def enhance_split(
     replace: bool = True,
 ) -> RunReport:
     """``enhance_file`` on a long file cut into ``parts`` segments, ``streams`` of them at once (threads sharing
-    the runner: more than one needs a runner whose services take concurrent calls, ``RayRunner``), joined without
+    the runner: more than one needs a runner whose services take concurrent calls: Rays), joined without
     re-encoding (``pipeline.segments``). A file shorter than ``min_seconds``, or too short to cut, runs whole."""
     if out.suffix.lower() not in SPLITTABLE_SUFFIXES:
         raise ValueError(f"{out}: parts are joined into {', '.join(SPLITTABLE_SUFFIXES)} only")
     timeline = probe_timeline(source_path)
-    tail = runner.options.fusion.delay
+    tail = runner.sequencer.enhance.fusion.delay
     segments = plan_segments(timeline, parts, tail=tail) if timeline and timeline.seconds >= min_seconds else []
     if len(segments) < 2:
         return enhance_file(source_path, out, runner, encode, tracks_path, bars, replace=replace)
@@ -145,7 +140,7 @@ def enhance_split(
                     bar.update(sum(done.values()) - bar.n)
 
             with FileSource(source_path, span=segments[i].span) as source, \
-                    VideoSink(part_path(folder, i), output_info(source.info, runner.options), (), encode) as sink, \
+                    VideoSink(part_path(folder, i), runner.sequencer.output_info(source.info), (), encode) as sink, \
                     open(part_path(folder, i, ".tracks.jsonl"), "w") as tracks:
                 return run_read_ahead(runner, source, sink, tracks, progress)
 
@@ -189,7 +184,7 @@ def find_videos(source: str) -> list[Path] | None:
     """The videos of a job: a folder holding video files, or a glob pattern (``clips/*.mp4``). None when
     ``source`` is one video, a folder of frames or a stream URL. Hidden files are never inputs: among them are the
     temporary files of an interrupted run (``leftover_temporaries``)."""
-    if "://" in source:
+    if is_url(source):
         return None
     if any(c in source for c in "*?["):
         return sorted(Path(p) for p in glob.glob(source) if Path(p).is_file() and not Path(p).name.startswith("."))
@@ -231,13 +226,12 @@ def enhance_many(
     tracks_dir: Path | None = None,
     overwrite: bool = False,
     streams: int = 1,
-    status: Callable[[], str] | None = None,
     bars: BarFactory = no_bars,
 ) -> list[VideoResult]:
     """Run ``runner`` on each video, ``streams`` at a time (threads sharing the runner: its pools batch across
     them), writing ``out_dir/<name>``; a failing video is recorded and the others go on. Results keep the order
-    of ``sources``. ``status``: a short live line (queue depths, busy %) for the job's progress bar (with two
-    videos or more: one bar for the job, one per video running)."""
+    of ``sources``. With two videos or more: one bar for the job (frames/s, and the pools' queues on Ray), one per
+    video running."""
     names = [output_name(s) for s in sources]
     clash = next((n for n in names if names.count(n) > 1), None)
     if clash:
@@ -255,8 +249,8 @@ def enhance_many(
             with lock:
                 frames_done[i] = report.frames_out
                 frames = sum(frames_done.values())
-                line = {"fps": f"{frames / (time.perf_counter() - started):.1f}"}
-                job_bar.set_postfix(line | ({"pools": status()} if status else {}), refresh=True)
+                line, pools = {"fps": f"{frames / (time.perf_counter() - started):.1f}"}, runner.queue_line()
+                job_bar.set_postfix(line | ({"pools": pools} if pools else {}), refresh=True)
 
         def one(i: int) -> VideoResult:
             source = sources[i]

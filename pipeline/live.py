@@ -29,7 +29,8 @@ import numpy as np
 
 from dicface.configs.video import EncodeOptions
 from dicface.models.errors import InputError
-from dicface.pipeline.io import STREAM_TIMEOUTS, FileSource, StreamInfo, VideoSink
+from dicface.pipeline.sink import VideoSink
+from dicface.pipeline.source import STREAM_TIMEOUTS, FileSource, StreamInfo
 from dicface.pipeline.types import Frame
 
 

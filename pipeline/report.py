@@ -1,5 +1,6 @@
 """What a run reports: counts, faces per DIC member, dropped streams and frames, temporal measures, time per
-stage (``RunReport``, the JSON of ``--report``), and the one report of a file run in parts (``merge_reports``)."""
+stage (``RunReport``, the JSON of ``--report``), the one report of a file run in parts (``merge_reports``), and
+the work of a Ray run's actor pools (``PoolUsage``)."""
 
 from __future__ import annotations
 
@@ -24,18 +25,31 @@ class RunReport:
     resized_frames: int = 0  # frames of another size than the stream's first, scaled to it
     retimed_frames: int = 0  # frames whose timestamp went back or repeated, moved after the previous one
     # input streams the output does not carry (the container cannot hold them, or no output does: data streams,
-    # further video streams), each named with what would keep it where something would (``pipeline.io``)
+    # further video streams), each named with what would keep it where something would (``pipeline.sink``)
     dropped_streams: list[str] = field(default_factory=list)
     dropped_frames: int = 0  # live streams: frames dropped to keep the latency bounded
     reconnects: int = 0  # live streams: times the source was reopened
     input_warning: str | None = None  # e.g. a damaged tail: the frames before it were processed
     scene_cuts: int = 0  # shots that began after the first (tracks and fusion restarted)
-    temporal: TemporalSummary | None = None  # RunOptions.measure: warping error, appearance change, jitter
+    temporal: TemporalSummary | None = None  # RunMode.measure: warping error, appearance change, jitter
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     wall_seconds: float = 0.0
 
     def ms_per_frame(self) -> dict[str, float]:
         return {k: round(1000 * v / max(self.frames_in, 1), 2) for k, v in self.seconds.items()}
+
+    def problems(self) -> str | None:
+        """What went wrong with the input that the user should know of, in one line (None: nothing)."""
+        problems = [self.input_warning] if self.input_warning else []
+        if self.corrupt_packets:
+            problems.append(f"{self.corrupt_packets} corrupt packets skipped")
+        if self.resized_frames:
+            problems.append(f"the resolution changed: {self.resized_frames} frames scaled to the first frame's size")
+        if self.dropped_streams:
+            problems.append(f"left out of the output: {'; '.join(self.dropped_streams)}")
+        if self.retimed_frames:
+            problems.append(f"timestamps went back: {self.retimed_frames} frames moved after the frame before")
+        return "; ".join(problems) or None
 
     def to_dict(self) -> dict[str, object]:
         data = asdict(self)
@@ -64,3 +78,22 @@ def merge_reports(reports: list[RunReport]) -> RunReport:
                 merged.temporal = value if merged.temporal is None else merged.temporal.merge(value)
         merged.input_warning = merged.input_warning or report.input_warning
     return merged
+
+
+@dataclass(frozen=True)
+class PoolUsage:
+    """A Ray pool's work over a run: busy % of its actors' time, calls, items, retries and the nodes it ran on."""
+
+    actors: int
+    busy_percent: float
+    busy_seconds: float  # summed over the actors
+    calls: int
+    items: int
+    retries: int
+    nodes: list[str]
+
+
+def usage_line(usage: dict[str, PoolUsage]) -> str:
+    """``detect busy 40.1% (2 actors, 0 retried), enhance busy ...``."""
+    return ", ".join(f"{name} busy {u.busy_percent}% ({u.actors} actors, {u.retries} retried)"
+                     for name, u in usage.items())

@@ -23,7 +23,8 @@ import av
 
 from dicface.models.atomic import atomic_output
 from dicface.models.errors import DicfaceError
-from dicface.pipeline.io import COPIED_TYPES, Span, container_format, copy_streams, unkept_streams
+from dicface.pipeline.sink import container_format, copy_streams
+from dicface.pipeline.source import COPIED_TYPES, Span, unkept_streams
 
 OVERLAP_FRAMES = 24  # warm-up frames before each boundary (3 DIC windows of 8; about 1 s)
 SPLITTABLE_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm")  # outputs whose parts can be joined losslessly

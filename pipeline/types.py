@@ -17,7 +17,7 @@ class Detection:
     landmarks: (68, 2) float32 xy in iBUG order, image pixels, or None when the backend has none;
     keypoints: (5, 2) float32 xy (eyes, nose tip, mouth corners) where the backend gives them;
     weak: scored below the detector's threshold for a new face, kept because the search asked for weaker ones
-    (``DetectSchedule.weak_score``): it may continue a track, and only a small one starts a tentative track
+    (``DetectConfig.weak_score``): it may continue a track, and only a small one starts a tentative track
     (``pipeline.track``).
     """
 

@@ -73,7 +73,7 @@ def test_a_config_loads_without_the_heavy_libraries() -> None:
     code = ("import sys; from dicface.configs.schema import load_config, load_train_config; load_config(); "
             "load_train_config('configs/train_x4.yaml'); "
             "print(sorted(m for m in ('torch', 'av', 'cv2', 'ray', 'scipy', 'dicface.models.train', "
-            "'dicface.pipeline.io') if m in sys.modules))")
+            "'dicface.pipeline.source', 'dicface.pipeline.sink') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[1])
     assert result.stdout.strip() == "[]"

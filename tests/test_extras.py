@@ -11,7 +11,7 @@ from dicface.configs.schema import RunConfig, RuntimeConfig
 from dicface.models.errors import InputError, MissingExtra
 from dicface.models.extras import installed, require
 from dicface.pipeline.cli import main
-from dicface.pipeline.runtime.build import use_ray
+from dicface.pipeline.runtime.plan import use_ray
 from tests.clips import make_face_clip
 
 

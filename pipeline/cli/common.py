@@ -1,9 +1,8 @@
-"""What the commands share: the run configuration from ``--config`` and the flags, the runner, reports."""
+"""What the commands share: the run configuration from ``--config`` and the flags, the runner, reports, logging."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import json
 import logging
@@ -18,9 +17,8 @@ from dicface.models.errors import InputError
 from dicface.models.progress import Bar
 
 if TYPE_CHECKING:  # the CLI imports torch and the video code only when a command needs them
-    from dicface.models.inference import FaceSuperResolver
-    from dicface.models.registry import WeightsRecord
-    from dicface.pipeline.runtime.build import RunMode
+    from dicface.pipeline.report import PoolUsage
+    from dicface.pipeline.runtime.plan import RunMode, RunPlan
     from dicface.pipeline.runtime.sequencer import StreamRunner
 
 
@@ -39,7 +37,7 @@ def _on_off(value: str | None) -> bool | None:
 def run_config(args: argparse.Namespace) -> RunConfig:
     """``--config`` (default ``configs/default.yaml``) with the flags that were given on top (None: not given),
     checked by type and range, its encoder against this FFmpeg."""
-    from dicface.pipeline.io import check_encoder
+    from dicface.pipeline.sink import check_encoder
 
     flag = functools.partial(getattr, args)
     scale = flag("scale", None)
@@ -77,18 +75,6 @@ def run_config(args: argparse.Namespace) -> RunConfig:
     return cfg
 
 
-def load_resolver(cfg: RunConfig) -> tuple[FaceSuperResolver, WeightsRecord]:
-    """One member: --weights, or the default member of --scale (x8 when not given)."""
-    from dataclasses import replace
-
-    from dicface.pipeline.enhance import load_members
-
-    scale = cfg.model.scale or (None if cfg.model.weights else 8)
-    resolver, record = load_members(replace(cfg.model, scale=scale), cfg.inference)[0]
-    logging.getLogger(__name__).info("weights: %s (x%d, %s)", record.name, record.config.scale, record.file)
-    return resolver, record
-
-
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to ``sys.stderr`` as it is when a record is written (a caller or test may have replaced it since)."""
 
@@ -118,7 +104,7 @@ def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
 def run_mode(args: argparse.Namespace) -> RunMode:
     """What the command decides for the runner: SR on or off, preview, and temporal measures (a file's
     ``--report``; the benchmarks ask with ``measure=True``)."""
-    from dicface.pipeline.runtime.build import RunMode
+    from dicface.pipeline.runtime.plan import RunMode
 
     measure = getattr(args, "measure", False) or (args.command == "enhance" and args.report is not None
                                                   and args.temporal == "on")
@@ -139,43 +125,23 @@ def parse_resources(text: str | None, flag: str) -> dict[str, float] | None:
     raise InputError(f"{flag} takes a JSON object of resource amounts, e.g. '{{\"node2\": 1}}', got {text!r}")
 
 
-def make_runner(args: argparse.Namespace, cfg: RunConfig, stack: contextlib.ExitStack, many: bool) -> StreamRunner:
-    from dicface.pipeline.runtime.build import build_runner
+def open_run(args: argparse.Namespace, cfg: RunConfig, plan: RunPlan) -> StreamRunner:
+    """The runner of the run ``plan`` describes, in the mode the command's flags ask for (use it with ``with``)."""
+    from dicface.pipeline.runtime.build import open_runner
 
-    return build_runner(cfg, run_mode(args), stack, many)
+    return open_runner(cfg, run_mode(args), plan.runtime)
 
 
-def pool_usage(runner) -> dict[str, object]:  # noqa: ANN001 -- a StreamRunner
-    """Per-pool utilisation of a Ray run, for the report and the summary line; empty in-process."""
+def write_report(args: argparse.Namespace, summary: dict[str, object], usage: dict[str, PoolUsage]) -> None:
+    """The pools' line (Ray runs) and the ``--report`` JSON, written atomically."""
     from dataclasses import asdict
 
-    return {name: asdict(u) for name, u in runner.usage().items()}
-
-
-def usage_line(usage: dict[str, object]) -> str:
-    return ", ".join(f"{name} busy {u['busy_percent']}% ({u['actors']} actors, {u['retries']} retried)"
-                     for name, u in usage.items())
-
-
-def write_report(args: argparse.Namespace, summary: dict[str, object], usage: dict[str, object]) -> None:
-    """The pools' line (Ray runs) and the ``--report`` JSON, written atomically."""
     from dicface.models.atomic import atomic_output
+    from dicface.pipeline.report import usage_line
 
     if usage:
         print(usage_line(usage))
     if args.report:
+        pools = {name: asdict(u) for name, u in usage.items()}
         with atomic_output(args.report) as tmp:
-            tmp.write_text(json.dumps(summary | ({"pools": usage} if usage else {}), indent=2, default=str))
-
-
-def input_problems(report) -> str | None:  # noqa: ANN001 -- a RunReport
-    problems = [report.input_warning] if report.input_warning else []
-    if report.corrupt_packets:
-        problems.append(f"{report.corrupt_packets} corrupt packets skipped")
-    if report.resized_frames:
-        problems.append(f"the resolution changed: {report.resized_frames} frames scaled to the first frame's size")
-    if report.dropped_streams:
-        problems.append(f"left out of the output: {'; '.join(report.dropped_streams)}")
-    if report.retimed_frames:
-        problems.append(f"timestamps went back: {report.retimed_frames} frames moved after the frame before")
-    return "; ".join(problems) or None
+            tmp.write_text(json.dumps(summary | ({"pools": pools} if pools else {}), indent=2, default=str))

@@ -12,9 +12,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from dicface.configs.video import AlignConfig
 from dicface.models.errors import InputError
-from dicface.pipeline.cli.common import load_resolver, run_config, terminal_bars
+from dicface.pipeline.cli.common import run_config, terminal_bars
 
 
 def _draw_landmarks(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -36,23 +35,14 @@ def cmd_sr(args: argparse.Namespace) -> int:
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise InputError(f"two inputs share the name {dup!r}; outputs would overwrite each other")
-    from dicface.pipeline.align import route
     from dicface.pipeline.enhance import load_enhancer
 
-    enhancer, _ = load_enhancer(cfg, seed="none")
-    sizes = enhancer.input_sizes
+    enhancer, _ = load_enhancer(cfg)
     batch = cfg.inference.max_batch
     with terminal_bars(total=len(paths), unit="face", desc="sr") as bar:
         for start in range(0, len(paths), batch):
             chunk = paths[start : start + batch]
-            faces = [read_rgb(p) for p in chunk]
-            # each face to the member that fits it; faces larger than every member's reach to the largest
-            routed = [route(min(f.shape[:2]), sizes, AlignConfig.max_reduction) or sizes[-1] for f in faces]
-            sr = np.zeros((len(faces), 128, 128, 3), np.uint8)
-            landmarks = np.zeros((len(faces), 68, 2), np.float32)
-            for size in set(routed):
-                group = [i for i, s in enumerate(routed) if s == size]
-                sr[group], landmarks[group] = enhancer.resolvers[size].faces([faces[i] for i in group])
+            sr, landmarks = enhancer.still_faces([read_rgb(p) for p in chunk], cfg.align.max_reduction)
             for path, face, points in zip(chunk, sr, landmarks, strict=True):
                 target = out_dir / f"{path.stem}.png"
                 if target.resolve() == path.resolve():
@@ -70,10 +60,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from dicface.models.data import read_landmarks
     from dicface.models.degrade import h264, jpeg
     from dicface.models.evaluate import evaluate_faces
-    from dicface.models.faces import denormalise, normalise_frames, still_frames
-    from dicface.models.heatmaps import decode_landmarks, render_heatmaps
     from dicface.models.identity import FaceIdentity
     from dicface.models.imageio import list_images, read_rgb
+    from dicface.pipeline.enhance import load_member
 
     cfg = run_config(args)
     table = read_landmarks(args.landmarks) if args.landmarks else {}
@@ -83,13 +72,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.seed:
         paths = [p for p in paths if p.name in table]
     paths = paths[: args.limit]
-    resolver, record = load_resolver(cfg)
-
-    def super_resolve(lrs: list[np.ndarray], seeds: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        lr = normalise_frames(still_frames(np.stack(lrs), resolver.model.cfg.frames))
-        out = resolver(lr, None if seeds is None else render_heatmaps(seeds))
-        return denormalise(out.sr), decode_landmarks(out.heatmaps).numpy()
-
+    resolver, record = load_member(cfg)
     lr_paths = _paired_lr(paths, args.lr_dir) if args.lr_dir else None
     compress, codec_note = None, ""
     if args.jpeg is not None:
@@ -105,7 +88,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 bar.update(1)
 
     identity = FaceIdentity() if table else None  # faces with landmarks: identity distance to the HR face
-    result = evaluate_faces(faces(), super_resolve, batch=cfg.inference.max_batch, seeded=args.seed,
+    result = evaluate_faces(faces(), resolver.stills, batch=cfg.inference.max_batch, seeded=args.seed,
                             lr_size=record.config.input_size, compress=compress, identity=identity)
     rows = result.table()
     text = (f"{result.count} faces, Y channel, {result.crop}-px border crop, Gaussian SSIM; "
@@ -140,11 +123,11 @@ def _paired_lr(hr_paths: list[Path], lr_dir: Path) -> list[Path]:
 def cmd_demo(args: argparse.Namespace) -> int:
     from dicface.models.atomic import prepare_output_dir
     from dicface.pipeline.demo import DEMO_UPSCALE, FIDELITY_CRF, run_demo, run_fidelity_demo, run_video_demo
-    from dicface.pipeline.enhance import load_enhancer
+    from dicface.pipeline.enhance import load_member
 
     cfg = run_config(args)
     out_dir = prepare_output_dir(args.output)
-    resolver, _ = load_resolver(cfg)
+    resolver, _ = load_member(cfg)
     written = run_demo(out_dir, resolver)
     print(f"wrote {len(written)} files to {out_dir}; see {written[-1]} (16-px input | bicubic | DIC)")
     if cfg.model.weights is None:
@@ -153,8 +136,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"natural detail: see {sheet} (H.264 crf {FIDELITY_CRF} input: bicubic | faithful | natural | "
                   f"truth)")
     if not args.no_video:
-        enhancer, _ = load_enhancer(cfg, seed="tracker")
-        video = run_video_demo(out_dir, enhancer, terminal_bars)
+        video = run_video_demo(out_dir, cfg, terminal_bars)
         print(f"video: {video[0]} -> {video[1]} (x{DEMO_UPSCALE}); see {video[-1]} (bicubic | dicface)")
     return 0
 

@@ -8,15 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dicface.configs.model import INFERENCE_BACKENDS, INFERENCE_PRECISIONS
-from dicface.configs.schema import (
-    DETECTORS,
-    RUNTIMES,
-    SEED_MODES,
-    DetectConfig,
-    EnhanceConfig,
-    RuntimeConfig,
-)
-from dicface.configs.video import AlignConfig, DetectSchedule, EncodeOptions
+from dicface.configs.schema import RUNTIMES, SEED_MODES, SPLIT_AUTO_SECONDS, EnhanceConfig, RuntimeConfig
+from dicface.configs.video import DETECTORS, AlignConfig, DetectConfig, EncodeOptions
 
 EPILOG = ("Exit codes: 0 ok, 1 error (or some videos of a job failed), 2 bad input, 3 weights problem, "
           "5 output cannot be written, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). --debug shows tracebacks.")
@@ -46,9 +39,6 @@ def _scale(text: str) -> str | int:
     if text in ("2", "4", "8"):
         return int(text)
     raise argparse.ArgumentTypeError(f"must be auto, 2, 4 or 8, got {text}")
-
-
-SPLIT_AUTO_SECONDS = 60.0  # --split auto cuts files at least this long
 
 
 def split_parts(text: str) -> str | int:
@@ -265,8 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="face detector when there is no --tracks file (default yunet)")
     p.add_argument("--detector-model", type=Path, help="the insightface detector ONNX (e.g. SCRFD)")
     p.add_argument("--detect-scale", type=float, help="enlarge frames by this before detection")
-    p.add_argument("--detect-every", type=positive_int, default=DetectSchedule.every,
-                   help=f"full-frame face search every N-th frame (default {DetectSchedule.every})")
+    p.add_argument("--detect-every", type=positive_int, default=DetectConfig.every,
+                   help=f"full-frame face search every N-th frame (default {DetectConfig.every})")
 
     p = sub.add_parser("config", help="print the run configuration that --config and the flags make, as YAML "
                        "(every key, defaults included)", epilog=EPILOG)

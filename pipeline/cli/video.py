@@ -6,51 +6,14 @@ import argparse
 import contextlib
 import json
 import logging
-import sys
 from pathlib import Path
 
-from dicface.configs.schema import (
-    RunConfig,
-)
+from dicface.configs.schema import RunConfig
 from dicface.models.atomic import check_writable
 from dicface.models.errors import InputError
-from dicface.pipeline.cli.common import (
-    input_problems,
-    make_runner,
-    pool_usage,
-    run_config,
-    terminal_bars,
-    usage_line,
-    write_report,
-)
-from dicface.pipeline.cli.parser import SPLIT_AUTO_SECONDS
+from dicface.pipeline.cli.common import open_run, run_config, terminal_bars, write_report
 
 logger = logging.getLogger(__name__)
-
-
-def split_plan(cfg: RunConfig, source: Path | str, out: Path) -> tuple[int, float]:
-    """(parts, shortest file to cut in seconds) for one video: ``--split N`` asks for N parts (an error where
-    parts cannot run at once or be joined). ``auto`` cuts a long file on Ray into one part per two DIC actors: one
-    stream keeps at most two DIC windows in flight, so it already keeps two actors busy (measured on 2 cores: a
-    video split in 2 parts ran at 0.93x the whole video with 2 workers per pool)."""
-    from dicface.pipeline.io import is_url
-    from dicface.pipeline.runtime.build import use_ray
-    from dicface.pipeline.runtime.ray_runtime import default_workers
-    from dicface.pipeline.segments import SPLITTABLE_SUFFIXES
-
-    splittable = not is_url(source) and Path(source).is_file() and out.suffix.lower() in SPLITTABLE_SUFFIXES
-    split = cfg.runtime.split
-    if split == "auto":
-        parts = (cfg.runtime.workers or default_workers()) // 2
-        ok = parts > 1 and splittable and use_ray(cfg, many=False)
-        return (parts, SPLIT_AUTO_SECONDS) if ok else (1, 0.0)
-    assert isinstance(split, int)
-    if split > 1 and not use_ray(cfg, many=False):
-        raise InputError("--split runs the parts at once on Ray actor pools: add --runtime ray")
-    if split > 1 and not splittable:
-        raise InputError(f"--split cuts a video file into {', '.join(SPLITTABLE_SUFFIXES)} parts; "
-                         f"{source} -> {out} cannot be split (use --split 1)")
-    return split, 0.0
 
 
 def _warn_leftovers(*folders: Path) -> None:
@@ -64,31 +27,31 @@ def _warn_leftovers(*folders: Path) -> None:
 
 
 def cmd_enhance(args: argparse.Namespace) -> int:
-    from dicface.pipeline.io import is_url
     from dicface.pipeline.job import check_output, enhance_file, enhance_split, find_videos
+    from dicface.pipeline.runtime.plan import plan_run
 
     cfg = run_config(args)  # a wrong setting is reported before any input or output is looked at
     videos = find_videos(args.input)
     if videos is not None:
         _warn_leftovers(*(v.parent for v in videos), Path(args.output))
         return _enhance_job(args, cfg, videos)
-    source_path, out = (args.input if is_url(args.input) else Path(args.input)), Path(args.output)
+    out = Path(args.output)
+    plan = plan_run(cfg, args.input, out)
+    source_path = args.input if plan.url else Path(args.input)
     check_output(out, source_path, args.overwrite)
     check_writable(out.parent)
     _warn_leftovers(out.parent)
-    encode = cfg.encode
-    parts, min_seconds = split_plan(cfg, source_path, out)
-    with contextlib.ExitStack() as stack:
-        runner = make_runner(args, cfg, stack, many=False)
-        if parts > 1:
-            report = enhance_split(source_path, out, runner, parts, encode, args.tracks, parts, min_seconds,
-                                   terminal_bars, replace=args.overwrite)
+    with open_run(args, cfg, plan) as runner:
+        if plan.parts > 1:
+            report = enhance_split(source_path, out, runner, plan.parts, cfg.encode, tracks_path=args.tracks,
+                                   streams=plan.parts, min_seconds=plan.min_seconds, bars=terminal_bars,
+                                   replace=args.overwrite)
         else:
-            report = enhance_file(source_path, out, runner, encode, args.tracks, terminal_bars,
+            report = enhance_file(source_path, out, runner, cfg.encode, args.tracks, terminal_bars,
                                   replace=args.overwrite)
-        usage = pool_usage(runner)
+        usage = runner.usage()
     summary = report.to_dict()
-    problems = input_problems(report)
+    problems = report.problems()
     if problems:
         logger.warning("dicface: warning: %s: %s", source_path, problems)
     members = ", ".join(f"{k} {v}" for k, v in sorted(report.faces_by_member.items(), key=lambda kv: -int(kv[0][1:])))
@@ -104,10 +67,13 @@ def cmd_enhance(args: argparse.Namespace) -> int:
 def _enhance_job(args: argparse.Namespace, cfg: RunConfig, videos: list[Path]) -> int:
     """Many videos into the folder ``-o``; a failing video is reported and the others still run. Exit 1 if any
     failed."""
+    from dataclasses import asdict
+
     from dicface.models.atomic import atomic_output
-    from dicface.pipeline.io import WRITABLE_SUFFIXES
     from dicface.pipeline.job import enhance_many
-    from dicface.pipeline.runtime.build import use_ray
+    from dicface.pipeline.report import usage_line
+    from dicface.pipeline.runtime.plan import plan_run
+    from dicface.pipeline.sink import WRITABLE_SUFFIXES
 
     if not videos:
         raise InputError(f"{args.input}: no video matches")
@@ -119,20 +85,18 @@ def _enhance_job(args: argparse.Namespace, cfg: RunConfig, videos: list[Path]) -
     tracks_dir = Path(args.tracks) if args.tracks else None
     if tracks_dir:
         tracks_dir.mkdir(parents=True, exist_ok=True)
-    encode = cfg.encode
-    with contextlib.ExitStack() as stack:
-        on_ray = use_ray(cfg, many=len(videos) > 1)
-        runner = make_runner(args, cfg, stack, many=len(videos) > 1)
-        streams, status = (cfg.runtime.streams, runner.queue_line) if on_ray else (1, None)
-        results = enhance_many(videos, out_dir, runner, encode, tracks_dir, args.overwrite, streams, status,
+    plan = plan_run(cfg, videos=len(videos))
+    with open_run(args, cfg, plan) as runner:
+        streams = cfg.runtime.streams if plan.runtime == "ray" else 1
+        results = enhance_many(videos, out_dir, runner, cfg.encode, tracks_dir, args.overwrite, streams,
                                terminal_bars)
-        usage = pool_usage(runner)
+        usage = runner.usage()
     width = max(len(r.source.name) for r in results)
     for r in results:
         if r.error:
             print(f"{r.source.name:<{width}}  FAILED  {r.error}")
         else:
-            warning = input_problems(r.report)
+            warning = r.report.problems()
             print(f"{r.source.name:<{width}}  ok      {r.report.frames_out} frames, {r.report.faces_enhanced} faces, "
                   f"{r.report.to_dict()['fps']} frames/s -> {r.output}" + (f" (warning: {warning})" if warning else ""))
     failed = sum(r.error is not None for r in results)
@@ -143,18 +107,20 @@ def _enhance_job(args: argparse.Namespace, cfg: RunConfig, videos: list[Path]) -
         rows = [{"input": str(r.source), "output": None if r.error else str(r.output), "error": r.error,
                  **(r.report.to_dict() if r.report else {})} for r in results]
         with atomic_output(args.report) as tmp:
-            tmp.write_text(json.dumps({"videos": rows, "failed": failed, "pools": usage, "config": cfg.to_dict()},
+            pools = {name: asdict(u) for name, u in usage.items()}
+            tmp.write_text(json.dumps({"videos": rows, "failed": failed, "pools": pools, "config": cfg.to_dict()},
                                      indent=2))
     return 1 if failed else 0
 
 
 def _stream_sink(args: argparse.Namespace, info, encode):  # noqa: ANN001, ANN202 -- lazy imports
     """An RTSP server URL, a folder (segments) or a file."""
-    from dicface.pipeline.io import VideoSink, is_url
     from dicface.pipeline.job import check_output
     from dicface.pipeline.live import SegmentSink
+    from dicface.pipeline.sink import VideoSink
+    from dicface.pipeline.source import is_url
 
-    if is_url(args.output):
+    if is_url(args.output):  # the output's kind; the input's is the plan's
         return VideoSink(args.output, info, (), encode)
     out = Path(args.output)
     if out.is_dir() or not out.suffix:
@@ -166,35 +132,29 @@ def _stream_sink(args: argparse.Namespace, info, encode):  # noqa: ANN001, ANN20
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
-    import signal
     import threading
 
-    from dicface.pipeline.io import is_url
     from dicface.pipeline.live import LiveOptions, LiveSource
+    from dicface.pipeline.runtime.plan import plan_run
+    from dicface.pipeline.runtime.signals import finish_on_signals
 
-    if not is_url(args.input):
-        raise InputError(f"{args.input}: not a stream URL; use 'dicface enhance' for files")
     cfg = run_config(args)
+    plan = plan_run(cfg, args.input)
+    if not plan.url:
+        raise InputError(f"{args.input}: not a stream URL; use 'dicface enhance' for files")
     try:
         live = LiveOptions(listen=args.listen, max_pending=args.max_pending, reconnect_timeout=args.reconnect_timeout)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
-    encode = cfg.encode
     stop = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        print(f"\ndicface: {signal.Signals(signum).name}: finishing the stream", file=sys.stderr)
-        stop.set()
-        signal.signal(signum, signal.SIG_DFL)  # a second signal ends at once
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     timer = threading.Timer(args.duration, stop.set) if args.duration else None
     try:
         with contextlib.ExitStack() as stack:
-            runner = make_runner(args, cfg, stack, many=False)
+            stack.enter_context(finish_on_signals(stop))
+            runner = stack.enter_context(open_run(args, cfg, plan))
             logger.info("%s %s", "waiting for" if args.listen else "connecting to", args.input)
             source = stack.enter_context(LiveSource(args.input, live, stop))
-            sink = stack.enter_context(_stream_sink(args, source.info, encode))
+            sink = stack.enter_context(_stream_sink(args, source.info, cfg.encode))
             bar = stack.enter_context(terminal_bars(total=None, unit="frame", desc=args.input))
 
             def progress(report) -> None:  # noqa: ANN001 -- RunReport
@@ -205,12 +165,10 @@ def cmd_stream(args: argparse.Namespace) -> int:
                 timer.start()
             report = runner.run(source, sink, None, progress)
             report.dropped_frames, report.reconnects = source.dropped, source.reconnects
-            usage = pool_usage(runner)
+            usage = runner.usage()
     finally:
         if timer:
             timer.cancel()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     summary = report.to_dict()
     if report.input_warning:
         logger.warning("dicface: warning: %s: %s", args.input, report.input_warning)
@@ -223,8 +181,8 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
 def cmd_eval_video(args: argparse.Namespace) -> int:
     from dicface.pipeline.detect.regions import ScheduledDetector
-    from dicface.pipeline.eval_video import evaluate, report_dict, track_rows, write_plot
-    from dicface.pipeline.runtime.build import detector_spec
+    from dicface.pipeline.detect.spec import build_detector
+    from dicface.pipeline.eval_video import evaluate, report_dict, table_lines, track_rows, write_plot
     from dicface.pipeline.tracks_file import tracks_from_file
 
     for path in (args.input, args.output):
@@ -232,24 +190,11 @@ def cmd_eval_video(args: argparse.Namespace) -> int:
             raise InputError(f"{path}: no such video file")
     tracks = tracks_from_file(args.tracks) if args.tracks else None
     cfg = run_config(args)
-    detector = None if tracks else ScheduledDetector(detector_spec(cfg).build(), cfg.detect.schedule())
+    detector = None if tracks else ScheduledDetector(build_detector(cfg.detect), cfg.detect)
     with terminal_bars(total=None, desc="eval-video", unit="frame") as bar:
         meter = evaluate(args.input, args.output, detector, tracks, progress=lambda n: bar.update(n - bar.n))
     summary, rows = meter.summary(), track_rows(meter)
-    print(f"{'track':>5} {'pairs':>5} {'warp out/bicubic':>17} {'appearance out/bicubic':>23} {'jitter':>8}")
-    for row in rows:
-        jitter = f"{row.jitter:8.4f}" if row.jitter is not None else f"{'-':>8}"
-        print(f"{row.track_id:>5} {row.frames:>5} {row.warp:8.3f}/{row.warp_bicubic:<8.3f} "
-              f"{row.appearance:11.3f}/{row.appearance_bicubic:<11.3f} {jitter}")
-    overall = summary.to_dict()
-    if not summary.pairs:
-        print("no face was tracked in two consecutive frames: nothing to measure")
-    else:
-        print(f"{'all':>5} {summary.pairs:>5} {overall['warping_error']:8.3f}/{overall['warping_error_bicubic']:<8.3f} "
-              f"{overall['appearance_change']:11.3f}/{overall['appearance_change_bicubic']:<11.3f} "
-              f"{overall['landmark_jitter'] if overall['landmark_jitter'] is not None else '-':>8}")
-        print("warping error: change along the input's motion that the input does not show (Y levels; lower is "
-              "steadier); bicubic: the same for a bicubic upscale of the input")
+    print("\n".join(table_lines(summary, rows)))
     if args.json:
         from dicface.models.atomic import atomic_output
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from dicface.configs.video import DetectSchedule
+from dicface.configs.video import DetectConfig
 from dicface.pipeline.detect.regions import Box, Region, search_region
 
 BLOCK = 8  # side of the blocks compared, frame pixels (compared at half size)
@@ -104,27 +104,27 @@ def change_regions(changed: np.ndarray, pad: int, width: int, height: int) -> li
 
 
 class ChangeGate:
-    """One stream's gate. ``decide`` on each scheduled frame (``index`` a multiple of ``schedule.every``) as soon as
+    """One stream's gate. ``decide`` on each scheduled frame (``index`` a multiple of ``cfg.every``) as soon as
     it is decoded: it looks at pictures only, so a runtime that decodes ahead decides as one that does not;
     ``regions`` when the frame's tracks are known. A scene cut needs no reset: most blocks change, so the
     frame after it gets a full pass."""
 
-    def __init__(self, schedule: DetectSchedule) -> None:
-        self.schedule = schedule
+    def __init__(self, cfg: DetectConfig) -> None:
+        self.cfg = cfg
         self._index: int | None = None
         self._picture: np.ndarray | None = None
         self._tracks: dict[int, Box] = {}
 
     def decide(self, index: int, image: np.ndarray) -> GateDecision:
         """Whether scheduled frame ``index`` needs a full pass. Shape: image (H, W, 3) uint8 RGB."""
-        every, picture = self.schedule.every, grey(image)
+        every, picture = self.cfg.every, grey(image)
         before, previous = self._picture, self._index
         self._index, self._picture = index, picture
-        forced = (index // every) % self.schedule.max_skip == 0
+        forced = (index // every) % self.cfg.max_skip == 0
         tiny = min(picture.shape) < 4 * HALF_BLOCK  # a frame under 32 px: nothing worth narrowing
         if forced or tiny or before is None or previous != index - every or before.shape != picture.shape:
             return FULL
-        changed = changed_blocks(before, picture, self.schedule.gate_threshold)
+        changed = changed_blocks(before, picture, self.cfg.gate_threshold)
         if changed is None or changed.mean() > FULL_SHARE:
             return FULL
         return GateDecision(False, changed)
@@ -141,9 +141,9 @@ class ChangeGate:
             return []
         changed = decision.changed.copy()
         for _, box in tracks:
-            region = search_region(box, self.schedule.margin, width, height)
+            region = search_region(box, self.cfg.margin, width, height)
             if region is not None:
                 x1, y1, x2, y2 = region
                 changed[-(-y1 // BLOCK) : y2 // BLOCK, -(-x1 // BLOCK) : x2 // BLOCK] = False
-        regions = change_regions(changed, self.schedule.gate_pad, width, height)
-        return regions + [r for r in (search_region(b, self.schedule.margin, width, height) for b in ended) if r]
+        regions = change_regions(changed, self.cfg.gate_pad, width, height)
+        return regions + [r for r in (search_region(b, self.cfg.margin, width, height) for b in ended) if r]

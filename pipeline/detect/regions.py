@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from dicface.configs.video import DetectSchedule
+from dicface.configs.video import DetectConfig
 from dicface.pipeline.boxes import iou_matrix
 from dicface.pipeline.detect.spec import FaceDetector
 from dicface.pipeline.types import Detection
@@ -118,35 +118,35 @@ class DetectRequest:
 
 
 class DetectPlan:
-    """What to search in each frame under a ``DetectSchedule``, and the frame's detections from the detector's
+    """What to search in each frame under a ``DetectConfig``, and the frame's detections from the detector's
     answers. A runtime can run the detector elsewhere (an actor pool) between ``request`` and ``combine``."""
 
-    def __init__(self, schedule: DetectSchedule) -> None:
-        self.schedule = schedule
+    def __init__(self, cfg: DetectConfig) -> None:
+        self.cfg = cfg
 
     def is_full(self, index: int) -> bool:
-        return index % self.schedule.every == 0
+        return index % self.cfg.every == 0
 
     def full_request(self, image: np.ndarray) -> DetectRequest:
         """Search the whole frame. Shape: image (H, W, 3) uint8 RGB."""
-        return DetectRequest([image], [(0, 0)], [(1.0, 1.0)], full=True, min_score=self.schedule.weak_score)
+        return DetectRequest([image], [(0, 0)], [(1.0, 1.0)], full=True, min_score=self.cfg.weak_score)
 
     def request(self, image: np.ndarray, tracked: Sequence[Box], extra: Sequence[Region] = ()) -> DetectRequest:
         """Search the regions around the ``tracked`` boxes (the tracks' latest boxes, frame pixels) and the
         ``extra`` regions (x1, y1, x2, y2). Shape: image (H, W, 3) uint8 RGB."""
         height, width = image.shape[:2]
-        schedule = self.schedule
-        searches = [(search_region(box, schedule.margin, width, height), box[2] - box[0]) for box in tracked]
+        cfg = self.cfg
+        searches = [(search_region(box, cfg.margin, width, height), box[2] - box[0]) for box in tracked]
         images, offsets, zooms = [], [], []
         for region, face_width in (*searches, *((r, float("inf")) for r in extra)):
             if region is None:
                 continue
             x1, y1, x2, y2 = fit_region(region, width, height)
-            zoomed, zoom = zoom_region(image[y1:y2, x1:x2], face_width, schedule.region_face_px, schedule.max_zoom)
+            zoomed, zoom = zoom_region(image[y1:y2, x1:x2], face_width, cfg.region_face_px, cfg.max_zoom)
             images.append(np.ascontiguousarray(zoomed))
             offsets.append((x1, y1))
             zooms.append(zoom)
-        return DetectRequest(images, offsets, zooms, full=False, min_score=schedule.weak_score)
+        return DetectRequest(images, offsets, zooms, full=False, min_score=cfg.weak_score)
 
     def combine(self, request: DetectRequest, found: Sequence[list[Detection]]) -> list[Detection]:
         """The frame's detections from the detector's answer for each image of ``request``."""
@@ -154,14 +154,14 @@ class DetectPlan:
             return list(found[0])
         shifted = [shift_detection(d, x, y, zoom)
                    for (x, y), zoom, dets in zip(request.offsets, request.zooms, found, strict=True) for d in dets]
-        return drop_duplicates(shifted, self.schedule.duplicate_iou)
+        return drop_duplicates(shifted, self.cfg.duplicate_iou)
 
 
 class ScheduledDetector(DetectPlan):
     """A ``DetectPlan`` with its frame detector (image -> detections), run in this process."""
 
-    def __init__(self, detector: FaceDetector, schedule: DetectSchedule) -> None:
-        super().__init__(schedule)
+    def __init__(self, detector: FaceDetector, cfg: DetectConfig) -> None:
+        super().__init__(cfg)
         self.detector = detector
 
     def __call__(self, index: int, image: np.ndarray, tracked: Sequence[Box]) -> list[Detection]:

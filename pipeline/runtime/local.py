@@ -1,24 +1,30 @@
-"""The in-process runtime: one stream at a time, detection and DIC computed in this process, in order."""
+"""The in-process runtime: detection and DIC computed in this process, at once, in order."""
 
 from __future__ import annotations
 
-from dicface.configs.video import TrackConfig
-from dicface.pipeline.align import Aligner
-from dicface.pipeline.blend import Blender
-from dicface.pipeline.detect.regions import DetectRequest, ScheduledDetector
-from dicface.pipeline.detect.spec import FaceDetector
-from dicface.pipeline.enhance import Enhancer
-from dicface.pipeline.runtime.sequencer import Ready, RunOptions, Sequencer, StreamRunner
+from dicface.configs.schema import RunConfig
+from dicface.pipeline.detect.regions import DetectRequest
+from dicface.pipeline.detect.spec import FaceDetector, build_detector
+from dicface.pipeline.enhance import Enhancer, load_enhancer
+from dicface.pipeline.report import PoolUsage
+from dicface.pipeline.runtime.plan import RunMode
+from dicface.pipeline.runtime.sequencer import Ready
 from dicface.pipeline.types import Detection, EnhancedFace, FaceCrop
 
 
 class LocalServices:
-    """Detection and DIC computed at once, in this process."""
+    """Detection and DIC computed at once, in this process. ``enhancer`` None: no DIC (``--sr none``)."""
 
     lookahead = 0
 
     def __init__(self, detector: FaceDetector, enhancer: Enhancer | None) -> None:
         self.detector, self.enhancer = detector, enhancer
+        self.members = {} if enhancer is None else enhancer.frames
+
+    @classmethod
+    def load(cls, cfg: RunConfig, mode: RunMode) -> LocalServices:
+        """The detector and (with ``mode.sr``) the DIC members ``cfg`` names."""
+        return cls(build_detector(cfg.detect, mode.needs_landmarks), load_enhancer(cfg)[0] if mode.sr else None)
 
     def detect(self, request: DetectRequest) -> Ready[list[list[Detection]]]:
         return Ready(request.search(self.detector))
@@ -27,18 +33,11 @@ class LocalServices:
         assert self.enhancer is not None, "enhance() needs an Enhancer"
         return Ready(self.enhancer(crops))
 
+    def usage(self) -> dict[str, PoolUsage]:
+        return {}
 
-class LocalRunner(StreamRunner):
-    """Runs the stages on one stream in this process. ``enhancer=None`` passes frames through (``--sr none``)."""
+    def queue_line(self) -> str:
+        return ""
 
-    def __init__(
-        self,
-        detector: ScheduledDetector,
-        track_cfg: TrackConfig,
-        aligner: Aligner,
-        enhancer: Enhancer | None,
-        blender: Blender,
-        options: RunOptions = RunOptions(),
-    ) -> None:
-        super().__init__(Sequencer(detector, track_cfg, aligner, enhancer is not None, blender, options),
-                         LocalServices(detector.detector, enhancer))
+    def close(self) -> None:
+        pass

@@ -19,22 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from dicface.configs.schema import RunConfig
-from dicface.configs.video import TrackConfig
-from dicface.models.errors import DicfaceError, InputError
+from dicface.configs.video import DetectConfig
+from dicface.models.errors import DicfaceError
 from dicface.models.extras import require
-from dicface.pipeline.align import Aligner
-from dicface.pipeline.blend import Blender
-from dicface.pipeline.detect.regions import DetectPlan, DetectRequest
-from dicface.pipeline.detect.spec import DetectorSpec
-from dicface.pipeline.runtime.sequencer import RunOptions, Sequencer, StreamRunner
+from dicface.pipeline.detect.regions import DetectRequest
+from dicface.pipeline.detect.spec import build_detector
+from dicface.pipeline.report import PoolUsage
+from dicface.pipeline.runtime.plan import RunMode, default_workers
 from dicface.pipeline.types import Detection, EnhancedFace, FaceCrop
 
 logger = logging.getLogger(__name__)
@@ -43,30 +40,8 @@ T = TypeVar("T")
 ACTOR_RESTARTS = 3  # times Ray restarts a dead actor process
 RESTART_TIMEOUT = 120.0  # seconds a lost call waits for its actor (or another of its pool) to come back
 PLACEMENT_TIMEOUT = 120.0  # seconds for the pools' actors to start (load their models) before giving up
-
-
-@dataclass(frozen=True)
-class RayOptions:
-    """Where and how wide the pools run. ``workers``: actors in each pool; ``cpus_per_actor`` is also the
-    actor's thread count; ``gpus_per_actor`` applies to DIC actors (fractions share a GPU); ``*_resources``: custom
-    Ray resources an actor needs (to place a pool on particular nodes)."""
-
-    address: str | None = None
-    workers: int = 1
-    cpus_per_actor: float = 1.0
-    gpus_per_actor: float = 0.0
-    max_wait_ms: float = 10.0
-    lookahead: int = 16
-    detect_resources: dict[str, float] = field(default_factory=dict)
-    dic_resources: dict[str, float] = field(default_factory=dict)
-    object_store_mb: int = 256
-
-    def __post_init__(self) -> None:
-        if self.workers < 1 or self.cpus_per_actor <= 0 or self.gpus_per_actor < 0:
-            raise InputError(f"invalid Ray options: workers {self.workers}, cpus per actor {self.cpus_per_actor}, "
-                             f"gpus per actor {self.gpus_per_actor}")
-        if self.max_wait_ms < 0 or self.lookahead < 0:
-            raise InputError("--max-wait-ms and the lookahead cannot be negative")
+LOOKAHEAD = 16  # frames a stream decodes ahead of its tracker, so that detection calls overlap
+OBJECT_STORE_MB = 256  # the embedded local Ray's object store (frames and crops in flight only)
 
 
 def _node() -> str:
@@ -88,11 +63,11 @@ def _actor_state(actor: Any) -> str:
 class DetectorActor:
     """A detector in its own process: one call per frame (its whole image, or its face regions)."""
 
-    def __init__(self, spec: DetectorSpec, threads: int) -> None:
+    def __init__(self, cfg: DetectConfig, landmarks: bool, threads: int) -> None:
         import cv2
 
         cv2.setNumThreads(threads)
-        self.detector = spec.build()
+        self.detector = build_detector(cfg, landmarks)
 
     def detect(self, request: DetectRequest) -> tuple[list[list[Detection]], float]:
         """Each image's detections, and the seconds spent."""
@@ -108,15 +83,15 @@ class EnhancerActor:
     """DIC in its own process, batching the faces of concurrent requests into one forward pass (async actor: the
     event loop gathers requests while the network runs in a worker thread)."""
 
-    def __init__(self, cfg: RunConfig, seed: str, threads: int, max_wait_ms: float) -> None:
+    def __init__(self, cfg: RunConfig, threads: int) -> None:
         import torch
 
         from dicface.pipeline.enhance import load_enhancer
 
         torch.set_num_threads(threads)
-        self.enhancer, _ = load_enhancer(cfg, seed)
+        self.enhancer, _ = load_enhancer(cfg)
         self.max_batch = cfg.inference.max_batch
-        self.max_wait = max_wait_ms / 1000
+        self.max_wait = cfg.runtime.max_wait_ms / 1000
         self.queue: list[tuple[list[FaceCrop], asyncio.Future[tuple[list[EnhancedFace], float]]]] = []
         self.arrived: asyncio.Event | None = None
         self.network = ThreadPoolExecutor(1)
@@ -262,10 +237,36 @@ class RayPending(Generic[T]):
 
 
 class RayServices:
-    """``Services`` on the pools: detection and DIC results come back as ``RayPending``."""
+    """``Services`` on Ray actor pools, started from the run's configuration (``runtime`` section: address, workers,
+    CPUs, GPUs and resources per actor); detection and DIC results come back as ``RayPending``. Calls may come from
+    several threads at once (one per stream), all sharing the pools. ``close()`` ends the actors."""
 
-    def __init__(self, detect: ActorPool, enhance: ActorPool | None, lookahead: int) -> None:
-        self.detect_pool, self.enhance_pool, self.lookahead = detect, enhance, lookahead
+    lookahead = LOOKAHEAD
+
+    def __init__(self, cfg: RunConfig, mode: RunMode) -> None:
+        from dicface.models.distributed import connect
+
+        ray = require("ray", "ray", "the Ray runtime")
+        r = cfg.runtime
+        connect(r.address, OBJECT_STORE_MB)
+        self.cpus_per_actor, workers = r.cpus_per_actor, r.workers or default_workers()
+        threads = max(1, int(r.cpus_per_actor))
+        restart = {"max_restarts": ACTOR_RESTARTS, "max_task_retries": 0}
+        detect_cls = ray.remote(DetectorActor).options(
+            num_cpus=r.cpus_per_actor, resources=r.detect_resources or {}, **restart)
+        self.detect_pool = ActorPool("detection", [detect_cls.remote(cfg.detect, mode.needs_landmarks, threads)
+                                                   for _ in range(workers)], "detect")
+        self.enhance_pool, self.members = None, {}
+        if mode.sr:
+            dic_cls = ray.remote(EnhancerActor).options(
+                num_cpus=r.cpus_per_actor, num_gpus=r.gpus_per_actor, resources=r.dic_resources or {},
+                max_concurrency=1000, **restart)
+            self.enhance_pool = ActorPool("DIC", [dic_cls.remote(cfg, threads) for _ in range(workers)], "enhance")
+            self.members = member_frames(cfg)
+        logger.info("Ray runtime: %d detection + %d DIC actors%s", workers, workers if mode.sr else 0,
+                    f" on {r.address}" if r.address else "")
+        self._nodes()  # waits for the actors to start
+        self._started = time.perf_counter()
 
     def detect(self, request: DetectRequest) -> RayPending[list[list[Detection]]]:
         return self.detect_pool.call(request)
@@ -273,60 +274,6 @@ class RayServices:
     def enhance(self, crops: list[FaceCrop]) -> RayPending[list[EnhancedFace]]:
         assert self.enhance_pool is not None, "enhance() needs a DIC pool"
         return self.enhance_pool.call(crops)
-
-
-@dataclass(frozen=True)
-class PoolUsage:
-    """A pool's work over a run: busy % of its actors' time, calls, items, retries and the nodes it ran on."""
-
-    actors: int
-    busy_percent: float
-    busy_seconds: float  # summed over the actors
-    calls: int
-    items: int
-    retries: int
-    nodes: list[str]
-
-
-class RayRunner(StreamRunner):
-    """Same interface as ``LocalRunner``; ``run`` may be called from several threads at once (one per stream), all
-    sharing the pools. ``close()`` (or ``with``) ends the actors."""
-
-    def __init__(
-        self,
-        plan: DetectPlan,
-        detector: DetectorSpec,
-        track_cfg: TrackConfig,
-        aligner: Aligner,
-        dic: tuple[RunConfig, str] | None,
-        blender: Blender,
-        options: RunOptions = RunOptions(),
-        ray_options: RayOptions = RayOptions(),
-    ) -> None:
-        from dicface.models.distributed import connect
-
-        ray = require("ray", "ray", "the Ray runtime")
-
-        connect(ray_options.address, ray_options.object_store_mb)
-        self.ray_options = ray_options
-        threads = max(1, int(ray_options.cpus_per_actor))
-        restart = {"max_restarts": ACTOR_RESTARTS, "max_task_retries": 0}
-        detect_cls = ray.remote(DetectorActor).options(
-            num_cpus=ray_options.cpus_per_actor, resources=ray_options.detect_resources, **restart)
-        self.detect_pool = ActorPool("detection", [detect_cls.remote(detector, threads)
-                                                   for _ in range(ray_options.workers)], "detect")
-        self.enhance_pool = None
-        if dic is not None:
-            dic_cls = ray.remote(EnhancerActor).options(
-                num_cpus=ray_options.cpus_per_actor, num_gpus=ray_options.gpus_per_actor,
-                resources=ray_options.dic_resources, max_concurrency=1000, **restart)
-            cfg, seed = dic
-            self.enhance_pool = ActorPool("DIC", [dic_cls.remote(cfg, seed, threads, ray_options.max_wait_ms)
-                                                  for _ in range(ray_options.workers)], "enhance")
-        super().__init__(Sequencer(plan, track_cfg, aligner, dic is not None, blender, options),
-                         RayServices(self.detect_pool, self.enhance_pool, ray_options.lookahead))
-        self._nodes()  # waits for the actors to start
-        self._started = time.perf_counter()
 
     def pools(self) -> dict[str, ActorPool]:
         return {"detect": self.detect_pool} | ({"enhance": self.enhance_pool} if self.enhance_pool else {})
@@ -338,7 +285,7 @@ class RayRunner(StreamRunner):
         try:
             return {name: pool.nodes() for name, pool in self.pools().items()}
         except GetTimeoutError as exc:
-            need = self.ray_options.cpus_per_actor * sum(len(p.actors) for p in self.pools().values())
+            need = self.cpus_per_actor * sum(len(p.actors) for p in self.pools().values())
             have = ray.cluster_resources().get("CPU", 0)
             raise DicfaceError(f"the actors could not be placed within {PLACEMENT_TIMEOUT:g} s: the pools ask for "
                                f"{need:g} CPUs (and any GPUs/resources named), the cluster has {have:g}; lower "
@@ -351,7 +298,7 @@ class RayRunner(StreamRunner):
         return " | ".join(f"{name} {pool.queued()}" for name, pool in self.pools().items())
 
     def usage(self) -> dict[str, PoolUsage]:
-        """Each pool's work since the runner started (busy % of the actors' wall time); calls and items are the
+        """Each pool's work since the pools started (busy % of the actors' wall time); calls and items are the
         requests answered and their images or faces."""
         wall = time.perf_counter() - self._started
         usage = {}
@@ -370,14 +317,9 @@ class RayRunner(StreamRunner):
             for actor in pool.actors:
                 ray.kill(actor)
 
-    def __enter__(self) -> RayRunner:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+def member_frames(cfg: RunConfig) -> dict[int, int]:
+    """Frames each DIC member of a run takes, by input size (read off cards or shapes; no model is built)."""
+    from dicface.models.registry import family
 
-
-def default_workers() -> int:
-    """Actors per pool on this machine when none is asked for: one per two cores (each pool has its own)."""
-    return max(1, (os.cpu_count() or 2) // 2)
-
+    return {r.config.input_size: r.config.frames for r in family(cfg.model.weights, cfg.model.scale)}

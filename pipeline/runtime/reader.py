@@ -18,7 +18,7 @@ from typing import Protocol
 
 import av
 
-from dicface.pipeline.io import StreamInfo
+from dicface.pipeline.source import StreamInfo
 from dicface.pipeline.types import Frame
 
 

@@ -19,10 +19,11 @@ decoding, detection and DIC; a file is decoded on another (``pipeline.runtime.re
 A scheduled full-frame pass is narrowed to where the picture changed (``pipeline.detect.gate``): decided when the
 frame is decoded, from pictures only, its regions searched with the tracked faces' once the tracks are known.
 
-Per stream, in frame order: a scene-cut test before tracking (a cut drops every track), each track's earlier
-crops for the multi-frame DIC members (``pipeline.frame_context``), temporal fusion of each track's SR faces after
-DIC (``pipeline.fusion``) and, when asked, the ground-truth-free temporal measures of the
-output (``pipeline.temporal``, for ``--report``).
+The sequencer holds a run's stages (``Sequencer``, built from the ``RunConfig``); each stream's state and its
+per-frame flow, one method per stage, are a ``_Stream``. Per stream, in frame order: a scene-cut test before
+tracking (a cut drops every track), each track's earlier crops for the multi-frame DIC members
+(``pipeline.frame_context``), temporal fusion of each track's SR faces after DIC (``pipeline.fusion``) and, when
+asked, the ground-truth-free temporal measures of the output (``pipeline.temporal``, for ``--report``).
 
 A part of a split file (``pipeline.segments``) is a stream whose frames before ``source.first_output`` only warm
 the tracker up (detected and tracked, not written), and whose frames from ``source.stop_output`` on only give the
@@ -35,25 +36,28 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import IO, Generic, Protocol, TypeVar
 
 import numpy as np
 
-from dicface.configs.video import FusionConfig, TrackConfig
+from dicface.configs.schema import EnhanceConfig, RunConfig
 from dicface.models.faces import HR_SIZE
 from dicface.pipeline.align import Aligner, members
 from dicface.pipeline.blend import Blender, PasteFace
+from dicface.pipeline.colour import to_8bit
 from dicface.pipeline.cuts import CutConfig, CutDetector
 from dicface.pipeline.detect.gate import FULL, ChangeGate, GateDecision
 from dicface.pipeline.detect.regions import DetectPlan, DetectRequest, Region
 from dicface.pipeline.frame_context import FrameContext
 from dicface.pipeline.fusion import TemporalFusion
-from dicface.pipeline.io import VideoSink, fit_size, to_8bit
-from dicface.pipeline.report import RunReport
+from dicface.pipeline.report import PoolUsage, RunReport
+from dicface.pipeline.runtime.plan import RunMode
 from dicface.pipeline.runtime.reader import Source
 from dicface.pipeline.runtime.writer import WRITE_QUEUE, BackgroundWriter
+from dicface.pipeline.sink import VideoSink
+from dicface.pipeline.source import StreamInfo, fit_size
 from dicface.pipeline.temporal import FaceObservation, TemporalMeter
 from dicface.pipeline.track import Tracker
 from dicface.pipeline.tracks_file import track_record
@@ -63,25 +67,7 @@ T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    window: int = 8  # frames whose faces go to DIC in one batch
-    # DIC's landmarks update the tracker (one window late, see the module notes). Off by default: on generated clips
-    # of real faces (16-26 px, known motion) it raised the tracked landmarks' jitter from 0.0126 to 0.0151 and
-    # their NME from 0.0338 to 0.0347 (0.0130 / 0.0340 with a 4x weaker DIC measurement).
-    feedback: bool = False
-    upscale: float = 1.0  # whole-frame scale of the output
-    preview: bool = False  # output = input | enhanced, side by side
-    fusion: FusionConfig = field(default_factory=FusionConfig)  # temporal fusion of each track's SR faces
-    scene_cuts: CutConfig | None = field(default_factory=CutConfig)  # None: no scene-cut test
-    measure: bool = False  # ground-truth-free temporal measures of the output, in the report
-
-    def __post_init__(self) -> None:
-        if self.window < 1 or not 1.0 <= self.upscale <= 8.0:
-            raise ValueError(f"invalid run options: {self}")
-
-
-def frames_held(options: RunOptions, lookahead: int, write_queue: int = WRITE_QUEUE) -> int:
+def frames_held(enhance: EnhanceConfig, measure: bool, lookahead: int, write_queue: int = WRITE_QUEUE) -> int:
     """The most decoded frames one stream holds at once, whatever the timing (a 720p frame is 2.8 MB), with
     ``lookahead`` frames decoded ahead (``Services.lookahead``) and the encoder's queue; a ``ReadAhead`` source adds
     its own (``pipeline.runtime.reader.READ_AHEAD`` + 1). Memory does not grow with the video's length.
@@ -94,7 +80,7 @@ def frames_held(options: RunOptions, lookahead: int, write_queue: int = WRITE_QU
       is full left the fusion's frames first, so it is counted there);
     - the temporal measures (``measure``): the previous frame, kept to pair with the next.
     """
-    return lookahead + 2 * options.window + options.fusion.delay + write_queue + 1 + int(options.measure)
+    return lookahead + 2 * enhance.window + enhance.fusion.delay + write_queue + 1 + int(measure)
 
 
 class Pending(Protocol[T_co]):
@@ -112,13 +98,21 @@ class Ready(Generic[T]):
 
 
 class Services(Protocol):
-    """Where detection and DIC run. ``lookahead``: frames to decode ahead of the tracker."""
+    """Where detection and DIC run (``LocalServices``, ``RayServices``). ``lookahead``: frames to decode ahead of
+    the tracker; ``members``: frames each DIC member takes, by input size (empty without DIC)."""
 
     lookahead: int
+    members: Mapping[int, int]
 
     def detect(self, request: DetectRequest) -> Pending[list[list[Detection]]]: ...
 
     def enhance(self, crops: list[FaceCrop]) -> Pending[list[EnhancedFace]]: ...
+
+    def usage(self) -> dict[str, PoolUsage]: ...
+
+    def queue_line(self) -> str: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -133,13 +127,26 @@ class _Window:
     faces: Pending[list[EnhancedFace]] | None = None
 
 
-class Sequencer:
-    """Runs the stages on one stream, in order. ``enhance=False`` passes frames through (``--sr none``)."""
+# A frame decoded ahead: its full-frame search (request and pending answer) if it got one, and the gate's decision
+# on a scheduled frame.
+_Ahead = tuple[Frame, DetectRequest | None, Pending[list[list[Detection]]] | None, GateDecision | None]
 
-    def __init__(self, detector: DetectPlan, track_cfg: TrackConfig, aligner: Aligner, enhance: bool,
-                 blender: Blender, options: RunOptions) -> None:
-        self.detector, self.track_cfg, self.aligner = detector, track_cfg, aligner
-        self.enhance, self.blender, self.options = enhance, blender, options
+
+class Sequencer:
+    """A run's stages, as its configuration says; ``run`` takes one stream through them, in order. ``members``:
+    the DIC members' frames by input size (``Services.members``); ``mode.sr`` False passes frames through
+    (``--sr none``)."""
+
+    def __init__(self, cfg: RunConfig, mode: RunMode, members: Mapping[int, int]) -> None:
+        self.enhance, self.mode, self.track_cfg = cfg.enhance, mode, cfg.track
+        self.detector = DetectPlan(cfg.detect)
+        self.aligner = Aligner(cfg.align, tuple(members), members) if members else Aligner(cfg.align)
+        self.blender = Blender(cfg.blend)
+
+    def output_info(self, info: StreamInfo) -> StreamInfo:
+        """The output stream of a run of ``info``: scaled by ``upscale``, twice as wide for a side-by-side preview."""
+        width, height = round(info.width * self.enhance.upscale), round(info.height * self.enhance.upscale)
+        return replace(info, width=width * (2 if self.mode.preview else 1), height=height)
 
     def run(
         self,
@@ -152,7 +159,7 @@ class Sequencer:
         start = time.perf_counter()
         writer = BackgroundWriter(sink)  # encodes on its own thread, in order
         try:
-            report = self._run(source, writer, services, tracks_out, progress)
+            report = _Stream(self, source, writer, services, tracks_out, progress).run()
             writer.finish()
         except BaseException:
             writer.cancel()  # nothing more is written; the caller aborts the sink
@@ -163,214 +170,245 @@ class Sequencer:
         report.wall_seconds = time.perf_counter() - start
         return report
 
-    def _run(
-        self,
-        source: Source,
-        sink: BackgroundWriter,
-        services: Services,
-        tracks_out: IO[str] | None,
-        progress: Callable[[RunReport], None] | None,
-    ) -> RunReport:
-        report = RunReport()
-        tracker = Tracker(self.track_cfg)  # one per stream
-        cuts = CutDetector(self.options.scene_cuts) if self.options.scene_cuts is not None else None
-        gate = ChangeGate(self.detector.schedule) if self.detector.schedule.gate else None
-        cut_frames: set[int] = set()
-        fusion = TemporalFusion(self.options.fusion)
-        context = FrameContext(self.aligner.frames, self.options.fusion.max_motion)  # multi-frame members
-        waiting: dict[int, tuple[Frame, list[TrackState], bool]] = {}  # frames the fusion holds: tracks, cut?
-        meter = TemporalMeter() if self.options.measure else None
-        seen_tracks: set[int] = set()
-        states: list[TrackState] = []
-        routed: dict[int, int] = {}  # each enhanced track's member input size in the previous frame
-        ahead: deque[tuple[Frame, DetectRequest | None, Pending[list[list[Detection]]] | None, GateDecision | None]]
-        ahead = deque()
-        window, in_flight = _Window(), deque[_Window]()
-
-        def written(index: int) -> bool:
-            """Frame ``index`` is output: not a warm-up frame or a lookahead frame of a part of a split file."""
-            return index >= source.first_output and (source.stop_output is None or index < source.stop_output)
-
-        def timed(stage: str, fn: Callable[[], T]) -> T:
-            t = time.perf_counter()
-            result = fn()
-            report.seconds[stage] += time.perf_counter() - t
-            return result
-
-        def finish(done: _Window) -> None:
-            """DIC's faces of a window: feedback to the tracker, then blend and encode its frames."""
-            faces = timed("enhance", done.faces.result) if done.faces is not None else []
-            report.faces_enhanced += sum(written(face.frame_index) for face in faces)
-            if self.options.feedback:
-                self._feed_back(tracker, done, faces)
-            by_frame: dict[int, list[EnhancedFace]] = {}
-            for face in faces:
-                by_frame.setdefault(face.frame_index, []).append(face)
-            for frame in done.frames:
-                cut = frame.index in cut_frames
-                cut_frames.discard(frame.index)
-                ready = timed("fuse", fusion.flush) if cut else []  # nothing is carried across a cut
-                ready += timed("fuse", lambda f=frame: fusion.push(f.index, by_frame.get(f.index, [])))
-                waiting[frame.index] = (frame, done.tracks[frame.index], cut)
-                for index, fused in ready:
-                    output(*waiting.pop(index), fused)
-            if progress:
-                progress(report)
-
-        def output(frame: Frame, tracks: list[TrackState], cut: bool, fused: list[EnhancedFace]) -> None:
-            """Blend a frame's fused faces, measure it and hand it to the encoder (a lookahead frame: dropped)."""
-            if not written(frame.index):
-                return
-            enhanced = timed("blend", lambda: self._blend(frame, fused))
-            if meter is not None:
-                if cut:
-                    meter.reset()
-                image = to_8bit(enhanced) if enhanced.dtype == np.uint16 else enhanced
-                seen = [FaceObservation.of(s) for s in tracks]
-                timed("measure", lambda: meter.add(frame.index, frame.image, image, seen))
-            sink.write(frame, self._preview(frame, enhanced) if self.options.preview else enhanced)
-            report.frames_out += 1
-
-        def submit(full: _Window) -> None:
-            if self.enhance and full.crops:
-                full.faces = timed("enhance", lambda: services.enhance(full.crops))
-                report.dic_calls += 1
-            in_flight.append(full)
-            while len(in_flight) > 1:
-                finish(in_flight.popleft())
-
-        frames = iter(source)
-        exhausted, decoded = False, 0
-        while True:
-            while not exhausted and len(ahead) <= services.lookahead:
-                frame = timed("decode", lambda: next(frames, None))
-                if frame is None:
-                    exhausted = True
-                    break
-                decoded += 1
-                size = source.info.width, source.info.height
-                if frame.image.shape[1::-1] != size:  # the stream changed resolution: keep the first one
-                    deep = None if frame.deep is None else fit_size(frame.deep, *size)
-                    frame = replace(frame, image=fit_size(frame.image, *size), deep=deep)
-                    report.resized_frames += 1
-                if written(frame.index):
-                    report.frames_in += 1
-                sink.write_packets(source.take_packets())
-                request, pending = None, None
-                # Full-frame passes need no tracks: sent at once. A stream's first frame always gets one (a
-                # segment may start between the schedule's passes). The change gate may narrow a scheduled
-                # pass to where the picture changed: those regions are searched with the tracked faces'.
-                scheduled = self.detector.is_full(frame.index)
-                decision = FULL
-                if scheduled and gate is not None:
-                    decision = timed("detect", lambda f=frame: gate.decide(f.index, f.image))
-                if decoded == 1 or (scheduled and decision.full):
-                    request = self.detector.full_request(frame.image)
-                    pending = timed("detect", lambda r=request: services.detect(r))
-                    report.full_searches += 1
-                elif scheduled:
-                    report.narrowed_searches += 1
-                ahead.append((frame, request, pending, decision if scheduled else None))
-            if not ahead:
-                break
-            frame, request, pending, decision = ahead.popleft()
-            if cuts is not None and timed("track", lambda f=frame: cuts(f.image)):
-                tracker.reset()  # a new shot: the old tracks' boxes mean nothing here; search the whole frame
-                states = []
-                cut_frames.add(frame.index)
-                report.scene_cuts += int(written(frame.index))
-                if request is None or pending is None:
-                    request = self.detector.full_request(frame.image)
-                    pending = timed("detect", lambda r=request: services.detect(r))
-                    report.full_searches += 1
-            changed: list[Region] = []
-            if gate is not None and decision is not None:
-                size = frame.image.shape[1], frame.image.shape[0]
-                tracked = [(s.track_id, s.bbox) for s in states]
-                changed = timed("detect", lambda d=decision, t=tracked, s=size: gate.regions(d, t, *s))
-            if request is None or pending is None:
-                request = self.detector.request(frame.image, [s.bbox for s in states], changed)
-                pending = timed("detect", lambda r=request: services.detect(r))
-            detections = timed("detect", lambda r=request, p=pending: self.detector.combine(r, p.result()))
-            states = timed("track", lambda d=detections: tracker.update(d))
-            if frame.index < source.first_output:
-                if tracks_out is not None:
-                    tracks_out.write(track_record(frame, states, warmup=True) + "\n")
-                if self.enhance:  # the members and earlier crops the faces had, as in the whole run
-                    crops = timed("align", lambda f=frame, s=states, m=routed: self.aligner(f, s, m))
-                    routed = members(crops)
-                    timed("align", lambda c=crops: context(c))
-                continue
-            if written(frame.index):
-                seen_tracks.update(s.track_id for s in states if s.confirmed)
-                if tracks_out is not None:
-                    tracks_out.write(track_record(frame, states) + "\n")
-            if self.enhance:
-                crops = timed("align", lambda f=frame, s=states, m=routed: self.aligner(f, s, m))
-                routed = members(crops)
-                crops = timed("align", lambda c=crops: context(c))
-                for crop in crops if written(frame.index) else ():
-                    member = f"x{HR_SIZE // crop.lr.shape[0]}"
-                    report.faces_by_member[member] = report.faces_by_member.get(member, 0) + 1
-                window.crops += crops
-            window.frames.append(frame)
-            window.tracks[frame.index] = [s for s in states if s.confirmed]
-            # Windows end on multiples of ``window`` frame indices: a segment's windows are those of a whole run.
-            if len(window.frames) >= self.options.window or (frame.index + 1) % self.options.window == 0:
-                window.last_landmarks = {s.track_id: s.landmarks for s in states if s.landmarks is not None}
-                submit(window)
-                window = _Window()
-        if window.frames:
-            submit(window)
-        while in_flight:
-            finish(in_flight.popleft())
-        for index, fused in timed("fuse", fusion.flush):
-            output(*waiting.pop(index), fused)
-        sink.write_packets(source.take_packets())
-        report.tracks = len(seen_tracks)
-        report.corrupt_packets = source.corrupt_packets
-        report.input_warning = source.stopped_early
-        report.temporal = meter.summary() if meter is not None else None
-        return report
-
-    @staticmethod
-    def _feed_back(tracker: Tracker, done: _Window, faces: list[EnhancedFace]) -> None:
-        """Refine each track DIC saw in the window's last frame: its current landmarks plus DIC's correction."""
-        if not done.frames:
-            return
-        last = done.frames[-1].index
-        current = {s.track_id: s.landmarks for s in tracker.states() if s.landmarks is not None}
-        for face in faces:
-            if face.frame_index != last:
-                continue
-            then, now = done.last_landmarks.get(face.track_id), current.get(face.track_id)
-            if then is None or now is None:
-                tracker.refine(face.track_id, face.landmarks)
-            else:
-                tracker.refine(face.track_id, now + (face.landmarks - then))
-
-    def _blend(self, frame: Frame, faces: list[EnhancedFace]) -> np.ndarray:
+    def blend(self, frame: Frame, faces: list[EnhancedFace]) -> np.ndarray:
         """The output frame: uint8 RGB, or uint16 from a deep (more than 8-bit) input."""
-        scale, image = self.options.upscale, frame.deep if frame.deep is not None else frame.image
+        scale, image = self.enhance.upscale, frame.deep if frame.deep is not None else frame.image
         if not faces and scale == 1:
             return image
         return self.blender(image, [PasteFace(face.box, face.sr) for face in faces], scale)
 
-    def _preview(self, frame: Frame, enhanced: np.ndarray) -> np.ndarray:
+    def preview(self, frame: Frame, enhanced: np.ndarray) -> np.ndarray:
         """Input | enhanced, side by side."""
         image = frame.deep if frame.deep is not None else frame.image
-        original = self.blender(image, [], self.options.upscale) if self.options.upscale != 1 else image
+        original = self.blender(image, [], self.enhance.upscale) if self.enhance.upscale != 1 else image
         return np.concatenate([original, enhanced], axis=1)
 
 
-class StreamRunner:
-    """A ``Sequencer`` with the ``Services`` it runs on: what ``enhance_file`` and jobs drive (``LocalRunner``,
-    ``RayRunner``). ``run`` may be called for one stream after another, or from several threads at once where the
-    services allow it."""
+class _Stream:
+    """One stream through a ``Sequencer``: the stream's state (tracker, change gate, scene cuts, DIC windows,
+    fusion, measures) and one method per stage, called in frame order by ``run``."""
 
-    def __init__(self, sequencer: Sequencer, services: Services) -> None:
-        self.sequencer, self.services = sequencer, services
-        self.options = sequencer.options
+    def __init__(self, seq: Sequencer, source: Source, sink: BackgroundWriter, services: Services,
+                 tracks_out: IO[str] | None, progress: Callable[[RunReport], None] | None) -> None:
+        self.seq, self.source, self.sink, self.services = seq, source, sink, services
+        self.tracks_out, self.progress = tracks_out, progress
+        self.report = RunReport()
+        self.tracker = Tracker(seq.track_cfg)
+        self.cuts = CutDetector(CutConfig()) if seq.enhance.scene_cuts else None
+        self.gate = ChangeGate(seq.detector.cfg) if seq.detector.cfg.gate else None
+        self.fusion = TemporalFusion(seq.enhance.fusion)
+        self.context = FrameContext(seq.aligner.frames, seq.enhance.fusion.max_motion)  # multi-frame members
+        self.meter = TemporalMeter() if seq.mode.measure else None
+        self.cut_frames: set[int] = set()
+        self.waiting: dict[int, tuple[Frame, list[TrackState], bool]] = {}  # frames the fusion holds: tracks, cut?
+        self.seen_tracks: set[int] = set()
+        self.states: list[TrackState] = []
+        self.routed: dict[int, int] = {}  # each enhanced track's member input size in the previous frame
+        self.ahead: deque[_Ahead] = deque()
+        self.window, self.in_flight = _Window(), deque[_Window]()
+        self.decoded = 0
+
+    def timed(self, stage: str, fn: Callable[..., T], *args: object) -> T:
+        start = time.perf_counter()
+        result = fn(*args)
+        self.report.seconds[stage] += time.perf_counter() - start
+        return result
+
+    def written(self, index: int) -> bool:
+        """Frame ``index`` is output: not a warm-up frame or a lookahead frame of a part of a split file."""
+        return index >= self.source.first_output and (self.source.stop_output is None
+                                                       or index < self.source.stop_output)
+
+    def run(self) -> RunReport:
+        frames, exhausted = iter(self.source), False
+        while True:
+            while not exhausted and len(self.ahead) <= self.services.lookahead:
+                exhausted = not self.decode(frames)
+            if not self.ahead:
+                break
+            self.step(*self.ahead.popleft())
+        if self.window.frames:
+            self.submit(self.window)
+        while self.in_flight:
+            self.finish(self.in_flight.popleft())
+        for index, fused in self.timed("fuse", self.fusion.flush):
+            self.output(*self.waiting.pop(index), fused)
+        self.sink.write_packets(self.source.take_packets())
+        report = self.report
+        report.tracks = len(self.seen_tracks)
+        report.corrupt_packets = self.source.corrupt_packets
+        report.input_warning = self.source.stopped_early
+        report.temporal = self.meter.summary() if self.meter is not None else None
+        return report
+
+    def decode(self, frames: Iterator[Frame]) -> bool:
+        """Decode the next frame and send its full-frame search if it gets one; False after the last frame.
+        Full-frame passes need no tracks: sent at once. A stream's first frame always gets one (a segment may start
+        between the schedule's passes). The change gate may narrow a scheduled pass to where the picture changed:
+        those regions are searched with the tracked faces' (``detect``)."""
+        frame = self.timed("decode", next, frames, None)
+        if frame is None:
+            return False
+        self.decoded += 1
+        size = self.source.info.width, self.source.info.height
+        if frame.image.shape[1::-1] != size:  # the stream changed resolution: keep the first one
+            deep = None if frame.deep is None else fit_size(frame.deep, *size)
+            frame = replace(frame, image=fit_size(frame.image, *size), deep=deep)
+            self.report.resized_frames += 1
+        if self.written(frame.index):
+            self.report.frames_in += 1
+        self.sink.write_packets(self.source.take_packets())
+        request, pending = None, None
+        scheduled = self.seq.detector.is_full(frame.index)
+        decision = FULL
+        if scheduled and self.gate is not None:
+            decision = self.timed("detect", self.gate.decide, frame.index, frame.image)
+        if self.decoded == 1 or (scheduled and decision.full):
+            request, pending = self.full_search(frame.image)
+        elif scheduled:
+            self.report.narrowed_searches += 1
+        self.ahead.append((frame, request, pending, decision if scheduled else None))
+        return True
+
+    def full_search(self, image: np.ndarray) -> tuple[DetectRequest, Pending[list[list[Detection]]]]:
+        request = self.seq.detector.full_request(image)
+        pending = self.timed("detect", self.services.detect, request)
+        self.report.full_searches += 1
+        return request, pending
+
+    def step(self, frame: Frame, request: DetectRequest | None, pending: Pending[list[list[Detection]]] | None,
+             decision: GateDecision | None) -> None:
+        """A decoded frame, in order: scene-cut test, detection, tracking, then its crops into the DIC window."""
+        if self.cuts is not None and self.timed("track", self.cuts, frame.image):
+            self.tracker.reset()  # a new shot: the old tracks' boxes mean nothing here; search the whole frame
+            self.states = []
+            self.cut_frames.add(frame.index)
+            self.report.scene_cuts += int(self.written(frame.index))
+            if request is None or pending is None:
+                request, pending = self.full_search(frame.image)
+        detections = self.detect(frame, request, pending, decision)
+        self.states = self.timed("track", self.tracker.update, detections)
+        if frame.index < self.source.first_output:  # warm-up: the members and earlier crops of the whole run
+            self.write_tracks(frame, warmup=True)
+            if self.seq.mode.sr:
+                self.align(frame)
+            return
+        if self.written(frame.index):
+            self.seen_tracks.update(s.track_id for s in self.states if s.confirmed)
+            self.write_tracks(frame)
+        if self.seq.mode.sr:
+            self.window.crops += self.align(frame)
+        self.window.frames.append(frame)
+        self.window.tracks[frame.index] = [s for s in self.states if s.confirmed]
+        # Windows end on multiples of ``window`` frame indices: a segment's windows are those of a whole run.
+        window = self.seq.enhance.window
+        if len(self.window.frames) >= window or (frame.index + 1) % window == 0:
+            self.window.last_landmarks = {s.track_id: s.landmarks for s in self.states if s.landmarks is not None}
+            self.submit(self.window)
+            self.window = _Window()
+
+    def detect(self, frame: Frame, request: DetectRequest | None, pending: Pending[list[list[Detection]]] | None,
+               decision: GateDecision | None) -> list[Detection]:
+        """The frame's detections: its full-frame search, else its tracked faces' regions and, on a scheduled frame
+        the gate narrowed, the regions where the picture changed."""
+        plan = self.seq.detector
+        changed: list[Region] = []
+        if self.gate is not None and decision is not None:
+            size = frame.image.shape[1], frame.image.shape[0]
+            changed = self.timed("detect", self.gate.regions, decision, [(s.track_id, s.bbox) for s in self.states],
+                                 *size)
+        if request is None or pending is None:
+            request = plan.request(frame.image, [s.bbox for s in self.states], changed)
+            pending = self.timed("detect", self.services.detect, request)
+        return self.timed("detect", _combine, plan, request, pending)
+
+    def write_tracks(self, frame: Frame, warmup: bool = False) -> None:
+        if self.tracks_out is not None:
+            self.tracks_out.write(track_record(frame, self.states, warmup=warmup) + "\n")
+
+    def align(self, frame: Frame) -> list[FaceCrop]:
+        """The frame's DIC crops, each with its earlier crops for the multi-frame members; counted by member."""
+        crops = self.timed("align", self.seq.aligner, frame, self.states, self.routed)
+        self.routed = members(crops)
+        crops = self.timed("align", self.context, crops)
+        for crop in crops if self.written(frame.index) else ():
+            member = f"x{HR_SIZE // crop.lr.shape[0]}"
+            self.report.faces_by_member[member] = self.report.faces_by_member.get(member, 0) + 1
+        return crops
+
+    def submit(self, full: _Window) -> None:
+        """A full window's crops to DIC; the window before it is finished (one window in flight)."""
+        if self.seq.mode.sr and full.crops:
+            full.faces = self.timed("enhance", self.services.enhance, full.crops)
+            self.report.dic_calls += 1
+        self.in_flight.append(full)
+        while len(self.in_flight) > 1:
+            self.finish(self.in_flight.popleft())
+
+    def finish(self, done: _Window) -> None:
+        """DIC's faces of a window: feedback to the tracker, then fuse, blend and encode its frames."""
+        faces = self.timed("enhance", done.faces.result) if done.faces is not None else []
+        self.report.faces_enhanced += sum(self.written(face.frame_index) for face in faces)
+        if self.seq.enhance.feedback:
+            _feed_back(self.tracker, done, faces)
+        by_frame: dict[int, list[EnhancedFace]] = {}
+        for face in faces:
+            by_frame.setdefault(face.frame_index, []).append(face)
+        for frame in done.frames:
+            cut = frame.index in self.cut_frames
+            self.cut_frames.discard(frame.index)
+            ready = self.timed("fuse", self.fusion.flush) if cut else []  # nothing is carried across a cut
+            ready += self.timed("fuse", self.fusion.push, frame.index, by_frame.get(frame.index, []))
+            self.waiting[frame.index] = (frame, done.tracks[frame.index], cut)
+            for index, fused in ready:
+                self.output(*self.waiting.pop(index), fused)
+        if self.progress:
+            self.progress(self.report)
+
+    def output(self, frame: Frame, tracks: list[TrackState], cut: bool, fused: list[EnhancedFace]) -> None:
+        """Blend a frame's fused faces, measure it and hand it to the encoder (a lookahead frame: dropped)."""
+        if not self.written(frame.index):
+            return
+        enhanced = self.timed("blend", self.seq.blend, frame, fused)
+        if self.meter is not None:
+            if cut:
+                self.meter.reset()
+            image = to_8bit(enhanced) if enhanced.dtype == np.uint16 else enhanced
+            seen = [FaceObservation.of(s) for s in tracks]
+            self.timed("measure", self.meter.add, frame.index, frame.image, image, seen)
+        self.sink.write(frame, self.seq.preview(frame, enhanced) if self.seq.mode.preview else enhanced)
+        self.report.frames_out += 1
+
+
+def _combine(plan: DetectPlan, request: DetectRequest, pending: Pending[list[list[Detection]]]) -> list[Detection]:
+    return plan.combine(request, pending.result())
+
+
+def _feed_back(tracker: Tracker, done: _Window, faces: list[EnhancedFace]) -> None:
+    """Refine each track DIC saw in the window's last frame: its current landmarks plus DIC's correction."""
+    if not done.frames:
+        return
+    last = done.frames[-1].index
+    current = {s.track_id: s.landmarks for s in tracker.states() if s.landmarks is not None}
+    for face in faces:
+        if face.frame_index != last:
+            continue
+        then, now = done.last_landmarks.get(face.track_id), current.get(face.track_id)
+        if then is None or now is None:
+            tracker.refine(face.track_id, face.landmarks)
+        else:
+            tracker.refine(face.track_id, now + (face.landmarks - then))
+
+
+class StreamRunner:
+    """A run's ``Sequencer`` over its ``Services``: what ``enhance_file`` and jobs drive, built the same way for
+    both runtimes (``pipeline.runtime.build.open_runner``). ``run`` may be called for one stream after another, or
+    from several threads at once where the services allow it (Ray). ``close()`` (or ``with``) ends the services
+    (a Ray runner's actors)."""
+
+    def __init__(self, cfg: RunConfig, mode: RunMode, services: Services) -> None:
+        self.services = services
+        self.sequencer = Sequencer(cfg, mode, services.members)
 
     def run(
         self,
@@ -381,6 +419,19 @@ class StreamRunner:
     ) -> RunReport:
         return self.sequencer.run(source, sink, self.services, tracks_out, progress)
 
-    def usage(self) -> dict[str, object]:
-        """Per-pool work of the run; nothing in-process (no pools)."""
-        return {}
+    def usage(self) -> dict[str, PoolUsage]:
+        """Per-pool work of the run (Ray); empty in-process."""
+        return self.services.usage()
+
+    def queue_line(self) -> str:
+        """Calls waiting or running in each pool, e.g. ``detect 2 | enhance 1`` (Ray); empty in-process."""
+        return self.services.queue_line()
+
+    def close(self) -> None:
+        self.services.close()
+
+    def __enter__(self) -> StreamRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -8,10 +8,13 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import torch
 
+from dicface.models.dic import DIC
 from dicface.pipeline.bench import QUALITY_METHODS
 from dicface.pipeline.cli import main
 from tests.clips import make_face_clip
+from tests.conftest import TINY
 
 pytestmark = pytest.mark.slow
 
@@ -71,16 +74,73 @@ def test_a_report_without_temporal_measures_costs_nothing_for_them(
     assert data["temporal"] is None and data["ms_per_frame"]["measure"] == 0 and data["frames_out"] == 16
 
 
-@pytest.mark.parametrize("extra", [["--sr", "none"], ["--seed", "none", "--feedback", "on", "--fusion", "0"],
-                                   ["--upscale", "2", "--preview", "side-by-side", "--detect-every", "3"]])
-def test_options_run(clip: tuple[Path, np.ndarray], tmp_path: Path, tiny_weights: Path, extra: list[str]) -> None:
-    out = tmp_path / "out.mkv"
-    assert main(["enhance", str(clip[0]), "-o", str(out), "--weights", str(tiny_weights), *extra]) == 0
+FORCED = ["--max-face", "64", "--max-reduction", "4"]  # the tiny x8 model alone: force the 26-33-px crops through
+
+
+def _run(clip: Path, out: Path, weights: Path, *flags: str) -> tuple[dict, list[np.ndarray], av.VideoFrame]:
+    """The run's report, its output frames (RGB) and its first frame (stream properties)."""
+    report = out.with_suffix(".json")
+    assert main(["enhance", str(clip), "-o", str(out), "--weights", str(weights), "--report", str(report),
+                 "--tracks", str(out.with_suffix(".jsonl")), *flags]) == 0
     with av.open(str(out)) as c:
         frames = list(c.decode(video=0))
-    assert len(frames) == 16
-    if "--upscale" in extra:
-        assert (frames[0].width, frames[0].height) == (2 * 2 * 640, 2 * 360)
+    return json.loads(report.read_text()), [f.to_ndarray(format="rgb24") for f in frames], frames[0]
+
+
+@pytest.fixture(scope="module")
+def baseline(clip: tuple[Path, np.ndarray], tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """The tiny weights file, and the report, frames and first frame of a run with them and FORCED alone."""
+    folder = tmp_path_factory.mktemp("baseline")
+    weights = folder / "tiny.pth"
+    torch.manual_seed(0)
+    torch.save({"state_dict": DIC(TINY).state_dict()}, weights)
+    return (weights, *_run(clip[0], folder / "out.mp4", weights, *FORCED))
+
+
+def _differs(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    return any(not np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+# Each enhance flag against the baseline run (the same clip, default flags but FORCED): what it must change.
+FLAG_EFFECTS = {
+    "--sr none": (["--sr", "none"], lambda r, f, b: r["faces_enhanced"] == r["dic_calls"] == 0 < b[0]["dic_calls"]),
+    "--window": (["--window", "2"], lambda r, f, b: r["dic_calls"] > 2 * b[0]["dic_calls"]),
+    "--detect-every": (["--detect-every", "1", "--detect-gate", "off"],
+                       lambda r, f, b: r["full_searches"] == 16 > b[0]["full_searches"]),
+    "--detect-gate": (["--detect-every", "2", "--detect-gate", "on"],  # off: 8 full searches (every 2nd frame)
+                      lambda r, f, b: r["narrowed_searches"] > 0 and r["full_searches"] < 8),
+    "--min-face": (["--min-face", "60"], lambda r, f, b: r["faces_enhanced"] == 0 < b[0]["faces_enhanced"]),
+    "--max-face": (["--max-face", "9"], lambda r, f, b: r["faces_enhanced"] == 0),
+    "--max-reduction": (["--max-reduction", "1.0", "--max-face", "64"], lambda r, f, b: r["faces_enhanced"] == 0),
+    "--upscale": (["--upscale", "2"], lambda r, f, b: (f[0].shape[1], f[0].shape[0]) == (1280, 720)),
+    "--preview": (["--preview", "side-by-side"], lambda r, f, b: f[0].shape[1] == 2 * 640),
+    "--fusion": (["--fusion", "0"], lambda r, f, b: _differs(f, b[1])),
+    "--seed": (["--seed", "none"], lambda r, f, b: _differs(f, b[1])),
+    "--steps": (["--steps", "1"], lambda r, f, b: _differs(f, b[1])),
+    "--detector": (["--detector", "dlib"], lambda r, f, b: r["tracks"] != b[0]["tracks"] or
+                   r["faces_enhanced"] != b[0]["faces_enhanced"]),
+    "--detect-scale": (["--detect-scale", "0.5"], lambda r, f, b: r["faces_enhanced"] < b[0]["faces_enhanced"]),
+    "--crf": (["--crf", "40"], lambda r, f, b: _differs(f, b[1])),
+}
+
+
+@pytest.mark.parametrize("name", FLAG_EFFECTS)
+def test_each_enhance_flag_changes_what_it_should(clip: tuple[Path, np.ndarray], tmp_path: Path, baseline: tuple,
+                                                  name: str) -> None:
+    flags, changed = FLAG_EFFECTS[name]
+    report, frames, _ = _run(clip[0], tmp_path / "out.mp4", baseline[0], *FORCED, *flags)
+    keys = ("faces_enhanced", "dic_calls", "full_searches", "narrowed_searches", "tracks")
+    assert len(frames) == 16 and changed(report, frames, baseline[1:]), \
+        {k: (report[k], baseline[1][k]) for k in keys}
+
+
+def test_encoder_flags_reach_the_output(clip: tuple[Path, np.ndarray], tmp_path: Path, baseline: tuple) -> None:
+    _, _, first = _run(clip[0], tmp_path / "out.mkv", baseline[0], "--sr", "none", "--codec", "libx265",
+                       "--preset", "ultrafast", "--pix-fmt", "yuv444p")
+    assert first.format.name == "yuv444p"
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        assert c.streams.video[0].codec_context.name == "hevc"
+    assert baseline[3].format.name == "yuv420p"
 
 
 def test_output_mistakes_are_refused(clip: tuple[Path, np.ndarray], tmp_path: Path,

@@ -12,7 +12,7 @@ import av
 import numpy as np
 import pytest
 
-from dicface.configs.video import DetectSchedule
+from dicface.configs.video import DetectConfig
 from dicface.pipeline.detect.dlib_backend import DlibLandmarker
 from dicface.pipeline.detect.regions import ScheduledDetector
 from dicface.pipeline.detect.yunet import YuNetDetector
@@ -38,7 +38,7 @@ def test_smoothed_landmarks_jitter_less_than_raw_detections(tmp_path: Path) -> N
     truth = make_face_clip(clip, count=30, audio=False, face_widths=(36, 28, 22))
     with av.open(str(clip)) as container:
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    detector = ScheduledDetector(YuNetDetector(landmarker=DlibLandmarker()), DetectSchedule(every=1))
+    detector = ScheduledDetector(YuNetDetector(landmarker=DlibLandmarker()), DetectConfig(every=1))
     tracker = Tracker()
     raw, smooth = np.full(truth.shape, np.nan), np.full(truth.shape, np.nan)
     states = []

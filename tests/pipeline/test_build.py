@@ -1,44 +1,35 @@
-"""Runners from a run configuration (``pipeline.runtime.build``)."""
+"""Runners from a run configuration (``pipeline.runtime.build``): every stage reads its section."""
 
 from __future__ import annotations
 
-import contextlib
-from dataclasses import replace
+from pathlib import Path
 
-import pytest
-
-from dicface.configs.schema import EnhanceConfig, RunConfig, RuntimeConfig
-from dicface.configs.video import FusionConfig
-from dicface.pipeline.runtime.build import RunMode, build_runner, run_options, use_ray
-from dicface.pipeline.runtime.local import LocalRunner
+from dicface.configs.schema import EnhanceConfig, ModelConfig, RunConfig
+from dicface.configs.video import AlignConfig, BlendConfig, DetectConfig, FusionConfig, TrackConfig
+from dicface.pipeline.runtime.build import open_runner
+from dicface.pipeline.runtime.local import LocalServices
+from dicface.pipeline.runtime.plan import RunMode
 
 
-@pytest.mark.parametrize(("runtime", "address", "env", "many", "expected"), [
-    (None, None, None, False, False),  # one video, no cluster: in this process
-    (None, None, None, True, True),  # a job of many videos
-    (None, "10.0.0.5:6379", None, False, True),  # a cluster named
-    (None, None, "auto", False, True),  # ... or in RAY_ADDRESS
-    ("local", "10.0.0.5:6379", None, True, False),  # asked for
-    ("ray", None, None, False, True),
-])
-def test_the_runtime_follows_the_configuration(monkeypatch: pytest.MonkeyPatch, runtime: str | None,
-                                               address: str | None, env: str | None, many: bool,
-                                               expected: bool) -> None:
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    if env:
-        monkeypatch.setenv("RAY_ADDRESS", env)
-    assert use_ray(RunConfig(runtime=RuntimeConfig(runtime=runtime, address=address)), many) is expected
-
-
-def test_a_local_runner_carries_the_configuration_and_the_mode() -> None:
+def test_a_local_runner_is_built_from_each_section_of_the_configuration() -> None:
     fusion = FusionConfig(weight=0.5, frames=3, lookahead=1)
-    cfg = replace(RunConfig(), enhance=EnhanceConfig(window=3, feedback=True, fusion=fusion, scene_cuts=False,
-                                                     upscale=2.0))
-    with contextlib.ExitStack() as stack:
-        runner = build_runner(cfg, RunMode(sr=False, preview=True, measure=True), stack, False)
-    assert isinstance(runner, LocalRunner) and runner.services.enhancer is None
-    options = runner.options
-    assert (options.window, options.feedback, options.scene_cuts, options.upscale, options.preview,
-            options.measure) == (3, True, None, 2.0, True, True)
-    assert options.fusion == fusion and options.fusion != FusionConfig()  # each key as the configuration says
-    assert RunConfig().enhance.scene_cuts and run_options(RunConfig(), RunMode()).scene_cuts is not None
+    cfg = RunConfig(detect=DetectConfig(every=3, gate=False, margin=0.5), track=TrackConfig(max_age=2),
+                    align=AlignConfig(max_face_px=30.0), blend=BlendConfig(feather=0.2),
+                    enhance=EnhanceConfig(window=3, feedback=True, fusion=fusion, scene_cuts=False, upscale=2.0))
+    with open_runner(cfg, RunMode(sr=False, preview=True, measure=True)) as runner:
+        seq = runner.sequencer
+        assert isinstance(runner.services, LocalServices) and runner.services.enhancer is None
+        assert runner.services.members == {} and seq.aligner.input_sizes == (16,)  # no DIC: no members loaded
+        assert (seq.detector.cfg.every, seq.detector.cfg.gate, seq.detector.cfg.margin) == (3, False, 0.5)
+        assert seq.track_cfg.max_age == 2 and seq.aligner.cfg.max_face_px == 30.0 and seq.blender.cfg.feather == 0.2
+        assert (seq.enhance.window, seq.enhance.feedback, seq.enhance.scene_cuts, seq.enhance.upscale) == \
+            (3, True, False, 2.0)
+        assert seq.enhance.fusion.delay == 1 and seq.mode == RunMode(sr=False, preview=True, measure=True)
+        assert runner.usage() == {} and runner.queue_line() == ""
+
+
+def test_a_runner_with_dic_routes_to_the_members_it_loaded(tiny_weights: Path) -> None:
+    with open_runner(RunConfig(model=ModelConfig(weights=str(tiny_weights)))) as runner:
+        assert runner.services.enhancer is not None
+        assert runner.sequencer.aligner.input_sizes == runner.services.enhancer.input_sizes
+        assert runner.sequencer.aligner.frames == runner.services.enhancer.frames

@@ -191,25 +191,6 @@ def test_unreadable_input_is_named_and_leaves_no_partial_files(
     assert not [p for p in out.iterdir() if ".part" in p.name]
 
 
-@pytest.mark.parametrize(("flags", "expected"), [
-    (["--runtime", "ray", "--workers", "4"], (2, 60.0)),  # a part per two DIC actors, for files of 60 s or more
-    (["--runtime", "ray", "--workers", "1"], (1, 0.0)),  # one stream already keeps two actors busy
-    (["--runtime", "local", "--workers", "8"], (1, 0.0)),  # parts run at once only on Ray
-    (["--runtime", "ray", "--workers", "8", "-o", "out.avi"], (1, 0.0)),  # parts cannot be joined into AVI
-    (["--runtime", "ray", "--split", "3"], (3, 0.0)),
-])
-def test_split_auto_cuts_long_files_for_many_dic_actors(tmp_path: Path, flags: list[str],
-                                                        expected: tuple[int, float]) -> None:
-    from dicface.pipeline.cli import build_parser
-    from dicface.pipeline.cli.common import run_config
-    from dicface.pipeline.cli.video import split_plan
-
-    video = tmp_path / "in.mp4"
-    video.write_bytes(b"")
-    args = build_parser().parse_args(["enhance", str(video), "-o", "out.mp4", *flags])
-    assert split_plan(run_config(args), video, args.output) == expected
-
-
 def test_export_weights_files_each_eval_table_under_its_key(
     face_dir: Path, tmp_path: Path, tiny_weights: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -264,3 +245,43 @@ def test_verbose_and_quiet_decide_what_the_library_says(
     quiet = capsys.readouterr().err
     assert "weights:" not in quiet and "face/s" not in quiet and "it/s" not in quiet  # no progress lines or bars
     assert main(argv) == 0 and "weights:" in capsys.readouterr().err  # the next run is as loud as asked
+
+
+# Flags whose effect a short run cannot show (no scene cut in the clip; the same faces on every device, backend or
+# batch): each reaches the object that acts on it.
+RUNNER_FLAGS = [
+    (["--scene-cuts", "off"], lambda r: r.sequencer.enhance.scene_cuts is False),
+    (["--batch", "3"], lambda r: all(m.options.max_batch == 3 for m in r.services.enhancer.resolvers.values())),
+    (["--precision", "fp32"], lambda r: all(m.precision == "fp32" for m in r.services.enhancer.resolvers.values())),
+    (["--backend", "torch"], lambda r: all(m.backend == "torch" for m in r.services.enhancer.resolvers.values())),
+    (["--device", "cpu"], lambda r: all(m.device.type == "cpu" for m in r.services.enhancer.resolvers.values())),
+    (["--seed", "none"], lambda r: r.services.enhancer.seed == "none"),
+    (["--feedback", "on"], lambda r: r.sequencer.enhance.feedback is True),
+    (["--detect-every", "7"], lambda r: r.sequencer.detector.is_full(14) and not r.sequencer.detector.is_full(10)),
+]
+
+
+@pytest.mark.parametrize(("flags", "acts"), RUNNER_FLAGS)
+def test_each_run_flag_reaches_the_stage_that_acts_on_it(tmp_path: Path, tiny_weights: Path, flags: list[str],
+                                                         acts) -> None:
+    from dicface.pipeline.cli import build_parser
+    from dicface.pipeline.cli.common import open_run, run_config
+    from dicface.pipeline.runtime.plan import plan_run
+
+    args = build_parser().parse_args(["enhance", "in.mp4", "-o", str(tmp_path / "o.mp4"), "--weights",
+                                      str(tiny_weights), *flags])
+    cfg = run_config(args)
+    with open_run(args, cfg, plan_run(cfg, "in.mp4", args.output)) as runner:
+        assert acts(runner)
+
+
+def test_runtime_flags_set_the_runtime_section() -> None:
+    from dicface.pipeline.cli import build_parser
+    from dicface.pipeline.cli.common import run_config
+
+    args = build_parser().parse_args(["enhance", "in.mp4", "-o", "o.mp4", "--runtime", "ray", "--address", "h:1",
+                                      "--workers", "3", "--streams", "4", "--max-wait-ms", "5", "--cpus-per-actor",
+                                      "2", "--gpus-per-actor", "0.5", "--dic-resources", '{"g": 1}', "--split", "2"])
+    r = run_config(args).runtime
+    assert (r.runtime, r.address, r.workers, r.streams, r.max_wait_ms, r.cpus_per_actor, r.gpus_per_actor,
+            r.dic_resources, r.split) == ("ray", "h:1", 3, 4, 5.0, 2.0, 0.5, {"g": 1.0}, 2)

@@ -6,16 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from dicface.configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
-from dicface.pipeline.align import Aligner
-from dicface.pipeline.blend import Blender
-from dicface.pipeline.cuts import CutConfig, CutDetector
-from dicface.pipeline.detect.regions import ScheduledDetector
-from dicface.pipeline.detect.spec import DetectorSpec
+from dicface.configs.schema import EnhanceConfig, RunConfig
+from dicface.configs.video import DetectConfig, EncodeOptions
+from dicface.pipeline.cuts import CutDetector
 from dicface.pipeline.examples import face_clip_frames, write_clip
 from dicface.pipeline.job import enhance_file
-from dicface.pipeline.runtime.local import LocalRunner
-from dicface.pipeline.runtime.sequencer import RunOptions
+from dicface.pipeline.runtime.build import open_runner
+from dicface.pipeline.runtime.plan import RunMode
 
 
 def _two_shots(count: int) -> list[np.ndarray]:
@@ -37,9 +34,8 @@ def test_the_sequencer_restarts_tracks_at_a_cut(tmp_path: Path) -> None:
     write_clip(clip, _two_shots(16), audio=False)
     reports = {}
     for cuts in (True, False):
-        detector = ScheduledDetector(DetectorSpec().build(), DetectSchedule(every=4))
-        options = RunOptions(scene_cuts=CutConfig() if cuts else None, measure=True)
-        runner = LocalRunner(detector, TrackConfig(), Aligner(AlignConfig()), None, Blender(), options)
+        cfg = RunConfig(detect=DetectConfig(every=4), enhance=EnhanceConfig(scene_cuts=cuts))
+        runner = open_runner(cfg, RunMode(sr=False, measure=True))
         reports[cuts] = enhance_file(clip, tmp_path / "out.mp4", runner, EncodeOptions(preset="ultrafast"))
     assert reports[True].scene_cuts == 1 and reports[True].tracks == 4  # two faces, two shots
     assert reports[False].scene_cuts == 0 and reports[False].tracks == 2

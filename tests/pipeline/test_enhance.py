@@ -93,14 +93,14 @@ def test_one_loader_builds_each_member_once_and_again_when_its_file_changes(tiny
     import os
 
     from dicface.configs.model import InferenceOptions
-    from dicface.configs.schema import ModelConfig, RunConfig
+    from dicface.configs.schema import EnhanceConfig, ModelConfig, RunConfig
     from dicface.pipeline.enhance import load_enhancer, load_members
 
     model, options = ModelConfig(weights=str(tiny_weights)), InferenceOptions(backend="torch")
     (first, record), = load_members(model, options)
     assert load_members(model, options)[0][0] is first and record.file == tiny_weights
     assert load_members(model, InferenceOptions(backend="torch", max_batch=4))[0][0] is not first  # other options
-    enhancer, records = load_enhancer(RunConfig(model=model, inference=options), seed="none")
+    enhancer, records = load_enhancer(RunConfig(model=model, inference=options, enhance=EnhanceConfig(seed="none")))
     assert enhancer.resolvers[16] is first and records == [record] and enhancer.seed == "none"
     stat = tiny_weights.stat()
     os.utime(tiny_weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a new file at the same path

@@ -3,7 +3,7 @@
 DIC's landmarks are fed back to the tracker one window late, as a correction of the track's bias. With a landmark
 estimate as precise as the truth the feedback must pull the tracks onto the faces (and the wrong sign must push
 them off); the shipped DIC's own landmarks are not that precise on 16-26 px faces, which is why the feedback is off
-by default (``RunOptions.feedback``).
+by default (``enhance.feedback``).
 """
 
 from __future__ import annotations
@@ -14,16 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dicface.configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
+from dicface.configs.schema import EnhanceConfig, RunConfig
+from dicface.configs.video import AlignConfig, DetectConfig, EncodeOptions
 from dicface.models.faces import HR_SIZE, from_crop_coords
-from dicface.pipeline.align import Aligner
-from dicface.pipeline.blend import Blender
-from dicface.pipeline.detect.regions import ScheduledDetector
-from dicface.pipeline.detect.spec import DetectorSpec
+from dicface.pipeline.detect.spec import build_detector
 from dicface.pipeline.examples import make_face_clip
 from dicface.pipeline.job import enhance_file
 from dicface.pipeline.runtime.local import LocalServices
-from dicface.pipeline.runtime.sequencer import Ready, RunOptions, Sequencer, StreamRunner
+from dicface.pipeline.runtime.plan import RunMode
+from dicface.pipeline.runtime.sequencer import Ready, StreamRunner
 from dicface.pipeline.types import EnhancedFace, FaceCrop
 
 pytestmark = pytest.mark.slow
@@ -35,8 +34,9 @@ class _TrueLandmarks(LocalServices):
     times their error against the truth (1: the true landmarks; -1: the correction reversed)."""
 
     def __init__(self, truth: np.ndarray, sign: float) -> None:
-        super().__init__(DetectorSpec().build(), None)
+        super().__init__(build_detector(DetectConfig()), None)
         self.truth, self.sign = truth, sign
+        self.members = {16: 1, 32: 1, 64: 1}
 
     def enhance(self, crops: list[FaceCrop]) -> Ready[list[EnhancedFace]]:
         faces = []
@@ -67,10 +67,9 @@ def test_feedback_of_precise_landmarks_pulls_the_tracks_onto_the_faces(tmp_path:
     errors = {}
     for label, feedback, sign in (("off", False, 1.0), ("on", True, 1.0), ("reversed", True, -1.0)):
         services = _TrueLandmarks(truth, sign)
-        sequencer = Sequencer(ScheduledDetector(services.detector, DetectSchedule(every=4)), TrackConfig(),
-                              Aligner(AlignConfig(max_face_px=64, max_reduction=8), (16, 32, 64)), True, Blender(),
-                              RunOptions(window=4, feedback=feedback))
-        runner = StreamRunner(sequencer, services)
+        cfg = RunConfig(detect=DetectConfig(every=4), align=AlignConfig(max_face_px=64, max_reduction=8),
+                        enhance=EnhanceConfig(window=4, feedback=feedback))
+        runner = StreamRunner(cfg, RunMode(), services)
         tracks = tmp_path / f"{label}.jsonl"
         enhance_file(clip, tmp_path / "out.mp4", runner, EncodeOptions(preset="ultrafast"), tracks)
         errors[label] = _tracking_error(tracks, truth, first=12)

@@ -8,18 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dicface.configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
-from dicface.pipeline.align import Aligner
-from dicface.pipeline.blend import Blender
+from dicface.configs.schema import RunConfig
+from dicface.configs.video import DetectConfig, EncodeOptions
 from dicface.pipeline.detect.gate import BLOCK, FULL, ChangeGate, changed_blocks, grey
-from dicface.pipeline.detect.regions import ScheduledDetector
-from dicface.pipeline.detect.spec import DetectorSpec
 from dicface.pipeline.examples import Arrival, arrivals_clip_frames, write_clip
 from dicface.pipeline.job import enhance_file
-from dicface.pipeline.runtime.local import LocalRunner
-from dicface.pipeline.runtime.sequencer import RunOptions
+from dicface.pipeline.runtime.build import open_runner
+from dicface.pipeline.runtime.plan import RunMode
 
-SCHEDULE = DetectSchedule(every=5, max_skip=5)
+SCHEDULE = DetectConfig(every=5, max_skip=5)
 # Faces of 16-64 px: there from the start, appearing mid-shot, entering past the edge, crossing another one,
 # leaving; the camera stands still, then pans from frame 30.
 ARRIVALS = (Arrival(24, 0, (60.0, 100.0)), Arrival(16, 12, (300.0, 160.0)), Arrival(32, 8, (470.0, 40.0), (-4.0, 0.5)),
@@ -92,8 +89,7 @@ def test_no_face_is_found_later_with_the_gate(tmp_path: Path) -> None:
     write_clip(clip, frames, audio=False, crf=23)
     found, reports = {}, {}
     for gate in (True, False):
-        detector = ScheduledDetector(DetectorSpec().build(), DetectSchedule(every=5, gate=gate))
-        runner = LocalRunner(detector, TrackConfig(), Aligner(AlignConfig()), None, Blender(), RunOptions())
+        runner = open_runner(RunConfig(detect=DetectConfig(every=5, gate=gate)), RunMode(sr=False, tracks=True))
         tracks = tmp_path / f"gate_{gate}.jsonl"
         reports[gate] = enhance_file(clip, tmp_path / "out.mp4", runner, EncodeOptions(preset="ultrafast"), tracks)
         found[gate] = _first_found(tracks, truth)

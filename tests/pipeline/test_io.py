@@ -12,15 +12,9 @@ import pytest
 from dicface.configs.video import EncodeOptions
 from dicface.models.errors import InputError, InputNotFound
 from dicface.models.imageio import write_png
-from dicface.pipeline.io import (
-    EXACT_CONVERSION,
-    FileSource,
-    HdrMetadata,
-    ImageFolderSource,
-    StreamInfo,
-    VideoSink,
-    open_source,
-)
+from dicface.pipeline.colour import EXACT_CONVERSION, HdrMetadata
+from dicface.pipeline.sink import VideoSink
+from dicface.pipeline.source import FileSource, ImageFolderSource, StreamInfo, open_source
 from dicface.pipeline.types import Frame
 from tests.clips import make_clip, make_two_angle_clip
 
@@ -194,7 +188,7 @@ def test_colour_tags_matrix_range_and_bit_depth_come_through(tmp_path: Path, nam
 
 
 def test_untagged_video_follows_ffmpegs_convention_by_height(tmp_path: Path) -> None:
-    from dicface.pipeline.io import ColorTags
+    from dicface.pipeline.colour import ColorTags
 
     assert ColorTags().resolved(720).matrix == 1 and ColorTags().resolved(576).matrix == 6
     assert ColorTags(pix_fmt="yuvj420p").resolved(480).range == 2 and ColorTags().resolved(480).range == 1
@@ -275,14 +269,10 @@ def _ten_bit_planes(path: Path) -> np.ndarray:
 
 
 def test_a_10_bit_input_is_not_rounded_to_8_bits_outside_the_faces(tmp_path: Path) -> None:
-    from dicface.configs.video import AlignConfig, DetectSchedule, TrackConfig
-    from dicface.pipeline.align import Aligner
-    from dicface.pipeline.blend import Blender
-    from dicface.pipeline.detect.regions import ScheduledDetector
-    from dicface.pipeline.detect.spec import DetectorSpec
+    from dicface.configs.schema import RunConfig
     from dicface.pipeline.job import enhance_file
-    from dicface.pipeline.runtime.local import LocalRunner
-    from dicface.pipeline.runtime.sequencer import RunOptions
+    from dicface.pipeline.runtime.build import open_runner
+    from dicface.pipeline.runtime.plan import RunMode
 
     src = tmp_path / "in.mkv"
     ramp = np.linspace(64, 940, 128 * 96).reshape(96, 128).astype(np.uint16)  # every 10-bit code, not 8-bit ones
@@ -298,8 +288,7 @@ def test_a_10_bit_input_is_not_rounded_to_8_bits_outside_the_faces(tmp_path: Pat
             frame.colorspace, frame.color_range, frame.pts = 1, 1, i
             out.mux(stream.encode(frame))
         out.mux(stream.encode())
-    detector = ScheduledDetector(DetectorSpec().build(), DetectSchedule())
-    runner = LocalRunner(detector, TrackConfig(), Aligner(AlignConfig()), None, Blender(), RunOptions())
+    runner = open_runner(RunConfig(), RunMode(sr=False))
     out_path = tmp_path / "out.mkv"
     enhance_file(src, out_path, runner, EncodeOptions(crf=0, preset="ultrafast"))
     before, after = _ten_bit_planes(src), _ten_bit_planes(out_path)

@@ -24,30 +24,25 @@ import numpy as np
 import pytest
 
 from dicface.configs.model import InferenceOptions
-from dicface.configs.schema import RunConfig
-from dicface.configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
-from dicface.pipeline.align import Aligner
-from dicface.pipeline.blend import Blender
-from dicface.pipeline.detect.regions import DetectPlan, ScheduledDetector
-from dicface.pipeline.detect.spec import DetectorSpec
-from dicface.pipeline.enhance import load_enhancer
+from dicface.configs.schema import EnhanceConfig, RunConfig, RuntimeConfig
+from dicface.configs.video import DetectConfig, EncodeOptions
 from dicface.pipeline.examples import back_and_forth, face_clip_frames, make_face_clip, write_clip
-from dicface.pipeline.io import FileSource, VideoSink
 from dicface.pipeline.job import enhance_file, enhance_many, enhance_split
 from dicface.pipeline.quality import read_frames
 from dicface.pipeline.report import RunReport
-from dicface.pipeline.runtime.local import LocalRunner
-from dicface.pipeline.runtime.ray_runtime import RayOptions, RayRunner
-from dicface.pipeline.runtime.sequencer import RunOptions, frames_held
+from dicface.pipeline.runtime.build import open_runner
+from dicface.pipeline.runtime.plan import RunMode
+from dicface.pipeline.runtime.sequencer import StreamRunner, frames_held
 from dicface.pipeline.runtime.writer import WRITE_QUEUE
 from dicface.pipeline.segments import OVERLAP_FRAMES
+from dicface.pipeline.sink import VideoSink
+from dicface.pipeline.source import FileSource
 from dicface.pipeline.types import Frame
 
 ray = pytest.importorskip("ray")
 LOSSLESS = EncodeOptions(crf=0, preset="ultrafast")
-SCHEDULE = DetectSchedule(every=5)
-OPTIONS = RunOptions(window=4)
-RUN = RunConfig(inference=InferenceOptions(precision="fp32"))
+RUN = RunConfig(inference=InferenceOptions(precision="fp32"), detect=DetectConfig(every=5),
+                enhance=EnhanceConfig(window=4))
 
 
 @pytest.fixture(scope="module")
@@ -66,15 +61,12 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return paths
 
 
-def _local() -> LocalRunner:
-    detector = ScheduledDetector(DetectorSpec().build(), SCHEDULE)
-    return LocalRunner(detector, TrackConfig(), Aligner(AlignConfig()), load_enhancer(RUN)[0], Blender(),
-                       OPTIONS)
+def _local(mode: RunMode | None = None) -> StreamRunner:
+    return open_runner(RUN, mode)
 
 
-def _ray(workers: int = 1) -> RayRunner:
-    return RayRunner(DetectPlan(SCHEDULE), DetectorSpec(), TrackConfig(), Aligner(AlignConfig()),
-                     (RUN, "tracker"), Blender(), OPTIONS, RayOptions(workers=workers))
+def _ray(workers: int = 1) -> StreamRunner:
+    return open_runner(replace(RUN, runtime=RuntimeConfig(workers=workers)), runtime="ray")
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +113,7 @@ def test_killed_actors_are_restarted_and_their_calls_retried(local_ray, clips, e
         def kill_once(report: RunReport) -> None:  # after the first window: the next one is in flight
             if not killed.is_set():
                 killed.set()
-                for pool in runner.pools().values():
+                for pool in runner.services.pools().values():
                     ray.kill(pool.actors[0], no_restart=False)
 
         enhance_file(clips[0], tmp_path / "out.mp4", runner, LOSSLESS, on_progress=kill_once)
@@ -140,7 +132,7 @@ def test_an_actor_killed_twice_in_a_row_still_gives_the_whole_output(local_ray, 
         def kill_twice(report: RunReport) -> None:  # the second kill 1 s after the restarted actor is back
             if kills:
                 return
-            actor = runner.enhance_pool.actors[0]
+            actor = runner.services.enhance_pool.actors[0]
             ray.kill(actor, no_restart=False)
             kills.append(time.monotonic())
             while _actor_state(actor) != "ALIVE" and time.monotonic() < kills[0] + 60:
@@ -176,7 +168,7 @@ def test_a_long_file_split_into_parts_run_at_once(local_ray, tmp_path):
     expected = enhance_split(clip, tmp_path / "local.mp4", _local(), 2, LOSSLESS)
     with _ray() as runner:
         report = enhance_split(clip, tmp_path / "ray.mp4", runner, 2, LOSSLESS, tmp_path / "t.jsonl", streams=2)
-        usage, tail = runner.usage(), runner.options.fusion.delay
+        usage, tail = runner.usage(), runner.sequencer.enhance.fusion.delay
     _same_frames(tmp_path / "ray.mp4", tmp_path / "local.mp4", shared_batches=True)
     assert report.frames_out == expected.frames_out == 64 and report.tracks == expected.tracks == 2
     # the second part's warm-up frames are detected too, and the first part's lookahead frames past its end
@@ -245,7 +237,7 @@ def test_memory_stays_flat_over_a_long_clip(local_ray, long_clip, tmp_path, runt
         stack.enter_context(_cpu_hogs(1 if runtime == "local" else 0))
         report = runner.run(source, sink, progress=lambda r: rss.append(_rss_mb()))
     assert report.frames_out == 320 and report.faces_enhanced > 600
-    assert source.alive == 0 and source.peak_alive <= frames_held(OPTIONS, runner.services.lookahead)
+    assert source.alive == 0 and source.peak_alive <= frames_held(RUN.enhance, False, runner.services.lookahead)
     third = len(rss) // 3
     assert max(rss[-third:]) - max(rss[:third]) < 25, f"memory grew: {rss[:third]} ... {rss[-third:]}"
 
@@ -267,11 +259,9 @@ class _SlowSink:
 def test_frames_held_stay_within_the_derived_bound_when_the_encoder_falls_behind(clips, measure):
     """The worst timing for memory: a slow encoder whose queue is always full. The peak reaches past the part of
     the bound without the encoder and stays within the whole bound."""
-    options = replace(OPTIONS, measure=measure)
-    detector = ScheduledDetector(DetectorSpec().build(), SCHEDULE)
-    runner = LocalRunner(detector, TrackConfig(), Aligner(AlignConfig()), load_enhancer(RUN)[0], Blender(), options)
+    runner = _local(RunMode(measure=measure))
     with _CountedSource(clips[0]) as source:
         report = runner.run(source, _SlowSink(0.05))
     assert report.frames_out == 24 and source.alive == 0
-    bound = frames_held(options, runner.services.lookahead)
+    bound = frames_held(RUN.enhance, measure, runner.services.lookahead)
     assert bound - WRITE_QUEUE - 1 < source.peak_alive <= bound

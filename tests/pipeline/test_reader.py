@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from dicface.pipeline.examples import face_clip_frames, write_clip
-from dicface.pipeline.io import FileSource, StreamInfo
 from dicface.pipeline.runtime.reader import ReadAhead
+from dicface.pipeline.source import FileSource, StreamInfo
 from dicface.pipeline.types import Frame
 
 

@@ -7,16 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from dicface.configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
-from dicface.pipeline.align import Aligner
-from dicface.pipeline.blend import Blender
+from dicface.configs.schema import RunConfig
+from dicface.configs.video import DetectConfig, EncodeOptions
 from dicface.pipeline.detect.regions import ScheduledDetector
-from dicface.pipeline.detect.spec import DetectorSpec
+from dicface.pipeline.detect.spec import build_detector
 from dicface.pipeline.examples import face_clip_frames, heldout_faces, write_clip
 from dicface.pipeline.job import enhance_file
 from dicface.pipeline.quality import read_frames
-from dicface.pipeline.runtime.local import LocalRunner
-from dicface.pipeline.runtime.sequencer import RunOptions
+from dicface.pipeline.runtime.build import open_runner
+from dicface.pipeline.runtime.plan import RunMode
 
 WIDTHS = (20, 26, 32)  # heads of the held-out photo, which YuNet scores low at these sizes
 
@@ -38,10 +37,8 @@ def test_small_faces_stay_tracked_between_full_frame_passes(tmp_path: Path) -> N
     write_clip(clip, frames, audio=False, crf=26)
     centres = landmarks.mean(axis=2)  # (T, faces, 2)
     coverage = {}
-    for label, schedule in (("default", DetectSchedule()),
-                            ("off", DetectSchedule(weak_score=1.0))):
-        runner = LocalRunner(ScheduledDetector(DetectorSpec().build(), schedule), TrackConfig(),
-                             Aligner(AlignConfig()), None, Blender(), RunOptions())
+    for label, detect in (("default", DetectConfig()), ("off", DetectConfig(weak_score=1.0))):
+        runner = open_runner(RunConfig(detect=detect), RunMode(sr=False, tracks=True))
         tracks = tmp_path / f"{label}.jsonl"
         enhance_file(clip, tmp_path / "out.mp4", runner, EncodeOptions(preset="ultrafast"), tracks)
         coverage[label] = np.array(_tracked_frames(tracks, centres)) / len(frames)
@@ -57,10 +54,10 @@ def test_a_small_face_is_scored_higher_in_an_enlarged_region(tmp_path: Path) -> 
     frames, landmarks = face_clip_frames(10, 240, 160, (26,), sources=heldout_faces())
     clip = tmp_path / "head.mp4"
     write_clip(clip, frames, audio=False, crf=26)
-    detector = DetectorSpec(landmarks=False).build()
+    detector = build_detector(DetectConfig(), landmarks=False)
     scores = {}
     for face_px in (0.0, 32.0):
-        search = ScheduledDetector(detector, DetectSchedule(region_face_px=face_px))
+        search = ScheduledDetector(detector, DetectConfig(region_face_px=face_px))
         scores[face_px] = []
         for frame, points in zip(read_frames(clip), landmarks[:, 0], strict=True):
             (x1, y1), (x2, y2), (cx, cy) = points.min(axis=0), points.max(axis=0), points.mean(axis=0)

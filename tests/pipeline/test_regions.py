@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dicface.configs.video import DetectSchedule
+from dicface.configs.video import DetectConfig
 from dicface.pipeline.detect.regions import (
     ScheduledDetector,
     drop_duplicates,
@@ -57,7 +57,7 @@ class _Bright:
 def test_a_small_tracked_face_is_searched_enlarged_and_found_where_it_is() -> None:
     frame = np.zeros((100, 120, 3), np.uint8)
     frame[30:40, 40:50] = 255
-    detector = ScheduledDetector(_Bright(), DetectSchedule(every=3, margin=1.0, region_face_px=32, max_zoom=2))
+    detector = ScheduledDetector(_Bright(), DetectConfig(every=3, margin=1.0, region_face_px=32, max_zoom=2))
     request = detector.request(frame, [(41, 31, 51, 41)])
     assert request.images[0].shape[:2] == (64, 64) and request.zooms == [(64 / 30, 64 / 30)]
     (found,) = detector.detect(request)
@@ -88,7 +88,7 @@ class _Recorder:
 
 def test_full_frames_on_schedule_regions_in_between() -> None:
     recorder = _Recorder()
-    detector = ScheduledDetector(recorder, DetectSchedule(every=3, margin=1.0, region_face_px=0))
+    detector = ScheduledDetector(recorder, DetectConfig(every=3, margin=1.0, region_face_px=0))
     frame = np.zeros((100, 120, 3), np.uint8)
     assert detector(0, frame, [])[0].bbox == (40, 30, 50, 40)
     assert recorder.shapes == [(100, 120)] and recorder.asked == [0.4]  # weak detections kept
@@ -111,4 +111,4 @@ def test_regions_at_the_right_or_bottom_edge_grow_inwards_to_whole_multiples() -
 
 def test_invalid_schedule() -> None:
     with pytest.raises(ValueError):
-        DetectSchedule(every=0)
+        DetectConfig(every=0)

@@ -14,20 +14,17 @@ import av
 import numpy as np
 import pytest
 
-from dicface.configs.schema import RunConfig
-from dicface.configs.video import AlignConfig, DetectSchedule, EncodeOptions, TrackConfig
-from dicface.pipeline.align import Aligner
-from dicface.pipeline.blend import Blender
-from dicface.pipeline.detect.regions import ScheduledDetector
-from dicface.pipeline.detect.spec import DetectorSpec
-from dicface.pipeline.enhance import load_enhancer
+from dicface.configs.schema import EnhanceConfig, RunConfig
+from dicface.configs.video import DetectConfig, EncodeOptions
 from dicface.pipeline.examples import make_face_clip, write_clip
-from dicface.pipeline.io import FileSource, VideoSink
 from dicface.pipeline.job import Stopped, enhance_file, enhance_split, run_threads
 from dicface.pipeline.report import RunReport, merge_reports
-from dicface.pipeline.runtime.local import LocalRunner
-from dicface.pipeline.runtime.sequencer import RunOptions
+from dicface.pipeline.runtime.build import open_runner
+from dicface.pipeline.runtime.plan import RunMode
+from dicface.pipeline.runtime.sequencer import StreamRunner
 from dicface.pipeline.segments import OVERLAP_FRAMES, Timeline, join_videos, plan_segments, probe_timeline
+from dicface.pipeline.sink import VideoSink
+from dicface.pipeline.source import FileSource
 from tests.clips import make_two_angle_clip, panning_frames
 
 LOSSLESS = EncodeOptions(crf=0, preset="ultrafast")
@@ -67,10 +64,9 @@ def test_a_short_file_or_one_without_keyframes_is_not_cut() -> None:
     assert len(plan_segments(_timeline(1000, 5000), 4)) == 1  # one keyframe, at the start
 
 
-def _runner(sr: bool) -> LocalRunner:
-    detector = ScheduledDetector(DetectorSpec().build(), DetectSchedule(every=5))
-    enhancer = load_enhancer(RunConfig())[0] if sr else None
-    return LocalRunner(detector, TrackConfig(), Aligner(AlignConfig()), enhancer, Blender(), RunOptions(window=4))
+def _runner(sr: bool) -> StreamRunner:
+    cfg = RunConfig(detect=DetectConfig(every=5), enhance=EnhanceConfig(window=4))
+    return open_runner(cfg, RunMode(sr=sr, tracks=True))
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
