@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "track the faces in INPUT)")
     p.add_argument("--plot", type=Path, help="PNG of the measures per track over time")
     p.add_argument("--json", type=Path, help="write the measures as JSON")
-    p.add_argument("--detector", choices=("yunet", "insightface", "dlib"), default="yunet",
+    p.add_argument("--detector", choices=DETECTORS, default="yunet",
                    help="face detector when there is no --tracks file (default yunet)")
     p.add_argument("--detector-model", type=Path, help="the insightface detector ONNX (e.g. SCRFD)")
     p.add_argument("--detect-scale", type=float, help="enlarge frames by this before detection")
