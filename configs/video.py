@@ -48,9 +48,9 @@ class DetectConfig:
             raise ValueError("detector insightface needs model: an SCRFD ONNX file (insightface ships none; "
                              "--detector-model)")
         if self.scale is not None and not 0.25 <= self.scale <= 8:
-            raise ValueError(f"scale must be between 0.25 and 8, got {self.scale}")
+            raise ValueError(f"scale (--detect-scale) must be between 0.25 and 8, got {self.scale}")
         if self.every < 1:
-            raise ValueError(f"every must be at least 1, got {self.every}")
+            raise ValueError(f"every (--detect-every) must be at least 1, got {self.every}")
         if not 0 <= self.weak_score <= 1:
             raise ValueError(f"weak_score must be between 0 and 1, got {self.weak_score}")
         if self.region_face_px < 0 or self.max_zoom < 1 or self.margin < 0 or not 0 < self.duplicate_iou <= 1:

@@ -102,12 +102,11 @@ def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
 
 
 def run_mode(args: argparse.Namespace) -> RunMode:
-    """What the command decides for the runner: SR on or off, preview, and temporal measures (a file's
-    ``--report``; the benchmarks ask with ``measure=True``)."""
+    """What the command's flags decide for the runner: SR on or off, preview, temporal measures (a file's
+    ``--report``) and a tracks file."""
     from dicface.pipeline.runtime.plan import RunMode
 
-    measure = getattr(args, "measure", False) or (args.command == "enhance" and args.report is not None
-                                                  and args.temporal == "on")
+    measure = args.command == "enhance" and args.report is not None and args.temporal == "on"
     return RunMode(sr=getattr(args, "sr", "dic") == "dic", preview=getattr(args, "preview", None) is not None,
                    measure=measure, tracks=getattr(args, "tracks", None) is not None)
 
