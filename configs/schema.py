@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args, get_type_hints
 import yaml
 
 from dicface.configs.check import FieldTypeError, check_value
+from dicface.configs.flags import flag, member_scale, positive_int, resources, split_parts
 from dicface.configs.model import InferenceOptions, TrainConfig
 from dicface.configs.video import (
     AlignConfig,
@@ -44,10 +45,16 @@ class ModelConfig:
     ``fidelity``: 1 = the faithful members; below 1 each member's weights are blended with those of its
     natural-detail twin, where the package has one (0: the natural member alone; ``models.registry.load_model``)."""
 
-    weights: str | None = None
-    num_steps: int | None = None
-    scale: Literal[8, 4, 2] | None = None
-    fidelity: float = 1.0
+    weights: str | None = field(default=None, metadata=flag(
+        "--weights", "DIC weights file (default: the package's default family)"))
+    num_steps: int | None = field(default=None, metadata=flag(
+        "--steps", "recurrent steps (default: as trained)", type=positive_int))
+    scale: Literal[8, 4, 2] | None = field(default=None, metadata=flag(
+        "--scale", "auto (default): each face goes to the DIC member whose input fits it (16/32/64 px); 8, 4 or 2: "
+        "that member alone", type=member_scale))
+    fidelity: float = field(default=1.0, metadata=flag(
+        "--fidelity", "1: faithful members (highest PSNR, smooth); 0: the natural-detail members where the package "
+        "has them (sharper, invented detail); between: blended"))
 
     def __post_init__(self) -> None:
         if self.scale is not None and self.scale not in (2, 4, 8):
@@ -64,12 +71,16 @@ class EnhanceConfig:
     """How faces are enhanced over time: DIC batches of ``window`` frames, seeded by the tracker (or not), DIC's
     landmarks fed back to it (off: measured, it did not help), temporal fusion, scene cuts; the output's scale."""
 
-    window: int = 8
-    seed: SeedMode = "tracker"
-    feedback: bool = False
+    window: int = field(default=8, metadata=flag("--window", "frames per DIC batch", type=positive_int))
+    seed: SeedMode = field(default="tracker", metadata=flag(
+        "--seed", "seed DIC's landmark branch with the tracked landmarks or not"))
+    feedback: bool = field(default=False, metadata=flag(
+        "--feedback", "DIC's landmarks update the tracker (measured: it raised the tracks' jitter against known "
+        "motion by 20 %%)"))
     fusion: FusionConfig = field(default_factory=FusionConfig)
-    scene_cuts: bool = True
-    upscale: float = 1.0
+    scene_cuts: bool = field(default=True, metadata=flag(
+        "--scene-cuts", "detect scene cuts and restart tracks and fusion there"))
+    upscale: float = field(default=1.0, metadata=flag("--upscale", "scale the whole frame by K (faces from DIC)"))
 
     def __post_init__(self) -> None:
         if self.seed not in SEED_MODES:
@@ -83,16 +94,28 @@ class RuntimeConfig:
     """Where the stages run (``runtime`` null: Ray for a job of many videos or with an address, else local) and
     the Ray pools (``workers`` null: one per two cores; resources as {"name": amount}); ``split``: auto or parts."""
 
-    runtime: Runtime | None = None
-    address: str | None = None
-    workers: int | None = None
-    streams: int = 2
-    max_wait_ms: float = 10.0
-    cpus_per_actor: float = 1.0
-    gpus_per_actor: float = 0.0
-    detect_resources: dict[str, float] | None = None
-    dic_resources: dict[str, float] | None = None
-    split: Literal["auto"] | int = "auto"
+    runtime: Runtime | None = field(default=None, metadata=flag(
+        "--runtime", "local: everything in this process; ray: detection and DIC on Ray actor pools (default: ray for "
+        "a job of many videos or with --address / RAY_ADDRESS, else local)"))
+    address: str | None = field(default=None, metadata=flag(
+        "--address", "Ray cluster to join (auto or HOST:PORT; default RAY_ADDRESS, else an embedded local Ray)"))
+    workers: int | None = field(default=None, metadata=flag(
+        "--workers", "actors in each pool (detection, DIC); default: one per two cores", type=positive_int))
+    streams: int = field(default=2, metadata=flag(
+        "--streams", "videos of a job processed at once, sharing the pools", type=positive_int))
+    max_wait_ms: float = field(default=10.0, metadata=flag(
+        "--max-wait-ms", "a DIC actor waits this long for faces of other frames and streams to fill a batch"))
+    cpus_per_actor: float = field(default=1.0, metadata=flag("--cpus-per-actor", "CPUs (and threads) per actor"))
+    gpus_per_actor: float = field(default=0.0, metadata=flag(
+        "--gpus-per-actor", "GPUs per DIC actor, fractions share one"))
+    detect_resources: dict[str, float] | None = field(default=None, metadata=flag(
+        "--detect-resources", "custom Ray resources of detection actors, JSON ('{\"cam\": 1}')", type=resources))
+    dic_resources: dict[str, float] | None = field(default=None, metadata=flag(
+        "--dic-resources", "custom Ray resources of DIC actors, JSON ('{\"gpu_node\": 1}')", type=resources))
+    split: Literal["auto"] | int = field(default="auto", metadata=flag(
+        "--split", "cut one long file at keyframes into N parts enhanced at once and joined without re-encoding "
+        f"(Ray runtime; auto: a part per two --workers, for a file of {SPLIT_AUTO_SECONDS:.0f} s or more; 1: never)",
+        type=split_parts))
 
     def __post_init__(self) -> None:
         if self.runtime is not None and self.runtime not in RUNTIMES:

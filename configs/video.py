@@ -4,8 +4,10 @@ encoding. Plain frozen dataclasses that import nothing heavy; the stages import 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, get_args
+
+from dicface.configs.flags import flag, positive_int
 
 Detector = Literal["yunet", "insightface", "dlib"]
 DETECTORS: tuple[str, ...] = get_args(Detector)
@@ -15,12 +17,20 @@ DETECTORS: tuple[str, ...] = get_args(Detector)
 class DetectConfig:
     """Face detection (``pipeline.detect``): which detector, and when and where faces are searched."""
 
-    detector: Detector = "yunet"  # yunet | insightface (needs model) | dlib
-    model: str | None = None  # the insightface detector ONNX (SCRFD)
-    scale: float | None = None  # enlarge frames by this before detection (None: 2 for yunet, 1 for the others)
-    every: int = 10  # full-frame detection on every N-th frame (1: every frame)
+    detector: Detector = field(default="yunet", metadata=flag(
+        "--detector", "yunet (shipped, finds 12-40 px faces), insightface (SCRFD, needs --detector-model) or dlib "
+        "HOG (large faces only)"))
+    model: str | None = field(default=None, metadata=flag(
+        "--detector-model", "the insightface detector ONNX (e.g. SCRFD)"))
+    scale: float | None = field(default=None, metadata=flag(
+        "--detect-scale", "enlarge frames by this before detection (default 2 for yunet, 1 for the others)"))
+    every: int = field(default=10, metadata=flag(
+        "--detect-every", "search the whole frame for new faces every N-th frame, in between only around the "
+        "tracked faces (1: every frame)", type=positive_int))
     # The change gate (``pipeline.detect.gate``): a scheduled pass searches only where the picture changed.
-    gate: bool = True
+    gate: bool = field(default=True, metadata=flag(
+        "--detect-gate", "a scheduled search looks only where the picture changed since the last one, camera "
+        "motion undone; off searches the whole frame"))
     # Detections are kept down to this score, below the detector's threshold for a new face: such a weak one
     # continues a track, and a small one may start a tentative track (``pipeline.track``; YuNet scores small
     # faces low and unevenly, ``pipeline.detect.yunet``). 1: none kept.
@@ -85,17 +95,23 @@ class TrackConfig:
 class AlignConfig:
     """Which faces are enhanced, by size (``pipeline.align``)."""
 
-    min_face_px: float = 8.0  # faces narrower than this (landmark extent, frame px) are skipped
+    min_face_px: float = field(default=8.0, metadata=flag(
+        "--min-face", "skip faces narrower than this (landmark extent, px)"))
     # Faces wider than this are left as they are: just above the largest astronaut face measured to gain
     # (``dicface bench quality``, H.264 crf 26: a 64-px head, landmark extent 39 px, +0.13-0.20 dB at x2 with the
     # x2 member trained through its schedule; that member lost 0.1-0.5 dB at 1,000 iterations, when this was 27).
     # The held-out faces, not used to choose it: every size up to 64-px heads gains, 96-px ones (extent 48) lose
     # 0.07 dB when enhanced and are left alone.
-    max_face_px: float = 44.0
+    max_face_px: float = field(default=44.0, metadata=flag(
+        "--max-face", "leave faces wider than this (landmark extent, px); a face no DIC member fits without "
+        "reducing it more than --max-reduction is left as it is too"))
     # A crop is reduced to a member's input by at most this factor (more loses the detail SR should keep); a crop
     # larger than the largest member's input times this is left as it is. With the 16-px member alone this bound
     # alone gives the old measured break-even (crop ~21 px, landmark extent ~14 px).
-    max_reduction: float = 1.3
+    max_reduction: float = field(default=1.3, metadata=flag(
+        "--max-reduction", "a face crop goes to the smallest DIC member it is reduced to by at most this factor "
+        "(detail kept); raise it to force larger faces through the members there are (e.g. 4 with a single 16-px "
+        "model)"))
     # Members with a smaller input than this serve only when no member of at least this input is loaded: the 16-px
     # member, trained on clean bicubic faces, lost to the 32-px one (trained on video degradations) on every crop
     # of 15-22 px measured (12-frame crf-26 clips of CelebA test faces, x4: +0.16/+0.34/+0.49 dB against
@@ -125,7 +141,9 @@ class FusionConfig:
     # Measured (``dicface bench quality``, astronaut faces of 20-28 px at x4, H.264 crf 26): see docs/video.md,
     # "Temporal stability". A tolerance of 8 held fusion back on compression noise; 16 lets more through where a
     # real face changes.
-    weight: float = 0.9  # a face k frames older counts weight**k against the current one's 1 (0 = off)
+    weight: float = field(default=0.9, metadata=flag(
+        "--fusion", "temporal fusion: a track's SR face k frames old, carried along its motion, counts W**k against "
+        "the current one where they agree (0: frame by frame)"))
     frames: int = 8  # SR faces of a track kept to average
     # Later faces of the track averaged too: each frame is output this many frames later (a live stream's
     # latency grows by as many frames). Measured (x4, crf 26, 20-32-px faces, 24 frames): temporal error against
@@ -167,10 +185,12 @@ class BlendConfig:
 class EncodeOptions:
     """The output video's encoder (``pipeline.sink.VideoSink``)."""
 
-    codec: str = "libx264"
-    crf: int = 18  # libx264 / libx265 only, as ``preset``
-    preset: str = "medium"
-    pix_fmt: str = "auto"  # auto: the input's family where the encoder takes it (10-bit stays 10-bit), else yuv420p
+    codec: str = field(default="libx264", metadata=flag("--codec", "video encoder"))
+    crf: int = field(default=18, metadata=flag("--crf", "x264/x265 quality, lower is better"))
+    preset: str = field(default="medium", metadata=flag("--preset", "x264/x265 preset"))
+    pix_fmt: str = field(default="auto", metadata=flag(
+        "--pix-fmt", "output pixel format; auto keeps the input's (10-bit stays 10-bit, 4:4:4 stays 4:4:4) where "
+        "the encoder takes it, else yuv420p"))
 
     def __post_init__(self) -> None:
         if self.codec in X26X_CODECS:

@@ -38,6 +38,12 @@ class RunReport:
     def ms_per_frame(self) -> dict[str, float]:
         return {k: round(1000 * v / max(self.frames_in, 1), 2) for k, v in self.seconds.items()}
 
+    def line(self) -> str:
+        """``16/16 frames, 30 faces enhanced (x4 20, x2 10), 2 tracks, 13.2 frames/s``."""
+        members = ", ".join(f"{k} {v}" for k, v in sorted(self.faces_by_member.items(), key=lambda kv: -int(kv[0][1:])))
+        return (f"{self.frames_out}/{self.frames_in} frames, {self.faces_enhanced} faces enhanced"
+                f"{f' ({members})' if members else ''}, {self.tracks} tracks, {self.to_dict()['fps']} frames/s")
+
     def problems(self) -> str | None:
         """What went wrong with the input that the user should know of, in one line (None: nothing)."""
         problems = [self.input_warning] if self.input_warning else []

@@ -18,10 +18,10 @@ def _bench_quality(args: argparse.Namespace) -> int:
     from dicface.pipeline.bench import QUALITY_FACES, bench_quality, bench_sizes, quality_lines, size_lines
     from dicface.pipeline.examples import astronaut_faces, folder_faces, heldout_faces
 
-    scale = int(args.upscale)
-    if scale != args.upscale or not 2 <= scale <= 8:
-        raise InputError(f"bench quality needs a whole --upscale between 2 and 8, got {args.upscale}")
     cfg = run_config(args)
+    scale = int(cfg.enhance.upscale)
+    if scale != cfg.enhance.upscale or not 2 <= scale <= 8:
+        raise InputError(f"bench quality needs a whole --upscale between 2 and 8, got {cfg.enhance.upscale:g}")
     named = {"astronaut": astronaut_faces, "heldout": heldout_faces}
     sources = named[args.faces]() if args.faces in named else folder_faces(Path(args.faces))
     print(f"gain over bicubic per face size: {args.faces} faces, H.264 crf {args.input_crf} input, {args.frames} "

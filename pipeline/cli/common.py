@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import logging
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dicface.configs.schema import (
     RunConfig,
     load_config,
 )
-from dicface.models.errors import InputError
 from dicface.models.progress import Bar
 
 if TYPE_CHECKING:  # the CLI imports torch and the video code only when a command needs them
@@ -30,47 +28,20 @@ def terminal_bars(**options: object) -> Bar:
     return tqdm(file=sys.stderr, **({"disable": True} if quiet else {}), **options)
 
 
-def _on_off(value: str | None) -> bool | None:
-    return None if value is None else value == "on"
-
-
 def run_config(args: argparse.Namespace) -> RunConfig:
-    """``--config`` (default ``configs/default.yaml``) with the flags that were given on top (None: not given),
-    checked by type and range, its encoder against this FFmpeg."""
+    """``--config`` (default ``configs/default.yaml``) with the configuration flags that were given on top (their
+    ``config:section.key`` values; None: not given), checked by type and range, its encoder against this FFmpeg."""
     from dicface.pipeline.sink import check_encoder
 
-    flag = functools.partial(getattr, args)
-    scale = flag("scale", None)
-    overrides: dict[str, dict[str, object]] = {
-        "model": {"weights": flag("weights", None), "num_steps": flag("num_steps", None),
-                  "scale": None if scale == "auto" else scale, "fidelity": flag("fidelity", None)},
-        "inference": {"device": flag("device", None), "precision": flag("precision", None),
-                      "backend": flag("backend", None),
-                      "max_batch": flag("max_batch", None), "compile": True if flag("compile", False) else None},
-    }
-    if hasattr(args, "detect_every"):  # the detection flags (video commands, eval-video)
-        model = flag("detector_model", None)
-        overrides["detect"] = {"detector": flag("detector", None), "every": args.detect_every,
-                               "gate": _on_off(flag("detect_gate", None)),
-                               "scale": flag("detect_scale", None), "model": str(model) if model else None}
-    if hasattr(args, "window"):  # the video flags (_add_video_flags)
-        fusion = args.fusion
-        overrides |= {
-            "align": {"min_face_px": args.min_face, "max_face_px": args.max_face,
-                      "max_reduction": args.max_reduction},
-            "enhance": {"window": args.window, "seed": args.seed, "feedback": _on_off(args.feedback),
-                        "scene_cuts": _on_off(args.scene_cuts), "upscale": args.upscale,
-                        "fusion": {"weight": fusion} if fusion is not None else {}},
-            "encode": {"codec": args.codec, "crf": args.crf, "preset": args.preset, "pix_fmt": args.pix_fmt},
-        }
-    if hasattr(args, "max_wait_ms"):  # the runtime flags (_add_runtime_flags)
-        overrides["runtime"] = {
-            "runtime": args.runtime, "address": args.address, "workers": args.workers, "streams": args.streams,
-            "max_wait_ms": args.max_wait_ms, "cpus_per_actor": args.cpus_per_actor,
-            "gpus_per_actor": args.gpus_per_actor,
-            "detect_resources": parse_resources(args.detect_resources, "--detect-resources"),
-            "dic_resources": parse_resources(args.dic_resources, "--dic-resources"), "split": flag("split", None)}
-    cfg = load_config(flag("config", None), overrides)
+    overrides: dict[str, Any] = {}
+    for dest, value in vars(args).items():
+        if dest.startswith("config:") and value is not None:
+            *sections, key = dest.removeprefix("config:").split(".")
+            node = overrides
+            for section in sections:
+                node = node.setdefault(section, {})
+            node[key] = value
+    cfg = load_config(getattr(args, "config", None), overrides)
     check_encoder(cfg.encode)
     return cfg
 
@@ -109,19 +80,6 @@ def run_mode(args: argparse.Namespace) -> RunMode:
     measure = args.command == "enhance" and args.report is not None and args.temporal == "on"
     return RunMode(sr=getattr(args, "sr", "dic") == "dic", preview=getattr(args, "preview", None) is not None,
                    measure=measure, tracks=getattr(args, "tracks", None) is not None)
-
-
-def parse_resources(text: str | None, flag: str) -> dict[str, float] | None:
-    """A JSON object of Ray resource amounts (None: the flag was not given)."""
-    if not text:
-        return None
-    try:
-        value = json.loads(text)
-        if isinstance(value, dict) and all(isinstance(v, int | float) for v in value.values()):
-            return {str(k): float(v) for k, v in value.items()}
-    except json.JSONDecodeError:
-        pass
-    raise InputError(f"{flag} takes a JSON object of resource amounts, e.g. '{{\"node2\": 1}}', got {text!r}")
 
 
 def open_run(args: argparse.Namespace, cfg: RunConfig, plan: RunPlan) -> StreamRunner:

@@ -1,25 +1,19 @@
-"""The ``dicface`` argument parser: every command and flag. Flags of the run configuration default to "not given"
-(None) and show the dataclasses' defaults in their help."""
+"""The ``dicface`` argument parser: every command and flag. The flags of the run configuration are declared beside
+the keys they set (``configs.flags``: name, help, parsing); they default to "not given" (None) and show the
+dataclasses' defaults in their help."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal, get_args, get_origin
 
-from dicface.configs.model import INFERENCE_BACKENDS, INFERENCE_PRECISIONS
-from dicface.configs.schema import RUNTIMES, SEED_MODES, SPLIT_AUTO_SECONDS, EnhanceConfig, RuntimeConfig
-from dicface.configs.video import DETECTORS, AlignConfig, DetectConfig, EncodeOptions
+from dicface.configs.flags import flag_fields, positive_int, switch
+from dicface.configs.schema import RunConfig
 
 EPILOG = ("Exit codes: 0 ok, 1 error (or some videos of a job failed), 2 bad input, 3 weights problem, "
           "5 output cannot be written, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). --debug shows tracebacks.")
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 def _int_in(low: int, high: int, what: str) -> Callable[[str], int]:
@@ -33,103 +27,54 @@ def _int_in(low: int, high: int, what: str) -> Callable[[str], int]:
     return parse
 
 
-def _scale(text: str) -> str | int:
-    if text == "auto":
-        return text
-    if text in ("2", "4", "8"):
-        return int(text)
-    raise argparse.ArgumentTypeError(f"must be auto, 2, 4 or 8, got {text}")
+def _parse_options(hint: object) -> dict[str, object]:
+    """argparse's ``type`` and ``choices`` for a configuration key of type ``hint`` (bool: on | off)."""
+    args = [a for a in get_args(hint) if a is not type(None)]
+    if hint is bool:
+        return {"type": switch, "metavar": "{on,off}"}
+    if get_origin(hint) is Literal or (args and get_origin(args[0]) is Literal):
+        choices = get_args(hint) if get_origin(hint) is Literal else get_args(args[0])
+        return {"type": type(choices[0]), "choices": choices}
+    base = args[0] if args else hint
+    return {"type": base if base in (int, float) else str}
 
 
-def split_parts(text: str) -> str | int:
-    return text if text == "auto" else positive_int(text)
+def _shown(value: object) -> str:
+    return ("on" if value else "off") if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) \
+        else str(value)
+
+
+def add_config_flags(p: argparse.ArgumentParser | argparse._ArgumentGroup, *sections: str,
+                     skip: tuple[str, ...] = ()) -> None:
+    """The flags of the run configuration's keys under ``sections`` (dotted prefixes), as declared beside the keys
+    (``configs.flags``), but those in ``skip``. Each defaults to "not given" (None: the file's or the dataclass's
+    value holds; ``common.run_config``) and its help ends with the key's default."""
+    for path, f, hint in flag_fields(RunConfig):
+        if path in skip or not any(path == s or path.startswith(f"{s}.") for s in sections):
+            continue
+        meta = dict(f.metadata)
+        name, text = meta.pop("flag"), meta.pop("help")
+        options = meta if ("type" in meta or "action" in meta) else _parse_options(hint) | meta
+        if "choices" not in options and "action" not in options:
+            options.setdefault("metavar", name.removeprefix("--").replace("-", "_").upper())
+        default = f.default
+        suffix = "" if default is None or "default" in text or meta.get("action") else f" (default {_shown(default)})"
+        p.add_argument(name, dest=f"config:{path}", default=None, help=text + suffix, **options)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="YAML configuration (default: configs/default.yaml)")
-    p.add_argument("--weights", help="DIC weights file (default: the package's default weights)")
-    p.add_argument("--scale", type=_scale, help="auto (default): each face goes to the DIC member whose input "
-                   "fits it (16/32/64 px); 8, 4 or 2: that member alone")
-    p.add_argument("--steps", type=positive_int, dest="num_steps", help="recurrent steps (default: as trained)")
-    p.add_argument("--fidelity", type=float, help="1 (default): faithful members (highest PSNR, smooth); 0: the "
-                   "natural-detail members where the package has them (sharper, invented detail); between: blended")
-    p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: auto)")
-    p.add_argument("--precision", choices=INFERENCE_PRECISIONS,
-                   help="precision of the fast path; auto (default): bf16 on GPUs with it and on CPUs that compute "
-                   "bf16 natively (AVX512_BF16 or AMX: 2-4x faster there, within 0.002 dB), else fp32")
-    p.add_argument("--backend", choices=INFERENCE_BACKENDS,
-                   help="auto (default): OpenVINO on the CPU where installed (1.1-1.5x torch), else torch")
-    p.add_argument("--batch", type=positive_int, dest="max_batch", help="faces per forward pass (default: 32)")
+    add_config_flags(p, "model", "inference", skip=("inference.compile",))
     p.add_argument("--threads", type=positive_int,
                    help="CPU threads for DIC on torch or OpenVINO (default: torch's choice)")
 
 
-def _add_video_flags(p: argparse.ArgumentParser) -> None:
-    """Detection, tracking, enhancement and encoding flags shared by ``enhance``, ``stream`` and the benchmarks. Each
-    overrides its key of the run configuration (``--config``, see ``configs/default.yaml``) when given."""
-    detect, enhance, align, encode = DetectConfig(), EnhanceConfig(), AlignConfig(), EncodeOptions()
-    p.add_argument("--detector", choices=DETECTORS,
-                   help=f"yunet (default, shipped, finds 12-40 px faces), insightface (SCRFD, needs "
-                        f"--detector-model) or dlib HOG (large faces only); default {detect.detector}")
-    p.add_argument("--detector-model", type=Path, help="the insightface detector ONNX (e.g. SCRFD)")
-    p.add_argument("--detect-scale", type=float, help="enlarge frames by this before detection "
-                   "(default 2 for yunet, 1 for insightface)")
-    p.add_argument("--detect-every", type=positive_int,
-                   help=f"search the whole frame for new faces every N-th frame, in between only around the "
-                        f"tracked faces (default {detect.every})")
-    p.add_argument("--detect-gate", choices=("on", "off"),
-                   help=f"a scheduled search looks only where the picture changed since the last one, camera "
-                        f"motion undone; off searches the whole frame (default {'on' if detect.gate else 'off'})")
-    p.add_argument("--seed", choices=SEED_MODES,
-                   help=f"seed DIC's landmark branch with the tracked landmarks or not (default {enhance.seed})")
-    p.add_argument("--feedback", choices=("on", "off"),
-                   help="DIC's landmarks update the tracker (default off: measured, it raised the tracks' jitter "
-                        "against known motion by 20 %%)")
-    p.add_argument("--fusion", type=float,
-                   help=f"temporal fusion: a track's SR face k frames old, carried along its motion, counts W**k "
-                        f"against the current one where they agree (0: frame by frame; default "
-                        f"{enhance.fusion.weight:g}, the last {enhance.fusion.frames} faces)")
-    p.add_argument("--scene-cuts", choices=("on", "off"),
-                   help="detect scene cuts and restart tracks and fusion there (default on)")
-    p.add_argument("--min-face", type=float,
-                   help=f"skip faces narrower than this (landmark extent, px; default {align.min_face_px:g})")
-    p.add_argument("--max-face", type=float,
-                   help=f"leave faces wider than this (landmark extent, px; default {align.max_face_px:g}); "
-                        f"a face no DIC member fits without reducing it more than --max-reduction is left as it is "
-                        f"too")
-    p.add_argument("--max-reduction", type=float,
-                   help=f"a face crop goes to the smallest DIC member it is reduced to by at most this factor "
-                        f"(default {align.max_reduction:g}: detail kept); raise it to force larger faces "
-                        f"through the members there are (e.g. 4 with a single 16-px model)")
-    p.add_argument("--upscale", type=float, help="scale the whole frame by K (faces from DIC; default 1)")
-    p.add_argument("--window", type=positive_int, help=f"frames per DIC batch (default {enhance.window})")
-    p.add_argument("--codec", help=f"video encoder (default {encode.codec})")
-    p.add_argument("--crf", type=int, help=f"x264/x265 quality, lower is better (default {encode.crf})")
-    p.add_argument("--preset", help=f"x264/x265 preset (default {encode.preset})")
-    p.add_argument("--pix-fmt", help="output pixel format; auto (default) keeps the input's "
-                   "(10-bit stays 10-bit, 4:4:4 stays 4:4:4) where the encoder takes it, else yuv420p")
+VIDEO_SECTIONS = ("detect", "align", "enhance", "encode")  # the flags of enhance, stream and the benchmarks
 
 
 def _add_runtime_flags(p: argparse.ArgumentParser) -> None:
     """Where the stages run: in this process, or on Ray actor pools (this machine or a cluster)."""
-    runtime = RuntimeConfig()
-    g = p.add_argument_group("runtime")
-    g.add_argument("--runtime", choices=RUNTIMES,
-                   help="local: everything in this process; ray: detection and DIC on Ray actor pools (default: "
-                        "ray for a job of many videos or with --address / RAY_ADDRESS, else local)")
-    g.add_argument("--address", help="Ray cluster to join (auto or HOST:PORT; default RAY_ADDRESS, else an "
-                   "embedded local Ray)")
-    g.add_argument("--workers", type=positive_int, help="actors in each pool (detection, DIC); default: one per "
-                   "two cores")
-    g.add_argument("--streams", type=positive_int, help=f"videos of a job processed at once, sharing "
-                   f"the pools (default {runtime.streams})")
-    g.add_argument("--max-wait-ms", type=float, help=f"a DIC actor waits this long for faces of "
-                   f"other frames and streams to fill a batch (default {runtime.max_wait_ms:g})")
-    g.add_argument("--cpus-per-actor", type=float, help=f"CPUs (and threads) per actor (default "
-                   f"{runtime.cpus_per_actor:g})")
-    g.add_argument("--gpus-per-actor", type=float, help="GPUs per DIC actor, fractions share one (default 0)")
-    g.add_argument("--detect-resources", help="custom Ray resources of detection actors, JSON ('{\"cam\": 1}')")
-    g.add_argument("--dic-resources", help="custom Ray resources of DIC actors, JSON ('{\"gpu_node\": 1}')")
+    add_config_flags(p.add_argument_group("runtime"), "runtime", skip=("runtime.split",))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "videos: a folder of video files or a quoted glob ('clips/*.mp4')")
     p.add_argument("-o", "--output", required=True, type=Path,
                    help="output video (.mp4, .mkv, .mov, .webm); for a job, an output folder")
-    _add_video_flags(p)
+    add_config_flags(p, *VIDEO_SECTIONS)
     p.add_argument("--sr", choices=("dic", "none"), default="dic", help="none: detect and track only")
     p.add_argument("--preview", choices=("side-by-side",), help="write input and result side by side")
     p.add_argument("--report", type=Path, help="write a run report (JSON)")
@@ -168,10 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     _add_common(p)
     _add_runtime_flags(p)
-    p.add_argument_group("runtime").add_argument(
-        "--split", type=split_parts,
-        help="cut one long file at keyframes into N parts enhanced at once and joined without re-encoding (Ray "
-             f"runtime; auto: a part per two --workers, for a file of {SPLIT_AUTO_SECONDS:.0f} s or more; 1: never)")
+    add_config_flags(p.add_argument_group("runtime"), "runtime.split")
 
     p = sub.add_parser("stream", help="super-resolve the faces of a live stream (RTSP): out to an RTSP server, "
                        "a file or a folder of segments", epilog=EPILOG)
@@ -179,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True,
                    help="rtsp://HOST:PORT/PATH (pushed to that server), a video file (written when the stream "
                         "stops), or a folder (one file per --segment-seconds)")
-    _add_video_flags(p)
+    add_config_flags(p, *VIDEO_SECTIONS)
     p.add_argument("--sr", choices=("dic", "none"), default="dic", help="none: detect and track only")
     p.add_argument("--listen", action="store_true", help="wait for a camera or encoder to push the stream to "
                    "INPUT (RTSP RECORD) instead of pulling it from a server")
@@ -220,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--arch", choices=("full", "weights"), default="weights",
                    help="full: the released configuration with random weights; weights: --weights or the default")
     b.add_argument("--iters", type=positive_int, default=3, help="timed batches per path (default 3)")
-    b.add_argument("--compile", action="store_true", help="torch.compile the fast path")
+    add_config_flags(b, "inference.compile")
     _add_common(b)
     b = bench.add_parser("pipeline", help="frames/s of enhance (with and without SR) vs plain decode+encode, and "
                          "DIC's faces/s in the pipeline vs alone")
@@ -228,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="video to measure (default: generated 1280x720 and 1920x1080 clips of 3 real faces, "
                         "18-22 px)")
     b.add_argument("--frames", type=positive_int, default=100, help="length of the generated clip (default 100)")
-    _add_video_flags(b)
+    add_config_flags(b, *VIDEO_SECTIONS)
     _add_common(b)
     _add_runtime_flags(b)
     b = bench.add_parser("quality", help="PSNR/SSIM/temporal error of the faces against a ground-truth render: "
@@ -239,9 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="face photos of the clips: astronaut (default), heldout (six faces never tuned on) or a "
                         "folder of face photos (a face from each of its first four)")
     b.add_argument("--input-crf", type=int, default=26, help="H.264 crf of the size table's input clips (26)")
-    _add_video_flags(b)
+    add_config_flags(b, *VIDEO_SECTIONS)
     _add_common(b)
-    b.set_defaults(upscale=4.0)
+    b.set_defaults(**{"config:enhance.upscale": 4.0})
 
     p = sub.add_parser("eval-video", help="temporal stability of an output against its input, no ground truth "
                        "needed: warping error, appearance change and landmark jitter per face track", epilog=EPILOG)
@@ -251,19 +193,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "track the faces in INPUT)")
     p.add_argument("--plot", type=Path, help="PNG of the measures per track over time")
     p.add_argument("--json", type=Path, help="write the measures as JSON")
-    p.add_argument("--detector", choices=DETECTORS, default="yunet",
-                   help="face detector when there is no --tracks file (default yunet)")
-    p.add_argument("--detector-model", type=Path, help="the insightface detector ONNX (e.g. SCRFD)")
-    p.add_argument("--detect-scale", type=float, help="enlarge frames by this before detection")
-    p.add_argument("--detect-every", type=positive_int, default=DetectConfig.every,
-                   help=f"full-frame face search every N-th frame (default {DetectConfig.every})")
+    add_config_flags(p, "detect", skip=("detect.gate",))  # where there is no --tracks file
 
     p = sub.add_parser("config", help="print the run configuration that --config and the flags make, as YAML "
                        "(every key, defaults included)", epilog=EPILOG)
-    _add_video_flags(p)
+    add_config_flags(p, *VIDEO_SECTIONS)
     _add_common(p)
     _add_runtime_flags(p)
-    p.add_argument("--split", type=split_parts, help="parts of one long file (see enhance --split)")
+    add_config_flags(p, "runtime.split")
 
     p = sub.add_parser("demo", help="run on the bundled example faces (scikit-image photos)", epilog=EPILOG)
     p.add_argument("-o", "--output", type=Path, default=Path("dicface-demo"), help="output folder (dicface-demo)")

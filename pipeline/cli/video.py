@@ -50,14 +50,11 @@ def cmd_enhance(args: argparse.Namespace) -> int:
             report = enhance_file(source_path, out, runner, cfg.encode, args.tracks, terminal_bars,
                                   replace=args.overwrite)
         usage = runner.usage()
-    summary = report.to_dict()
     problems = report.problems()
     if problems:
         logger.warning("dicface: warning: %s: %s", source_path, problems)
-    members = ", ".join(f"{k} {v}" for k, v in sorted(report.faces_by_member.items(), key=lambda kv: -int(kv[0][1:])))
-    print(f"{report.frames_out}/{report.frames_in} frames, {report.faces_enhanced} faces enhanced"
-          f"{f' ({members})' if members else ''}, "
-          f"{report.tracks} tracks, {summary['fps']} frames/s -> {out}")
+    print(f"{report.line()} -> {out}")
+    summary = report.to_dict()
     summary.update(input=str(source_path), output=str(out), options=vars(args) | {"output": str(out)},
                    config=cfg.to_dict())
     write_report(args, summary, usage)
@@ -87,8 +84,7 @@ def _enhance_job(args: argparse.Namespace, cfg: RunConfig, videos: list[Path]) -
         tracks_dir.mkdir(parents=True, exist_ok=True)
     plan = plan_run(cfg, videos=len(videos))
     with open_run(args, cfg, plan) as runner:
-        streams = cfg.runtime.streams if plan.runtime == "ray" else 1
-        results = enhance_many(videos, out_dir, runner, cfg.encode, tracks_dir, args.overwrite, streams,
+        results = enhance_many(videos, out_dir, runner, cfg.encode, tracks_dir, args.overwrite, plan.streams,
                                terminal_bars)
         usage = runner.usage()
     width = max(len(r.source.name) for r in results)

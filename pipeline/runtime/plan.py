@@ -36,12 +36,14 @@ class RunMode:
 @dataclass(frozen=True)
 class RunPlan:
     """``runtime``: local | ray; ``url``: the input is a stream URL; ``parts``: segments one file is cut into
-    (1: whole), ``min_seconds``: a file shorter than this runs whole (``split: auto``)."""
+    (1: whole), ``min_seconds``: a file shorter than this runs whole (``split: auto``); ``streams``: videos of a
+    job run at once (sharing Ray's pools; one at a time in-process)."""
 
     runtime: Runtime
     url: bool = False
     parts: int = 1
     min_seconds: float = 0.0
+    streams: int = 1
 
 
 def default_workers() -> int:
@@ -65,7 +67,8 @@ def plan_run(cfg: RunConfig, source: Path | str | None = None, output: Path | st
     ``split: N`` asks for N parts: an error where parts cannot run at once (not on Ray) or be joined (a URL, an
     image folder, another container)."""
     ray = use_ray(cfg, many=videos > 1)
-    plan = RunPlan("ray" if ray else "local", url=source is not None and is_url(source))
+    plan = RunPlan("ray" if ray else "local", url=source is not None and is_url(source),
+                   streams=cfg.runtime.streams if ray and videos > 1 else 1)
     split = cfg.runtime.split
     if source is None or output is None or split == 1:
         return plan

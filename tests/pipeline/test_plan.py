@@ -55,4 +55,7 @@ def test_a_url_is_a_stream_and_is_never_split(tmp_path: Path) -> None:
 
 def test_a_job_of_many_videos_runs_on_ray_where_installed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    assert plan_run(RunConfig(), videos=3) == RunPlan("ray") and plan_run(RunConfig()) == RunPlan("local")
+    assert plan_run(RunConfig(), videos=3) == RunPlan("ray", streams=2)  # runtime.streams videos at once
+    assert plan_run(RunConfig()) == RunPlan("local")
+    local = RunConfig(runtime=RuntimeConfig(runtime="local", streams=4))
+    assert plan_run(local, videos=3) == RunPlan("local")  # in-process: one video after another
