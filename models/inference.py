@@ -27,7 +27,7 @@ from dicface.models.dic import DIC
 from dicface.models.errors import InputError
 from dicface.models.faces import denormalise, lr_from_face, normalise_frames, still_frames
 from dicface.models.heatmaps import decode_landmarks, render_heatmaps
-from dicface.models.openvino_net import OpenVINONetwork, openvino_available
+from dicface.models.openvino_net import OpenVINONetwork, int8_available, openvino_available
 
 
 def resolve_device(name: str) -> torch.device:
@@ -82,25 +82,35 @@ def cpu_has_bf16() -> bool:
     return cpu_has_amx() or bool(probe is not None and probe())
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` -> bf16 on CUDA with bf16 support and on a CPU with native bf16, else fp32; other values as given."""
+def resolve_precision(precision: str, device: torch.device, options: InferenceOptions | None = None) -> str:
+    """``auto`` -> bf16 on CUDA with bf16 support and on a CPU with native bf16; on another CPU int8 where the fast
+    path can run on OpenVINO with NNCF installed (``options``: backend auto or openvino, no compile), else fp32;
+    other values as given."""
     if precision != "auto":
         return precision
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if device.type == "cpu" and cpu_has_bf16() else "fp32"
+    if device.type != "cpu":
+        return "fp32"
+    if cpu_has_bf16():
+        return "bf16"
+    openvino_ok = options is not None and options.backend != "torch" and options.fast and not options.compile
+    return "int8" if openvino_ok and int8_available() else "fp32"
 
 
 def resolve_backend(options: InferenceOptions, device: torch.device, precision: str) -> str:
     """``auto`` -> openvino for the CPU fast path in fp32 (or bf16 on a CPU with native bf16; OpenVINO cannot
     emulate it) without torch.compile when OpenVINO is installed, else torch. An explicit ``openvino`` that cannot
     run is an InputError saying why."""
-    native = precision == "fp32" or (precision == "bf16" and cpu_has_bf16())
+    native = precision in ("fp32", "int8") or (precision == "bf16" and cpu_has_bf16())
     fits = device.type == "cpu" and options.fast and not options.compile and native
+    if precision == "int8" and (options.backend == "torch" or not fits):
+        raise InputError(f"precision int8 runs on OpenVINO, on the CPU's fast path without compile (here: backend "
+                         f"{options.backend}, device {device}, fast {options.fast}, compile {options.compile})")
     if options.backend == "openvino":
         if not fits:
-            raise InputError(f"inference.backend openvino runs the fast path on the CPU in fp32, or in bf16 where the "
-                             f"CPU computes it natively, without compile (here: device {device}, precision "
+            raise InputError(f"inference.backend openvino runs the fast path on the CPU in fp32 or int8, or in bf16 "
+                             f"where the CPU computes it natively, without compile (here: device {device}, precision "
                              f"{precision}, fast {options.fast}, compile {options.compile}); use backend torch or "
                              f"auto")
         if not openvino_available():
@@ -136,7 +146,7 @@ class FaceSuperResolver:
     def __init__(self, model: DIC, options: InferenceOptions = InferenceOptions()) -> None:
         self.options = options
         self.device = resolve_device(options.device)
-        self.precision = resolve_precision(options.precision, self.device) if options.fast else "fp32"
+        self.precision = resolve_precision(options.precision, self.device, options) if options.fast else "fp32"
         self.backend = resolve_backend(options, self.device, self.precision)
         self.channels_last = options.fast and options.channels_last and self.backend == "torch"
         self.model = model.eval().to(self.device)

@@ -46,7 +46,7 @@ def _bench_pipeline(args: argparse.Namespace) -> int:
         raise InputError(f"{args.input}: no such video file")
     cfg = run_config(args)
     device = resolve_device(cfg.inference.device)
-    precision = resolve_precision(cfg.inference.precision, device)
+    precision = resolve_precision(cfg.inference.precision, device, cfg.inference)
     backend = resolve_backend(cfg.inference, device, precision)
     for bench in bench_pipeline(args.input, cfg, args.frames):
         name = args.input.name if args.input else (f"generated {bench.size[0]}x{bench.size[1]} clip, 3 faces of "

@@ -185,3 +185,35 @@ def test_a_broken_cached_network_is_converted_again_and_replaced(
     with torch.no_grad():
         assert torch.allclose(out.sr, tiny_model(lr)[0][-1], atol=1e-5)
     assert (folder / "dic.bin").is_file() and "<not a network" not in (folder / "dic.xml").read_text()
+
+
+def test_auto_precision_is_int8_on_openvino_where_the_cpu_has_no_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu = torch.device("cpu")
+    monkeypatch.setattr("dicface.models.inference.cpu_has_bf16", lambda: False)
+    assert resolve_precision("auto", cpu, InferenceOptions()) == "int8"
+    assert resolve_backend(InferenceOptions(), cpu, "int8") == "openvino"
+    for torch_only in (InferenceOptions(backend="torch"), InferenceOptions(compile=True)):
+        assert resolve_precision("auto", cpu, torch_only) == "fp32"
+    with pytest.raises(InputError, match="int8 runs on OpenVINO"):
+        resolve_backend(InferenceOptions(backend="torch"), cpu, "int8")
+    monkeypatch.setattr("dicface.models.inference.int8_available", lambda: False)  # no NNCF
+    assert resolve_precision("auto", cpu, InferenceOptions()) == "fp32"
+    monkeypatch.setattr("dicface.models.inference.cpu_has_bf16", lambda: True)
+    assert resolve_precision("auto", cpu, InferenceOptions()) == "bf16"
+
+
+def test_int8_stays_close_to_fp32_and_is_cached_apart(
+    tiny_model: DIC, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """int8 is NNCF's quantisation of the converted network, calibrated on the faces scikit-image ships: the same
+    faces within int8 rounding, seeded or not, stored beside the fp32 network under its own key."""
+    monkeypatch.setenv("DICFACE_CACHE_DIR", str(tmp_path))
+    lr, seed = torch.rand(4, 3, 16, 16) - 0.45, torch.rand(4, 68, 32, 32)
+    fp32 = FaceSuperResolver(tiny_model, InferenceOptions(precision="fp32", backend="openvino"))
+    int8 = FaceSuperResolver(tiny_model, InferenceOptions(precision="int8"))
+    assert int8.backend == "openvino"
+    for heat in (None, seed):
+        a, b = fp32(lr, heat).sr, int8(lr, heat).sr
+        assert 0 < (a - b).abs().mean() < 0.02
+    stored = {p.name for p in (tmp_path / "openvino").iterdir()}
+    assert {network_key(tiny_model, seeded=s, int8=q) for s in (False, True) for q in (False, True)} == stored
