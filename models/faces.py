@@ -63,6 +63,19 @@ def lr_from_face(face: np.ndarray, lr_size: int = LR_SIZE) -> np.ndarray:
 
 # Face crop framing, measured with dlib's 68 landmarks on the 1,000 CelebA test faces (FSRNet's aligned 128-px set):
 # the crop side is 1.55x the landmarks' larger extent and its centre sits 0.09 extents above theirs (forehead in).
+# Faces that ship with scikit-image (the demo's examples, the int8 calibration): the astronaut's face in
+# ``skimage.data.astronaut()`` (x1, y1, x2, y2) and the LFW subset's 25x25 grey faces (``lfw_faces``).
+ASTRONAUT_FACE_BOX = (160, 55, 290, 185)
+
+
+def lfw_faces(count: int) -> list[np.ndarray]:
+    """The first ``count`` faces of scikit-image's LFW subset as (25, 25, 3) uint8 RGB (grey)."""
+    from skimage import data
+
+    lfw = (data.lfw_subset()[:count] * 255).round().astype(np.uint8)
+    return [np.repeat(face[:, :, None], 3, axis=2) for face in lfw]
+
+
 CROP_SCALE = 1.55
 CROP_SHIFT_Y = -0.09
 

@@ -131,11 +131,7 @@ class StructureLoss(nn.Module):
         super().__init__()
         self.hg = copy.deepcopy(hourglass).eval().requires_grad_(False)
 
-    def _features(self, image: Tensor) -> tuple[Tensor, Tensor]:
-        stem = self.hg.pre_conv_block(image)
-        return stem, self.hg.hg(self.hg.compress_in(torch.cat((stem, stem), dim=1)))
-
     def forward(self, sr: Tensor, hr: Tensor) -> Tensor:
         with torch.no_grad():
-            targets = self._features(hr)
-        return sum(F.l1_loss(a, b) for a, b in zip(self._features(sr), targets, strict=True)) / len(targets)
+            targets = self.hg.features(hr)
+        return sum(F.l1_loss(a, b) for a, b in zip(self.hg.features(sr), targets, strict=True)) / len(targets)

@@ -102,10 +102,15 @@ class FeedbackHourglass(nn.Module):
         self.hg = Hourglass(4, 2 * nf)
         self.hg_conv_out = nn.Sequential(ResidualUnit(nf, nf), ConvReLU(nf, nf), nn.Conv2d(nf, num_keypoints, 1))
 
-    def forward(self, image: Tensor, hidden: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        features = self.pre_conv_block(image)
+    def features(self, image: Tensor, hidden: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The stem's features (B, F, 32, 32) and the hourglass output (B, 2F, 32, 32): its first half makes the
+        heatmaps, its second is the next state."""
+        stem = self.pre_conv_block(image)
         # At the first step there is no state: the features are paired with themselves.
-        state = features if hidden is None else hidden
-        features = self.hg(self.compress_in(torch.cat((features, state), dim=1)))
+        state = stem if hidden is None else hidden
+        return stem, self.hg(self.compress_in(torch.cat((stem, state), dim=1)))
+
+    def forward(self, image: Tensor, hidden: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        _, features = self.features(image, hidden)
         heatmaps = self.hg_conv_out(features[:, : self.num_features])
         return heatmaps, features[:, self.num_features :]

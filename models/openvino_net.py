@@ -124,14 +124,13 @@ def calibration_faces(model: DIC, seeded: bool, count: int = CALIBRATION_FACES) 
     Shape: each batch (8, 3F, S, S)[, (8, K, 32, 32)] float32."""
     from skimage import data
 
-    from dicface.models.faces import hr_and_lr, normalise_frames, still_frames
+    from dicface.models.faces import ASTRONAUT_FACE_BOX, hr_and_lr, lfw_faces, normalise_frames, still_frames
 
-    x1, y1, x2, y2 = 160, 55, 290, 185  # the astronaut's face
+    x1, y1, x2, y2 = ASTRONAUT_FACE_BOX
     astronaut = data.astronaut()
     faces = [astronaut[y1 + dy : y2 + dy, x1 + dx : x2 + dx] for dx in (-8, 0, 8) for dy in (-8, 0, 8)]
     faces += [f[:, ::-1] for f in faces]
-    lfw = (data.lfw_subset()[:count] * 255).astype(np.uint8)
-    faces += [np.repeat(f[..., None], 3, axis=2) for f in lfw[: count - len(faces)]]
+    faces += lfw_faces(count - len(faces))
     size, frames = model.cfg.input_size, model.cfg.frames
     lr = normalise_frames(still_frames(np.stack([hr_and_lr(np.ascontiguousarray(f), size)[1] for f in faces]),
                                        frames))
@@ -139,7 +138,7 @@ def calibration_faces(model: DIC, seeded: bool, count: int = CALIBRATION_FACES) 
     with torch.no_grad():
         for start in range(0, len(lr), 8):
             chunk = lr[start : start + 8]
-            seed = model.eval()(chunk)[1][-1] if seeded else None
+            seed = model(chunk)[1][-1] if seeded else None
             batches.append((chunk.numpy(),) + (() if seed is None else (seed.numpy(),)))
     return batches
 

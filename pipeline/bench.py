@@ -31,6 +31,8 @@ from dicface.pipeline.runtime.sequencer import StreamRunner
 from dicface.pipeline.temporal import TemporalSummary
 from dicface.pipeline.types import FaceCrop
 
+LOSSLESS = EncodeOptions(codec="libx264", crf=0, preset="ultrafast")  # the quality benches score the method, not the
+# encoder
 QUALITY_FACES = (20, 26, 32)  # face widths of the quality clip, px at 1x
 BENCH_FACES = (18, 20, 22)  # face widths of the throughput clip: all within the default size policy
 
@@ -166,14 +168,13 @@ def bench_quality(cfg: RunConfig, frames: int, scale: int, crf: int = 26,
     size = (360, 200)
     clip_frames, _ = face_clip_frames(frames, *size, QUALITY_FACES, sources=sources)
     truth, landmarks = face_clip_frames(frames, *size, QUALITY_FACES, scale=scale, sources=sources)
-    encode = EncodeOptions(codec="libx264", crf=0, preset="ultrafast")  # scores the method, not the encoder
     rows = []
     with tempfile.TemporaryDirectory(prefix="dicface-quality-") as tmp:
         clip, out = Path(tmp) / "clip.mp4", Path(tmp) / "out.mp4"
         write_clip(clip, clip_frames, audio=False, crf=crf)
         for label, sr, settings in QUALITY_METHODS:
             with open_runner(variant(cfg, upscale=scale, **settings), RunMode(sr=sr, measure=True)) as runner:
-                report = enhance_file(clip, out, runner, encode)
+                report = enhance_file(clip, out, runner, LOSSLESS)
             assert report.temporal is not None
             rows.append(QualityRow(label, report.faces_enhanced, score_video(read_frames(out), truth, landmarks),
                                    report.temporal))
@@ -207,7 +208,6 @@ def bench_sizes(cfg: RunConfig, sources: list[FaceSource], frames: int = 10, crf
     at ``crf`` as real footage is, enhanced by bicubic (``--sr none``) and by dicface, both scored against a xK
     render of the scene. A (width, scale) pair no source is sharp enough for comes back as that tuple."""
     rows: list[SizeRow | tuple[int, int]] = []
-    lossless = EncodeOptions(codec="libx264", crf=0, preset="ultrafast")  # scores the method, not the encoder
     with tempfile.TemporaryDirectory(prefix="dicface-sizes-") as tmp:
         clip, out = Path(tmp) / "clip.mp4", Path(tmp) / "out.mp4"
         for scale in scales:
@@ -224,7 +224,7 @@ def bench_sizes(cfg: RunConfig, sources: list[FaceSource], frames: int = 10, crf
                 scores, by_member = [], {}
                 for sr in (False, True):
                     with open_runner(variant(cfg, upscale=scale), RunMode(sr=sr)) as runner:
-                        report = enhance_file(clip, out, runner, lossless)
+                        report = enhance_file(clip, out, runner, LOSSLESS)
                     scores.append(score_video(read_frames(out), truth, landmarks))
                     by_member = report.faces_by_member or by_member
                 rows.append(SizeRow(width, scale, len(faces), scores[0], scores[1], by_member))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dicface.models.faces import HR_SIZE, lr_from_face, resize_bicubic
+from dicface.models.faces import ASTRONAUT_FACE_BOX, HR_SIZE, lfw_faces, lr_from_face, resize_bicubic
 from dicface.models.imageio import write_png
 from dicface.models.inference import FaceSuperResolver
 from dicface.models.progress import BarFactory, no_bars
@@ -17,8 +17,7 @@ from dicface.models.progress import BarFactory, no_bars
 if TYPE_CHECKING:
     from dicface.configs.schema import RunConfig
 
-ASTRONAUT_FACE_BOX = (160, 55, 290, 185)  # x1, y1, x2, y2 of the face in skimage.data.astronaut()
-LFW_FACES = 6  # the first images of skimage.data.lfw_subset() are 25x25 grey faces
+LFW_FACES = 6  # LFW faces among the examples
 
 
 def example_faces() -> list[tuple[str, np.ndarray]]:
@@ -27,9 +26,7 @@ def example_faces() -> list[tuple[str, np.ndarray]]:
 
     x1, y1, x2, y2 = ASTRONAUT_FACE_BOX
     faces = [("astronaut", np.ascontiguousarray(data.astronaut()[y1:y2, x1:x2]))]
-    lfw = (data.lfw_subset()[:LFW_FACES] * 255).round().astype(np.uint8)
-    faces += [(f"lfw_{i:02d}", np.repeat(face[:, :, None], 3, axis=2)) for i, face in enumerate(lfw)]
-    return faces
+    return faces + [(f"lfw_{i:02d}", face) for i, face in enumerate(lfw_faces(LFW_FACES))]
 
 
 def comparison_sheet(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:

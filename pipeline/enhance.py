@@ -91,6 +91,10 @@ class Enhancer:
         return tuple(sorted(self.resolvers))
 
     @property
+    def num_keypoints(self) -> int:
+        return next(iter(self.resolvers.values())).model.cfg.num_keypoints
+
+    @property
     def frames(self) -> dict[int, int]:
         """Frames each member takes (``DICConfig.frames``), by input size."""
         return {size: r.model.cfg.frames for size, r in self.resolvers.items()}
@@ -102,7 +106,7 @@ class Enhancer:
         sizes = self.input_sizes
         routed = [route(min(f.shape[:2]), sizes, max_reduction) or sizes[-1] for f in faces]
         sr = np.zeros((len(faces), HR_SIZE, HR_SIZE, 3), np.uint8)
-        landmarks = np.zeros((len(faces), next(iter(self.resolvers.values())).model.cfg.num_keypoints, 2), np.float32)
+        landmarks = np.zeros((len(faces), self.num_keypoints, 2), np.float32)
         for size in set(routed):
             group = [i for i, s in enumerate(routed) if s == size]
             sr[group], landmarks[group] = self.resolvers[size].faces([faces[i] for i in group])
@@ -114,7 +118,7 @@ class Enhancer:
         unknown = {c.lr.shape[0] for c in crops} - set(self.resolvers)
         if unknown:
             raise ValueError(f"crops of {sorted(unknown)} px have no DIC member (members: {self.input_sizes})")
-        keypoints = next(iter(self.resolvers.values())).model.cfg.num_keypoints
+        keypoints = self.num_keypoints
         srs = torch.empty(len(crops), 3, HR_SIZE, HR_SIZE)
         heats = torch.empty(len(crops), keypoints, 32, 32)
         for size, resolver in self.resolvers.items():

@@ -42,7 +42,12 @@ class RunReport:
         """``16/16 frames, 30 faces enhanced (x4 20, x2 10), 2 tracks, 13.2 frames/s``."""
         members = ", ".join(f"{k} {v}" for k, v in sorted(self.faces_by_member.items(), key=lambda kv: -int(kv[0][1:])))
         return (f"{self.frames_out}/{self.frames_in} frames, {self.faces_enhanced} faces enhanced"
-                f"{f' ({members})' if members else ''}, {self.tracks} tracks, {self.to_dict()['fps']} frames/s")
+                f"{f' ({members})' if members else ''}, {self.tracks} tracks, {self.fps} frames/s")
+
+    @property
+    def fps(self) -> float | None:
+        """Frames written per second of the run's wall time (None before it is known)."""
+        return round(self.frames_out / self.wall_seconds, 2) if self.wall_seconds else None
 
     def problems(self) -> str | None:
         """What went wrong with the input that the user should know of, in one line (None: nothing)."""
@@ -61,7 +66,7 @@ class RunReport:
         data = asdict(self)
         data["temporal"] = self.temporal.to_dict() if self.temporal is not None else None
         data["ms_per_frame"] = self.ms_per_frame()
-        data["fps"] = round(self.frames_out / self.wall_seconds, 2) if self.wall_seconds else None
+        data["fps"] = self.fps
         return data
 
 
@@ -97,6 +102,11 @@ class PoolUsage:
     items: int
     retries: int
     nodes: list[str]
+
+
+def usage_dicts(usage: dict[str, PoolUsage]) -> dict[str, dict[str, object]]:
+    """The pools' usage as the ``--report`` JSON holds it."""
+    return {name: asdict(u) for name, u in usage.items()}
 
 
 def usage_line(usage: dict[str, PoolUsage]) -> str:

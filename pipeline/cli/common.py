@@ -91,14 +91,12 @@ def open_run(args: argparse.Namespace, cfg: RunConfig, plan: RunPlan) -> StreamR
 
 def write_report(args: argparse.Namespace, summary: dict[str, object], usage: dict[str, PoolUsage]) -> None:
     """The pools' line (Ray runs) and the ``--report`` JSON, written atomically."""
-    from dataclasses import asdict
-
     from dicface.models.atomic import atomic_output
-    from dicface.pipeline.report import usage_line
+    from dicface.pipeline.report import usage_dicts, usage_line
 
     if usage:
         print(usage_line(usage))
     if args.report:
-        pools = {name: asdict(u) for name, u in usage.items()}
+        pools = usage_dicts(usage)
         with atomic_output(args.report) as tmp:
             tmp.write_text(json.dumps(summary | ({"pools": pools} if pools else {}), indent=2, default=str))

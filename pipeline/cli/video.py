@@ -64,11 +64,9 @@ def cmd_enhance(args: argparse.Namespace) -> int:
 def _enhance_job(args: argparse.Namespace, cfg: RunConfig, videos: list[Path]) -> int:
     """Many videos into the folder ``-o``; a failing video is reported and the others still run. Exit 1 if any
     failed."""
-    from dataclasses import asdict
-
     from dicface.models.atomic import atomic_output
     from dicface.pipeline.job import enhance_many
-    from dicface.pipeline.report import usage_line
+    from dicface.pipeline.report import usage_dicts, usage_line
     from dicface.pipeline.runtime.plan import plan_run
     from dicface.pipeline.sink import WRITABLE_SUFFIXES
 
@@ -94,7 +92,7 @@ def _enhance_job(args: argparse.Namespace, cfg: RunConfig, videos: list[Path]) -
         else:
             warning = r.report.problems()
             print(f"{r.source.name:<{width}}  ok      {r.report.frames_out} frames, {r.report.faces_enhanced} faces, "
-                  f"{r.report.to_dict()['fps']} frames/s -> {r.output}" + (f" (warning: {warning})" if warning else ""))
+                  f"{r.report.fps} frames/s -> {r.output}" + (f" (warning: {warning})" if warning else ""))
     failed = sum(r.error is not None for r in results)
     print(f"{len(results) - failed}/{len(results)} videos done" + (f", {failed} failed" if failed else ""))
     if usage:
@@ -103,8 +101,8 @@ def _enhance_job(args: argparse.Namespace, cfg: RunConfig, videos: list[Path]) -
         rows = [{"input": str(r.source), "output": None if r.error else str(r.output), "error": r.error,
                  **(r.report.to_dict() if r.report else {})} for r in results]
         with atomic_output(args.report) as tmp:
-            pools = {name: asdict(u) for name, u in usage.items()}
-            tmp.write_text(json.dumps({"videos": rows, "failed": failed, "pools": pools, "config": cfg.to_dict()},
+            tmp.write_text(json.dumps({"videos": rows, "failed": failed, "pools": usage_dicts(usage),
+                                      "config": cfg.to_dict()},
                                      indent=2))
     return 1 if failed else 0
 
@@ -169,7 +167,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     if report.input_warning:
         logger.warning("dicface: warning: %s: %s", args.input, report.input_warning)
     print(f"{report.frames_out} frames, {report.dropped_frames} dropped, {report.reconnects} reconnects, "
-          f"{report.faces_enhanced} faces enhanced, {summary['fps']} frames/s -> {args.output}")
+          f"{report.faces_enhanced} faces enhanced, {report.fps} frames/s -> {args.output}")
     summary.update(input=args.input, output=str(args.output), config=cfg.to_dict())
     write_report(args, summary, usage)
     return 0
