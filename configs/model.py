@@ -35,11 +35,12 @@ INFERENCE_BACKENDS: tuple[str, ...] = get_args(InferenceBackend)
 class DICConfig:
     """Network size. The defaults are the released DIC configuration (21,803,849 parameters).
 
-    ``scale`` is the upscaling factor to the 128-px output: 8 (released, 16-px input), 4 (32 px) or 2 (64 px). The
-    core always works on 32x32 features: a 16-px input is pixel-shuffled up to them as in the released DIC, larger
-    inputs are first pixel-unshuffled to 16x16 (``conv_in`` then takes 3 * (input / 16)^2 channels), so every member
-    costs about the same per face. The global residual is DIC's bilinear upscale at x8 and bicubic at x4/x2
-    (a sharper base where the input holds more detail; measured +0.7 dB early in x2 training, DESIGN section 3).
+    ``scale`` is the upscaling factor to the ``output_size`` (128 px): 8 (released, 16-px input), 4 (32 px) or 2 (64
+    px). The core works on output / 4 features (32x32): a 16-px input is pixel-shuffled up to them as in the
+    released DIC, larger inputs are first pixel-unshuffled by 8 / scale (``conv_in`` then takes 3 * (8 / scale)^2
+    channels), so every member of one output size costs about the same per face. The global residual is DIC's
+    bilinear upscale at x8 and bicubic at x4/x2 (a sharper base where the input holds more detail; measured +0.7 dB
+    early in x2 training, DESIGN section 3).
     ``bp_scale`` is the stride of the back-projection units inside the feedback blocks: 8 (released) projects the
     32-px features to 256 px and back; 2 or 4 are much cheaper variants of the same algorithm.
     """
@@ -58,8 +59,14 @@ class DICConfig:
     # (``pipeline.frame_context``), stacked on the channels (B, 3 * frames, S, S), the current frame first. 1 = DIC.
     # At most 3, so a state dict's conv_in width names its member and frame count unambiguously.
     frames: int = 1
+    # Side of the output in pixels: 128 (the family: 16-, 32- and 64-px inputs) or a larger multiple of 64 for
+    # large faces (192: 48 px at x4, 96 px at x2). The whole network scales with it (features output / 4, heatmaps
+    # output / 4): the weights do not depend on it, a member's card names it.
+    output_size: int = OUTPUT_SIZE
 
     def __post_init__(self) -> None:
+        if self.output_size < OUTPUT_SIZE or self.output_size % 64:
+            raise ValueError(f"output_size must be a multiple of 64 from {OUTPUT_SIZE}, got {self.output_size}")
         if self.scale not in SCALES:
             raise ValueError(f"scale must be one of {SCALES} (input {[OUTPUT_SIZE // s for s in SCALES]} px), "
                              f"got {self.scale}")
@@ -76,8 +83,18 @@ class DICConfig:
 
     @property
     def input_size(self) -> int:
-        """Side of the LR input in pixels (16, 32 or 64)."""
-        return OUTPUT_SIZE // self.scale
+        """Side of the LR input in pixels (16, 32 or 64 for the 128-px output)."""
+        return self.output_size // self.scale
+
+    @property
+    def name(self) -> str:
+        """The member's name in reports: x8, x4, x2; a large-face member's with its output size (x2/192)."""
+        return f"x{self.scale}" if self.output_size == OUTPUT_SIZE else f"x{self.scale}/{self.output_size}"
+
+    @property
+    def heatmap_size(self) -> int:
+        """Side of the landmark heatmaps (32 for the 128-px output)."""
+        return self.output_size // 4
 
     @property
     def residual_mode(self) -> str:

@@ -43,6 +43,14 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     return _unwrap(obj, path)
 
 
+def trained_output_size(path: str | os.PathLike[str], default: int) -> int:
+    """The output size a trainer's checkpoint (``last.pt``, ``best.pt``: its ``model_config``) was trained for;
+    ``default`` for a bare state dict, which does not say."""
+    obj = torch.load(Path(path), map_location="cpu", weights_only=True)
+    config = obj.get("model_config") if isinstance(obj, Mapping) else None
+    return int(config.get("output_size", default)) if isinstance(config, Mapping) else default
+
+
 def _is_pickle(path: Path) -> bool:
     """A torch.save zip archive (holding a pickle) or a bare pickle (protocol 2+ starts with PROTO, 0x80)."""
     with open(path, "rb") as f:

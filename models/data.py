@@ -1,7 +1,8 @@
-"""DIC training pairs from face photos with 68 landmarks (DESIGN §2), cached once as 128-px crops.
+"""DIC training pairs from face photos with 68 landmarks (DESIGN §2), cached once as 128-px crops (or the member's
+larger output size).
 
 Each photo is cropped to the square landmark box (``models.faces.square_box``), resized to 128 px with PIL bicubic
-(HR), then to 16 px (LR); GT heatmaps are 68 Gaussians at the landmarks (sigma 1, 32x32). Batches are drawn
+(HR), then to 16 px (LR); GT heatmaps are 68 Gaussians at the landmarks (sigma 1, 32x32: HR / 4). Batches are drawn
 deterministically from (seed, iteration), so a resumed run sees exactly the batches it would have seen.
 """
 
@@ -22,7 +23,7 @@ from dicface.models.atomic import atomic_output
 from dicface.models.degrade import degrade, degrade_frames
 from dicface.models.errors import InputError, InputNotFound
 from dicface.models.faces import HR_SIZE, LR_SIZE, crop_face, normalise, normalise_frames, square_box, to_crop_coords
-from dicface.models.heatmaps import render_heatmaps
+from dicface.models.heatmaps import HEATMAP_STRIDE, render_heatmaps
 from dicface.models.imageio import list_images, read_rgb
 from dicface.models.progress import BarFactory, no_bars
 
@@ -55,7 +56,8 @@ def read_landmarks(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
 
 @dataclass(frozen=True)
 class FacePairs:
-    """HR crops and their landmarks. hr: (N, 128, 128, 3) uint8 RGB; landmarks: (N, 68, 2) float32, HR pixels."""
+    """HR crops and their landmarks. hr: (N, H, H, 3) uint8 RGB (H = 128, or a member's output size); landmarks:
+    (N, 68, 2) float32, HR pixels."""
 
     hr: np.ndarray
     landmarks: np.ndarray
@@ -67,28 +69,29 @@ class FacePairs:
     @classmethod
     def from_folder(
         cls, image_dir: str | os.PathLike[str], landmarks_file: str | os.PathLike[str], cache_dir: Path | None = None,
-        bars: BarFactory = no_bars,
+        bars: BarFactory = no_bars, hr_size: int = HR_SIZE,
     ) -> FacePairs:
-        """Crop every photo that has landmarks; reuse ``cache_dir``'s copy when the inputs are unchanged."""
+        """Crop every photo that has landmarks to ``hr_size`` px; reuse ``cache_dir``'s copy when the inputs are
+        unchanged."""
         table = read_landmarks(landmarks_file)
         paths = [p for p in list_images([image_dir]) if p.name in table]
         if not paths:
             raise InputError(f"{image_dir}: no image has an entry in {landmarks_file}")
         key = hashlib.sha256(
             json.dumps([str(Path(image_dir).resolve()), Path(landmarks_file).read_bytes().hex()[:4096],
-                        len(paths), HR_SIZE]).encode()
+                        len(paths), hr_size]).encode()
         ).hexdigest()[:16]
         cache = cache_dir / f"pairs_{key}.npz" if cache_dir else None
         if cache and cache.is_file():
             with np.load(cache) as z:
                 return cls(z["hr"], z["landmarks"], tuple(z["names"].tolist()))
-        hr = np.zeros((len(paths), HR_SIZE, HR_SIZE, 3), np.uint8)
+        hr = np.zeros((len(paths), hr_size, hr_size, 3), np.uint8)
         points = np.zeros((len(paths), 68, 2), np.float32)
         with bars(total=len(paths), desc="cropping faces", unit="face") as bar:
             for i, path in enumerate(paths):
                 box = square_box(table[path.name])
-                hr[i] = crop_face(read_rgb(path), box)
-                points[i] = to_crop_coords(table[path.name], box)
+                hr[i] = crop_face(read_rgb(path), box, hr_size)
+                points[i] = to_crop_coords(table[path.name], box, hr_size)
                 bar.update(1)
         pairs = cls(hr, points, tuple(p.name for p in paths))
         if cache:
@@ -106,7 +109,7 @@ class FacePairs:
         rng: np.random.Generator | None = None,
         frames: int = 1,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One training triple: (S, S, 3) LR, (128, 128, 3) HR uint8, (68, 2) landmarks (flipped if asked).
+        """One training triple: (S, S, 3) LR, (H, H, 3) HR uint8, (68, 2) landmarks (flipped if asked).
 
         The LR input is made as ``degradation`` says (``models.degrade``; bicubic by default), drawing from ``rng``;
         with ``frames`` > 1 it is (F, S, S, 3): the current frame and earlier ones on its grid.
@@ -115,7 +118,7 @@ class FacePairs:
         if flip:
             hr = np.ascontiguousarray(hr[:, ::-1])
             points = points[FLIP_68].copy()
-            points[:, 0] = HR_SIZE - 1 - points[:, 0]
+            points[:, 0] = hr.shape[1] - 1 - points[:, 0]
         rng = rng or np.random.default_rng(index)
         if frames > 1:
             return degrade_frames(hr, points, lr_size, frames, degradation, rng)
@@ -135,7 +138,7 @@ class FacePairs:
         """The batch for ``iteration``: a deterministic function of (seed, iteration). ``shard`` (rank, world):
         only every world-th sample from the rank-th, a data-parallel worker's share.
 
-        Returns lr (B, 3 * frames, S, S), hr (B, 3, 128, 128) normalised; heatmaps (B, 68, 32, 32); landmarks
+        Returns lr (B, 3 * frames, S, S), hr (B, 3, H, H) normalised; heatmaps (B, 68, H/4, H/4); landmarks
         (B, 68, 2).
         """
         rng = np.random.default_rng([seed, iteration])
@@ -152,9 +155,10 @@ class FacePairs:
             strict=True,
         )
         landmarks = torch.from_numpy(np.stack(pts))
+        hr_side = self.hr.shape[1]
         return {
             "lr": normalise_frames(np.stack(lrs)),
             "hr": normalise(np.stack(hrs)),
-            "heatmaps": render_heatmaps(landmarks),
+            "heatmaps": render_heatmaps(landmarks, hr_side // HEATMAP_STRIDE),
             "landmarks": landmarks,
         }

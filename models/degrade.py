@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from dicface.configs.model import DegradationConfig
-from dicface.models.faces import HR_SIZE, resize_bicubic
+from dicface.models.faces import resize_bicubic
 
 
 def shift_pair(hr: np.ndarray, landmarks: np.ndarray, dx: int, dy: int) -> tuple[np.ndarray, np.ndarray]:
@@ -88,7 +88,7 @@ def degrade(
     """
     if cfg.mode == "bicubic" or rng.random() < cfg.clean_fraction:
         return resize_bicubic(hr, lr_size), hr, landmarks
-    scale = HR_SIZE // lr_size
+    scale = hr.shape[0] // lr_size
     if cfg.shift:
         dx, dy = (int(v) for v in rng.integers(-(scale // 2), scale // 2 + 1, 2))
         hr, landmarks = shift_pair(hr, landmarks, dx, dy)
@@ -125,7 +125,7 @@ def degrade_frames(
     Shape: hr (128, 128, 3) uint8 RGB, landmarks (68, 2) -> ((F, S, S, 3) uint8, current first; (128, 128, 3);
     (68, 2))
     """
-    scale = HR_SIZE // lr_size
+    scale, side = hr.shape[0] // lr_size, hr.shape[0]
     clean = cfg.mode == "bicubic" or rng.random() < cfg.clean_fraction
     phases = rng.integers(-(scale // 2), scale // 2 + 1, (frames, 2))  # whole HR pixels: sub-pixel LR phases
     if clean or not cfg.shift:
@@ -136,9 +136,9 @@ def degrade_frames(
     for k, (dx, dy) in enumerate(phases):
         view, _ = shift_pair(hr, landmarks, int(dx), int(dy))
         if k and rng.random() < cfg.change_prob:  # the face turned or the registration missed: not carried back
-            turn = cv2.getRotationMatrix2D((HR_SIZE / 2, HR_SIZE / 2), rng.uniform(-cfg.change_degrees,
+            turn = cv2.getRotationMatrix2D((side / 2, side / 2), rng.uniform(-cfg.change_degrees,
                                            cfg.change_degrees), 1 + rng.uniform(-cfg.change_scale, cfg.change_scale))
-            view = cv2.warpAffine(view, turn, (HR_SIZE, HR_SIZE), flags=cv2.INTER_CUBIC,
+            view = cv2.warpAffine(view, turn, (side, side), flags=cv2.INTER_CUBIC,
                                   borderMode=cv2.BORDER_REPLICATE)
         if sigma:
             view = cv2.GaussianBlur(view, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REPLICATE)

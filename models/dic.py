@@ -21,22 +21,23 @@ from dicface.models.hourglass import FeedbackHourglass
 
 
 class DIC(nn.Module):
-    """DIC: recovery and landmark estimation in turn, 16 (or 32, 64) -> 128 px.
+    """DIC: recovery and landmark estimation in turn, 16 (or 32, 64) -> 128 px (or a larger ``output_size``).
 
     Shape:
         lr: (B, 3, S, S) float RGB, S = cfg.input_size, in [0, 1] minus the CelebA mean (see ``models.faces``);
             (B, 3 * F, S, S) for a multi-frame member (F = cfg.frames: the current frame, then earlier ones)
-        seed_heatmaps: optional (B, K, 32, 32) heatmaps used in place of step 0's estimate to build the attention
-            of the first attentive step (the tracker's landmarks in the video pipeline)
-        returns: sr, heatmaps -- lists of num_steps tensors (B, 3, 128, 128) and (B, K, 32, 32), same space as lr
+        seed_heatmaps: optional (B, K, M, M) heatmaps (M = cfg.heatmap_size, 32) used in place of step 0's estimate
+            to build the attention of the first attentive step (the tracker's landmarks in the video pipeline)
+        returns: sr, heatmaps -- lists of num_steps tensors (B, 3, O, O) and (B, K, M, M), same space as lr
+            (O = cfg.output_size, 128)
     """
 
     def __init__(self, cfg: DICConfig = DICConfig()) -> None:
         super().__init__()
         self.cfg = cfg
         nf = cfg.num_features
-        unshuffle = cfg.input_size // 16
-        # (B, 3, S, S) -> (B, 3 * (S/16)^2, 16, 16): no parameters, so the released keys and shapes stay as they are
+        unshuffle = 8 // cfg.scale
+        # (B, 3, S, S) -> (B, 3 * (8/scale)^2, O/8, O/8): no parameters, so the released keys and shapes stay
         self.stem = nn.PixelUnshuffle(unshuffle) if unshuffle > 1 else nn.Identity()
         self.conv_in = nn.Sequential(
             nn.Conv2d(cfg.in_channels * cfg.frames * unshuffle**2, 4 * nf, 3, 1, 1),
@@ -51,7 +52,7 @@ class DIC(nn.Module):
             bp_scale=cfg.bp_scale,
             fusion=AttentiveFusion(nf, num_components=5, num_blocks=cfg.num_fusion_blocks),
         )
-        self.out = deconv_prelu(nf, nf, kernel=8, stride=4, padding=2)  # 32 -> 128 px
+        self.out = deconv_prelu(nf, nf, kernel=8, stride=4, padding=2)  # features (output / 4) -> output px
         self.conv_out = nn.Sequential(nn.Conv2d(nf, cfg.out_channels, 3, 1, 1))
         self.HG = FeedbackHourglass(cfg.hg_num_features, cfg.num_keypoints)  # official attribute name
         # Training only: recompute each attentive step in the backward pass instead of keeping its activations
@@ -68,7 +69,7 @@ class DIC(nn.Module):
                              f"input, got {tuple(lr.shape)}")
         up = F.interpolate(lr[:, :channels], scale_factor=self.cfg.scale, mode=self.cfg.residual_mode,
                            align_corners=False)  # the current frame's
-        x = self.feat_in(self.conv_in(self.stem(lr)))  # (B, nf, 32, 32), computed once
+        x = self.feat_in(self.conv_in(self.stem(lr)))  # (B, nf, O/4, O/4), computed once
         features = self.first_block(x)
         sr = self._reconstruct(features, up)
         heat, hg_hidden = self.HG(sr)

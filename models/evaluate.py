@@ -36,7 +36,7 @@ class MethodScores:
         self.psnr.append(psnr_y(out, hr, crop))
         self.ssim.append(ssim_y(out, hr, crop))
         self.gmsd.append(gmsd(out, hr))
-        if hr.shape[:2] == (HR_SIZE, HR_SIZE):
+        if hr.shape == out.shape:
             self.detail.append(fine_detail(out))
             self.truth_detail.append(fine_detail(hr))
         if identity is not None and truth is not None:
@@ -89,14 +89,16 @@ def evaluate_faces(
     lr_size: int = LR_SIZE,
     compress: Callable[[np.ndarray], np.ndarray] | None = None,
     identity: FaceIdentity | None = None,
+    hr_size: int = HR_SIZE,
 ) -> EvalResult:
     """Score ``super_resolve`` against bicubic on HR faces, in DIC's protocol.
 
     ``faces`` yields (HR image, its 68 landmarks in that image's pixels or None[, its LR image]). Each HR face is
-    resized to 128 (PIL bicubic) if needed; its LR input is the given LR image (resized to ``lr_size`` if needed:
-    LR/HR pairs) or made by PIL bicubic 128 -> ``lr_size`` (16, 32 or 64: the member's input); the bicubic baseline
-    is PIL bicubic from that LR to 128. ``compress`` (e.g. a JPEG or H.264 round trip of ``models.degrade``) is
-    applied to every LR input first, as a compressed video degrades its faces; both methods start from that LR.
+    resized to ``hr_size`` (128; PIL bicubic) if needed; its LR input is the given LR image (resized to ``lr_size``
+    if needed: LR/HR pairs) or made by PIL bicubic 128 -> ``lr_size`` (16, 32 or 64: the member's input); the
+    bicubic baseline is PIL bicubic from that LR to 128. ``compress`` (e.g. a JPEG or H.264 round trip of
+    ``models.degrade``) is applied to every LR input first, as a compressed video degrades its faces; both methods
+    start from that LR.
     Faces with landmarks also score the NME of DIC's decoded landmarks and, with ``seeded``, a second DIC run whose
     landmark branch is seeded with those landmarks (``dic+seed``), and with ``identity`` each method's identity
     distance to the HR face (``models.identity``). Every face scores fine detail and GMSD (``models.metrics``).
@@ -115,7 +117,7 @@ def evaluate_faces(
 
     def flush() -> None:
         for hr, lr, truth in pending:
-            scores["bicubic"].add(hr, resize_bicubic(lr, HR_SIZE), crop, identity, truth)
+            scores["bicubic"].add(hr, resize_bicubic(lr, hr_size), crop, identity, truth)
         run("dic", None)
         if seeded:
             known = [t for _, _, t in pending if t is not None]
@@ -127,14 +129,14 @@ def evaluate_faces(
 
     count = 0
     for image, landmarks, *given in faces:
-        hr, lr = hr_and_lr(image, lr_size)
+        hr, lr = hr_and_lr(image, lr_size, hr_size)
         if given:
             lr = given[0] if given[0].shape[:2] == (lr_size, lr_size) else resize_bicubic(given[0], lr_size)
         if compress is not None:
             lr = compress(lr)
         truth = None
         if landmarks is not None:
-            truth = np.asarray(landmarks, np.float32) * (HR_SIZE / np.array(image.shape[1::-1], np.float32))
+            truth = np.asarray(landmarks, np.float32) * (hr_size / np.array(image.shape[1::-1], np.float32))
         pending.append((hr, lr, truth))
         count += 1
         if len(pending) == batch:

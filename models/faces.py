@@ -35,14 +35,15 @@ def resize_bicubic(image: np.ndarray, size: int | tuple[int, int], box: Sequence
     return np.asarray(out)
 
 
-def hr_and_lr(face: np.ndarray, lr_size: int = LR_SIZE) -> tuple[np.ndarray, np.ndarray]:
-    """DIC's training pair from a square face crop: HR = PIL bicubic to 128, LR = PIL bicubic 128 -> lr_size.
+def hr_and_lr(face: np.ndarray, lr_size: int = LR_SIZE, hr_size: int = HR_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """DIC's training pair from a square face crop: HR = PIL bicubic to ``hr_size`` (128), LR = PIL bicubic HR ->
+    lr_size.
 
     A crop of any size is accepted (non-square crops are resized to square, as DIC's aspect jitter does).
 
-    Shape: (H, W, 3) uint8 -> ((128, 128, 3) uint8, (S, S, 3) uint8)
+    Shape: (H, W, 3) uint8 -> ((hr_size, hr_size, 3) uint8, (S, S, 3) uint8)
     """
-    hr = face if face.shape[:2] == (HR_SIZE, HR_SIZE) else resize_bicubic(face, HR_SIZE)
+    hr = face if face.shape[:2] == (hr_size, hr_size) else resize_bicubic(face, hr_size)
     return hr, resize_bicubic(hr, lr_size)
 
 
@@ -128,6 +129,16 @@ def from_crop_coords(points: np.ndarray, box: Sequence[float], size: int = HR_SI
     x1, y1, x2, _ = box
     scale = (x2 - x1) / size
     return ((np.asarray(points, np.float64) + 0.5) * scale + (x1, y1) - 0.5).astype(np.float32)
+
+
+def rescale_crop_points(points: np.ndarray, size: int, new_size: int) -> np.ndarray:
+    """Points in a ``size``-px crop -> the same points in a ``new_size``-px crop of the same box (pixel centres).
+
+    Shape: (..., 2) -> (..., 2) float32
+    """
+    if size == new_size:
+        return np.asarray(points, np.float32)
+    return ((np.asarray(points, np.float64) + 0.5) * (new_size / size) - 0.5).astype(np.float32)
 
 
 def normalise(images: np.ndarray | Sequence[np.ndarray]) -> Tensor:

@@ -197,20 +197,23 @@ class FaceSuperResolver:
     def faces(self, faces: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Super-resolve face crops of any size.
 
-        Shape: list of (H, W, 3) uint8 RGB -> ((B, 128, 128, 3) uint8 RGB, (B, K, 2) float32 landmarks in the
-        128-px output)
+        Shape: list of (H, W, 3) uint8 RGB -> ((B, O, O, 3) uint8 RGB, (B, K, 2) float32 landmarks in the O-px output;
+        O = the member's output size, 128)
         """
+        cfg = self.model.cfg
         if not faces:
-            return np.zeros((0, 128, 128, 3), np.uint8), np.zeros((0, self.model.cfg.num_keypoints, 2), np.float32)
+            return np.zeros((0, cfg.output_size, cfg.output_size, 3), np.uint8), np.zeros((0, cfg.num_keypoints, 2),
+                                                                                      np.float32)
         return self.stills([lr_from_face(f, self.model.cfg.input_size) for f in faces])
 
     def stills(self, lrs: Sequence[np.ndarray], seeds: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Super-resolve LR faces of the member's input size, each as a still (given as every frame of a
         multi-frame member), seeded with landmarks or not (``models.evaluate.SuperResolve``).
 
-        Shape: list of (S, S, 3) uint8 RGB, seeds (B, K, 2) in 128-px pixels or None -> ((B, 128, 128, 3) uint8
-        RGB, (B, K, 2) float32 landmarks in the 128-px output)
+        Shape: list of (S, S, 3) uint8 RGB, seeds (B, K, 2) in the output's pixels or None -> ((B, O, O, 3) uint8
+        RGB, (B, K, 2) float32 landmarks in the O-px output; O = the member's output size, 128)
         """
-        lr = normalise_frames(still_frames(np.stack(lrs), self.model.cfg.frames))
-        out = self(lr, None if seeds is None else render_heatmaps(seeds))
+        cfg = self.model.cfg
+        lr = normalise_frames(still_frames(np.stack(lrs), cfg.frames))
+        out = self(lr, None if seeds is None else render_heatmaps(seeds, cfg.heatmap_size))
         return denormalise(out.sr), decode_landmarks(out.heatmaps).numpy()

@@ -71,7 +71,8 @@ def cache_dir() -> Path:
 
 
 class _FinalStep(nn.Module):
-    """DIC's last step only. Shape: lr (B, 3F, S, S)[, seed (B, K, 32, 32)] -> (B, 3, 128, 128), (B, K, 32, 32)."""
+    """DIC's last step only. Shape: lr (B, 3F, S, S)[, seed (B, K, M, M)] -> (B, 3, O, O), (B, K, M, M) (O, M: the
+    member's output and heatmap sizes, 128 and 32)."""
 
     def __init__(self, model: DIC) -> None:
         super().__init__()
@@ -104,8 +105,8 @@ def _convert(model: DIC, seeded: bool) -> Any:
     shapes = [openvino.PartialShape([-1, *lr.shape[1:]])]
     example: tuple[Tensor, ...] = (lr,)
     if seeded:
-        example += (torch.zeros(2, cfg.num_keypoints, 32, 32),)
-        shapes.append(openvino.PartialShape([-1, cfg.num_keypoints, 32, 32]))
+        example += (torch.zeros(2, cfg.num_keypoints, cfg.heatmap_size, cfg.heatmap_size),)
+        shapes.append(openvino.PartialShape([-1, cfg.num_keypoints, cfg.heatmap_size, cfg.heatmap_size]))
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracing warns of each shape check in DIC's forward; they hold for these
         return openvino.convert_model(_FinalStep(model.eval()), example_input=example, input=shapes)
@@ -121,7 +122,7 @@ def calibration_faces(model: DIC, seeded: bool, count: int = CALIBRATION_FACES) 
     """Inputs to calibrate int8 activation ranges on, in batches of 8: LR faces of the member's input size made as in
     training from the faces that ship with scikit-image (the astronaut, mirrored and shifted, and LFW faces, grey),
     as stills; with their heatmaps for the seeded network (the member's own estimate, as a tracker's seed would be).
-    Shape: each batch (8, 3F, S, S)[, (8, K, 32, 32)] float32."""
+    Shape: each batch (8, 3F, S, S)[, (8, K, M, M)] float32."""
     from skimage import data
 
     from dicface.models.faces import ASTRONAUT_FACE_BOX, hr_and_lr, lfw_faces, normalise_frames, still_frames
@@ -132,8 +133,9 @@ def calibration_faces(model: DIC, seeded: bool, count: int = CALIBRATION_FACES) 
     faces += [f[:, ::-1] for f in faces]
     faces += lfw_faces(count - len(faces))
     size, frames = model.cfg.input_size, model.cfg.frames
-    lr = normalise_frames(still_frames(np.stack([hr_and_lr(np.ascontiguousarray(f), size)[1] for f in faces]),
-                                       frames))
+    hr_size = model.cfg.output_size
+    lr = normalise_frames(still_frames(
+        np.stack([hr_and_lr(np.ascontiguousarray(f), size, hr_size)[1] for f in faces]), frames))
     batches: list[tuple[np.ndarray, ...]] = []
     with torch.no_grad():
         for start in range(0, len(lr), 8):
@@ -191,7 +193,7 @@ def _cached_model(model: DIC, seeded: bool, int8: bool = False) -> Any:
 class OpenVINONetwork:
     """Callable like DIC for its final step, on OpenVINO's CPU plugin. Thread-safe (a request per call).
 
-    Shape: lr (B, 3F, S, S) float32, seed None or (B, K, 32, 32) -> sr (B, 3, 128, 128), heatmaps (B, K, 32, 32).
+    Shape: lr (B, 3F, S, S) float32, seed None or (B, K, M, M) -> sr (B, 3, O, O), heatmaps (B, K, M, M).
     """
 
     def __init__(self, model: DIC, precision: str, threads: int) -> None:

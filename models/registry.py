@@ -23,7 +23,13 @@ from torch import Tensor
 
 from dicface.configs.model import BACKPROJECTION_GEOMETRY, MAX_FRAMES, DICConfig
 from dicface.models.atomic import atomic_output
-from dicface.models.checkpoints import check_compatible, read_state_dict, save_weights, sha256_file
+from dicface.models.checkpoints import (
+    check_compatible,
+    read_state_dict,
+    save_weights,
+    sha256_file,
+    trained_output_size,
+)
 from dicface.models.dic import DIC
 from dicface.models.errors import CheckpointError, InputError, NoWeightsError
 
@@ -100,9 +106,9 @@ def list_weights(folder: Path | None = None) -> list[WeightsRecord]:
 
 def default_weights(folder: Path | None = None, scale: int = 8) -> WeightsRecord:
     """The card marked default for ``scale``; NoWeightsError (with what to do) when none is installed."""
-    for record in list_weights(folder):
-        if record.default and record.config.scale == scale and record.file.is_file():
-            return record
+    members = [r for r in list_weights(folder) if r.default and r.config.scale == scale and r.file.is_file()]
+    if members:  # the 128-px member of the scale before one for large faces
+        return min(members, key=lambda r: r.config.output_size)
     raise NoWeightsError(
         f"no default x{scale} DIC weights are installed in this package; pass --weights FILE "
         "(an official DIC_CelebA.pth, or a checkpoint from 'dicface train')"
@@ -113,7 +119,8 @@ def family(
     weights: str | os.PathLike[str] | None = None, scale: int | None = None, folder: Path | None = None
 ) -> list[WeightsRecord]:
     """The members a run uses, smallest input first: the ``weights`` file alone (its scale read off its shapes),
-    or the package's default member of ``scale``, or of every scale when ``scale`` is None."""
+    or the package's default member of ``scale`` (its 128-px one), or every default member (each scale's, and those
+    for large faces) when ``scale`` is None."""
     if weights is not None:
         path = Path(weights)
         cfg = infer_config(read_state_dict(path), source=str(path))
@@ -123,16 +130,18 @@ def family(
         return [WeightsRecord(name=path.stem, file=path, config=cfg)]
     if scale is not None:
         return [default_weights(folder, scale)]
-    members = {r.config.scale: r for r in list_weights(folder) if r.default and r.file.is_file()}
+    members = {r.config.input_size: r for r in list_weights(folder) if r.default and r.file.is_file()}
     if not members:
         default_weights(folder)  # raises NoWeightsError with what to do
-    return [members[s] for s in sorted(members, reverse=True)]
+    return [members[s] for s in sorted(members)]
 
 
 def infer_config(
-    state: dict[str, Tensor], num_steps: int = DICConfig.num_steps, source: str = "weights"
+    state: dict[str, Tensor], num_steps: int = DICConfig.num_steps, source: str = "weights",
+    output_size: int = DICConfig.output_size,
 ) -> DICConfig:
-    """Read a DIC configuration off a state dict's tensor shapes (the step count is not stored in weights)."""
+    """Read a DIC configuration off a state dict's tensor shapes (the step count and the output size are not stored
+    in weights: a card names them)."""
     if "conv_in.0.weight" not in state and "hg.res_center.conv_block.0.weight" in state:
         raise CheckpointError(
             f"{source}: holds only a landmark branch (like FB_HG_68_CelebA.pth); pass a full DIC checkpoint"
@@ -153,6 +162,7 @@ def infer_config(
             bp_scale=_KERNEL_TO_BP_SCALE[kernel],
             scale=scale,
             frames=frames,
+            output_size=output_size,
         )
     except (KeyError, IndexError, ValueError) as exc:
         raise CheckpointError(
@@ -195,7 +205,8 @@ def load_model(
         record = default_weights() if weights is None else None
     path = record.file if record else Path(weights)
     state = _read_checked(record, path)
-    cfg = infer_config(state, num_steps or (record.config.num_steps if record else DICConfig.num_steps), str(path))
+    cfg = infer_config(state, num_steps or (record.config.num_steps if record else DICConfig.num_steps), str(path),
+                       record.config.output_size if record else DICConfig.output_size)
     if record and replace(record.config, num_steps=cfg.num_steps) != cfg:
         raise CheckpointError(f"{path}: tensor shapes do not match the configuration on its card")
     twin = natural_twin(record) if record and fidelity < 1 else None
@@ -251,7 +262,8 @@ def export_weights(
     user's weights folder, ``user_weights_dir``; the project ships a member with ``folder=WEIGHTS_DIR``).
 
     ``checkpoint`` is a trainer's ``best.pt``/``last.pt`` or any DIC state dict; the configuration is read off
-    the shapes. With ``default``, every other card of the same scale in ``folder`` stops being the default.
+    the shapes (the output size off a trainer's checkpoint, else 128). With ``default``, every other card of the
+    same scale and output size in ``folder`` stops being the default.
     ``training`` describes how the weights were trained; with ``append_stage`` they continue the training of
     the weights now shipped as ``name`` (a card of the same scale must exist): the card keeps that card's stages
     and adds ``training`` as the last. ``metrics`` are the new weights' own; nothing is kept from the old card.
@@ -259,7 +271,8 @@ def export_weights(
     """
     folder = user_weights_dir() if folder is None else folder
     state = read_state_dict(checkpoint)
-    cfg = infer_config(state, source=str(checkpoint))
+    cfg = infer_config(state, source=str(checkpoint),
+                       output_size=trained_output_size(checkpoint, DICConfig.output_size))
     model = DIC(cfg)
     check_compatible(model, state, str(checkpoint))
     if append_stage:
@@ -283,7 +296,9 @@ def export_weights(
         for other in folder.glob("*.json"):
             if other.stem != name:
                 data = json.loads(other.read_text())
-                if data.get("default") and data.get("config", {}).get("scale", 8) == cfg.scale:
+                other_cfg = data.get("config", {})
+                if data.get("default") and (other_cfg.get("scale", 8), other_cfg.get("output_size", 128)) == (
+                        cfg.scale, cfg.output_size):
                     _write_json(other, {**data, "default": False})
     _write_json(folder / f"{name}.json", card)
     return WeightsRecord.from_card(folder / f"{name}.json")

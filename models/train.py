@@ -39,7 +39,7 @@ from dicface.models.data import FacePairs, read_landmarks
 from dicface.models.dic import DIC
 from dicface.models.errors import CheckpointError, InputError
 from dicface.models.evaluate import evaluate_faces
-from dicface.models.faces import HR_SIZE, denormalise, normalise, normalise_frames, resize_bicubic, still_frames
+from dicface.models.faces import denormalise, normalise, normalise_frames, resize_bicubic, still_frames
 from dicface.models.gan import (
     FeatureLoss,
     LightCNN,
@@ -136,7 +136,7 @@ def validate(model: DIC, hr_images: np.ndarray, landmarks: np.ndarray | None, ba
     model.eval()
     try:
         result = evaluate_faces(zip(hr_images, truths, strict=True), super_resolve, batch,
-                                lr_size=model.cfg.input_size)
+                                lr_size=model.cfg.input_size, hr_size=model.cfg.output_size)
         rows = {r["method"]: r for r in result.table()}
     finally:
         model.train(was_training)
@@ -179,22 +179,24 @@ def load_lightcnn_features(path: str) -> LightCNN:
 
 def load_training_data(cfg: TrainConfig, bars: BarFactory = no_bars
                        ) -> tuple[FacePairs, tuple[np.ndarray, np.ndarray | None] | None]:
-    """The training pairs and the validation faces: HR 128-px images (resized if needed) and their landmarks
-    ((N, 68, 2) in HR pixels, NaN where the landmark file has no entry), or None without ``val_images``."""
+    """The training pairs and the validation faces: HR images of the member's output size (resized if needed) and
+    their landmarks ((N, 68, 2) in HR pixels, NaN where the landmark file has no entry), or None without
+    ``val_images``."""
     cache = Path(cfg.cache_dir) if cfg.cache_dir else None
-    data = FacePairs.from_folder(cfg.train_images, cfg.train_landmarks, cache, bars)
+    size = cfg.model.output_size
+    data = FacePairs.from_folder(cfg.train_images, cfg.train_landmarks, cache, bars, size)
     if not cfg.val_images:
         return data, None
     paths = list_images([cfg.val_images])[: cfg.val_count]
     images = [read_rgb(p) for p in paths]
-    hr = np.stack([im if im.shape[:2] == (HR_SIZE, HR_SIZE) else resize_bicubic(im, HR_SIZE) for im in images])
+    hr = np.stack([im if im.shape[:2] == (size, size) else resize_bicubic(im, size) for im in images])
     if not cfg.val_landmarks:
         return data, (hr, None)
     table = read_landmarks(cfg.val_landmarks)
     points = np.full((len(paths), 68, 2), np.nan, np.float32)
     for i, (path, image) in enumerate(zip(paths, images, strict=True)):
         if path.name in table:
-            points[i] = table[path.name] * (HR_SIZE / np.array(image.shape[1::-1], np.float32))
+            points[i] = table[path.name] * (size / np.array(image.shape[1::-1], np.float32))
     return data, (hr, points)
 
 

@@ -19,7 +19,6 @@ import numpy as np
 
 from dicface.configs.schema import RunConfig, SeedMode
 from dicface.configs.video import EncodeOptions
-from dicface.models.faces import HR_SIZE
 from dicface.pipeline.enhance import Enhancer
 from dicface.pipeline.examples import FaceSource, back_and_forth, face_clip_frames, make_face_clip, write_clip
 from dicface.pipeline.job import copy_video, enhance_file, enhance_many, enhance_split
@@ -135,8 +134,9 @@ def bench_pipeline(source: Path | None, cfg: RunConfig, frames: int = 100,
             if report.faces_enhanced and report.dic_calls:
                 enhancer = runner.services.enhancer
                 member = max(report.faces_by_member, key=report.faces_by_member.__getitem__)
+                size = next(s for s, c in enhancer.configs.items() if c.name == member)
                 batch = report.faces_enhanced / report.dic_calls
-                alone = dic_alone(enhancer, HR_SIZE // int(member[1:]), max(1, round(batch)))
+                alone = dic_alone(enhancer, size, max(1, round(batch)))
                 dic = DicRate(batch, report.faces_enhanced / report.seconds["enhance"], alone)
             benches.append(PipelineBench(size, rows, dic))
     return benches
@@ -181,7 +181,7 @@ def bench_quality(cfg: RunConfig, frames: int, scale: int, crf: int = 26,
     return rows
 
 
-SIZE_BINS = (16, 24, 32, 48, 64, 96)  # face (head) widths at 1x, px
+SIZE_BINS = (16, 24, 32, 48, 64, 96, 128, 192, 256)  # face (head) widths at 1x, px (landmark extent: about half)
 
 
 @dataclass(frozen=True)
@@ -191,6 +191,7 @@ class SizeRow:
     width: int
     scale: int
     faces: int  # faces in the clip
+    truth_enlarged: float  # how much the xK truth enlarges its source photo's face (1: sharp)
     bicubic: VideoScore
     dicface: VideoScore
     by_member: dict[str, int]  # crops routed to each DIC member
@@ -204,15 +205,19 @@ def bench_sizes(cfg: RunConfig, sources: list[FaceSource], frames: int = 10, crf
                 scales: tuple[int, ...] = (2, 4), widths: tuple[int, ...] = SIZE_BINS
                 ) -> list[SizeRow | tuple[int, int]]:
     """Gain over bicubic per face size and upscale, in this run. Each (width, scale) gets a clip of up to two faces
-    of ``sources`` whose photo is at least width x scale px wide (so the xK ground truth is sharp), H.264-compressed
-    at ``crf`` as real footage is, enhanced by bicubic (``--sr none``) and by dicface, both scored against a xK
-    render of the scene. A (width, scale) pair no source is sharp enough for comes back as that tuple."""
+    of ``sources``, H.264-compressed at ``crf`` as real footage is, enhanced by bicubic (``--sr none``) and by
+    dicface, both scored against a xK render of the scene. The faces are those whose photo is at least width x scale
+    px wide (a sharp xK truth) where there are such; else the largest photos wider than the clip's face, whose xK
+    truth is their photo enlarged (sharper than the clip, not sharp: ``truth_enlarged``). A (width, scale) pair no
+    photo is wider than comes back as that tuple."""
     rows: list[SizeRow | tuple[int, int]] = []
     with tempfile.TemporaryDirectory(prefix="dicface-sizes-") as tmp:
         clip, out = Path(tmp) / "clip.mp4", Path(tmp) / "out.mp4"
         for scale in scales:
             for i, width in enumerate(widths):
                 sharp = [f for f in sources if f.head.shape[1] >= width * scale]
+                if not sharp:
+                    sharp = sorted((f for f in sources if f.head.shape[1] > width), key=lambda f: -f.head.shape[1])
                 if not sharp:
                     rows.append((width, scale))
                     continue
@@ -227,7 +232,8 @@ def bench_sizes(cfg: RunConfig, sources: list[FaceSource], frames: int = 10, crf
                         report = enhance_file(clip, out, runner, LOSSLESS)
                     scores.append(score_video(read_frames(out), truth, landmarks))
                     by_member = report.faces_by_member or by_member
-                rows.append(SizeRow(width, scale, len(faces), scores[0], scores[1], by_member))
+                enlarged = max(1.0, width * scale / min(f.head.shape[1] for f in faces))
+                rows.append(SizeRow(width, scale, len(faces), enlarged, scores[0], scores[1], by_member))
     return rows
 
 
@@ -334,15 +340,16 @@ def quality_lines(rows: list[QualityRow]) -> list[str]:
 
 def size_lines(rows: list[SizeRow | tuple[int, int]]) -> list[str]:
     """``dicface bench quality``'s size table: a header and a row per (face width, upscale), bicubic / dicface."""
-    lines = [f"{'face px':>7} {'xK':>3} {'bicubic':>8} {'dicface':>8} {'gain dB':>8} {'SSIM +':>7} "
+    lines = [f"{'face px':>7} {'xK':>3} {'truth':>6} {'bicubic':>8} {'dicface':>8} {'gain dB':>8} {'SSIM +':>7} "
              f"{'temporal b/d':>13} {'detail b/d':>11} {'GMSD b/d':>11} {'identity b/d':>13}  members"]
     for row in rows:
         if not isinstance(row, SizeRow):
-            lines.append(f"{row[0]:>7} {row[1]:>3}   (no source photo is sharp enough for a x{row[1]} truth)")
+            lines.append(f"{row[0]:>7} {row[1]:>3}   (no source photo is larger than the clip's face: no truth)")
             continue
+        truth = "sharp" if row.truth_enlarged <= 1 else f"x{row.truth_enlarged:.2f}"
         members = ", ".join(f"{k}: {v}" for k, v in sorted(row.by_member.items())) or "none"
         b, d = row.bicubic, row.dicface
-        lines.append(f"{row.width:>7} {row.scale:>3} {b.psnr:8.2f} {d.psnr:8.2f} {row.gain:+8.2f} "
+        lines.append(f"{row.width:>7} {row.scale:>3} {truth:>6} {b.psnr:8.2f} {d.psnr:8.2f} {row.gain:+8.2f} "
                      f"{d.ssim - b.ssim:+7.4f} {b.temporal:6.2f}/{d.temporal:6.2f} {b.detail:5.2f}/{d.detail:5.2f} "
                      f"{b.gmsd:5.3f}/{d.gmsd:5.3f} {b.identity:6.3f}/{d.identity:6.3f}  {members}")
     return lines

@@ -1,10 +1,11 @@
 """Batched DIC inference over face crops, seeded with the tracker's landmarks.
 
-Crops come sized for one member of the DIC family (16, 32 or 64 px, chosen by ``pipeline.align``); each member's
-crops are batched together.
+Crops come sized for one member of the DIC family (16, 32 or 64 px, or a large-face member's 48 or 96 px, chosen by
+``pipeline.align``); each member's crops are batched together. A member's SR faces have its output size (128 px, a
+large-face member's 192).
 
-With ``seed="tracker"`` each crop's tracked landmarks (mapped into the 128-px crop frame) are rendered as
-Gaussian heatmaps and replace DIC's step-0 estimate for the first attention; crops without landmarks run
+With ``seed="tracker"`` each crop's tracked landmarks (in the 128-px crop frame, mapped to the member's output) are
+rendered as Gaussian heatmaps and replace DIC's step-0 estimate for the first attention; crops without landmarks run
 unseeded. The landmarks decoded from DIC's final heatmaps are returned in frame
 pixels, for the tracker's feedback.
 """
@@ -17,11 +18,17 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
-import torch
 
-from dicface.configs.model import InferenceOptions
+from dicface.configs.model import DICConfig, InferenceOptions
 from dicface.configs.schema import SEED_MODES, ModelConfig, RunConfig
-from dicface.models.faces import HR_SIZE, denormalise, from_crop_coords, normalise_frames
+from dicface.models.faces import (
+    HR_SIZE,
+    denormalise,
+    from_crop_coords,
+    normalise_frames,
+    rescale_crop_points,
+    resize_bicubic,
+)
 from dicface.models.heatmaps import decode_landmarks, render_heatmaps
 from dicface.models.inference import FaceSuperResolver
 from dicface.models.registry import WeightsRecord, family, load_model
@@ -95,48 +102,53 @@ class Enhancer:
         return next(iter(self.resolvers.values())).model.cfg.num_keypoints
 
     @property
-    def frames(self) -> dict[int, int]:
-        """Frames each member takes (``DICConfig.frames``), by input size."""
-        return {size: r.model.cfg.frames for size, r in self.resolvers.items()}
+    def configs(self) -> dict[int, DICConfig]:
+        """Each member's configuration (frames, scale, output size), by input size."""
+        return {size: r.model.cfg for size, r in self.resolvers.items()}
 
     def still_faces(self, faces: Sequence[np.ndarray], max_reduction: float) -> tuple[np.ndarray, np.ndarray]:
         """Face images of any size (H, W, 3) uint8 RGB, each through the member that fits it (``align.route``; one
-        larger than every member's reach: the largest), unseeded: (N, 128, 128, 3) uint8 SR faces and (N, K, 2)
-        landmarks in their pixels."""
+        larger than every member's reach: the largest), unseeded: (N, 128, 128, 3) uint8 SR faces (a large-face
+        member's resized to 128) and (N, K, 2) landmarks in their pixels."""
         sizes = self.input_sizes
         routed = [route(min(f.shape[:2]), sizes, max_reduction) or sizes[-1] for f in faces]
         sr = np.zeros((len(faces), HR_SIZE, HR_SIZE, 3), np.uint8)
         landmarks = np.zeros((len(faces), self.num_keypoints, 2), np.float32)
         for size in set(routed):
             group = [i for i, s in enumerate(routed) if s == size]
-            sr[group], landmarks[group] = self.resolvers[size].faces([faces[i] for i in group])
+            out, points = self.resolvers[size].faces([faces[i] for i in group])
+            side = out.shape[1]
+            sr[group] = out if side == HR_SIZE else [resize_bicubic(face, HR_SIZE) for face in out]
+            landmarks[group] = rescale_crop_points(points, side, HR_SIZE)
         return sr, landmarks
 
     def __call__(self, crops: Sequence[FaceCrop]) -> list[EnhancedFace]:
-        if not crops:
-            return []
+        """Each crop through the member of its input size, seeded with its tracked landmarks (rescaled from the
+        128-px crop frame to the member's output) where ``seed`` says so: SR faces of the member's output size,
+        DIC's landmarks in frame pixels."""
         unknown = {c.lr.shape[0] for c in crops} - set(self.resolvers)
         if unknown:
             raise ValueError(f"crops of {sorted(unknown)} px have no DIC member (members: {self.input_sizes})")
-        keypoints = self.num_keypoints
-        srs = torch.empty(len(crops), 3, HR_SIZE, HR_SIZE)
-        heats = torch.empty(len(crops), keypoints, 32, 32)
+        faces: list[EnhancedFace | None] = [None] * len(crops)
         for size, resolver in self.resolvers.items():
+            side = resolver.model.cfg.output_size
             member = [i for i, c in enumerate(crops) if c.lr.shape[0] == size]
             seeded = [i for i in member if self.seed == "tracker" and crops[i].seed is not None]
             plain = [i for i in member if i not in set(seeded)]
             for group, seeds in ((seeded, True), (plain, False)):
-                if group:
-                    lr = normalise_frames(np.stack([_frames(crops[i], resolver.model.cfg.frames) for i in group]))
-                    seed = render_heatmaps(np.stack([crops[i].seed for i in group])) if seeds else None
-                    out = resolver(lr, seed)
-                    srs[group], heats[group] = out.sr, out.heatmaps
-        points = decode_landmarks(heats).numpy()
-        return [
-            EnhancedFace(c.frame_index, c.track_id, c.box, sr, from_crop_coords(p, c.box, HR_SIZE), c.seed,
-                         c.lr)
-            for c, sr, p in zip(crops, denormalise(srs), points, strict=True)
-        ]
+                if not group:
+                    continue
+                lr = normalise_frames(np.stack([_frames(crops[i], resolver.model.cfg.frames) for i in group]))
+                seed = None
+                if seeds:
+                    points = rescale_crop_points(np.stack([crops[i].seed for i in group]), HR_SIZE, side)
+                    seed = render_heatmaps(points, resolver.model.cfg.heatmap_size)
+                out = resolver(lr, seed)
+                for i, sr, p in zip(group, denormalise(out.sr), decode_landmarks(out.heatmaps).numpy(), strict=True):
+                    c = crops[i]
+                    faces[i] = EnhancedFace(c.frame_index, c.track_id, c.box, sr, from_crop_coords(p, c.box, side),
+                                            c.seed, c.lr)
+        return [face for face in faces if face is not None]
 
 
 def _frames(crop: FaceCrop, frames: int) -> np.ndarray:

@@ -36,7 +36,6 @@ from dicface.models.faces import HR_SIZE
 from dicface.pipeline.types import EnhancedFace
 
 Y_WEIGHTS = np.array([65.481, 128.553, 24.966], np.float32) / 255.0
-_ONES = np.ones((HR_SIZE, HR_SIZE), np.float32)
 # (3, 3): pixel centres of a 2x enlargement (cv2.resize: half-pixel centres) -> the same points in the 128-px crop
 _FINE_TO_CROP = np.array([[0.5, 0.0, -0.25], [0.0, 0.5, -0.25], [0.0, 0.0, 1.0]])
 
@@ -46,8 +45,8 @@ class _Entry:
     """One face of a track's run of consecutive frames."""
 
     face: EnhancedFace
-    sr: np.ndarray  # (128, 128, 3) float32 RGB, as DIC made it
-    fine: np.ndarray  # (256, 256, 3) float32: ``sr`` enlarged x2 (bicubic), what the face is carried from
+    sr: np.ndarray  # (O, O, 3) float32 RGB, as DIC made it (O: the member's output size, 128)
+    fine: np.ndarray  # (2O, 2O, 3) float32: ``sr`` enlarged x2 (bicubic), what the face is carried from
     side: float  # the crop box's side, frame pixels
     lr: np.ndarray | None  # (S, S) float32 Y of the crop DIC was given
     to_last: np.ndarray | None  # (3, 3) this crop's 128-px frame -> the run's latest crop's, registered
@@ -58,10 +57,14 @@ class _Entry:
         return self.face.frame_index
 
 
+def _resampled(factor: float) -> np.ndarray:
+    """(3, 3): pixel centres of a crop -> the same points in a crop of the same box ``factor`` times as large."""
+    return np.array([[factor, 0.0, factor / 2 - 0.5], [0.0, factor, factor / 2 - 0.5], [0.0, 0.0, 1.0]])
+
+
 def _lr_to_crop(size: int) -> np.ndarray:
     """(3, 3): pixel centres of an S-px crop -> the same points in the 128-px crop of the same box."""
-    a = HR_SIZE / size
-    return np.array([[a, 0.0, a / 2 - 0.5], [0.0, a, a / 2 - 0.5], [0.0, 0.0, 1.0]])
+    return _resampled(HR_SIZE / size)
 
 
 def register(before: np.ndarray, now: np.ndarray, guess: np.ndarray, seed: np.ndarray) -> np.ndarray | None:
@@ -179,21 +182,25 @@ class TemporalFusion:
             for entry in run:
                 entry.to_last = None if step is None or entry.to_last is None else step @ entry.to_last
         sr = face.sr.astype(np.float32)
-        fine = cv2.resize(sr, (2 * HR_SIZE, 2 * HR_SIZE), interpolation=cv2.INTER_CUBIC)
+        fine = cv2.resize(sr, (2 * sr.shape[1], 2 * sr.shape[0]), interpolation=cv2.INTER_CUBIC)
         run.append(_Entry(face, sr, fine, side, lr, None if lr is None else np.eye(3)))
         return run
 
     def _fuse(self, run: list[_Entry], entry: _Entry) -> None:
         """Fuse ``entry``'s SR face with the faces of its ``run`` up to ``frames`` before and ``lookahead`` after it,
-        each carried into its crop; the (128, 128, 3) uint8 result goes to ``_results``."""
-        size, centre = (HR_SIZE, HR_SIZE), np.float32([HR_SIZE / 2, HR_SIZE / 2])
+        each carried into its crop (maps in the 128-px crop frame, applied in the SR face's own pixels: a larger
+        member's output); the (O, O, 3) uint8 result goes to ``_results``."""
+        centre = np.float32([HR_SIZE / 2, HR_SIZE / 2])
         current, seed = entry.sr, entry.face.seed
+        size = current.shape[1::-1]
+        to_sr = _resampled(size[0] / HR_SIZE)  # the 128-px crop frame -> the SR face's pixels
         luma = cv2.transform(current, Y_WEIGHTS[None])
-        total, weights = current.copy(), np.ones(size, np.float32)
+        total, weights, ones = current.copy(), np.ones(size[::-1], np.float32), np.ones(size[::-1], np.float32)
         back = None if entry.to_last is None else np.linalg.inv(entry.to_last)
         for other in run:
             age = abs(entry.index - other.index)
-            if other is entry or not -self.cfg.frames <= other.index - entry.index <= self.lookahead:
+            if other is entry or not -self.cfg.frames <= other.index - entry.index <= self.lookahead \
+                    or other.sr.shape != current.shape:  # another member's face: nothing carried across a switch
                 continue
             if back is not None and other.to_last is not None:
                 m = (back @ other.to_last)[:2]
@@ -205,9 +212,10 @@ class TemporalFusion:
             moved = float(np.linalg.norm(m[:, :2] @ centre + m[:, 2] - centre))
             if moved > self.cfg.max_motion * HR_SIZE or abs(scale - 1) > self.cfg.max_motion:
                 continue
+            m = (to_sr @ np.vstack([m, [0.0, 0.0, 1.0]]) @ np.linalg.inv(to_sr))[:2]
             carried = cv2.warpAffine(other.fine, m @ _FINE_TO_CROP, size, flags=cv2.INTER_LINEAR,
                                      borderMode=cv2.BORDER_REPLICATE)
-            covered = cv2.warpAffine(_ONES, m, size, flags=cv2.INTER_LINEAR) > 0.999
+            covered = cv2.warpAffine(ones, m, size, flags=cv2.INTER_LINEAR) > 0.999
             disagreement = cv2.GaussianBlur(cv2.absdiff(cv2.transform(carried, Y_WEIGHTS[None]), luma), (0, 0), 1.5)
             weight = np.exp(cv2.multiply(disagreement, disagreement, scale=-1 / self.cfg.tolerance ** 2))
             weight *= np.float32(self.cfg.weight ** age) * covered

@@ -11,6 +11,11 @@ from dicface.pipeline.temporal import TemporalSummary
 STAGES = ("decode", "detect", "track", "align", "enhance", "fuse", "blend", "encode", "measure")
 
 
+def _member_order(item: tuple[str, int]) -> tuple[int, str]:
+    """Members by scale, largest first (x8, x4, x2, then x2/192 after x2)."""
+    return -int(item[0][1:].split("/")[0]), item[0]
+
+
 @dataclass
 class RunReport:
     frames_in: int = 0
@@ -40,7 +45,7 @@ class RunReport:
 
     def line(self) -> str:
         """``16/16 frames, 30 faces enhanced (x4 20, x2 10), 2 tracks, 13.2 frames/s``."""
-        members = ", ".join(f"{k} {v}" for k, v in sorted(self.faces_by_member.items(), key=lambda kv: -int(kv[0][1:])))
+        members = ", ".join(f"{k} {v}" for k, v in sorted(self.faces_by_member.items(), key=_member_order))
         return (f"{self.frames_out}/{self.frames_in} frames, {self.faces_enhanced} faces enhanced"
                 f"{f' ({members})' if members else ''}, {self.tracks} tracks, {self.fps} frames/s")
 

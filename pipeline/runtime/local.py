@@ -19,7 +19,7 @@ class LocalServices:
 
     def __init__(self, detector: FaceDetector, enhancer: Enhancer | None) -> None:
         self.detector, self.enhancer = detector, enhancer
-        self.members = {} if enhancer is None else enhancer.frames
+        self.members = {} if enhancer is None else enhancer.configs
 
     @classmethod
     def load(cls, cfg: RunConfig, mode: RunMode) -> LocalServices:

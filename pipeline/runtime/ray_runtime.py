@@ -24,6 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, TypeVar
 
+from dicface.configs.model import DICConfig
 from dicface.configs.schema import RunConfig
 from dicface.configs.video import DetectConfig
 from dicface.models.errors import DicfaceError
@@ -262,7 +263,7 @@ class RayServices:
                 num_cpus=r.cpus_per_actor, num_gpus=r.gpus_per_actor, resources=r.dic_resources or {},
                 max_concurrency=1000, **restart)
             self.enhance_pool = ActorPool("DIC", [dic_cls.remote(cfg, threads) for _ in range(workers)], "enhance")
-            self.members = member_frames(cfg)
+            self.members = member_configs(cfg)
         logger.info("Ray runtime: %d detection + %d DIC actors%s", workers, workers if mode.sr else 0,
                     f" on {r.address}" if r.address else "")
         self._nodes()  # waits for the actors to start
@@ -318,8 +319,9 @@ class RayServices:
                 ray.kill(actor)
 
 
-def member_frames(cfg: RunConfig) -> dict[int, int]:
-    """Frames each DIC member of a run takes, by input size (read off cards or shapes; no model is built)."""
+def member_configs(cfg: RunConfig) -> dict[int, DICConfig]:
+    """The configuration of each DIC member of a run, by input size (read off cards or shapes; no model is
+    built)."""
     from dicface.models.registry import family
 
-    return {r.config.input_size: r.config.frames for r in family(cfg.model.weights, cfg.model.scale)}
+    return {r.config.input_size: r.config for r in family(cfg.model.weights, cfg.model.scale)}

@@ -42,8 +42,8 @@ from typing import IO, Generic, Protocol, TypeVar
 
 import numpy as np
 
+from dicface.configs.model import DICConfig
 from dicface.configs.schema import EnhanceConfig, RunConfig
-from dicface.models.faces import HR_SIZE
 from dicface.pipeline.align import Aligner, members
 from dicface.pipeline.blend import Blender, PasteFace
 from dicface.pipeline.colour import to_8bit
@@ -99,10 +99,10 @@ class Ready(Generic[T]):
 
 class Services(Protocol):
     """Where detection and DIC run (``LocalServices``, ``RayServices``). ``lookahead``: frames to decode ahead of
-    the tracker; ``members``: frames each DIC member takes, by input size (empty without DIC)."""
+    the tracker; ``members``: each DIC member's configuration, by input size (empty without DIC)."""
 
     lookahead: int
-    members: Mapping[int, int]
+    members: Mapping[int, DICConfig]
 
     def detect(self, request: DetectRequest) -> Pending[list[list[Detection]]]: ...
 
@@ -134,13 +134,15 @@ _Ahead = tuple[Frame, DetectRequest | None, Pending[list[list[Detection]]] | Non
 
 class Sequencer:
     """A run's stages, as its configuration says; ``run`` takes one stream through them, in order. ``members``:
-    the DIC members' frames by input size (``Services.members``); ``mode.sr`` False passes frames through
+    the DIC members' configurations by input size (``Services.members``); ``mode.sr`` False passes frames through
     (``--sr none``)."""
 
-    def __init__(self, cfg: RunConfig, mode: RunMode, members: Mapping[int, int]) -> None:
+    def __init__(self, cfg: RunConfig, mode: RunMode, members: Mapping[int, DICConfig]) -> None:
         self.enhance, self.mode, self.track_cfg = cfg.enhance, mode, cfg.track
         self.detector = DetectPlan(cfg.detect)
-        self.aligner = Aligner(cfg.align, tuple(members), members) if members else Aligner(cfg.align)
+        frames = {size: c.frames for size, c in members.items()}
+        self.aligner = Aligner(cfg.align, tuple(members), frames) if members else Aligner(cfg.align)
+        self.member_names = {size: c.name for size, c in members.items()}
         self.blender = Blender(cfg.blend)
 
     def output_info(self, info: StreamInfo) -> StreamInfo:
@@ -332,7 +334,7 @@ class _Stream:
         self.routed = members(crops)
         crops = self.timed("align", self.context, crops)
         for crop in crops if self.written(frame.index) else ():
-            member = f"x{HR_SIZE // crop.lr.shape[0]}"
+            member = self.seq.member_names[crop.lr.shape[0]]
             self.report.faces_by_member[member] = self.report.faces_by_member.get(member, 0) + 1
         return crops
 

@@ -215,3 +215,25 @@ def test_fidelity_blends_a_member_with_its_natural_twin(tmp_path: Path) -> None:
         assert ("m4-natural" in loaded.name) == (fidelity < 1)
     plain, _ = load_model(tmp_path / "faithful.pt", fidelity=0.0)  # a file: no twin
     assert torch.equal(plain.state_dict()[key], states["faithful"][key])
+
+
+def test_a_large_face_member_joins_the_family_beside_its_scales_member(tmp_path: Path) -> None:
+    """An x2 member for large faces (192-px output: trained so, its trainer's checkpoint says) is exported with its
+    output size on the card, stays a default beside the 128-px x2 member, and loads at its size."""
+    from dicface.models.registry import export_weights, family
+
+    folder = tmp_path / "weights"
+    for scale in (4, 2):
+        torch.manual_seed(scale)
+        torch.save(DIC(replace(TINY, scale=scale)).state_dict(), tmp_path / f"x{scale}.pt")
+        export_weights(tmp_path / f"x{scale}.pt", f"m{scale}", folder, default=True)
+    large = replace(TINY, scale=2, output_size=192)
+    torch.save({"model": DIC(large).state_dict(), "model_config": large.to_dict()}, tmp_path / "last.pt")
+    export_weights(tmp_path / "last.pt", "m2-large", folder, default=True)
+    assert [(r.name, r.config.input_size) for r in family(folder=folder)] == [("m4", 32), ("m2", 64),
+                                                                            ("m2-large", 96)]
+    assert default_weights(folder, scale=2).name == "m2"  # a single x2 member: the 128-px one
+    model, record = load_model(family(folder=folder)[-1])
+    assert model.cfg == replace(large, num_steps=4) and record.config.name == "x2/192"  # the card says 4 steps
+    out, heat = model(torch.zeros(1, 3, 96, 96))
+    assert out[-1].shape == (1, 3, 192, 192) and heat[-1].shape == (1, 68, 48, 48)

@@ -135,3 +135,17 @@ def test_h264_clip_codes_frames_in_order() -> None:
               for k in range(3)]
     out = h264_clip(frames, 20, (5, 9))
     assert len(out) == 3 and all(np.abs(o.astype(int) - f).mean() < 8 for o, f in zip(out, frames, strict=True))
+
+
+def test_a_large_face_members_batches_have_its_output_size(face: tuple[np.ndarray, np.ndarray]) -> None:
+    """HR faces of 192 px (a large-face member's output): the LR input at x2, heatmaps at 48 px, flips about the
+    192-px crop; the earlier frames of a multi-frame sample on the same grid."""
+    from dicface.models.data import FacePairs
+
+    hr, points = resize_bicubic(face[0], 192), face[1] * 1.5 + 0.25
+    pairs = FacePairs(hr[None], points[None], ("a",))
+    batch = pairs.batch(seed=2, iteration=0, size=4, flip=True, lr_size=96, degradation=VIDEO, frames=3)
+    assert batch["lr"].shape == (4, 9, 96, 96) and batch["hr"].shape == (4, 3, 192, 192)
+    assert batch["heatmaps"].shape == (4, 68, 48, 48)
+    flipped = pairs.sample(0, flip=True, lr_size=96)[2]
+    assert np.allclose(flipped[:, 0].max(), 191 - points[:, 0].min(), atol=1e-4)

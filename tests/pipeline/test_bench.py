@@ -10,12 +10,15 @@ from dicface.pipeline.bench import (
     DicRate,
     PipelineBench,
     RuntimeRow,
+    SizeRow,
     ThroughputRow,
     pipeline_lines,
     runtime_lines,
     runtime_summary,
+    size_lines,
     variant,
 )
+from dicface.pipeline.quality import VideoScore
 from dicface.pipeline.report import RunReport
 
 RUNTIME_ROWS = [
@@ -70,3 +73,14 @@ def test_a_variant_changes_only_the_settings_given() -> None:
     assert (v.enhance.seed, v.enhance.fusion.weight, v.enhance.upscale) == ("none", 0.0, 4)
     assert v.enhance.fusion.frames == cfg.enhance.fusion.frames and v.enhance.feedback == cfg.enhance.feedback
     assert v.detect == cfg.detect and variant(cfg) == cfg
+
+
+def test_size_lines_say_how_sharp_each_truth_is() -> None:
+    bicubic, dicface = VideoScore(30.0, 0.90, 2.0, 0.5, 0.1, 0.5), VideoScore(30.6, 0.92, 1.5, 0.6, 0.09, 0.45)
+    rows = [SizeRow(48, 2, 2, 1.0, bicubic, dicface, {"x2": 20}),
+            SizeRow(128, 2, 1, 1.28, bicubic, dicface, {"x2/192": 10, "x2": 2}),
+            (256, 2)]
+    header, sharp, enlarged, none = size_lines(rows)
+    assert "truth" in header and " sharp " in sharp and "+0.60" in sharp and "x2: 20" in sharp
+    assert " x1.28 " in enlarged and "x2: 2, x2/192: 10" in enlarged
+    assert none.split()[:2] == ["256", "2"] and "no truth" in none

@@ -32,4 +32,6 @@ def test_a_runner_with_dic_routes_to_the_members_it_loaded(tiny_weights: Path) -
     with open_runner(RunConfig(model=ModelConfig(weights=str(tiny_weights)))) as runner:
         assert runner.services.enhancer is not None
         assert runner.sequencer.aligner.input_sizes == runner.services.enhancer.input_sizes
-        assert runner.sequencer.aligner.frames == runner.services.enhancer.frames
+        configs = runner.services.enhancer.configs
+        assert runner.sequencer.aligner.frames == {size: c.frames for size, c in configs.items()}
+        assert runner.sequencer.member_names == {size: c.name for size, c in configs.items()}

@@ -79,7 +79,7 @@ def test_a_multi_frame_member_takes_each_crops_context_or_the_crop_again() -> No
     torch.manual_seed(0)
     member = DIC(replace(TINY, frames=3)).eval()
     enhancer = Enhancer(FaceSuperResolver(member))
-    assert enhancer.frames == {16: 3}
+    assert {s: c.frames for s, c in enhancer.configs.items()} == {16: 3}
     crop = crops()[0]
     rng = np.random.default_rng(1)
     earlier = rng.integers(0, 255, (2, 16, 16, 3), dtype=np.uint8)
@@ -105,3 +105,36 @@ def test_one_loader_builds_each_member_once_and_again_when_its_file_changes(tiny
     stat = tiny_weights.stat()
     os.utime(tiny_weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a new file at the same path
     assert load_members(model, options)[0][0] is not first
+
+
+def test_a_large_face_member_outputs_its_own_size_seeded_in_its_own_frame() -> None:
+    """A member for large faces (x2 with a 192-px output: 96-px crops) beside a 128-px one: each crop's SR face has
+    its member's output size, its landmarks come back in frame pixels, and the tracked seed (128-px crop frame) is
+    drawn where that member's output has the face."""
+    from dataclasses import replace
+
+    import torch
+
+    from dicface.configs.model import InferenceOptions
+    from dicface.models.heatmaps import render_heatmaps
+    from tests.conftest import TINY
+
+    torch.manual_seed(2)
+    on_torch = InferenceOptions(backend="torch")
+    large = FaceSuperResolver(DIC(replace(TINY, scale=2, output_size=192)).eval(), on_torch)
+    small = FaceSuperResolver(DIC(replace(TINY, scale=2)).eval(), on_torch)
+    seeds: list[torch.Tensor] = []
+    large.model.register_forward_hook(lambda _m, args, _o: seeds.append(args[1]))
+    rng = np.random.default_rng(0)
+    seed = rng.uniform(30, 100, (68, 2)).astype(np.float32)
+    box = (10.0, 20.0, 106.0, 116.0)
+    crops = [FaceCrop(0, 1, box, rng.integers(0, 255, (96, 96, 3), dtype=np.uint8), seed),
+             FaceCrop(0, 2, box, rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), seed)]
+    enhancer = Enhancer([small, large])
+    faces = enhancer(crops)
+    assert enhancer.input_sizes == (64, 96) and [f.sr.shape for f in faces] == [(192, 192, 3), (128, 128, 3)]
+    assert {s: c.name for s, c in enhancer.configs.items()} == {64: "x2", 96: "x2/192"}
+    expected = render_heatmaps((seed + 0.5) * 1.5 - 0.5, 48)[None]
+    assert len(seeds) == 1 and torch.allclose(seeds[0], expected, atol=1e-6)
+    for face in faces:  # landmarks in frame pixels, within the crop box
+        assert (face.landmarks >= np.array(box[:2]) - 1).all() and (face.landmarks <= np.array(box[2:]) + 1).all()

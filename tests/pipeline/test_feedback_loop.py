@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dicface.configs.model import DICConfig
 from dicface.configs.schema import EnhanceConfig, RunConfig
 from dicface.configs.video import AlignConfig, DetectConfig, EncodeOptions
 from dicface.models.faces import HR_SIZE, from_crop_coords
@@ -36,7 +37,7 @@ class _TrueLandmarks(LocalServices):
     def __init__(self, truth: np.ndarray, sign: float) -> None:
         super().__init__(build_detector(DetectConfig()), None)
         self.truth, self.sign = truth, sign
-        self.members = {16: 1, 32: 1, 64: 1}
+        self.members = {128 // scale: DICConfig(scale=scale) for scale in (8, 4, 2)}
 
     def enhance(self, crops: list[FaceCrop]) -> Ready[list[EnhancedFace]]:
         faces = []

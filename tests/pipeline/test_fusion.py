@@ -163,3 +163,26 @@ def test_lookahead_shows_a_change_on_its_first_frame() -> None:
         change = (out[12][0].sr.astype(np.float32) - before)[50:60, 40:56] @ Y_WEIGHTS
         shown[lookahead] = change.mean() / (16 * Y_WEIGHTS.sum())
     assert shown[4] > 1.5 * shown[0] and shown[4] > 0.5, shown
+
+
+def test_a_large_members_faces_are_fused_in_their_own_pixels() -> None:
+    """SR faces of a 192-px member: the same motion (found in the 128-px crop frame) carries them, applied in their
+    pixels; a face of another member in the same run is not carried."""
+    big = resize_bicubic(astronaut_faces()[0].head, 192)
+    rng = np.random.default_rng(3)
+    fusion, errors_in, errors_out = TemporalFusion(CAUSAL), [], []
+    for t in range(10):
+        shift = (0.6 * t, -0.3 * t)  # in the 128-px frame: 1.5x as many pixels of the 192-px face
+        clean = cv2.warpAffine(big, np.float32([[1, 0, 1.5 * shift[0]], [0, 1, 1.5 * shift[1]]]), (192, 192),
+                               borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        noisy = np.clip(clean + rng.normal(0, 4, clean.shape), 0, 255).astype(np.uint8)
+        face = EnhancedFace(t, 1, (0.0, 0.0, 16.0, 16.0), noisy, np.zeros((68, 2), np.float32),
+                            (SEED + shift).astype(np.float32))
+        out = _now(fusion, t, [face])[0]
+        assert out.sr.shape == (192, 192, 3)
+        inner = np.s_[24:-24, 24:-24]
+        errors_in.append(np.abs(noisy[inner] - clean[inner]).mean())
+        errors_out.append(np.abs(out.sr[inner] - clean[inner]).mean())
+    assert np.mean(errors_out[4:]) < 0.6 * np.mean(errors_in[4:])
+    small = _face(_head(), 10, shift=(6.0, -3.0))
+    assert np.array_equal(_now(fusion, 10, [small])[0].sr, small.sr)  # a member switch: the face as it is
