@@ -33,7 +33,11 @@ from dicface.pipeline.types import FaceCrop
 LOSSLESS = EncodeOptions(codec="libx264", crf=0, preset="ultrafast")  # the quality benches score the method, not the
 # encoder
 QUALITY_FACES = (20, 26, 32)  # face widths of the quality clip, px at 1x
-BENCH_FACES = (18, 20, 22)  # face widths of the throughput clip: all within the default size policy
+BENCH_FACES = (18, 20, 22)  # face widths of the throughput clips: small faces, as DIC's members take them
+# The throughput clips: (width, height, face widths): the small faces at 720p and 1080p, and two large faces (100-px
+# heads) at 1080p, which cost more per face (a large face's member, or the frame's own resize)
+BENCH_CLIPS: tuple[tuple[int, int, tuple[int, ...]], ...] = (
+    (1280, 720, BENCH_FACES), (1920, 1080, BENCH_FACES), (1920, 1080, (100, 100)))
 
 
 def variant(cfg: RunConfig, seed: SeedMode | None = None, feedback: bool | None = None,
@@ -69,6 +73,7 @@ class DicRate:
 @dataclass(frozen=True)
 class PipelineBench:
     size: tuple[int, int]
+    faces: tuple[int, ...]  # the generated clip's face widths (empty: the user's video)
     rows: list[ThroughputRow]  # decode+encode, enhance --sr none, enhance
     dic: DicRate | None  # None: no face was enhanced
 
@@ -99,18 +104,18 @@ def dic_alone(enhancer: Enhancer, input_size: int, batch: int, repeats: int = 3)
 
 
 def bench_pipeline(source: Path | None, cfg: RunConfig, frames: int = 100,
-                   sizes: tuple[tuple[int, int], ...] = ((1280, 720), (1920, 1080))) -> list[PipelineBench]:
+                   clips: tuple[tuple[int, int, tuple[int, ...]], ...] = BENCH_CLIPS) -> list[PipelineBench]:
     """Frames/s of a plain decode+encode, ``enhance --sr none`` (each the better of two runs) and ``enhance`` on
-    ``source`` (default: generated clips of 3 real faces ``BENCH_FACES`` px wide at each of ``sizes``), in this
-    run; and the pipeline's DIC faces/s against DIC alone at the batch the pipeline formed."""
+    ``source`` (default: generated clips of real faces, ``clips``: width, height, face widths), in this run; and the
+    pipeline's DIC faces/s against DIC alone at the batch the pipeline formed."""
     benches = []
     with tempfile.TemporaryDirectory(prefix="dicface-bench-") as tmp:
         work = Path(tmp)
-        for size in sizes if source is None else ((0, 0),):
+        for width, height, faces in clips if source is None else ((0, 0, ()),):
             clip = source
             if clip is None:
-                clip = work / f"example_{size[1]}p.mp4"
-                make_face_clip(clip, count=frames, width=size[0], height=size[1], face_widths=BENCH_FACES)
+                clip = work / f"example_{height}p.mp4"
+                make_face_clip(clip, count=frames, width=width, height=height, face_widths=faces)
             runner = open_runner(cfg)
             warm_up(runner.services.enhancer)
             runs = (("decode+encode", None), ("enhance --sr none", open_runner(cfg, RunMode(sr=False))),
@@ -138,7 +143,7 @@ def bench_pipeline(source: Path | None, cfg: RunConfig, frames: int = 100,
                 batch = report.faces_enhanced / report.dic_calls
                 alone = dic_alone(enhancer, size, max(1, round(batch)))
                 dic = DicRate(batch, report.faces_enhanced / report.seconds["enhance"], alone)
-            benches.append(PipelineBench(size, rows, dic))
+            benches.append(PipelineBench((width, height), faces, rows, dic))
     return benches
 
 

@@ -1,6 +1,6 @@
 """Paste super-resolved faces back into frames: only inside each face's box, feathered, colour-matched.
 
-For a face whose crop box spans S frame pixels, the 128-px DIC output is resampled once onto the frame pixels
+For a face whose crop box spans S frame pixels, the DIC output (128 px, or 192) is resampled once onto the frame pixels
 the box covers at the output scale (PIL bicubic, antialiased, with the box's sub-pixel position as its source
 region: the exact inverse of the crop mapping). Resizing it to the box first and then shifting it by the
 sub-pixel remainder (linear interpolation) cost 0.08-0.24 dB at x2 and 0.01-0.03 dB at x4 on compressed clips of
@@ -26,7 +26,8 @@ from dicface.models.faces import resize_bicubic
 
 @dataclass(frozen=True)
 class PasteFace:
-    """box: (x1, y1, x2, y2) in input-frame pixels; sr: (128, 128, 3) uint8 RGB covering exactly that box."""
+    """box: (x1, y1, x2, y2) in input-frame pixels; sr: (O, O, 3) uint8 RGB covering exactly that box (O: 128, or
+    a large-face member's output size)."""
 
     box: tuple[float, float, float, float]
     sr: np.ndarray

@@ -76,9 +76,10 @@ class FaceCrop:
 
 @dataclass(frozen=True)
 class EnhancedFace:
-    """sr: (128, 128, 3) uint8 RGB covering ``box``; landmarks: (68, 2) float32 decoded by DIC, frame pixels;
-    seed: the crop's tracked landmarks (68, 2) in the 128-px crop frame, or None (what temporal fusion aligns by);
-    lr: the (S, S, 3) uint8 RGB crop DIC was given, or None (what temporal fusion registers by)."""
+    """sr: (O, O, 3) uint8 RGB covering ``box`` (O: the member's output size, 128; 192 for large faces);
+    landmarks: (68, 2) float32 decoded by DIC, frame pixels; seed: the crop's tracked landmarks (68, 2) in the 128-px
+    crop frame, or None (what temporal fusion aligns by); lr: the (S, S, 3) uint8 RGB crop DIC was given, or None
+    (what temporal fusion registers by)."""
 
     frame_index: int
     track_id: int

@@ -40,7 +40,7 @@ def _bench_quality(args: argparse.Namespace) -> int:
 
 def _bench_pipeline(args: argparse.Namespace) -> int:
     from dicface.models.inference import cpu_summary, resolve_backend, resolve_device, resolve_precision
-    from dicface.pipeline.bench import BENCH_FACES, bench_pipeline, bench_runtime, pipeline_lines, runtime_lines
+    from dicface.pipeline.bench import bench_pipeline, bench_runtime, pipeline_lines, runtime_lines
 
     if args.input is not None and not args.input.is_file():
         raise InputError(f"{args.input}: no such video file")
@@ -49,8 +49,9 @@ def _bench_pipeline(args: argparse.Namespace) -> int:
     precision = resolve_precision(cfg.inference.precision, device, cfg.inference)
     backend = resolve_backend(cfg.inference, device, precision)
     for bench in bench_pipeline(args.input, cfg, args.frames):
-        name = args.input.name if args.input else (f"generated {bench.size[0]}x{bench.size[1]} clip, 3 faces of "
-                                                   f"{min(BENCH_FACES)}-{max(BENCH_FACES)} px")
+        faces = bench.faces
+        name = args.input.name if args.input else (f"generated {bench.size[0]}x{bench.size[1]} clip, {len(faces)} "
+                                                   f"faces of {min(faces)}-{max(faces)} px")
         print(f"{name}: {bench.rows[0].report.frames_in} frames, full-frame detection every {cfg.detect.every} "
               f"frames, {cfg.encode.codec} {cfg.encode.preset}; {cpu_summary()}, DIC on {backend} in {precision}")
         print("\n".join(pipeline_lines(bench)) + "\n")

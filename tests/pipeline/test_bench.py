@@ -50,7 +50,7 @@ def _row(label: str, fps: float, faces: int = 0, seconds: dict[str, float] | Non
 
 
 def test_pipeline_rows_are_ratios_to_decode_encode() -> None:
-    bench = PipelineBench((1280, 720), [_row("decode+encode", 40.0), _row("enhance --sr none", 34.0),
+    bench = PipelineBench((1280, 720), (18, 20, 22), [_row("decode+encode", 40.0), _row("enhance --sr none", 34.0),
                                         _row("enhance", 10.0, 300, {"enhance": 3.0, "detect": 1.5})],
                           DicRate(batch=24.0, pipeline_faces_per_s=100.0, alone_faces_per_s=125.0))
     lines = pipeline_lines(bench)
