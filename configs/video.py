@@ -97,12 +97,12 @@ class AlignConfig:
 
     min_face_px: float = field(default=8.0, metadata=flag(
         "--min-face", "skip faces narrower than this (landmark extent, px)"))
-    # Faces wider than this are left as they are: just above the largest astronaut face measured to gain
-    # (``dicface bench quality``, H.264 crf 26: a 64-px head, landmark extent 39 px, +0.13-0.20 dB at x2 with the
-    # x2 member trained through its schedule; that member lost 0.1-0.5 dB at 1,000 iterations, when this was 27).
-    # The held-out faces, not used to choose it: every size up to 64-px heads gains, 96-px ones (extent 48) lose
-    # 0.07 dB when enhanced and are left alone.
-    max_face_px: float = field(default=44.0, metadata=flag(
+    # Faces wider than this are left as they are: the largest extent a member takes without reducing its crop by more
+    # than ``max_reduction`` (the x2 member for large faces, 96-px input: crops up to 125 px, extent 80). Measured
+    # (``dicface bench quality`` sizes, crf 26) with it on the astronaut, at x1 / x2 / x4: 96-px heads +0.95 / +0.84
+    # / +0.79 dB, 128-px heads +0.70 / +0.40 / +0.37, temporal error lower in each; held-out heads, not used to
+    # choose it: 96 px +0.72 / +0.76, 128 px +1.03 / +0.64. Before that member it was 44 (the x2 member's reach).
+    max_face_px: float = field(default=80.0, metadata=flag(
         "--max-face", "leave faces wider than this (landmark extent, px); a face no DIC member fits without "
         "reducing it more than --max-reduction is left as it is too"))
     # A crop is reduced to a member's input by at most this factor (more loses the detail SR should keep); a crop

@@ -78,11 +78,12 @@ def bench_model(model: DIC, options: InferenceOptions, batch: int = 16, iters: i
                             paths=tuple(paths))
 
 
-def model_lines(result: ModelBenchResult, label: str, input_size: int, parameters: int, cpu: str) -> list[str]:
+def model_lines(result: ModelBenchResult, label: str, input_size: int, output_size: int, parameters: int,
+                cpu: str) -> list[str]:
     """``dicface bench model``'s lines for one network: what it is, where it ran, each path's faces/s, its speed
     over the plain path's and its largest SR difference from it."""
     width = max(len(p.label) for p in result.paths)
-    lines = [f"model: {label}, {input_size} -> 128 px, {parameters:,} parameters",
+    lines = [f"model: {label}, {input_size} -> {output_size} px, {parameters:,} parameters",
              f"device {result.device} ({cpu}), threads {result.threads}, batch {result.batch}, {result.iters} timed "
              f"batches per path"]
     for path in result.paths:

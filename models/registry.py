@@ -86,10 +86,11 @@ class WeightsRecord:
 
 def list_weights(folder: Path | None = None) -> list[WeightsRecord]:
     """Cards of the weights in ``folder``, or (None) in the user's weights folder and then the package's, sorted by
-    name; a name in the user's folder hides the package's, and so does a user's default member of a scale."""
+    name; a name in the user's folder hides the package's, and so does a user's default member of a scale and output
+    size."""
     folders = [folder] if folder is not None else [user_weights_dir(), WEIGHTS_DIR]
     found: dict[str, WeightsRecord] = {}
-    default_scales: set[int] = set()
+    default_kinds: set[tuple[int, int]] = set()
     for place in folders:
         if not place.is_dir():
             continue
@@ -97,10 +98,11 @@ def list_weights(folder: Path | None = None) -> list[WeightsRecord]:
         for record in cards:
             if record.name in found:
                 continue
-            if record.default and record.config.scale in default_scales:
+            if record.default and (record.config.scale, record.config.output_size) in default_kinds:
                 record = replace(record, default=False)
             found[record.name] = record
-        default_scales |= {r.config.scale for r in found.values() if r.default and r.file.is_file()}
+        default_kinds |= {(r.config.scale, r.config.output_size) for r in found.values()
+                          if r.default and r.file.is_file()}
     return sorted(found.values(), key=lambda r: r.name)
 
 
@@ -118,11 +120,18 @@ def default_weights(folder: Path | None = None, scale: int = 8) -> WeightsRecord
 def family(
     weights: str | os.PathLike[str] | None = None, scale: int | None = None, folder: Path | None = None
 ) -> list[WeightsRecord]:
-    """The members a run uses, smallest input first: the ``weights`` file alone (its scale read off its shapes),
-    or the package's default member of ``scale`` (its 128-px one), or every default member (each scale's, and those
-    for large faces) when ``scale`` is None."""
+    """The members a run uses, smallest input first: the ``weights`` file alone (its card beside it, or its scale
+    read off its shapes), or the package's default member of ``scale`` (its 128-px one), or every default member
+    (each scale's, and those for large faces) when ``scale`` is None."""
     if weights is not None:
         path = Path(weights)
+        card = path.with_suffix(".json")
+        if card.is_file() and WeightsRecord.from_card(card).file.resolve() == path.resolve():
+            record = WeightsRecord.from_card(card)  # its card says what the shapes cannot: e.g. the output size
+            if scale is not None and record.config.scale != scale:
+                raise CheckpointError(f"{path}: a x{record.config.scale} member, not x{scale}; drop --scale or pass "
+                                      f"x{scale} weights")
+            return [record]
         cfg = infer_config(read_state_dict(path), source=str(path))
         if scale is not None and cfg.scale != scale:
             raise CheckpointError(f"{path}: a x{cfg.scale} member ({cfg.input_size}-px input), not x{scale}; "

@@ -78,5 +78,6 @@ def _bench_model(args: argparse.Namespace) -> int:
     for model, label in models:
         result = bench_model(model, cfg.inference, batch=cfg.inference.max_batch, iters=args.iters)
         parameters = sum(p.numel() for p in model.parameters())
-        print("\n".join(model_lines(result, label, model.cfg.input_size, parameters, cpu_summary())) + "\n")
+        print("\n".join(model_lines(result, label, model.cfg.input_size, model.cfg.output_size, parameters,
+                                     cpu_summary())) + "\n")
     return 0

@@ -89,10 +89,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     identity = FaceIdentity() if table else None  # faces with landmarks: identity distance to the HR face
     result = evaluate_faces(faces(), resolver.stills, batch=cfg.inference.max_batch, seeded=args.seed,
-                            lr_size=record.config.input_size, compress=compress, identity=identity)
+                            lr_size=record.config.input_size, compress=compress, identity=identity,
+                            hr_size=record.config.output_size)
     rows = result.table()
     text = (f"{result.count} faces, Y channel, {result.crop}-px border crop, Gaussian SSIM; "
-            f"x{record.config.scale} ({record.config.input_size} -> 128 px{codec_note}), weights {record.name}\n\n"
+            f"x{record.config.scale} ({record.config.input_size} -> {record.config.output_size} px{codec_note}), "
+            f"weights {record.name}\n\n"
             f"{result.markdown()}\n\n"
             f"DIC vs bicubic: {rows[1]['psnr_y'] - rows[0]['psnr_y']:+.2f} dB PSNR-Y, "
             f"{rows[1]['ssim_y'] - rows[0]['ssim_y']:+.4f} SSIM-Y\n")
@@ -177,8 +179,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     if not records:
         print(f"no weights in {user_weights_dir()} or {WEIGHTS_DIR}; pass --weights FILE to the commands")
     for r in records:
-        mark = (f" (default x{r.config.scale})" if r.default else
+        mark = (f" (default {r.config.name})" if r.default else
                 f" (natural-detail twin of {r.natural_of}: --fidelity below 1)" if r.natural_of else "")
-        print(f"{r.name}{mark}: x{r.config.scale}, {r.config.input_size} -> 128 px, {r.file.name}  {r.config}\n"
+        print(f"{r.name}{mark}: x{r.config.scale}, {r.config.input_size} -> {r.config.output_size} px, {r.file.name}  "
+              f"{r.config}\n"
               f"  licence: {r.licence}\n  metrics: {r.metrics}")
     return 0

@@ -237,3 +237,5 @@ def test_a_large_face_member_joins_the_family_beside_its_scales_member(tmp_path:
     assert model.cfg == replace(large, num_steps=4) and record.config.name == "x2/192"  # the card says 4 steps
     out, heat = model(torch.zeros(1, 3, 96, 96))
     assert out[-1].shape == (1, 3, 192, 192) and heat[-1].shape == (1, 68, 48, 48)
+    (given,) = family(folder / "m2-large.pt")  # passed as a file: its card beside it gives the output size
+    assert given.config.output_size == 192 and given.sha256

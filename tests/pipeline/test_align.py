@@ -44,6 +44,8 @@ def test_each_face_goes_to_the_member_that_fits_it() -> None:
     # reduced by at most 1.3x, enlarged as little as possible; too large for every member: left alone
     assert [route(px, FAMILY, 1.3) for px in (8, 20.8, 21, 41.6, 42, 83.2, 84)] == [16, 16, 32, 32, 64, 64, None]
     assert route(30, (16,), 1.3) is None and route(30, (16,), 2.0) == 16
+    # with the x2 member for large faces (96-px input): crops of 84-124 px go to it
+    assert [route(px, (*FAMILY, 96), 1.3) for px in (83.2, 84, 124.8, 125)] == [64, 96, 96, None]
 
 
 def test_a_face_keeps_its_member_near_a_boundary() -> None:

@@ -62,7 +62,7 @@ def test_pipeline_rows_are_ratios_to_decode_encode() -> None:
 def test_model_lines_give_each_path_over_the_plain_one() -> None:
     result = ModelBenchResult("cpu", 2, 16, 3, (PathSpeed("plain (torch, no_grad, fp32)", 20.0, 0.0),
                                                 PathSpeed("fast (openvino, bf16)", 90.0, 2e-3)))
-    lines = model_lines(result, "m (x4)", 32, 1_653_601, "AVX512_BF16, no AMX")
+    lines = model_lines(result, "m (x4)", 32, 128, 1_653_601, "AVX512_BF16, no AMX")
     assert lines[0] == "model: m (x4), 32 -> 128 px, 1,653,601 parameters" and "(AVX512_BF16, no AMX)" in lines[1]
     assert "4.50x" in lines[-1] and lines[-1].endswith("2.00e-03") and result.speedup == pytest.approx(4.5)
 
