@@ -194,6 +194,7 @@ class TemporalFusion:
         current, seed = entry.sr, entry.face.seed
         size = current.shape[1::-1]
         to_sr = _resampled(size[0] / HR_SIZE)  # the 128-px crop frame -> the SR face's pixels
+        from_sr = np.linalg.inv(to_sr)
         luma = cv2.transform(current, Y_WEIGHTS[None])
         total, weights, ones = current.copy(), np.ones(size[::-1], np.float32), np.ones(size[::-1], np.float32)
         back = None if entry.to_last is None else np.linalg.inv(entry.to_last)
@@ -212,7 +213,8 @@ class TemporalFusion:
             moved = float(np.linalg.norm(m[:, :2] @ centre + m[:, 2] - centre))
             if moved > self.cfg.max_motion * HR_SIZE or abs(scale - 1) > self.cfg.max_motion:
                 continue
-            m = (to_sr @ np.vstack([m, [0.0, 0.0, 1.0]]) @ np.linalg.inv(to_sr))[:2]
+            if size[0] != HR_SIZE:
+                m = (to_sr @ np.vstack([m, [0.0, 0.0, 1.0]]) @ from_sr)[:2]
             carried = cv2.warpAffine(other.fine, m @ _FINE_TO_CROP, size, flags=cv2.INTER_LINEAR,
                                      borderMode=cv2.BORDER_REPLICATE)
             covered = cv2.warpAffine(ones, m, size, flags=cv2.INTER_LINEAR) > 0.999

@@ -84,3 +84,9 @@ def test_size_lines_say_how_sharp_each_truth_is() -> None:
     assert "truth" in header and " sharp " in sharp and "+0.60" in sharp and "x2: 20" in sharp
     assert " x1.28 " in enlarged and "x2: 2, x2/192: 10" in enlarged
     assert none.split()[:2] == ["256", "2"] and "no truth" in none
+
+
+def test_a_reports_line_names_the_members_by_scale() -> None:
+    report = RunReport(frames_in=10, frames_out=10, faces_enhanced=9,
+                       faces_by_member={"x2/192": 2, "x4": 3, "x2": 4}, tracks=3)
+    assert "(x4 3, x2 4, x2/192 2)" in report.line()
