@@ -125,9 +125,8 @@ def family(
     (each scale's, and those for large faces) when ``scale`` is None."""
     if weights is not None:
         path = Path(weights)
-        card = path.with_suffix(".json")
-        if card.is_file() and WeightsRecord.from_card(card).file.resolve() == path.resolve():
-            record = WeightsRecord.from_card(card)  # its card says what the shapes cannot: e.g. the output size
+        record = _card_beside(path)  # what the shapes cannot say: e.g. the output size
+        if record is not None:
             if scale is not None and record.config.scale != scale:
                 raise CheckpointError(f"{path}: a x{record.config.scale} member, not x{scale}; drop --scale or pass "
                                       f"x{scale} weights")
@@ -143,6 +142,18 @@ def family(
     if not members:
         default_weights(folder)  # raises NoWeightsError with what to do
     return [members[s] for s in sorted(members)]
+
+
+def _card_beside(path: Path) -> WeightsRecord | None:
+    """The card next to a weights file that names it (``export_weights`` writes them so), if there is one."""
+    card = path.with_suffix(".json")
+    if not card.is_file():
+        return None
+    try:
+        record = WeightsRecord.from_card(card)
+    except CheckpointError:  # some other JSON file: the shapes say what they can
+        return None
+    return record if record.file.resolve() == path.resolve() else None
 
 
 def infer_config(
