@@ -44,7 +44,14 @@ class YuNetDetector:
         self.upscale = upscale
         self.score_threshold = score_threshold
         self.landmarker = landmarker
-        self._net = cv2.FaceDetectorYN.create(str(model_path), "", (320, 320), score_threshold, nms_threshold, top_k)
+        log = cv2.utils.logging
+        level = log.getLogLevel()
+        log.setLogLevel(log.LOG_LEVEL_ERROR)  # OpenCV 5 warns on every load that its graph engine ignores targets
+        try:
+            self._net = cv2.FaceDetectorYN.create(str(model_path), "", (320, 320), score_threshold, nms_threshold,
+                                                  top_k)
+        finally:
+            log.setLogLevel(level)
 
     def __call__(self, image: np.ndarray, min_score: float | None = None) -> list[Detection]:
         """Faces in ``image``, down to ``min_score`` (default and at most ``score_threshold``; those below the
