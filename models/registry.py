@@ -5,10 +5,12 @@ records the configuration, training data, metrics, licence and sha256. ``dicface
 own members the same way into the user's weights folder (``$DICFACE_WEIGHTS_DIR``, else
 ``$XDG_DATA_HOME/dicface/weights`` or ``~/.local/share/dicface/weights``), never into the installed package; that
 folder is searched first, so a user's member of a name or a user's default for a scale wins over the package's.
-The package ships a family of members, one per input size (16, 32, 64 px: scales 8, 4, 2); the card marked
-``"default": true`` for a scale is that scale's member when the user gives no ``--weights``. Any other DIC-family
-file (the official ``DIC_CelebA.pth``, a user's own training run) is loaded by path; its configuration is read off
-the tensor shapes.
+The package ships a family of members (16, 32, 64 px inputs: scales 8, 4, 2, each with a 128-px output; and members
+for large faces with larger outputs); the card marked ``"default": true`` for a scale and output size is that
+member when the user gives no ``--weights``. A run uses one member per input size: where two share one (the x2
+member and the x4 one for large faces both take 64 px), the one whose output fits the run's upscale. Any other
+DIC-family file (the official ``DIC_CelebA.pth``, a user's own training run) is loaded by path; its configuration is
+read off the tensor shapes.
 """
 
 from __future__ import annotations
@@ -118,11 +120,14 @@ def default_weights(folder: Path | None = None, scale: int = 8) -> WeightsRecord
 
 
 def family(
-    weights: str | os.PathLike[str] | None = None, scale: int | None = None, folder: Path | None = None
+    weights: str | os.PathLike[str] | None = None, scale: int | None = None, folder: Path | None = None,
+    upscale: float = 1.0,
 ) -> list[WeightsRecord]:
     """The members a run uses, smallest input first: the ``weights`` file alone (its card beside it, or its scale
-    read off its shapes), or the package's default member of ``scale`` (its 128-px one), or every default member
-    (each scale's, and those for large faces) when ``scale`` is None."""
+    read off its shapes), or the package's default member of ``scale`` (its 128-px one), or the default members
+    (each scale's, and those for large faces) when ``scale`` is None: one per input size, the one whose output is
+    nearest (in ratio) to what a face of that input becomes in a frame scaled by ``upscale`` (the x4 member for
+    large faces at x4, the x2 one of the same input below; a tie goes to the smaller output)."""
     if weights is not None:
         path = Path(weights)
         record = _card_beside(path)  # what the shapes cannot say: e.g. the output size
@@ -138,10 +143,27 @@ def family(
         return [WeightsRecord(name=path.stem, file=path, config=cfg)]
     if scale is not None:
         return [default_weights(folder, scale)]
-    members = {r.config.input_size: r for r in list_weights(folder) if r.default and r.file.is_file()}
+    members: dict[int, WeightsRecord] = {}
+    for record in default_members(folder):
+        size = record.config.input_size
+        if size not in members or _output_misfit(record, upscale) < _output_misfit(members[size], upscale):
+            members[size] = record
     if not members:
         default_weights(folder)  # raises NoWeightsError with what to do
     return [members[s] for s in sorted(members)]
+
+
+def default_members(folder: Path | None = None) -> list[WeightsRecord]:
+    """Every installed default member (each scale's, and those for large faces), by input and then output size."""
+    records = [r for r in list_weights(folder) if r.default and r.file.is_file()]
+    return sorted(records, key=lambda r: (r.config.input_size, r.config.output_size))
+
+
+def _output_misfit(record: WeightsRecord, upscale: float) -> float:
+    """How far a member's output is from the size its input's face takes in a frame scaled by ``upscale``: the
+    larger of the two ratios, so 1 is a perfect fit."""
+    wanted = record.config.input_size * upscale
+    return max(record.config.output_size / wanted, wanted / record.config.output_size)
 
 
 def _card_beside(path: Path) -> WeightsRecord | None:

@@ -42,12 +42,14 @@ _LOADED: OrderedDict[tuple[object, ...], tuple[FaceSuperResolver, WeightsRecord]
 LOADED_MAX = 8  # networks kept for reuse in a process (a demo or a benchmark asks for the same ones again)
 
 
-def load_members(model: ModelConfig, inference: InferenceOptions) -> list[tuple[FaceSuperResolver, WeightsRecord]]:
-    """The one weights loader: the members ``model`` names (a file, or the package's family or one member of it),
-    each as a resolver and the record of its weights, smallest input first. A member is built once per process for
-    the same file (and its modification time), steps, fidelity and inference options, and shared after."""
+def load_members(model: ModelConfig, inference: InferenceOptions, upscale: float = 1.0
+                 ) -> list[tuple[FaceSuperResolver, WeightsRecord]]:
+    """The one weights loader: the members ``model`` names (a file, or the package's family for a frame scaled by
+    ``upscale``, or one member of it), each as a resolver and the record of its weights, smallest input first. A
+    member is built once per process for the same file (and its modification time), steps, fidelity and inference
+    options, and shared after."""
     loaded = []
-    for record in family(model.weights, model.scale):
+    for record in family(model.weights, model.scale, upscale=upscale):
         stat = record.file.stat()
         key = (str(record.file.resolve()), stat.st_mtime_ns, stat.st_size, model.num_steps, model.fidelity, inference)
         if key not in _LOADED:
@@ -72,7 +74,7 @@ def load_member(cfg: RunConfig) -> tuple[FaceSuperResolver, WeightsRecord]:
 def load_enhancer(cfg: RunConfig) -> tuple[Enhancer, list[WeightsRecord]]:
     """The enhancer of a run configuration (its members as ``load_members`` gives them, seeded as ``enhance.seed``
     says) and the records of its members' weights."""
-    loaded = load_members(cfg.model, cfg.inference)
+    loaded = load_members(cfg.model, cfg.inference, cfg.enhance.upscale)
     first = loaded[0][0]
     logger.info("weights: %s on %s (%s, %s)", ", ".join(f"{r.name} (x{r.config.scale})" for _, r in loaded),
                 first.device, first.backend, first.precision)

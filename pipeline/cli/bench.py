@@ -66,15 +66,16 @@ def _bench_model(args: argparse.Namespace) -> int:
     from dicface.models.bench import bench_model, model_lines
     from dicface.models.dic import DIC
     from dicface.models.inference import cpu_summary
-    from dicface.models.registry import family, load_model
+    from dicface.models.registry import default_members, family, load_model
 
     cfg = run_config(args)
     if args.arch == "full":
         models = [(DIC(), "released DIC configuration (random weights)")]
     else:
+        everyone = cfg.model.weights is None and cfg.model.scale is None  # the members of every upscale
+        records = default_members() if everyone else family(cfg.model.weights, cfg.model.scale)
         models = [(model, f"{record.name} (x{record.config.scale}, {record.file})")
-                  for model, record in (load_model(r, cfg.model.num_steps)
-                                        for r in family(cfg.model.weights, cfg.model.scale))]
+                  for model, record in (load_model(r, cfg.model.num_steps) for r in records)]
     for model, label in models:
         result = bench_model(model, cfg.inference, batch=cfg.inference.max_batch, iters=args.iters)
         parameters = sum(p.numel() for p in model.parameters())

@@ -324,4 +324,5 @@ def member_configs(cfg: RunConfig) -> dict[int, DICConfig]:
     built)."""
     from dicface.models.registry import family
 
-    return {r.config.input_size: r.config for r in family(cfg.model.weights, cfg.model.scale)}
+    return {r.config.input_size: r.config
+            for r in family(cfg.model.weights, cfg.model.scale, upscale=cfg.enhance.upscale)}

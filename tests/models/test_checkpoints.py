@@ -239,3 +239,23 @@ def test_a_large_face_member_joins_the_family_beside_its_scales_member(tmp_path:
     assert out[-1].shape == (1, 3, 192, 192) and heat[-1].shape == (1, 68, 48, 48)
     (given,) = family(folder / "m2-large.pt")  # passed as a file: its card beside it gives the output size
     assert given.config.output_size == 192 and given.sha256
+
+
+def test_the_family_of_an_upscale_takes_the_member_whose_output_fits_it(tmp_path: Path) -> None:
+    """An x4 member for large faces (64 -> 256) shares its input size with the x2 member (64 -> 128): a frame
+    scaled x3 or more takes the x4 one, a frame scaled less the x2 one; every default is benchmarked."""
+    from dicface.models.registry import default_members, export_weights, family
+
+    folder = tmp_path / "weights"
+    for scale in (4, 2):
+        torch.manual_seed(scale)
+        torch.save(DIC(replace(TINY, scale=scale)).state_dict(), tmp_path / f"x{scale}.pt")
+        export_weights(tmp_path / f"x{scale}.pt", f"m{scale}", folder, default=True)
+    large = replace(TINY, scale=4, output_size=256)
+    torch.save({"model": DIC(large).state_dict(), "model_config": large.to_dict()}, tmp_path / "last.pt")
+    export_weights(tmp_path / "last.pt", "m4-large", folder, default=True)
+    for upscale, names in ((1.0, ["m4", "m2"]), (2.0, ["m4", "m2"]), (3.0, ["m4", "m4-large"]),
+                           (4.0, ["m4", "m4-large"])):
+        assert [r.name for r in family(folder=folder, upscale=upscale)] == names, upscale
+    assert [r.name for r in default_members(folder)] == ["m4", "m2", "m4-large"]
+    assert default_weights(folder, scale=4).name == "m4"
