@@ -98,11 +98,13 @@ class AlignConfig:
     min_face_px: float = field(default=8.0, metadata=flag(
         "--min-face", "skip faces narrower than this (landmark extent, px)"))
     # Faces wider than this are left as they are: the largest extent a member takes without reducing its crop by more
-    # than ``max_reduction`` (the x2 member for large faces, 96-px input: crops up to 125 px, extent 80). Measured
-    # (``dicface bench quality`` sizes, crf 26) with it on the astronaut, at x1 / x2 / x4: 96-px heads +0.95 / +0.84
-    # / +0.79 dB, 128-px heads +0.70 / +0.40 / +0.37, temporal error lower in each; held-out heads, not used to
-    # choose it: 96 px +0.72 / +0.76, 128 px +1.03 / +0.64. Before that member it was 44 (the x2 member's reach).
-    max_face_px: float = field(default=80.0, metadata=flag(
+    # than ``max_reduction`` (the x2 member for the largest faces, 128-px input: crops up to 166 px, extent 107).
+    # Measured (``dicface bench quality`` sizes, crf 26) on held-out 160/192-px heads (extent 80/96; no other photo
+    # here is that large) at x1 / x2 / x4: +1.11 / +0.39 / +0.42 and +0.90 / +0.51 / +0.48 dB, temporal error lower in
+    # each. At 80 (the 96-px member's reach, chosen on the astronaut's 96/128-px heads: +0.95 / +0.84 / +0.79 and
+    # +0.70 / +0.40 / +0.37 dB) 160-px heads were enhanced in half their frames and 192-px ones left alone; before
+    # the members for large faces it was 44.
+    max_face_px: float = field(default=107.0, metadata=flag(
         "--max-face", "leave faces wider than this (landmark extent, px); a face no DIC member fits without "
         "reducing it more than --max-reduction is left as it is too"))
     # A crop is reduced to a member's input by at most this factor (more loses the detail SR should keep); a crop
