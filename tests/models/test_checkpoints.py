@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from dicface.configs.model import DICConfig
 from dicface.models.checkpoints import load_landmark_branch, load_weights, read_state_dict, save_weights, sha256_file
 from dicface.models.dic import DIC
 from dicface.models.errors import CheckpointError, InputError, InputNotFound, NoWeightsError
@@ -217,19 +218,28 @@ def test_fidelity_blends_a_member_with_its_natural_twin(tmp_path: Path) -> None:
     assert torch.equal(plain.state_dict()[key], states["faithful"][key])
 
 
-def test_a_large_face_member_joins_the_family_beside_its_scales_member(tmp_path: Path) -> None:
-    """An x2 member for large faces (192-px output: trained so, its trainer's checkpoint says) is exported with its
-    output size on the card, stays a default beside the 128-px x2 member, and loads at its size."""
-    from dicface.models.registry import export_weights, family
+def _family_with_a_large_member(tmp_path: Path, large: DICConfig, name: str) -> Path:
+    """A weights folder of default x4 and x2 members (m4, m2) and ``large``, exported from a trainer's checkpoint
+    (which says its output size) as ``name``."""
+    from dicface.models.registry import export_weights
 
     folder = tmp_path / "weights"
     for scale in (4, 2):
         torch.manual_seed(scale)
         torch.save(DIC(replace(TINY, scale=scale)).state_dict(), tmp_path / f"x{scale}.pt")
         export_weights(tmp_path / f"x{scale}.pt", f"m{scale}", folder, default=True)
-    large = replace(TINY, scale=2, output_size=192)
     torch.save({"model": DIC(large).state_dict(), "model_config": large.to_dict()}, tmp_path / "last.pt")
-    export_weights(tmp_path / "last.pt", "m2-large", folder, default=True)
+    export_weights(tmp_path / "last.pt", name, folder, default=True)
+    return folder
+
+
+def test_a_large_face_member_joins_the_family_beside_its_scales_member(tmp_path: Path) -> None:
+    """An x2 member for large faces (192-px output: trained so, its trainer's checkpoint says) is exported with its
+    output size on the card, stays a default beside the 128-px x2 member, and loads at its size."""
+    from dicface.models.registry import family
+
+    large = replace(TINY, scale=2, output_size=192)
+    folder = _family_with_a_large_member(tmp_path, large, "m2-large")
     assert [(r.name, r.config.input_size) for r in family(folder=folder)] == [("m4", 32), ("m2", 64),
                                                                             ("m2-large", 96)]
     assert default_weights(folder, scale=2).name == "m2"  # a single x2 member: the 128-px one
@@ -244,16 +254,9 @@ def test_a_large_face_member_joins_the_family_beside_its_scales_member(tmp_path:
 def test_the_family_of_an_upscale_takes_the_member_whose_output_fits_it(tmp_path: Path) -> None:
     """An x4 member for large faces (64 -> 256) shares its input size with the x2 member (64 -> 128): a frame
     scaled x3 or more takes the x4 one, a frame scaled less the x2 one; every default is benchmarked."""
-    from dicface.models.registry import default_members, export_weights, family
+    from dicface.models.registry import default_members, family
 
-    folder = tmp_path / "weights"
-    for scale in (4, 2):
-        torch.manual_seed(scale)
-        torch.save(DIC(replace(TINY, scale=scale)).state_dict(), tmp_path / f"x{scale}.pt")
-        export_weights(tmp_path / f"x{scale}.pt", f"m{scale}", folder, default=True)
-    large = replace(TINY, scale=4, output_size=256)
-    torch.save({"model": DIC(large).state_dict(), "model_config": large.to_dict()}, tmp_path / "last.pt")
-    export_weights(tmp_path / "last.pt", "m4-large", folder, default=True)
+    folder = _family_with_a_large_member(tmp_path, replace(TINY, scale=4, output_size=256), "m4-large")
     for upscale, names in ((1.0, ["m4", "m2"]), (2.0, ["m4", "m2"]), (3.0, ["m4", "m4-large"]),
                            (4.0, ["m4", "m4-large"])):
         assert [r.name for r in family(folder=folder, upscale=upscale)] == names, upscale
