@@ -83,7 +83,7 @@ class DICConfig:
 
     @property
     def input_size(self) -> int:
-        """Side of the LR input in pixels (16, 32 or 64 for the 128-px output)."""
+        """Side of the LR input in pixels (16, 32 or 64 for the 128-px output; output_size // scale)."""
         return self.output_size // self.scale
 
     @property

@@ -95,7 +95,7 @@ def evaluate_faces(
 
     ``faces`` yields (HR image, its 68 landmarks in that image's pixels or None[, its LR image]). Each HR face is
     resized to ``hr_size`` (128; PIL bicubic) if needed; its LR input is the given LR image (resized to ``lr_size``
-    if needed: LR/HR pairs) or made by PIL bicubic HR -> ``lr_size`` (16, 32 or 64: the member's input); the
+    if needed: LR/HR pairs) or made by PIL bicubic HR -> ``lr_size`` (the member's input); the
     bicubic baseline is PIL bicubic from that LR to ``hr_size``. ``compress`` (e.g. a JPEG or H.264 round trip of
     ``models.degrade``) is applied to every LR input first, as a compressed video degrades its faces; both methods
     start from that LR.

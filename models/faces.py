@@ -48,7 +48,7 @@ def hr_and_lr(face: np.ndarray, lr_size: int = LR_SIZE, hr_size: int = HR_SIZE) 
 
 
 def lr_from_face(face: np.ndarray, lr_size: int = LR_SIZE) -> np.ndarray:
-    """The SxS input a DIC member expects (S = 16, 32 or 64) for a face crop of any size.
+    """The SxS input a DIC member expects (S = 16, 32, 64; 96 or 128 for large faces) for a face crop of any size.
 
     Crops larger than S go through the training path (128 px, then S); smaller crops are resized to S directly,
     since an upscaled detour adds no information.

@@ -2,8 +2,8 @@
 
 The crop is the square, axis-aligned box DIC was trained on (``models.faces.square_box``: 1.55x the landmarks'
 extent, centred slightly above them), sampled straight from the frame with PIL's antialiased bicubic (edge pixels
-repeated where the box leaves the frame) to the input size of the DIC member that fits it (``route``: 16, 32 or
-64 px). A size policy skips faces too small to trust, and faces no member can take without losing detail.
+repeated where the box leaves the frame) to the input size of the DIC member that fits it (``route``: 16, 32, 64,
+96 or 128 px). A size policy skips faces too small to trust, and faces no member can take without losing detail.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ BOX_TO_CROP = CROP_SCALE
 def route(crop_px: float, input_sizes: Sequence[int], max_reduction: float, previous: int | None = None,
           hysteresis: float = 0.0) -> int | None:
     """The input size of the member for a square crop of ``crop_px`` frame pixels: the smallest input the crop is
-    reduced to by at most ``max_reduction`` (detail kept, the 128-px output enlarged as little as possible before
+    reduced to by at most ``max_reduction`` (detail kept, the member's output enlarged as little as possible before
     it is pasted); None when even the largest input would reduce it by more. The ``previous`` member of the
     same face is kept while the crop is within ``hysteresis`` (a fraction) past its bounds."""
     sizes = sorted(input_sizes)

@@ -1,8 +1,8 @@
 """Batched DIC inference over face crops, seeded with the tracker's landmarks.
 
-Crops come sized for one member of the DIC family (16, 32 or 64 px, or a large-face member's 48 or 96 px, chosen by
+Crops come sized for one member of the DIC family (16, 32 or 64 px, or a large-face member's 96 or 128 px, chosen by
 ``pipeline.align``); each member's crops are batched together. A member's SR faces have its output size (128 px, a
-large-face member's 192).
+large-face member's 192 or 256).
 
 With ``seed="tracker"`` each crop's tracked landmarks (in the 128-px crop frame, mapped to the member's output) are
 rendered as Gaussian heatmaps and replace DIC's step-0 estimate for the first attention; crops without landmarks run
@@ -76,7 +76,7 @@ def load_enhancer(cfg: RunConfig) -> tuple[Enhancer, list[WeightsRecord]]:
     says) and the records of its members' weights."""
     loaded = load_members(cfg.model, cfg.inference, cfg.enhance.upscale)
     first = loaded[0][0]
-    logger.info("weights: %s on %s (%s, %s)", ", ".join(f"{r.name} (x{r.config.scale})" for _, r in loaded),
+    logger.info("weights: %s on %s (%s, %s)", ", ".join(f"{r.name} ({r.config.name})" for _, r in loaded),
                 first.device, first.backend, first.precision)
     enhancer = Enhancer([resolver for resolver, _ in loaded], seed=cfg.enhance.seed)
     return enhancer, [record for _, record in loaded]
