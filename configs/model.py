@@ -24,7 +24,7 @@ TrainStage = Literal["dic", "hg", "dicgan"]
 TrainPrecision = Literal["fp32", "bf16", "fp16"]
 InferencePrecision = Literal["auto", "fp32", "bf16", "fp16", "int8"]
 InferenceBackend = Literal["auto", "torch", "openvino"]
-Discriminator = Literal["lightcnn", "patch"]
+Discriminator = Literal["lightcnn", "patch", "parts"]
 TRAIN_STAGES: tuple[str, ...] = get_args(TrainStage)
 TRAIN_PRECISIONS: tuple[str, ...] = get_args(TrainPrecision)
 INFERENCE_PRECISIONS: tuple[str, ...] = get_args(InferencePrecision)
@@ -189,8 +189,10 @@ class TrainConfig:
     disc_repeat: int = 2
     disc_lr: float = 1e-5
     # lightcnn: DICGAN's LightCNN-9 with the vanilla GAN loss; patch: a spectral-normalised patch discriminator
-    # trained here with the hinge loss (``models.gan``)
+    # trained here with the hinge loss; parts: the patch discriminator also reading the true landmarks' five
+    # component maps (``models.gan``)
     discriminator: Discriminator = "lightcnn"
+    disc_warmup: int = 0  # first iterations of the GAN terms in which only the discriminator trains (G held)
     feature_matching_weight: float = 0.0  # L1 between the patch discriminator's features of SR and HR faces
     structure_weight: float = 0.0  # L1 between the init member's frozen landmark hourglass's features of SR and HR
 
@@ -202,8 +204,10 @@ class TrainConfig:
             raise InputError(f"stage must be one of {', '.join(TRAIN_STAGES)}, got {self.stage!r}")
         if self.precision not in TRAIN_PRECISIONS:
             raise InputError(f"precision must be one of {', '.join(TRAIN_PRECISIONS)}, got {self.precision!r}")
-        if self.feature_matching_weight > 0 and self.discriminator != "patch":
-            raise InputError("feature_matching_weight needs discriminator: patch (the features it matches)")
+        if self.feature_matching_weight > 0 and self.discriminator == "lightcnn":
+            raise InputError("feature_matching_weight needs discriminator: patch or parts (the features it matches)")
+        if self.disc_warmup < 0:
+            raise InputError(f"disc_warmup must be 0 or more, got {self.disc_warmup}")
         if self.stage == "dicgan" and self.feature_weight > 0 and not self.feature_init:
             raise InputError("stage dicgan: the feature loss needs feature_init (LightCNN face-recognition weights); "
                              "set feature_weight: 0 to train without it")

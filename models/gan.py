@@ -9,6 +9,9 @@
   intermediate features give the **feature-matching loss** (L1 between the discriminator's features of the SR and
   the HR face), the perceptual term that needs no downloaded network: it asks the SR face to show the statistics
   the discriminator looks at, at the HR face's places, where the GAN loss alone only asks for plausible ones.
+  Conditioned on the face's parts (``discriminator: parts``), it also reads DIC's five component maps of the true
+  landmarks (each eye, nose, mouth, jaw with brows; 32 -> 128 px) beside the image, for real and SR faces alike: a judge
+  that knows where an eye should be and what it should look like there, rather than of texture anywhere.
 - A **face-structure loss** (``structure_weight``): L1 between the features of a frozen copy of the member's own
   landmark hourglass on the SR and the HR face. Trained to find eyes, brows, nose, mouth and jaw, its features say
   where a face's parts are and how they are shaped: asking the SR face to match them holds the drawn detail to the
@@ -23,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dicface.models.heatmaps import merge_to_five
 from dicface.models.hourglass import FeedbackHourglass
 
 
@@ -106,6 +110,12 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.out(self.features(x)[-1])
+
+
+def part_maps(heatmaps: Tensor, size: int) -> Tensor:
+    """The conditioning of ``discriminator: parts``: DIC's five component maps of the true landmarks' heatmaps
+    (B, 68, h, h), each normalised to peak 1, resized to (B, 5, size, size)."""
+    return F.interpolate(merge_to_five(heatmaps), size=(size, size), mode="bilinear", align_corners=False)
 
 
 def hinge_generator_loss(fake_logits: Tensor) -> Tensor:

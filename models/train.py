@@ -7,11 +7,12 @@ Stages:
   DIC starts from a pretrained hourglass; ``best.pt`` has the lowest validation NME and is what ``hg_init`` takes.
 - ``dicgan``: the ``dic`` loss, plus after ``pixel_init`` iterations the natural-detail terms on the final SR image
   (``models.gan``): DICGAN's vanilla GAN loss against a LightCNN discriminator and a LightCNN feature loss, or the
-  hinge loss against a patch discriminator and feature matching on its features (``discriminator: patch``); the
-  discriminator is trained ``disc_repeat`` times per step; optionally a face-structure loss on the features
-  of the starting member's frozen landmark hourglass (``structure_weight``). Validation also measures the SR
-  faces' fine detail against the HR faces' (``models.metrics.fine_detail``); as PSNR is not what this stage
-  maximises, ``best.pt`` is the latest validated state.
+  hinge loss against a patch discriminator and feature matching on its features (``discriminator: patch``, or
+  ``parts``: the patch discriminator reading the true landmarks' five component maps beside the face); the
+  discriminator is trained ``disc_repeat`` times per step, alone for its first ``disc_warmup`` steps; optionally a
+  face-structure loss on the features of the starting member's frozen landmark hourglass (``structure_weight``).
+  Validation also measures the SR faces' fine detail against the HR faces' (``models.metrics.fine_detail``); as
+  PSNR is not what this stage maximises, ``best.pt`` is the latest validated state.
 Optimiser: Adam, lr multiplied by ``gamma`` at ``milestones``. ``last.pt`` holds the model, optimiser and scheduler
 states (and the discriminator's); batches are a function of (seed, iteration), so a resumed run continues exactly
 where it stopped. With ``world`` > 1 (``models.distributed``, Ray Train) every worker computes its share of each
@@ -50,6 +51,7 @@ from dicface.models.gan import (
     generator_gan_loss,
     hinge_discriminator_loss,
     hinge_generator_loss,
+    part_maps,
 )
 from dicface.models.heatmaps import decode_landmarks
 from dicface.models.imageio import list_images, read_rgb
@@ -241,7 +243,8 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.precision == "fp16")
         self.disc = self.disc_optimizer = self.feature_loss = self.structure_loss = None
         if cfg.stage == "dicgan":
-            disc = PatchDiscriminator() if cfg.discriminator == "patch" else LightCNN()
+            disc = {"lightcnn": LightCNN, "patch": PatchDiscriminator,
+                    "parts": lambda: PatchDiscriminator(in_channels=3 + 5)}[cfg.discriminator]()
             self.disc = self._data_parallel(disc.to(self.device), find_unused=False)
             self.disc_optimizer = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr)
             if cfg.feature_weight > 0:
@@ -298,7 +301,9 @@ class Trainer:
                                 lr_size=cfg.model.input_size, degradation=cfg.degradation, frames=cfg.model.frames)
         batch = {k: v.to(self.device) for k, v in batch.items()}
         hr = batch["hr"].contiguous(memory_format=torch.channels_last)
-        with self._autocast():
+        adversarial = self.disc is not None and self.iteration >= cfg.pixel_init
+        holding = adversarial and self.iteration < cfg.pixel_init + cfg.disc_warmup  # only the judge learns
+        with self._autocast(), torch.no_grad() if holding else contextlib.nullcontext():
             if cfg.stage == "hg":
                 loss = heatmap_loss(self.net(hr), batch["heatmaps"], cfg.heatmap_foreground)
                 logs = {"l1": 0.0, "heatmap_mse": float(loss.detach())}
@@ -308,25 +313,34 @@ class Trainer:
                 loss, pixel, align = dic_loss(srs, heats, batch["hr"], batch["heatmaps"], cfg.heatmap_weight,
                                               cfg.heatmap_foreground)
                 logs = {"l1": pixel, "heatmap_mse": align}
-                if self.disc is not None and self.iteration >= cfg.pixel_init:
-                    loss = loss + self._adversarial_terms(srs[-1], hr, logs)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.scheduler.step()
-        if self.disc is not None and self.iteration >= cfg.pixel_init:
-            logs["disc"] = self._train_discriminator(srs[-1].detach(), hr)
+                if adversarial and not holding:
+                    loss = loss + self._adversarial_terms(srs[-1], hr, batch["heatmaps"], logs)
+        if not holding:
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
+        if adversarial:
+            logs["disc"] = self._train_discriminator(srs[-1].detach(), hr, batch["heatmaps"])
         self.iteration += 1
         return {"loss": float(loss.detach()), **logs}
 
-    def _adversarial_terms(self, sr: Tensor, hr: Tensor, logs: dict[str, float]) -> Tensor:
+    def _judged(self, image: Tensor, heatmaps: Tensor) -> Tensor:
+        """What the discriminator reads: the face (B, 3, H, H), with ``discriminator: parts`` and the five
+        component maps of the true landmarks' heatmaps (B, 68, H/4, H/4) beside it (B, 8, H, H)."""
+        if self.cfg.discriminator != "parts":
+            return image
+        return torch.cat([image, part_maps(heatmaps, image.shape[-1]).to(image.dtype)], dim=1)
+
+    def _adversarial_terms(self, sr: Tensor, hr: Tensor, heatmaps: Tensor, logs: dict[str, float]) -> Tensor:
         """The generator's natural-detail terms on the final SR image (discriminator frozen): GAN loss, LightCNN
         feature loss, feature matching, face structure."""
         disc = _unwrap(self.disc)
         disc.requires_grad_(False)  # no gradient sync needed: the discriminator is frozen here
-        patch = self.cfg.discriminator == "patch"
-        gan = hinge_generator_loss(disc(sr)) if patch else generator_gan_loss(disc(sr))
+        fake, real = self._judged(sr, heatmaps), self._judged(hr, heatmaps)
+        hinge = self.cfg.discriminator != "lightcnn"
+        gan = hinge_generator_loss(disc(fake)) if hinge else generator_gan_loss(disc(fake))
         logs["gan"] = float(gan.detach())
         terms = self.cfg.gan_weight * gan
         if self.feature_loss is not None:
@@ -334,7 +348,7 @@ class Trainer:
             logs["feature"] = float(feature.detach())
             terms = terms + self.cfg.feature_weight * feature
         if self.cfg.feature_matching_weight > 0:
-            matching = feature_matching_loss(disc, sr, hr)
+            matching = feature_matching_loss(disc, fake, real)
             logs["matching"] = float(matching.detach())
             terms = terms + self.cfg.feature_matching_weight * matching
         if self.structure_loss is not None:
@@ -343,12 +357,13 @@ class Trainer:
             terms = terms + self.cfg.structure_weight * structure
         return terms
 
-    def _train_discriminator(self, sr: Tensor, hr: Tensor) -> float:
+    def _train_discriminator(self, sr: Tensor, hr: Tensor, heatmaps: Tensor) -> float:
         _unwrap(self.disc).requires_grad_(True)
-        judge = hinge_discriminator_loss if self.cfg.discriminator == "patch" else discriminator_loss
+        judge = discriminator_loss if self.cfg.discriminator == "lightcnn" else hinge_discriminator_loss
+        fake, real = self._judged(sr, heatmaps), self._judged(hr, heatmaps)
         for _ in range(self.cfg.disc_repeat):
             with self._autocast():
-                loss = judge(self.disc(hr), self.disc(sr))
+                loss = judge(self.disc(real), self.disc(fake))
             self.disc_optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.disc_optimizer.step()

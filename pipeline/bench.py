@@ -20,7 +20,14 @@ import numpy as np
 from dicface.configs.schema import RunConfig, SeedMode
 from dicface.configs.video import EncodeOptions
 from dicface.pipeline.enhance import Enhancer
-from dicface.pipeline.examples import FaceSource, back_and_forth, face_clip_frames, make_face_clip, write_clip
+from dicface.pipeline.examples import (
+    Animation,
+    FaceSource,
+    back_and_forth,
+    face_clip_frames,
+    make_face_clip,
+    write_clip,
+)
 from dicface.pipeline.job import copy_video, enhance_file, enhance_many, enhance_split
 from dicface.pipeline.quality import VideoScore, read_frames, score_video
 from dicface.pipeline.report import RunReport
@@ -166,13 +173,14 @@ QUALITY_METHODS: tuple[tuple[str, bool, dict[str, object]], ...] = (
 
 
 def bench_quality(cfg: RunConfig, frames: int, scale: int, crf: int = 26,
-                  sources: list[FaceSource] | None = None) -> list[QualityRow]:
+                  sources: list[FaceSource] | None = None, animation: Animation | None = None) -> list[QualityRow]:
     """``QUALITY_METHODS`` at x``scale`` on a generated 360x200 clip of faces ``QUALITY_FACES`` px wide (H.264 at
-    ``crf``), scored against a x``scale`` render of the same scene (``pipeline.quality``) and without it
-    (``pipeline.temporal``)."""
+    ``crf``; deformed frame by frame by ``animation``, e.g. talking), scored against a x``scale`` render of the
+    same scene (``pipeline.quality``) and without it (``pipeline.temporal``)."""
     size = (360, 200)
-    clip_frames, _ = face_clip_frames(frames, *size, QUALITY_FACES, sources=sources)
-    truth, landmarks = face_clip_frames(frames, *size, QUALITY_FACES, scale=scale, sources=sources)
+    clip_frames, _ = face_clip_frames(frames, *size, QUALITY_FACES, sources=sources, animation=animation)
+    truth, landmarks = face_clip_frames(frames, *size, QUALITY_FACES, scale=scale, sources=sources,
+                                        animation=animation)
     rows = []
     with tempfile.TemporaryDirectory(prefix="dicface-quality-") as tmp:
         clip, out = Path(tmp) / "clip.mp4", Path(tmp) / "out.mp4"
@@ -207,14 +215,14 @@ class SizeRow:
 
 
 def bench_sizes(cfg: RunConfig, sources: list[FaceSource], frames: int = 10, crf: int = 26,
-                scales: tuple[int, ...] = (2, 4), widths: tuple[int, ...] = SIZE_BINS
-                ) -> list[SizeRow | tuple[int, int]]:
-    """Gain over bicubic per face size and upscale, in this run. Each (width, scale) gets a clip of up to two faces
-    of ``sources``, H.264-compressed at ``crf`` as real footage is, enhanced by bicubic (``--sr none``) and by
-    dicface, both scored against a xK render of the scene. The faces are those whose photo is at least width x scale
-    px wide (a sharp xK truth) where there are such; else the largest photos wider than the clip's face, whose xK
-    truth is their photo enlarged (sharper than the clip, not sharp: ``truth_enlarged``). A (width, scale) pair no
-    photo is wider than comes back as that tuple."""
+                scales: tuple[int, ...] = (2, 4), widths: tuple[int, ...] = SIZE_BINS,
+                animation: Animation | None = None) -> list[SizeRow | tuple[int, int]]:
+    """Gain over bicubic per face size and upscale, in this run. Each (width, scale) gets a clip of up to two faces of
+    ``sources`` (deformed frame by frame by ``animation``, e.g. talking), H.264-compressed at ``crf`` as real
+    footage is, enhanced by bicubic (``--sr none``) and by dicface, both scored against a xK render of the scene.
+    The faces are those whose photo is at least width x scale px wide (a sharp xK truth) where there are such; else
+    the largest photos wider than the clip's face, whose xK truth is their photo enlarged (sharper than the clip,
+    not sharp: ``truth_enlarged``). A (width, scale) pair no photo is wider than comes back as that tuple."""
     rows: list[SizeRow | tuple[int, int]] = []
     with tempfile.TemporaryDirectory(prefix="dicface-sizes-") as tmp:
         clip, out = Path(tmp) / "clip.mp4", Path(tmp) / "out.mp4"
@@ -228,8 +236,9 @@ def bench_sizes(cfg: RunConfig, sources: list[FaceSource], frames: int = 10, crf
                     continue
                 faces = [sharp[(i + k) % len(sharp)] for k in range(min(2, len(sharp)))]
                 size = (2 * width + 240, 2 * int(0.75 * (1.3 * width + frames / 2 + 8)))  # even: x264 pads odd
-                inputs, _ = face_clip_frames(frames, *size, [width] * len(faces), sources=faces)
-                truth, landmarks = face_clip_frames(frames, *size, [width] * len(faces), scale=scale, sources=faces)
+                inputs, _ = face_clip_frames(frames, *size, [width] * len(faces), sources=faces, animation=animation)
+                truth, landmarks = face_clip_frames(frames, *size, [width] * len(faces), scale=scale, sources=faces,
+                                                    animation=animation)
                 write_clip(clip, inputs, audio=False, crf=crf)
                 scores, by_member = [], {}
                 for sr in (False, True):

@@ -8,7 +8,7 @@ the six held-out faces were never used to choose anything, only to report on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -92,13 +92,17 @@ def folder_faces(folder: Path, count: int = 4) -> list[FaceSource]:
     raise InputError(f"{folder}: dlib found a face in only {len(sources)} of its images, {count} needed")
 
 
+Animation = Callable[[FaceSource, int, int], FaceSource]  # (photo, frame, face index) -> that face in that frame
+
+
 def face_clip_frames(
     count: int, width: int, height: int, face_widths: Sequence[int] = (36, 28), scale: int = 1,
-    sources: Sequence[FaceSource] | None = None,
+    sources: Sequence[FaceSource] | None = None, animation: Animation | None = None,
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Frames of real faces ``face_widths`` px wide (the k-th from ``sources[k % len]``; default the astronaut and
     its mirror image), spread across the frame and moving right by 1.5 px and down by 0.5 px per frame over a real,
-    panning photo (not a face).
+    panning photo (not a face); with ``animation`` (e.g. ``pipeline.talking.talking``) each face in each frame is
+    that function's deformed photo instead of the still one.
 
     ``scale`` renders the same scene ``scale`` times larger from the same sources (ground truth for upscaling).
     Returns the (H, W, 3) uint8 RGB frames and the true landmarks (count, faces, 68, 2) in frame pixels.
@@ -111,7 +115,10 @@ def face_clip_frames(
     for t in range(count):
         frame = scenery[:, t * scale : (t + width) * scale].copy()  # the camera pans by 1 px per frame
         for k, w in enumerate(face_widths):
-            src, pts = sources[k % len(sources)].head, sources[k % len(sources)].landmarks
+            face = sources[k % len(sources)]
+            if animation is not None:
+                face = animation(face, t, k)
+            src, pts = face.head, face.landmarks
             size = (w * scale, round(w * src.shape[0] / src.shape[1]) * scale)  # exactly K x the 1x patch
             x, y = 80 + step * k + 1.5 * t, height / 3 + 0.5 * t  # top-left pixel centre at scale 1
             x, y = x * scale, y * scale  # the same place at scale K: pixel centres p -> (p + 0.5) K - 0.5, edges x K

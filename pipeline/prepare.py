@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dicface.models.atomic import atomic_output
+from dicface.models.atomic import atomic_output, prepare_output_dir
 from dicface.models.imageio import list_images, read_rgb
 from dicface.models.progress import BarFactory, no_bars
 from dicface.pipeline.types import Detection
@@ -19,7 +19,9 @@ def prepare_landmarks(
     image_dir: str | os.PathLike[str], detector: Callable[[np.ndarray], list[Detection]], out_file: Path,
     bars: BarFactory = no_bars,
 ) -> tuple[int, list[str]]:
-    """Write ``{"name": [[x, y] * 68]}`` for the largest face of each photo; returns (written, names without face)."""
+    """Write ``{"name": [[x, y] * 68]}`` for the largest face of each photo; returns (written, names without face).
+    The output's folder is made (and checked writable) before the photos are read."""
+    prepare_output_dir(Path(out_file).parent)
     table: dict[str, list[list[float]]] = {}
     missed: list[str] = []
     paths = list_images([image_dir])

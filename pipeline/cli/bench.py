@@ -17,6 +17,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def _bench_quality(args: argparse.Namespace) -> int:
     from dicface.pipeline.bench import QUALITY_FACES, bench_quality, bench_sizes, quality_lines, size_lines
     from dicface.pipeline.examples import astronaut_faces, folder_faces, heldout_faces
+    from dicface.pipeline.talking import talking
 
     cfg = run_config(args)
     scale = int(cfg.enhance.upscale)
@@ -24,12 +25,15 @@ def _bench_quality(args: argparse.Namespace) -> int:
         raise InputError(f"bench quality needs a whole --upscale between 2 and 8, got {cfg.enhance.upscale:g}")
     named = {"astronaut": astronaut_faces, "heldout": heldout_faces}
     sources = named[args.faces]() if args.faces in named else folder_faces(Path(args.faces))
-    print(f"gain over bicubic per face size: {args.faces} faces, H.264 crf {args.input_crf} input, {args.frames} "
+    animation = talking if args.motion == "talking" else None
+    faces = f"{args.faces} faces{' talking' if animation else ''}"
+    print(f"gain over bicubic per face size: {faces}, H.264 crf {args.input_crf} input, {args.frames} "
           f"frames, against a xK render of the same scene; face regions only; default flags")
-    print("\n".join(size_lines(bench_sizes(cfg, sources, frames=args.frames, crf=args.input_crf))))
+    print("\n".join(size_lines(bench_sizes(cfg, sources, frames=args.frames, crf=args.input_crf,
+                                            animation=animation))))
     sharp = [f for f in sources if f.head.shape[1] >= max(QUALITY_FACES) * scale] or sources
-    rows = bench_quality(cfg, args.frames, scale, args.input_crf, sharp)
-    print(f"\n{args.faces} faces {'/'.join(map(str, QUALITY_FACES))} px wide, H.264 crf {args.input_crf}, "
+    rows = bench_quality(cfg, args.frames, scale, args.input_crf, sharp, animation)
+    print(f"\n{faces} {'/'.join(map(str, QUALITY_FACES))} px wide, H.264 crf {args.input_crf}, "
           f"{args.frames} frames, x{scale}, against a x{scale} render of the same scene; face regions only.\n"
           f"temporal: |output change - true change| between frames; warp: warping error along the input's flow "
           f"(no truth; bicubic {rows[0].temporal.mean('warp'):.3f}); detail: fine detail against the truth's (1: as "

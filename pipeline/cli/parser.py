@@ -181,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="face photos of the clips: astronaut (default), heldout (six faces never tuned on) or a "
                         "folder of face photos (a face from each of its first four)")
     b.add_argument("--input-crf", type=int, default=26, help="H.264 crf of the size table's input clips (26)")
+    b.add_argument("--motion", choices=("pan", "talking"), default="pan",
+                   help="pan: still photos moving over a panning scene (default); talking: the same, each face "
+                        "also talking, blinking and turning (landmark-driven warps of its photo)")
     add_config_flags(b, *VIDEO_SECTIONS)
     _add_common(b)
     b.set_defaults(**{"config:enhance.upscale": 4.0})

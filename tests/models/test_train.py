@@ -235,8 +235,37 @@ def test_patch_discriminator_with_feature_matching_trains_and_keeps_the_latest_s
     # the face-structure loss compares with the starting member's landmark branch, frozen, not the one trained
     assert all(torch.equal(v, trainer.structure_loss.state_dict()[k]) for k, v in frozen.items())
     assert not trainer.structure_loss.hg.training
-    with pytest.raises(InputError, match="discriminator: patch"):
+    with pytest.raises(InputError, match="discriminator: patch or parts"):
         _config(*photo_set, tmp_path, stage="dicgan", feature_weight=0.0, feature_matching_weight=1.0)
+
+
+def test_parts_discriminator_reads_the_true_landmarks_and_warms_up_alone(
+    photo_set: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """``discriminator: parts`` judges the face beside the five component maps of its true landmarks (eight
+    channels); for ``disc_warmup`` steps only the discriminator learns, then the generator hears from it."""
+    from dicface.models.gan import part_maps
+
+    data = FacePairs.from_folder(*photo_set)
+    cfg = _config(*photo_set, tmp_path / "parts", stage="dicgan", discriminator="parts", disc_warmup=1,
+                  feature_weight=0.0, feature_matching_weight=1.0, pixel_init=0, iterations=2)
+    trainer = Trainer(cfg, data, None)
+    assert trainer.disc.hidden[0].weight.shape[1] == 3 + 5
+    generator = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    judge = {k: v.clone() for k, v in trainer.disc.state_dict().items()}
+    held = trainer.step()
+    assert "gan" not in held and np.isfinite(held["disc"])
+    assert all(torch.equal(v, trainer.model.state_dict()[k]) for k, v in generator.items())
+    assert any(not torch.equal(v, trainer.disc.state_dict()[k]) for k, v in judge.items())
+    trained = trainer.step()
+    assert np.isfinite(trained["gan"]) and trained["matching"] > 0
+    assert any(not torch.equal(v, trainer.model.state_dict()[k]) for k, v in generator.items())
+    heat = torch.zeros(1, 68, 32, 32)
+    heat[0, 36:42, 10, 9] = 1.0  # the first eye's six points on one pixel
+    maps = part_maps(heat, 128)
+    assert maps.shape == (1, 5, 128, 128) and maps[0, 0].amax() > 0.9 and maps[0, 1:].amax() < 0.06
+    with pytest.raises(InputError, match="disc_warmup"):
+        _config(*photo_set, tmp_path, stage="dicgan", feature_weight=0.0, disc_warmup=-1)
 
 
 def test_checkpointing_and_bf16_autocast_train_on_cpu(photo_set: tuple[Path, Path], tmp_path: Path) -> None:

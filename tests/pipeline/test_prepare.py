@@ -16,7 +16,7 @@ def test_prepare_data_writes_68_points_per_face_and_reports_misses(
     folder.mkdir()
     write_png(np.pad(real_faces[0], ((40, 40), (40, 40), (0, 0)), mode="edge"), folder / "astronaut.png")
     write_png(np.full((120, 120, 3), 128, np.uint8), folder / "grey.png")
-    out = tmp_path / "landmarks.json"
+    out = tmp_path / "runs" / "landmarks.json"  # its folder is made
     assert main(["prepare-data", str(folder), "-o", str(out)]) == 0
     table = json.loads(out.read_text())
     assert list(table) == ["astronaut.png"]
