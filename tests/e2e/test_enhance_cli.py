@@ -184,8 +184,9 @@ def test_bench_pipeline_prints_ratios_to_decode_encode(
 
 
 def test_bench_quality_scores_each_method(tiny_weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "quality", "--weights", str(tiny_weights), "--frames", "6"]) == 0
+    assert main(["bench", "quality", "--weights", str(tiny_weights), "--frames", "6", "--motion", "talking"]) == 0
     out = capsys.readouterr().out
+    assert "astronaut faces talking" in out
     assert "PSNR-Y" in out and "temporal" in out and "warp" in out
     assert all(label in out for label, *_ in QUALITY_METHODS)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from dicface.configs.model import TrainConfig
 from dicface.models.data import FLIP_68, FacePairs, read_landmarks
@@ -17,7 +18,7 @@ from dicface.models.errors import InputError
 from dicface.models.faces import resize_bicubic
 from dicface.models.heatmaps import decode_landmarks
 from dicface.models.imageio import write_png
-from dicface.models.train import Trainer, heatmap_loss, set_hg_trainable
+from dicface.models.train import Trainer, dic_loss, heatmap_loss, set_hg_trainable
 from tests.conftest import TINY
 
 
@@ -266,6 +267,30 @@ def test_parts_discriminator_reads_the_true_landmarks_and_warms_up_alone(
     assert maps.shape == (1, 5, 128, 128) and maps[0, 0].amax() > 0.9 and maps[0, 1:].amax() < 0.06
     with pytest.raises(InputError, match="disc_warmup"):
         _config(*photo_set, tmp_path, stage="dicgan", feature_weight=0.0, disc_warmup=-1)
+
+
+def test_lowpass_pixel_loss_leaves_the_finest_detail_to_the_judge(photo_set: tuple[Path, Path], tmp_path: Path) -> None:
+    """``pixel_lowpass``: the final step's L1 compares blurred faces, so detail above the input's band (here a
+    one-pixel checkerboard) costs nothing there while a shift of brightness costs in full."""
+    from dicface.models.gan import gaussian_blur, lowpass_l1
+
+    hr = torch.rand(2, 3, 32, 32)
+    flat = torch.full((1, 3, 16, 16), 0.3)
+    torch.testing.assert_close(gaussian_blur(flat, 1.5), flat)
+    checker = (torch.arange(32).view(1, -1) + torch.arange(32).view(-1, 1)) % 2 * 0.2 - 0.1
+    assert lowpass_l1(hr + checker, hr, 1.5) < 0.01 < F.l1_loss(hr + checker, hr)
+    assert lowpass_l1(hr + 0.1, hr, 1.5) == pytest.approx(0.1, abs=1e-4)
+    assert lowpass_l1(hr + checker, hr, 1.5, high_weight=0.5) == pytest.approx(0.05, abs=0.01)
+    srs, heats, gt = [hr + checker] * 2, [torch.zeros(2, 68, 8, 8)], torch.zeros(2, 68, 8, 8)
+    full, _, _ = dic_loss(srs, heats, hr, gt, 0.1)
+    eased, _, _ = dic_loss(srs, heats, hr, gt, 0.1, last_lowpass=1.5)
+    assert full.item() == pytest.approx(0.2, abs=1e-4) and eased.item() == pytest.approx(0.1, abs=0.01)
+    data = FacePairs.from_folder(*photo_set)
+    cfg = _config(*photo_set, tmp_path / "low", stage="dicgan", discriminator="patch", feature_weight=0.0,
+                  pixel_lowpass=1.5, pixel_init=0, iterations=1)
+    assert np.isfinite(Trainer(cfg, data, None).step()["l1"])
+    with pytest.raises(InputError, match="pixel_lowpass"):
+        _config(*photo_set, tmp_path, pixel_lowpass=1.0)
 
 
 def test_checkpointing_and_bf16_autocast_train_on_cpu(photo_set: tuple[Path, Path], tmp_path: Path) -> None:
