@@ -196,7 +196,6 @@ class TrainConfig:
     feature_matching_weight: float = 0.0  # L1 between the patch discriminator's features of SR and HR faces
     structure_weight: float = 0.0  # L1 between the init member's frozen landmark hourglass's features of SR and HR
     pixel_lowpass: float = 0.0  # > 0: the final step's L1 on faces blurred by this sigma (HR px), with the GAN terms
-    pixel_high_weight: float = 0.0  # with pixel_lowpass: weight of the L1 on the finer band the blur removed
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.iterations < 1 or self.lr <= 0:
@@ -210,8 +209,6 @@ class TrainConfig:
             raise InputError("feature_matching_weight needs discriminator: patch or parts (the features it matches)")
         if self.pixel_lowpass < 0 or (self.pixel_lowpass > 0 and self.stage != "dicgan"):
             raise InputError(f"pixel_lowpass must be 0, or positive with stage dicgan, got {self.pixel_lowpass}")
-        if not 0 <= self.pixel_high_weight <= 1:
-            raise InputError(f"pixel_high_weight must be between 0 and 1, got {self.pixel_high_weight}")
         if self.disc_warmup < 0:
             raise InputError(f"disc_warmup must be 0 or more, got {self.disc_warmup}")
         if self.stage == "dicgan" and self.feature_weight > 0 and not self.feature_init:

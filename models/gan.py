@@ -13,9 +13,8 @@
   landmarks (each eye, nose, mouth, jaw with brows; 32 -> 128 px) beside the image, for real and SR faces alike: a judge
   that knows where an eye should be and what it should look like there, rather than of texture anywhere.
 - A **low-pass pixel loss** for the final step (``pixel_lowpass``): L1 between Gaussian-blurred SR and HR faces, so
-  the pixel loss holds the frequencies the input carries and pulls the ones the codec removed towards their
-  average (blur) only with ``pixel_high_weight``; the rest is left to the judge, feature matching and the
-  structure loss.
+  the pixel loss holds the frequencies the input carries and stops pulling the ones the codec removed towards
+  their average (blur); those are left to the judge, feature matching and the structure loss.
 - A **face-structure loss** (``structure_weight``): L1 between the features of a frozen copy of the member's own
   landmark hourglass on the SR and the HR face. Trained to find eyes, brows, nose, mouth and jaw, its features say
   where a face's parts are and how they are shaped: asking the SR face to match them holds the drawn detail to the
@@ -149,14 +148,9 @@ def gaussian_blur(image: Tensor, sigma: float) -> Tensor:
     return F.conv2d(out, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
 
 
-def lowpass_l1(sr: Tensor, hr: Tensor, sigma: float, high_weight: float = 0.0) -> Tensor:
-    """L1 between the ``sigma``-blurred SR and HR faces (B, 3, H, W), fidelity in the band the input carries, plus
-    ``high_weight`` times the L1 between what the blur removed from each (the finer band)."""
-    low_sr, low_hr = gaussian_blur(sr, sigma), gaussian_blur(hr, sigma)
-    loss = F.l1_loss(low_sr, low_hr)
-    if high_weight > 0:
-        loss = loss + high_weight * F.l1_loss(sr - low_sr, hr - low_hr)
-    return loss
+def lowpass_l1(sr: Tensor, hr: Tensor, sigma: float) -> Tensor:
+    """L1 between the ``sigma``-blurred SR and HR faces (B, 3, H, W): fidelity in the band the input carries."""
+    return F.l1_loss(gaussian_blur(sr, sigma), gaussian_blur(hr, sigma))
 
 
 class StructureLoss(nn.Module):

@@ -11,8 +11,7 @@ Stages:
   ``parts``: the patch discriminator reading the true landmarks' five component maps beside the face); the
   discriminator is trained ``disc_repeat`` times per step, alone for its first ``disc_warmup`` steps; optionally a
   face-structure loss on the features of the starting member's frozen landmark hourglass (``structure_weight``)
-  and the final step's L1 on blurred faces (``pixel_lowpass``, the blur's sigma), the finer band weighted
-  ``pixel_high_weight``.
+  and the final step's L1 on blurred faces only (``pixel_lowpass``, the blur's sigma).
   Validation also measures the SR faces' fine detail against the HR faces' (``models.metrics.fine_detail``); as
   PSNR is not what this stage maximises, ``best.pt`` is the latest validated state.
 Optimiser: Adam, lr multiplied by ``gamma`` at ``milestones``. ``last.pt`` holds the model, optimiser and scheduler
@@ -77,12 +76,11 @@ def heatmap_loss(heats: list[Tensor], gt_heat: Tensor, foreground: float = 0.0) 
 
 def dic_loss(
     srs: list[Tensor], heats: list[Tensor], hr: Tensor, gt_heat: Tensor, heatmap_weight: float,
-    foreground: float = 0.0, last_lowpass: float = 0.0, high_weight: float = 0.0,
+    foreground: float = 0.0, last_lowpass: float = 0.0,
 ) -> tuple[Tensor, float, float]:
     """Returns (total loss, summed L1 value, summed heatmap loss value). ``last_lowpass`` > 0: the final step's
-    L1 is taken between the faces blurred by that sigma, plus ``high_weight`` times the L1 of the finer band
-    (``models.gan.lowpass_l1``)."""
-    last = lowpass_l1(srs[-1], hr, last_lowpass, high_weight) if last_lowpass > 0 else F.l1_loss(srs[-1], hr)
+    L1 is taken between the faces blurred by that sigma (``models.gan.lowpass_l1``)."""
+    last = lowpass_l1(srs[-1], hr, last_lowpass) if last_lowpass > 0 else F.l1_loss(srs[-1], hr)
     pixel = sum((F.l1_loss(sr, hr) for sr in srs[:-1]), last)
     align = heatmap_loss(heats, gt_heat, foreground)
     return pixel + heatmap_weight * align, float(pixel.detach()), float(align.detach())
@@ -317,8 +315,7 @@ class Trainer:
                 set_hg_trainable(self.model, self.iteration >= cfg.freeze_hg_iterations)
                 srs, heats = self.net(batch["lr"].contiguous(memory_format=torch.channels_last))
                 loss, pixel, align = dic_loss(srs, heats, batch["hr"], batch["heatmaps"], cfg.heatmap_weight,
-                                              cfg.heatmap_foreground, cfg.pixel_lowpass if adversarial else 0.0,
-                                              cfg.pixel_high_weight)
+                                              cfg.heatmap_foreground, cfg.pixel_lowpass if adversarial else 0.0)
                 logs = {"l1": pixel, "heatmap_mse": align}
                 if adversarial and not holding:
                     loss = loss + self._adversarial_terms(srs[-1], hr, batch["heatmaps"], logs)

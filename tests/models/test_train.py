@@ -280,7 +280,6 @@ def test_lowpass_pixel_loss_leaves_the_finest_detail_to_the_judge(photo_set: tup
     checker = (torch.arange(32).view(1, -1) + torch.arange(32).view(-1, 1)) % 2 * 0.2 - 0.1
     assert lowpass_l1(hr + checker, hr, 1.5) < 0.01 < F.l1_loss(hr + checker, hr)
     assert lowpass_l1(hr + 0.1, hr, 1.5) == pytest.approx(0.1, abs=1e-4)
-    assert lowpass_l1(hr + checker, hr, 1.5, high_weight=0.5) == pytest.approx(0.05, abs=0.01)
     srs, heats, gt = [hr + checker] * 2, [torch.zeros(2, 68, 8, 8)], torch.zeros(2, 68, 8, 8)
     full, _, _ = dic_loss(srs, heats, hr, gt, 0.1)
     eased, _, _ = dic_loss(srs, heats, hr, gt, 0.1, last_lowpass=1.5)
