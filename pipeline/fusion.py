@@ -17,7 +17,9 @@ registration is off or fails, the similarity fit of the two crops' landmarks car
 
 with k the face's offset in frames and d_k its local |Y| disagreement with the current one (Gaussian-smoothed), so
 where the face changed (mouth, blink, occlusion, a wrong transform) the current frame wins -- and the later faces,
-which agree with a change, show it sooner than the earlier ones alone would. Nothing is carried across a gap in
+which agree with a change, show it sooner than the earlier ones alone would. Large faces (landmark extent above
+``large_extent`` px in the input frame) get the tighter ``large_tolerance``: their SR faces flicker little, and on
+talking heads the looser one blurred what moved. Nothing is carried across a gap in
 the track, past a scene cut (the tracker starts new tracks), where the carried face does not cover the pixel, or
 from a face that moved or scaled by more than ``max_motion`` of the crop.
 """
@@ -186,6 +188,13 @@ class TemporalFusion:
         run.append(_Entry(face, sr, fine, side, lr, None if lr is None else np.eye(3)))
         return run
 
+    def _tolerance(self, entry: _Entry) -> float:
+        """The disagreement tolerance of ``entry``'s face: ``large_tolerance`` where its landmark extent in the
+        input frame is above ``large_extent`` px, else ``tolerance``."""
+        seed = entry.face.seed
+        extent = float((seed.max(axis=0) - seed.min(axis=0)).max()) * entry.side / HR_SIZE
+        return self.cfg.large_tolerance if extent > self.cfg.large_extent else self.cfg.tolerance
+
     def _fuse(self, run: list[_Entry], entry: _Entry) -> None:
         """Fuse ``entry``'s SR face with the faces of its ``run`` up to ``frames`` before and ``lookahead`` after it,
         each carried into its crop (maps in the 128-px crop frame, applied in the SR face's own pixels: a larger
@@ -196,6 +205,7 @@ class TemporalFusion:
         to_sr = _resampled(size[0] / HR_SIZE)  # the 128-px crop frame -> the SR face's pixels
         from_sr = np.linalg.inv(to_sr)
         luma = cv2.transform(current, Y_WEIGHTS[None])
+        tolerance = self._tolerance(entry)
         total, weights, ones = current.copy(), np.ones(size[::-1], np.float32), np.ones(size[::-1], np.float32)
         back = None if entry.to_last is None else np.linalg.inv(entry.to_last)
         for other in run:
@@ -219,7 +229,7 @@ class TemporalFusion:
                                      borderMode=cv2.BORDER_REPLICATE)
             covered = cv2.warpAffine(ones, m, size, flags=cv2.INTER_LINEAR) > 0.999
             disagreement = cv2.GaussianBlur(cv2.absdiff(cv2.transform(carried, Y_WEIGHTS[None]), luma), (0, 0), 1.5)
-            weight = np.exp(cv2.multiply(disagreement, disagreement, scale=-1 / self.cfg.tolerance ** 2))
+            weight = np.exp(cv2.multiply(disagreement, disagreement, scale=-1 / tolerance ** 2))
             weight *= np.float32(self.cfg.weight ** age) * covered
             total = cv2.add(total, cv2.multiply(carried, cv2.merge([weight, weight, weight])))
             weights += weight

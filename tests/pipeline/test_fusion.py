@@ -186,3 +186,24 @@ def test_a_large_members_faces_are_fused_in_their_own_pixels() -> None:
     assert np.mean(errors_out[4:]) < 0.6 * np.mean(errors_in[4:])
     small = _face(_head(), 10, shift=(6.0, -3.0))
     assert np.array_equal(_now(fusion, 10, [small])[0].sr, small.sr)  # a member switch: the face as it is
+
+
+def test_large_faces_take_less_of_a_past_face_that_disagrees() -> None:
+    """A past face d Y levels brighter (a real change, or invented detail) counts exp(-(d/12)^2) for a small face
+    and exp(-(d/6)^2) for one whose landmark extent in the frame is above ``large_extent`` px: large faces flicker
+    little, so what disagrees there is more likely a face that moved (a mouth, a blink) than detail to average."""
+    head = (_head() * 0.8 + 20).astype(np.uint8)  # nothing brightened past 255
+    pulls = {}
+    for side in (16.0, 128.0):  # landmark extent 8.5 / 68 frame px
+        fusion = TemporalFusion(CAUSAL)
+        brighter = head + np.uint8(9)
+        _now(fusion, 0, [replace(_face(brighter, 0), box=(0.0, 0.0, side, side))])
+        now = replace(_face(head, 1), box=(0.0, 0.0, side, side))
+        out = _now(fusion, 1, [now])[0]
+        inner = np.s_[16:-16, 16:-16]
+        pulls[side] = float(out.sr[inner].astype(np.float32).mean() - head[inner].astype(np.float32).mean())
+    cfg, d = FusionConfig(), 9 * float(Y_WEIGHTS.sum())  # +9 in R, G and B is +7.7 in Y
+    for side, tolerance in ((16.0, cfg.tolerance), (128.0, cfg.large_tolerance)):
+        w = cfg.weight * np.exp(-((d / tolerance) ** 2))
+        assert pulls[side] == pytest.approx(9 * w / (1 + w), abs=0.25)  # resampling adds ~1 level here and there
+    assert pulls[128.0] < 0.4 * pulls[16.0]
