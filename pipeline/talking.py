@@ -101,14 +101,20 @@ def warp_piecewise(image: np.ndarray, source: np.ndarray, target: np.ndarray) ->
     dst_inside[:, 1] = dst_inside[:, 1].clip(0, height - 1)
     out = image.copy()
     for tri in _triangles(dst_inside, width, height):
-        mask = np.zeros((height, width), np.uint8)
-        cv2.fillConvexPoly(mask, np.round(dst_inside[tri] * 16).astype(np.int32), 1, cv2.LINE_8, shift=4)
+        corners = dst_inside[tri]
+        x0, y0 = np.floor(corners.min(axis=0)).astype(int)
+        x1, y1 = np.minimum(np.ceil(corners.max(axis=0)).astype(int) + 1, (width, height))
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)  # only the triangle's bounding box is warped
+        points = np.round(corners * 16).astype(np.int32) - 16 * np.int32([x0, y0])
+        cv2.fillConvexPoly(mask, points, 1, cv2.LINE_8, shift=4)
         if not mask.any():
             continue
-        affine = cv2.getAffineTransform(dst_inside[tri], src[tri])  # output pixel -> where to read it
-        warped = cv2.warpAffine(image, affine, (width, height), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+        affine = cv2.getAffineTransform(corners, src[tri])  # output pixel -> where to read it
+        affine[:, 2] += affine[:, :2] @ (x0, y0)  # ... counted from the box's corner
+        warped = cv2.warpAffine(image, affine, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
                                 borderMode=cv2.BORDER_REFLECT)
-        out[mask.astype(bool)] = warped[mask.astype(bool)]
+        inside = mask.astype(bool)
+        out[y0:y1, x0:x1][inside] = warped[inside]
     return out
 
 
