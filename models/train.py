@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dicface.configs.model import TrainConfig
+from dicface.configs.model import DICConfig, TrainConfig
 from dicface.models.checkpoints import load_from_member, load_landmark_branch, load_part, save_weights
 from dicface.models.data import FacePairs, read_landmarks
 from dicface.models.dic import DIC
@@ -285,8 +285,9 @@ class Trainer:
         """Continue from a ``last.pt`` written by this trainer (same model configuration and stage)."""
         try:
             ckpt = torch.load(path, map_location=self.device, weights_only=True)
-            if ckpt["model_config"] != self.cfg.model.to_dict():
-                raise CheckpointError(f"{path}: trained with {ckpt['model_config']}, not {self.cfg.model.to_dict()}")
+            trained = {**DICConfig().to_dict(), **ckpt["model_config"]}  # fields added since take their defaults
+            if trained != self.cfg.model.to_dict():
+                raise CheckpointError(f"{path}: trained with {trained}, not {self.cfg.model.to_dict()}")
             self.model.load_state_dict(ckpt["model"], strict=True)
             self.optimizer.load_state_dict(ckpt["optimizer"])
             self.scheduler.load_state_dict(ckpt["scheduler"])

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from dicface.configs.model import TrainConfig
 from dicface.models.data import FLIP_68, FacePairs, read_landmarks
-from dicface.models.errors import InputError
+from dicface.models.errors import CheckpointError, InputError
 from dicface.models.faces import resize_bicubic
 from dicface.models.heatmaps import decode_landmarks
 from dicface.models.imageio import write_png
@@ -103,6 +103,15 @@ def test_resume_reproduces_the_next_step(photo_set: tuple[Path, Path], tmp_path:
     resumed.resume(tmp_path / "run" / "last.pt")
     assert resumed.iteration == 20
     assert resumed.step()["loss"] == pytest.approx(expected, rel=1e-6)
+    # a state written before `output_size` existed resumes (a missing field is its default); another model does not
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    del state["model_config"]["output_size"]
+    torch.save(state, tmp_path / "old.pt")
+    Trainer(cfg, data, val).resume(tmp_path / "old.pt")
+    state["model_config"]["num_features"] += 8
+    torch.save(state, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="trained with"):
+        Trainer(cfg, data, val).resume(tmp_path / "other.pt")
 
 
 def test_freezing_really_freezes_the_landmark_branch(photo_set: tuple[Path, Path], tmp_path: Path) -> None:
