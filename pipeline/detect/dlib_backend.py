@@ -6,6 +6,7 @@ Debian's ``libdlib-data`` (``models.dlib_files``). Its training data (300-W) car
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -72,10 +73,13 @@ class DlibDetector:
         self._detect = dlib.get_frontal_face_detector()
         self._landmarks = DlibLandmarker(predictor_path)
 
-    def __call__(self, image: np.ndarray, min_score: float | None = None) -> list[Detection]:
+    def __call__(
+        self, image: np.ndarray, min_score: float | None = None, max_enlarge: float | None = None
+    ) -> list[Detection]:
         """Faces in ``image`` at dlib's own threshold: ``min_score`` is for YuNet's and SCRFD's confidences and is
-        not used here (HOG scores are margins)."""
-        rects, scores, _ = self._detect.run(image, self.upsample, 0.0)
+        not used here (HOG scores are margins); ``max_enlarge`` caps the doublings (``upsample``)."""
+        upsample = self.upsample if max_enlarge is None else min(self.upsample, int(math.log2(max(max_enlarge, 1))))
+        rects, scores, _ = self._detect.run(image, upsample, 0.0)
         boxes = [(r.left(), r.top(), r.right(), r.bottom()) for r in rects]
         points = self._landmarks(image, boxes)
         return [

@@ -45,10 +45,13 @@ class InsightFaceDetector:
         self.landmarker = landmarker
         self._size: tuple[int, int] | None = None
 
-    def __call__(self, image: np.ndarray, min_score: float | None = None) -> list[Detection]:
+    def __call__(
+        self, image: np.ndarray, min_score: float | None = None, max_enlarge: float | None = None
+    ) -> list[Detection]:
         """Faces in ``image``, down to ``min_score`` (default and at most ``score_threshold``; those below the
-        threshold come back ``weak``)."""
-        scaled = cv2.resize(image, None, fx=self.upscale, fy=self.upscale) if self.upscale != 1 else image
+        threshold come back ``weak``), the image enlarged by ``upscale`` or ``max_enlarge`` if that is less."""
+        upscale = min(self.upscale, max_enlarge or self.upscale)
+        scaled = cv2.resize(image, None, fx=upscale, fy=upscale) if upscale != 1 else image
         size = (math.ceil(scaled.shape[1] / 32) * 32, math.ceil(scaled.shape[0] / 32) * 32)
         if size != self._size:
             self._model.prepare(ctx_id=-1, det_size=size, det_thresh=self.score_threshold)
@@ -58,8 +61,8 @@ class InsightFaceDetector:
         if boxes is None or len(boxes) == 0:
             return []
         boxes = boxes.astype(np.float64)
-        boxes[:, :4] /= self.upscale
-        kps = [None] * len(boxes) if keypoints is None else (keypoints / self.upscale).astype(np.float32)
+        boxes[:, :4] /= upscale
+        kps = [None] * len(boxes) if keypoints is None else (keypoints / upscale).astype(np.float32)
         points = self.landmarker(image, boxes[:, :4]) if self.landmarker is not None else [None] * len(boxes)
         return [
             Detection(bbox=tuple(map(float, b[:4])), score=float(b[4]), landmarks=p, keypoints=k,

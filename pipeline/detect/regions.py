@@ -13,7 +13,7 @@ score at x2 0.14-0.56 over a clip's first 10 frames, scores 0.73-0.88 at x4.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -100,7 +100,8 @@ class DetectRequest:
 
     images: (h, w, 3) uint8 RGB each; offsets: each image's top-left corner (x, y) in the frame; zooms: how much
     each image was enlarged from the frame (x, y); min_score: detections kept down to this score (None: the
-    detector's threshold).
+    detector's threshold); max_enlarge: per image, the most the detector may enlarge it (None: its own setting;
+    1 for the regions around large faces); empty: None for every image.
     """
 
     images: list[np.ndarray]
@@ -108,13 +109,15 @@ class DetectRequest:
     zooms: list[Zoom]
     full: bool
     min_score: float | None = None
+    max_enlarge: list[float | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.images)
 
     def search(self, detector: FaceDetector) -> list[list[Detection]]:
         """Each image's detections by ``detector``."""
-        return [detector(image, self.min_score) for image in self.images]
+        limits = self.max_enlarge or [None] * len(self.images)
+        return [detector(image, self.min_score, limit) for image, limit in zip(self.images, limits, strict=True)]
 
 
 class DetectPlan:
@@ -137,16 +140,19 @@ class DetectPlan:
         height, width = image.shape[:2]
         cfg = self.cfg
         searches = [(search_region(box, cfg.margin, width, height), box[2] - box[0]) for box in tracked]
-        images, offsets, zooms = [], [], []
-        for region, face_width in (*searches, *((r, float("inf")) for r in extra)):
+        images, offsets, zooms, limits = [], [], [], []
+        for region, face_width in (*searches, *((r, None) for r in extra)):
             if region is None:
                 continue
             x1, y1, x2, y2 = fit_region(region, width, height)
-            zoomed, zoom = zoom_region(image[y1:y2, x1:x2], face_width, cfg.region_face_px, cfg.max_zoom)
+            large = face_width is not None and cfg.large_face_px is not None and face_width >= cfg.large_face_px
+            known = float("inf") if face_width is None else face_width
+            zoomed, zoom = zoom_region(image[y1:y2, x1:x2], known, cfg.region_face_px, cfg.max_zoom)
             images.append(np.ascontiguousarray(zoomed))
             offsets.append((x1, y1))
             zooms.append(zoom)
-        return DetectRequest(images, offsets, zooms, full=False, min_score=cfg.weak_score)
+            limits.append(1.0 if large else None)
+        return DetectRequest(images, offsets, zooms, full=False, min_score=cfg.weak_score, max_enlarge=limits)
 
     def combine(self, request: DetectRequest, found: Sequence[list[Detection]]) -> list[Detection]:
         """The frame's detections from the detector's answer for each image of ``request``."""

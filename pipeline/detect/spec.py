@@ -14,9 +14,12 @@ from dicface.pipeline.types import Detection
 class FaceDetector(Protocol):
     """Faces in an (H, W, 3) uint8 RGB image, in its pixels. ``min_score``: keep detections down to this score,
     those below the detector's own threshold flagged ``weak`` (None: its own threshold; a backend whose scores are
-    not confidences ignores it)."""
+    not confidences ignores it). ``max_enlarge``: enlarge the image by at most this before detection (None: the
+    detector's own setting, which favours small faces; a caller that knows the image's faces are large passes 1)."""
 
-    def __call__(self, image: np.ndarray, min_score: float | None = None) -> list[Detection]: ...
+    def __call__(
+        self, image: np.ndarray, min_score: float | None = None, max_enlarge: float | None = None
+    ) -> list[Detection]: ...
 
 
 def build_detector(cfg: DetectConfig, landmarks: bool = True) -> FaceDetector:

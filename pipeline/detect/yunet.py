@@ -53,13 +53,15 @@ class YuNetDetector:
         finally:
             log.setLogLevel(level)
 
-    def __call__(self, image: np.ndarray, min_score: float | None = None) -> list[Detection]:
+    def __call__(
+        self, image: np.ndarray, min_score: float | None = None, max_enlarge: float | None = None
+    ) -> list[Detection]:
         """Faces in ``image``, down to ``min_score`` (default and at most ``score_threshold``; those below the
-        threshold come back ``weak``)."""
+        threshold come back ``weak``), the image enlarged by ``upscale`` or ``max_enlarge`` if that is less."""
         h, w = image.shape[:2]
         threshold = self.score_threshold if min_score is None else min(min_score, self.score_threshold)
         self._net.setScoreThreshold(threshold)
-        upscale = min(self.upscale, (MAX_DETECT_PIXELS / (w * h)) ** 0.5)
+        upscale = min(self.upscale, max_enlarge or self.upscale, (MAX_DETECT_PIXELS / (w * h)) ** 0.5)
         size = (max(1, round(w * upscale)), max(1, round(h * upscale)))
         interpolation = cv2.INTER_AREA if upscale < 1 else cv2.INTER_LINEAR
         scaled = image if size == (w, h) else cv2.resize(image, size, interpolation=interpolation)

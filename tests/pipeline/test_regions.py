@@ -49,7 +49,9 @@ def test_a_small_face_region_is_enlarged_to_whole_multiples_and_a_large_one_is_n
 class _Bright:
     """A detector that reports the bounding box of the bright pixels of the image it is given."""
 
-    def __call__(self, image: np.ndarray, min_score: float | None = None) -> list[Detection]:
+    def __call__(
+        self, image: np.ndarray, min_score: float | None = None, max_enlarge: float | None = None
+    ) -> list[Detection]:
         ys, xs = np.nonzero(image[..., 0] > 127)
         return [Detection((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), 0.9)] if len(xs) else []
 
@@ -75,11 +77,15 @@ class _Recorder:
     def __init__(self) -> None:
         self.shapes: list[tuple[int, int]] = []
         self.asked: list[float | None] = []  # the min_score of each call
+        self.limits: list[float | None] = []  # the max_enlarge of each call
         self.origin = (0, 0)
 
-    def __call__(self, image: np.ndarray, min_score: float | None = None) -> list[Detection]:
+    def __call__(
+        self, image: np.ndarray, min_score: float | None = None, max_enlarge: float | None = None
+    ) -> list[Detection]:
         self.shapes.append(image.shape[:2])
         self.asked.append(min_score)
+        self.limits.append(max_enlarge)
         x0, y0 = self.origin
         if not (x0 <= 40 and y0 <= 30 and x0 + image.shape[1] >= 50 and y0 + image.shape[0] >= 40):
             return []
@@ -102,6 +108,18 @@ def test_full_frames_on_schedule_regions_in_between() -> None:
     assert recorder.shapes[-1] == (100, 120)
 
 
+def test_only_regions_around_large_faces_are_searched_without_the_detectors_enlargement() -> None:
+    recorder = _Recorder()
+    frame = np.zeros((400, 600, 3), np.uint8)
+    detector = ScheduledDetector(recorder, DetectConfig(every=10, large_face_px=48))
+    detector(0, frame, [])
+    detector(1, frame, [(40, 30, 50, 40), (100, 100, 160, 170), (300, 100, 347, 150)])
+    assert recorder.limits == [None, None, 1.0, None]  # the full frame, the 10-, 60- and 47-px faces
+    assert detector.request(frame, [], extra=[(0, 0, 200, 200)]).max_enlarge == [None]  # the gate's changed areas
+    off = ScheduledDetector(recorder, DetectConfig(large_face_px=None))
+    assert off.request(frame, [(100, 100, 160, 170)]).max_enlarge == [None]
+
+
 def test_regions_at_the_right_or_bottom_edge_grow_inwards_to_whole_multiples() -> None:
     assert fit_region((30, 20, 60, 50), 120, 100) == (30, 20, 60, 50)  # inside the frame: as it is
     assert fit_region((424, 8, 480, 112), 480, 270) == (416, 8, 480, 112)  # at the right edge: 64 px wide
@@ -112,3 +130,5 @@ def test_regions_at_the_right_or_bottom_edge_grow_inwards_to_whole_multiples() -
 def test_invalid_schedule() -> None:
     with pytest.raises(ValueError):
         DetectConfig(every=0)
+    with pytest.raises(ValueError, match="large_face_px"):
+        DetectConfig(large_face_px=0)
