@@ -19,7 +19,9 @@ with k the face's offset in frames and d_k its local |Y| disagreement with the c
 where the face changed (mouth, blink, occlusion, a wrong transform) the current frame wins -- and the later faces,
 which agree with a change, show it sooner than the earlier ones alone would. Large faces (landmark extent above
 ``large_extent`` px in the input frame) get the tighter ``large_tolerance``: their SR faces flicker little, and on
-talking heads the looser one blurred what moved. Nothing is carried across a gap in
+talking heads the looser one blurred what moved; and each face carried onto a large one is moved on along the
+optical flow from the current face to it (``FlowCarry``, ``large_flow``), so a mouth that opens or an eye that
+closes is carried with the face rather than held back by the tolerance. Nothing is carried across a gap in
 the track, past a scene cut (the tracker starts new tracks), where the carried face does not cover the pixel, or
 from a face that moved or scaled by more than ``max_motion`` of the crop.
 """
@@ -29,6 +31,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -57,6 +60,11 @@ class _Entry:
     @property
     def index(self) -> int:
         return self.face.frame_index
+
+    @cached_property
+    def luma_crop(self) -> np.ndarray:
+        """(128, 128) uint8 Y of ``sr`` in the 128-px crop frame (``crop_luma``), for the flow of large faces."""
+        return crop_luma(self.sr)
 
 
 def _resampled(factor: float) -> np.ndarray:
@@ -116,6 +124,48 @@ def crop_motion(before: np.ndarray, now: np.ndarray) -> np.ndarray | None:
     """The 2x3 similarity transform taking landmarks ``before`` (68, 2) onto ``now`` (68, 2), least squares."""
     m, _ = cv2.estimateAffinePartial2D(before.astype(np.float32), now.astype(np.float32), method=cv2.LMEDS)
     return m
+
+
+FLOW_PRESET = cv2.DISOPTICAL_FLOW_PRESET_FAST
+
+
+class FlowCarry:
+    """Carries faces onto one current SR face along the optical flow (DIS) from it to each of them, composed with
+    the carrying affine map, so each is resampled once. The flow is found between the faces' Y in the 128-px crop
+    frame (``crop_luma``: a larger member's output costs no more) and enlarged to the face's size O."""
+
+    def __init__(self, current: np.ndarray) -> None:
+        """``current``: the (O, O, 3) float32 SR face the others are carried onto."""
+        self.size = current.shape[0]
+        self.luma = crop_luma(current)
+        grid = np.arange(self.size, dtype=np.float32)
+        self.grid = np.stack(np.meshgrid(grid, grid), axis=-1)
+        self._dis = cv2.DISOpticalFlow_create(FLOW_PRESET)
+
+    def carry(self, fine: np.ndarray, m: np.ndarray, luma: np.ndarray, on_crop: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """A face carried onto the current one: ``fine``, its (2O, 2O, 3) enlargement, by the affine ``m`` (fine
+        pixels -> current pixels) and then along the flow from the current face to it, ``luma`` (its
+        ``crop_luma``) carried by ``on_crop`` (the same map in the 128-px crop frame, 2x3). Returns the (O, O, 3)
+        face and the (O, O) bool mask of the pixels it covers (bilinear samples all inside: fine pixels 0.5 to
+        2O - 1.5)."""
+        carried = cv2.warpAffine(luma, on_crop, (HR_SIZE, HR_SIZE), flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REPLICATE)
+        flow = self._dis.calc(self.luma, carried, None)
+        if self.size != HR_SIZE:
+            flow = cv2.resize(flow, (self.size, self.size), interpolation=cv2.INTER_LINEAR) * (self.size / HR_SIZE)
+        maps = cv2.transform(self.grid + flow, cv2.invertAffineTransform(m).astype(np.float32))
+        moved = cv2.remap(fine, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        edge = fine.shape[0] - 1.5
+        return moved, cv2.inRange(maps, (0.5, 0.5), (edge, edge)) > 0
+
+
+def crop_luma(sr: np.ndarray) -> np.ndarray:
+    """(O, O, 3) float32 RGB SR face -> (128, 128) uint8 Y in the 128-px crop frame, what flow is found on."""
+    luma = cv2.transform(sr, Y_WEIGHTS[None])
+    if luma.shape[0] != HR_SIZE:
+        luma = cv2.resize(luma, (HR_SIZE, HR_SIZE), interpolation=cv2.INTER_AREA)
+    return np.clip(luma + 0.5, 0, 255).astype(np.uint8)
 
 
 Ready = list[tuple[int, list[EnhancedFace]]]  # frames whose faces are final: (frame index, fused faces), in order
@@ -188,12 +238,10 @@ class TemporalFusion:
         run.append(_Entry(face, sr, fine, side, lr, None if lr is None else np.eye(3)))
         return run
 
-    def _tolerance(self, entry: _Entry) -> float:
-        """The disagreement tolerance of ``entry``'s face: ``large_tolerance`` where its landmark extent in the
-        input frame is above ``large_extent`` px, else ``tolerance``."""
+    def _is_large(self, entry: _Entry) -> bool:
+        """Whether ``entry``'s face spans more than ``large_extent`` px of the input frame (its landmarks)."""
         seed = entry.face.seed
-        extent = float((seed.max(axis=0) - seed.min(axis=0)).max()) * entry.side / HR_SIZE
-        return self.cfg.large_tolerance if extent > self.cfg.large_extent else self.cfg.tolerance
+        return float((seed.max(axis=0) - seed.min(axis=0)).max()) * entry.side / HR_SIZE > self.cfg.large_extent
 
     def _fuse(self, run: list[_Entry], entry: _Entry) -> None:
         """Fuse ``entry``'s SR face with the faces of its ``run`` up to ``frames`` before and ``lookahead`` after it,
@@ -205,7 +253,9 @@ class TemporalFusion:
         to_sr = _resampled(size[0] / HR_SIZE)  # the 128-px crop frame -> the SR face's pixels
         from_sr = np.linalg.inv(to_sr)
         luma = cv2.transform(current, Y_WEIGHTS[None])
-        tolerance = self._tolerance(entry)
+        large = self._is_large(entry)
+        tolerance = self.cfg.large_tolerance if large else self.cfg.tolerance
+        flow = FlowCarry(current) if large and self.cfg.large_flow else None
         total, weights, ones = current.copy(), np.ones(size[::-1], np.float32), np.ones(size[::-1], np.float32)
         back = None if entry.to_last is None else np.linalg.inv(entry.to_last)
         for other in run:
@@ -223,11 +273,15 @@ class TemporalFusion:
             moved = float(np.linalg.norm(m[:, :2] @ centre + m[:, 2] - centre))
             if moved > self.cfg.max_motion * HR_SIZE or abs(scale - 1) > self.cfg.max_motion:
                 continue
+            on_crop = m
             if size[0] != HR_SIZE:
                 m = (to_sr @ np.vstack([m, [0.0, 0.0, 1.0]]) @ from_sr)[:2]
-            carried = cv2.warpAffine(other.fine, m @ _FINE_TO_CROP, size, flags=cv2.INTER_LINEAR,
-                                     borderMode=cv2.BORDER_REPLICATE)
-            covered = cv2.warpAffine(ones, m, size, flags=cv2.INTER_LINEAR) > 0.999
+            if flow is not None:
+                carried, covered = flow.carry(other.fine, m @ _FINE_TO_CROP, other.luma_crop, on_crop)
+            else:
+                carried = cv2.warpAffine(other.fine, m @ _FINE_TO_CROP, size, flags=cv2.INTER_LINEAR,
+                                         borderMode=cv2.BORDER_REPLICATE)
+                covered = cv2.warpAffine(ones, m, size, flags=cv2.INTER_LINEAR) > 0.999
             disagreement = cv2.GaussianBlur(cv2.absdiff(cv2.transform(carried, Y_WEIGHTS[None]), luma), (0, 0), 1.5)
             weight = np.exp(cv2.multiply(disagreement, disagreement, scale=-1 / tolerance ** 2))
             weight *= np.float32(self.cfg.weight ** age) * covered

@@ -207,3 +207,47 @@ def test_large_faces_take_less_of_a_past_face_that_disagrees() -> None:
         w = cfg.weight * np.exp(-((d / tolerance) ** 2))
         assert pulls[side] == pytest.approx(9 * w / (1 + w), abs=0.25)  # resampling adds ~1 level here and there
     assert pulls[128.0] < 0.4 * pulls[16.0]
+
+
+def _deformed(head: np.ndarray, amount: float) -> np.ndarray:
+    """``head`` (128, 128, 3) with its lower face pulled down by up to ``amount`` px (a mouth opening)."""
+    grid = np.mgrid[0:HR_SIZE, 0:HR_SIZE].astype(np.float32)  # (2, H, W): y, x
+    pull = amount * np.exp(-((grid[1] - 64) ** 2 + (grid[0] - 92) ** 2) / (2 * 14.0 ** 2))
+    return cv2.remap(head, grid[1], grid[0] - pull, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def test_a_large_face_that_deforms_is_carried_along_its_flow() -> None:
+    """A large face whose mouth opens over the frames (its affine carry is right outside the mouth, wrong inside):
+    the optical flow from the current face to each carried one moves the mouth with it, so fusion averages the
+    noise there too instead of holding the past faces back; the face as it is now, not a ghost of the past."""
+    head, rng = _head().astype(np.float32), np.random.default_rng(1)
+    mouth = np.s_[72:112, 40:88]
+    errors = {}
+    for flow in (False, True):
+        fusion = TemporalFusion(replace(CAUSAL, large_flow=flow))
+        errors[flow] = []
+        for t in range(8):
+            clean = _deformed(head, 1.5 * t)
+            noisy = np.clip(clean + rng.normal(0, 4, clean.shape) + 0.5, 0, 255).astype(np.uint8)
+            face = replace(_face(noisy, t), box=(0.0, 0.0, 128.0, 128.0))  # landmark extent 68 frame px: large
+            out = _now(fusion, t, [face])[0]
+            errors[flow].append(np.abs(out.sr[mouth].astype(np.float32) - clean[mouth]).mean())
+    noise = 4 * np.sqrt(2 / np.pi)  # the mean absolute error of the noisy face itself
+    assert np.mean(errors[True][3:]) < 0.9 * np.mean(errors[False][3:]) and np.mean(errors[False][3:]) < noise
+    assert np.mean(errors[True][3:]) < 0.8 * noise
+
+
+def test_the_flow_undoes_what_the_affine_carry_missed() -> None:
+    """A face carried 3 px off by its affine map (a registration error) is brought back onto the current face, at
+    the 128-px crop's size and at a larger member's (256 px: the flow is found at 128 and enlarged)."""
+    for size in (HR_SIZE, 256):
+        head = resize_bicubic(astronaut_faces()[0].head, size).astype(np.float32)
+        fine = cv2.resize(head, (2 * size, 2 * size), interpolation=cv2.INTER_CUBIC)
+        m = np.array([[1, 0, 3.0 * size / HR_SIZE], [0, 1, 0.0]]) @ fusion_module._FINE_TO_CROP
+        carried = cv2.warpAffine(fine, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        on_crop = np.array([[1, 0, 3.0], [0, 1, 0.0]])
+        luma = fusion_module.crop_luma(head)
+        moved, covered = fusion_module.FlowCarry(head).carry(fine, m, luma, on_crop)
+        inner = np.s_[size // 8:-size // 8, size // 8:-size // 8]
+        assert np.abs(moved - head)[inner].mean() < 0.25 * np.abs(carried - head)[inner].mean()
+        assert covered[inner].all() and moved.shape == head.shape
