@@ -134,11 +134,11 @@ class FlowCarry:
     the carrying affine map, so each is resampled once. The flow is found between the faces' Y in the 128-px crop
     frame (``crop_luma``: a larger member's output costs no more) and enlarged to the face's size O."""
 
-    def __init__(self, current: np.ndarray) -> None:
-        """``current``: the (O, O, 3) float32 SR face the others are carried onto."""
-        self.size = current.shape[0]
-        self.luma = crop_luma(current)
-        grid = np.arange(self.size, dtype=np.float32)
+    def __init__(self, luma: np.ndarray, size: int) -> None:
+        """``luma``: the ``crop_luma`` of the (O, O, 3) SR face the others are carried onto; ``size``: its O."""
+        self.size = size
+        self.luma = luma
+        grid = np.arange(size, dtype=np.float32)
         self.grid = np.stack(np.meshgrid(grid, grid), axis=-1)
         self._dis = cv2.DISOpticalFlow_create(FLOW_PRESET)
 
@@ -255,7 +255,7 @@ class TemporalFusion:
         luma = cv2.transform(current, Y_WEIGHTS[None])
         large = self._is_large(entry)
         tolerance = self.cfg.large_tolerance if large else self.cfg.tolerance
-        flow = FlowCarry(current) if large and self.cfg.large_flow else None
+        flow = FlowCarry(entry.luma_crop, size[0]) if large and self.cfg.large_flow else None
         total, weights, ones = current.copy(), np.ones(size[::-1], np.float32), np.ones(size[::-1], np.float32)
         back = None if entry.to_last is None else np.linalg.inv(entry.to_last)
         for other in run:

@@ -247,7 +247,7 @@ def test_the_flow_undoes_what_the_affine_carry_missed() -> None:
         carried = cv2.warpAffine(fine, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         on_crop = np.array([[1, 0, 3.0], [0, 1, 0.0]])
         luma = fusion_module.crop_luma(head)
-        moved, covered = fusion_module.FlowCarry(head).carry(fine, m, luma, on_crop)
+        moved, covered = fusion_module.FlowCarry(luma, size).carry(fine, m, luma, on_crop)
         inner = np.s_[size // 8:-size // 8, size // 8:-size // 8]
         assert np.abs(moved - head)[inner].mean() < 0.25 * np.abs(carried - head)[inner].mean()
         assert covered[inner].all() and moved.shape == head.shape
