@@ -48,7 +48,7 @@ class ModelConfig:
     weights: str | None = field(default=None, metadata=flag(
         "--weights", "DIC weights file (default: the package's default family)"))
     num_steps: int | None = field(default=None, metadata=flag(
-        "--steps", "recurrent steps (default: as trained)", type=positive_int))
+        "--steps", "recurrent steps (default: as trained; one fewer where DIC runs in int8)", type=positive_int))
     scale: Literal[8, 4, 2] | None = field(default=None, metadata=flag(
         "--scale", "auto (default): each face goes to the DIC member whose input fits it (16/32/64 px); 8, 4 or 2: "
         "that member alone", type=member_scale))

@@ -30,7 +30,7 @@ from dicface.models.faces import (
     resize_bicubic,
 )
 from dicface.models.heatmaps import decode_landmarks, render_heatmaps
-from dicface.models.inference import FaceSuperResolver
+from dicface.models.inference import FaceSuperResolver, resolve_steps
 from dicface.models.registry import WeightsRecord, family, load_model
 from dicface.pipeline.align import route
 from dicface.pipeline.types import EnhancedFace, FaceCrop
@@ -51,9 +51,10 @@ def load_members(model: ModelConfig, inference: InferenceOptions, upscale: float
     loaded = []
     for record in family(model.weights, model.scale, upscale=upscale):
         stat = record.file.stat()
-        key = (str(record.file.resolve()), stat.st_mtime_ns, stat.st_size, model.num_steps, model.fidelity, inference)
+        steps = resolve_steps(model.num_steps, record.config.num_steps, inference)
+        key = (str(record.file.resolve()), stat.st_mtime_ns, stat.st_size, steps, model.fidelity, inference)
         if key not in _LOADED:
-            network, named = load_model(record, model.num_steps, model.fidelity)
+            network, named = load_model(record, steps, model.fidelity)
             _LOADED[key] = (FaceSuperResolver(network, inference), named)
             while len(_LOADED) > LOADED_MAX:
                 _LOADED.popitem(last=False)
@@ -76,8 +77,8 @@ def load_enhancer(cfg: RunConfig) -> tuple[Enhancer, list[WeightsRecord]]:
     says) and the records of its members' weights."""
     loaded = load_members(cfg.model, cfg.inference, cfg.enhance.upscale)
     first = loaded[0][0]
-    logger.info("weights: %s on %s (%s, %s)", ", ".join(f"{r.name} ({r.config.name})" for _, r in loaded),
-                first.device, first.backend, first.precision)
+    logger.info("weights: %s on %s (%s, %s, %d steps)", ", ".join(f"{r.name} ({r.config.name})" for _, r in loaded),
+                first.device, first.backend, first.precision, first.model.cfg.num_steps)
     enhancer = Enhancer([resolver for resolver, _ in loaded], seed=cfg.enhance.seed)
     return enhancer, [record for _, record in loaded]
 

@@ -43,7 +43,14 @@ def _bench_quality(args: argparse.Namespace) -> int:
 
 
 def _bench_pipeline(args: argparse.Namespace) -> int:
-    from dicface.models.inference import cpu_summary, resolve_backend, resolve_device, resolve_precision
+    from dicface.models.inference import (
+        cpu_summary,
+        resolve_backend,
+        resolve_device,
+        resolve_precision,
+        resolve_steps,
+    )
+    from dicface.models.registry import family
     from dicface.pipeline.bench import bench_pipeline, bench_runtime, pipeline_lines, runtime_lines
 
     if args.input is not None and not args.input.is_file():
@@ -52,12 +59,15 @@ def _bench_pipeline(args: argparse.Namespace) -> int:
     device = resolve_device(cfg.inference.device)
     precision = resolve_precision(cfg.inference.precision, device, cfg.inference)
     backend = resolve_backend(cfg.inference, device, precision)
+    trained = {r.config.num_steps for r in family(cfg.model.weights, cfg.model.scale, upscale=cfg.enhance.upscale)}
+    steps = "/".join(str(resolve_steps(cfg.model.num_steps, t, cfg.inference)) for t in sorted(trained))
     for bench in bench_pipeline(args.input, cfg, args.frames):
         faces = bench.faces
         name = args.input.name if args.input else (f"generated {bench.size[0]}x{bench.size[1]} clip, {len(faces)} "
                                                    f"faces of {min(faces)}-{max(faces)} px")
         print(f"{name}: {bench.rows[0].report.frames_in} frames, full-frame detection every {cfg.detect.every} "
-              f"frames, {cfg.encode.codec} {cfg.encode.preset}; {cpu_summary()}, DIC on {backend} in {precision}")
+              f"frames, {cfg.encode.codec} {cfg.encode.preset}; {cpu_summary()}, DIC on {backend} in {precision}, "
+              f"{steps} recurrent steps")
         print("\n".join(pipeline_lines(bench)) + "\n")
     if cfg.runtime.runtime == "ray":  # in-process vs Ray, and a job on Ray with 1 vs 2 workers per pool
         rows = bench_runtime(cfg, frames=args.frames)
@@ -69,7 +79,7 @@ def _bench_pipeline(args: argparse.Namespace) -> int:
 def _bench_model(args: argparse.Namespace) -> int:
     from dicface.models.bench import bench_model, model_lines
     from dicface.models.dic import DIC
-    from dicface.models.inference import cpu_summary
+    from dicface.models.inference import cpu_summary, resolve_steps
     from dicface.models.registry import default_members, family, load_model
 
     cfg = run_config(args)
@@ -78,8 +88,9 @@ def _bench_model(args: argparse.Namespace) -> int:
     else:
         everyone = cfg.model.weights is None and cfg.model.scale is None  # the members of every upscale
         records = default_members() if everyone else family(cfg.model.weights, cfg.model.scale)
-        models = [(model, f"{record.name} (x{record.config.scale}, {record.file})")
-                  for model, record in (load_model(r, cfg.model.num_steps) for r in records)]
+        models = [(model, f"{record.name} (x{record.config.scale}, {record.file}), {model.cfg.num_steps} steps")
+                  for model, record in (load_model(r, resolve_steps(cfg.model.num_steps, r.config.num_steps,
+                                                                    cfg.inference)) for r in records)]
     for model, label in models:
         result = bench_model(model, cfg.inference, batch=cfg.inference.max_batch, iters=args.iters)
         parameters = sum(p.numel() for p in model.parameters())

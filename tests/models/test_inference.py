@@ -10,7 +10,14 @@ import torch
 from dicface.configs.model import InferenceOptions
 from dicface.models.dic import DIC
 from dicface.models.errors import InputError
-from dicface.models.inference import FaceSuperResolver, cpu_has_bf16, cpu_summary, resolve_backend, resolve_precision
+from dicface.models.inference import (
+    FaceSuperResolver,
+    cpu_has_bf16,
+    cpu_summary,
+    resolve_backend,
+    resolve_precision,
+    resolve_steps,
+)
 from dicface.models.openvino_net import network_key
 
 BACKENDS = ("torch", "openvino")
@@ -200,6 +207,20 @@ def test_auto_precision_is_int8_on_openvino_where_the_cpu_has_no_bf16(monkeypatc
     assert resolve_precision("auto", cpu, InferenceOptions()) == "fp32"
     monkeypatch.setattr("dicface.models.inference.cpu_has_bf16", lambda: True)
     assert resolve_precision("auto", cpu, InferenceOptions()) == "bf16"
+
+
+def test_auto_steps_are_one_fewer_where_dic_runs_in_int8(monkeypatch: pytest.MonkeyPatch) -> None:
+    """int8 runs where the CPU has no native bf16 and DIC is most of a frame's time: there the last recurrent step
+    is left out (measured: -0.02 dB at x4, level on video); steps given are kept, on every path."""
+    assert resolve_steps(None, 4, InferenceOptions(precision="int8")) == 3
+    assert resolve_steps(None, 4, InferenceOptions(precision="fp32")) == 4
+    assert resolve_steps(None, 4, InferenceOptions(precision="int8", fast=False)) == 4  # the plain path is fp32
+    assert resolve_steps(None, 1, InferenceOptions(precision="int8")) == 1
+    assert resolve_steps(2, 4, InferenceOptions(precision="int8")) == 2
+    monkeypatch.setattr("dicface.models.inference.cpu_has_bf16", lambda: False)
+    assert resolve_steps(None, 4, InferenceOptions()) == 3
+    monkeypatch.setattr("dicface.models.inference.cpu_has_bf16", lambda: True)
+    assert resolve_steps(None, 4, InferenceOptions()) == 4
 
 
 def test_int8_stays_close_to_fp32_and_is_cached_apart(

@@ -91,6 +91,7 @@ def test_a_multi_frame_member_takes_each_crops_context_or_the_crop_again() -> No
 
 def test_one_loader_builds_each_member_once_and_again_when_its_file_changes(tiny_weights: Path) -> None:
     import os
+    from dataclasses import replace
 
     from dicface.configs.model import InferenceOptions
     from dicface.configs.schema import EnhanceConfig, ModelConfig, RunConfig
@@ -99,6 +100,8 @@ def test_one_loader_builds_each_member_once_and_again_when_its_file_changes(tiny
     model, options = ModelConfig(weights=str(tiny_weights)), InferenceOptions(backend="torch")
     (first, record), = load_members(model, options)
     assert load_members(model, options)[0][0] is first and record.file == tiny_weights
+    assert first.model.cfg.num_steps == record.config.num_steps  # fp32: as trained
+    assert load_members(replace(model, num_steps=2), options)[0][0].model.cfg.num_steps == 2
     assert load_members(model, InferenceOptions(backend="torch", max_batch=4))[0][0] is not first  # other options
     enhancer, records = load_enhancer(RunConfig(model=model, inference=options, enhance=EnhanceConfig(seed="none")))
     assert enhancer.resolvers[16] is first and records == [record] and enhancer.seed == "none"
