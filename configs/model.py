@@ -24,7 +24,7 @@ TrainStage = Literal["dic", "hg", "dicgan"]
 TrainPrecision = Literal["fp32", "bf16", "fp16"]
 InferencePrecision = Literal["auto", "fp32", "bf16", "fp16", "int8"]
 InferenceBackend = Literal["auto", "torch", "openvino"]
-Discriminator = Literal["lightcnn", "patch", "parts"]
+Discriminator = Literal["lightcnn", "patch", "parts", "input"]
 TRAIN_STAGES: tuple[str, ...] = get_args(TrainStage)
 TRAIN_PRECISIONS: tuple[str, ...] = get_args(TrainPrecision)
 INFERENCE_PRECISIONS: tuple[str, ...] = get_args(InferencePrecision)
@@ -190,7 +190,7 @@ class TrainConfig:
     disc_lr: float = 1e-5
     # lightcnn: DICGAN's LightCNN-9 with the vanilla GAN loss; patch: a spectral-normalised patch discriminator
     # trained here with the hinge loss; parts: the patch discriminator also reading the true landmarks' five
-    # component maps (``models.gan``)
+    # component maps; input: it also reads the LR input, enlarged, beside the face (``models.gan``)
     discriminator: Discriminator = "lightcnn"
     disc_warmup: int = 0  # first iterations of the GAN terms in which only the discriminator trains (G held)
     feature_matching_weight: float = 0.0  # L1 between the patch discriminator's features of SR and HR faces
@@ -206,7 +206,8 @@ class TrainConfig:
         if self.precision not in TRAIN_PRECISIONS:
             raise InputError(f"precision must be one of {', '.join(TRAIN_PRECISIONS)}, got {self.precision!r}")
         if self.feature_matching_weight > 0 and self.discriminator == "lightcnn":
-            raise InputError("feature_matching_weight needs discriminator: patch or parts (the features it matches)")
+            raise InputError("feature_matching_weight needs discriminator: patch, parts or input (the features it "
+                             "matches)")
         if self.pixel_lowpass < 0 or (self.pixel_lowpass > 0 and self.stage != "dicgan"):
             raise InputError(f"pixel_lowpass must be 0, or positive with stage dicgan, got {self.pixel_lowpass}")
         if self.disc_warmup < 0:

@@ -12,6 +12,9 @@
   Conditioned on the face's parts (``discriminator: parts``), it also reads DIC's five component maps of the true
   landmarks (each eye, nose, mouth, jaw with brows; 32 -> 128 px) beside the image, for real and SR faces alike: a judge
   that knows where an eye should be and what it should look like there, rather than of texture anywhere.
+  Conditioned on the input (``discriminator: input``), it reads the LR face enlarged (bicubic) beside the face: a
+  judge that can call detail the input rules out fake (teeth in a mouth the input shows dark), where one that sees
+  the face alone rewards any plausible detail.
 - A **low-pass pixel loss** for the final step (``pixel_lowpass``): L1 between Gaussian-blurred SR and HR faces, so
   the pixel loss holds the frequencies the input carries and stops pulling the ones the codec removed towards
   their average (blur); those are left to the judge, feature matching and the structure loss.

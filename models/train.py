@@ -8,7 +8,8 @@ Stages:
 - ``dicgan``: the ``dic`` loss, plus after ``pixel_init`` iterations the natural-detail terms on the final SR image
   (``models.gan``): DICGAN's vanilla GAN loss against a LightCNN discriminator and a LightCNN feature loss, or the
   hinge loss against a patch discriminator and feature matching on its features (``discriminator: patch``, or
-  ``parts``: the patch discriminator reading the true landmarks' five component maps beside the face); the
+  ``parts``: the patch discriminator reading the true landmarks' five component maps beside the face, ``input``:
+  the LR input enlarged beside it); the
   discriminator is trained ``disc_repeat`` times per step, alone for its first ``disc_warmup`` steps; optionally a
   face-structure loss on the features of the starting member's frozen landmark hourglass (``structure_weight``)
   and the final step's L1 on blurred faces only (``pixel_lowpass``, the blur's sigma).
@@ -248,7 +249,8 @@ class Trainer:
         self.disc = self.disc_optimizer = self.feature_loss = self.structure_loss = None
         if cfg.stage == "dicgan":
             disc = {"lightcnn": LightCNN, "patch": PatchDiscriminator,
-                    "parts": lambda: PatchDiscriminator(in_channels=3 + 5)}[cfg.discriminator]()
+                    "parts": lambda: PatchDiscriminator(in_channels=3 + 5),
+                    "input": lambda: PatchDiscriminator(in_channels=3 + 3)}[cfg.discriminator]()
             self.disc = self._data_parallel(disc.to(self.device), find_unused=False)
             self.disc_optimizer = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr)
             if cfg.feature_weight > 0:
@@ -319,7 +321,7 @@ class Trainer:
                                               cfg.heatmap_foreground, cfg.pixel_lowpass if adversarial else 0.0)
                 logs = {"l1": pixel, "heatmap_mse": align}
                 if adversarial and not holding:
-                    loss = loss + self._adversarial_terms(srs[-1], hr, batch["heatmaps"], logs)
+                    loss = loss + self._adversarial_terms(srs[-1], hr, batch["heatmaps"], batch["lr"], logs)
         if not holding:
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
@@ -327,23 +329,28 @@ class Trainer:
             self.scaler.update()
             self.scheduler.step()
         if adversarial:
-            logs["disc"] = self._train_discriminator(srs[-1].detach(), hr, batch["heatmaps"])
+            logs["disc"] = self._train_discriminator(srs[-1].detach(), hr, batch["heatmaps"], batch["lr"])
         self.iteration += 1
         return {"loss": float(loss.detach()), **logs}
 
-    def _judged(self, image: Tensor, heatmaps: Tensor) -> Tensor:
-        """What the discriminator reads: the face (B, 3, H, H), with ``discriminator: parts`` and the five
-        component maps of the true landmarks' heatmaps (B, 68, H/4, H/4) beside it (B, 8, H, H)."""
-        if self.cfg.discriminator != "parts":
-            return image
-        return torch.cat([image, part_maps(heatmaps, image.shape[-1]).to(image.dtype)], dim=1)
+    def _judged(self, image: Tensor, heatmaps: Tensor, lr: Tensor) -> Tensor:
+        """What the discriminator reads: the face (B, 3, H, H); with ``discriminator: parts`` the five component
+        maps of the true landmarks' heatmaps (B, 68, H/4, H/4) beside it (B, 8, H, H); with ``input`` the current
+        frame of the LR input (B, 3 * frames, S, S) enlarged to H, bicubic (B, 6, H, H)."""
+        if self.cfg.discriminator == "parts":
+            return torch.cat([image, part_maps(heatmaps, image.shape[-1]).to(image.dtype)], dim=1)
+        if self.cfg.discriminator == "input":
+            up = F.interpolate(lr[:, :3], size=image.shape[-2:], mode="bicubic", align_corners=False)
+            return torch.cat([image, up.to(image.dtype)], dim=1)
+        return image
 
-    def _adversarial_terms(self, sr: Tensor, hr: Tensor, heatmaps: Tensor, logs: dict[str, float]) -> Tensor:
+    def _adversarial_terms(self, sr: Tensor, hr: Tensor, heatmaps: Tensor, lr: Tensor, logs: dict[str, float]
+                           ) -> Tensor:
         """The generator's natural-detail terms on the final SR image (discriminator frozen): GAN loss, LightCNN
         feature loss, feature matching, face structure."""
         disc = _unwrap(self.disc)
         disc.requires_grad_(False)  # no gradient sync needed: the discriminator is frozen here
-        fake, real = self._judged(sr, heatmaps), self._judged(hr, heatmaps)
+        fake, real = self._judged(sr, heatmaps, lr), self._judged(hr, heatmaps, lr)
         hinge = self.cfg.discriminator != "lightcnn"
         gan = hinge_generator_loss(disc(fake)) if hinge else generator_gan_loss(disc(fake))
         logs["gan"] = float(gan.detach())
@@ -362,10 +369,10 @@ class Trainer:
             terms = terms + self.cfg.structure_weight * structure
         return terms
 
-    def _train_discriminator(self, sr: Tensor, hr: Tensor, heatmaps: Tensor) -> float:
+    def _train_discriminator(self, sr: Tensor, hr: Tensor, heatmaps: Tensor, lr: Tensor) -> float:
         _unwrap(self.disc).requires_grad_(True)
         judge = discriminator_loss if self.cfg.discriminator == "lightcnn" else hinge_discriminator_loss
-        fake, real = self._judged(sr, heatmaps), self._judged(hr, heatmaps)
+        fake, real = self._judged(sr, heatmaps, lr), self._judged(hr, heatmaps, lr)
         for _ in range(self.cfg.disc_repeat):
             with self._autocast():
                 loss = judge(self.disc(real), self.disc(fake))

@@ -245,7 +245,7 @@ def test_patch_discriminator_with_feature_matching_trains_and_keeps_the_latest_s
     # the face-structure loss compares with the starting member's landmark branch, frozen, not the one trained
     assert all(torch.equal(v, trainer.structure_loss.state_dict()[k]) for k, v in frozen.items())
     assert not trainer.structure_loss.hg.training
-    with pytest.raises(InputError, match="discriminator: patch or parts"):
+    with pytest.raises(InputError, match="discriminator: patch, parts or input"):
         _config(*photo_set, tmp_path, stage="dicgan", feature_weight=0.0, feature_matching_weight=1.0)
 
 
@@ -276,6 +276,25 @@ def test_parts_discriminator_reads_the_true_landmarks_and_warms_up_alone(
     assert maps.shape == (1, 5, 128, 128) and maps[0, 0].amax() > 0.9 and maps[0, 1:].amax() < 0.06
     with pytest.raises(InputError, match="disc_warmup"):
         _config(*photo_set, tmp_path, stage="dicgan", feature_weight=0.0, disc_warmup=-1)
+
+
+def test_input_discriminator_reads_the_enlarged_input_beside_the_face(
+    photo_set: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """``discriminator: input`` judges the face beside the current frame of its LR input enlarged to the face's size
+    (six channels): SR and HR faces of a sample are shown the same input."""
+    data = FacePairs.from_folder(*photo_set)
+    cfg = _config(*photo_set, tmp_path / "input", stage="dicgan", discriminator="input", feature_weight=0.0,
+                  feature_matching_weight=1.0, pixel_init=0, iterations=1)
+    trainer = Trainer(cfg, data, None)
+    assert trainer.disc.hidden[0].weight.shape[1] == 3 + 3
+    logs = trainer.step()
+    assert np.isfinite(logs["gan"]) and np.isfinite(logs["disc"]) and logs["matching"] > 0
+    face, lr = torch.rand(2, 3, 128, 128), torch.rand(2, 9, 32, 32)
+    judged = trainer._judged(face, torch.zeros(2, 68, 32, 32), lr)
+    assert judged.shape == (2, 6, 128, 128) and torch.equal(judged[:, :3], face)
+    enlarged = F.interpolate(lr[:, :3], size=(128, 128), mode="bicubic", align_corners=False)
+    torch.testing.assert_close(judged[:, 3:], enlarged)
 
 
 def test_lowpass_pixel_loss_leaves_the_finest_detail_to_the_judge(photo_set: tuple[Path, Path], tmp_path: Path) -> None:
