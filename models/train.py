@@ -310,6 +310,7 @@ class Trainer:
         hr = batch["hr"].contiguous(memory_format=torch.channels_last)
         adversarial = self.disc is not None and self.iteration >= cfg.pixel_init
         holding = adversarial and self.iteration < cfg.pixel_init + cfg.disc_warmup  # only the judge learns
+        condition = self._condition(batch["heatmaps"], batch["lr"], hr.shape[-1]) if adversarial else None
         with self._autocast(), torch.no_grad() if holding else contextlib.nullcontext():
             if cfg.stage == "hg":
                 loss = heatmap_loss(self.net(hr), batch["heatmaps"], cfg.heatmap_foreground)
@@ -321,7 +322,7 @@ class Trainer:
                                               cfg.heatmap_foreground, cfg.pixel_lowpass if adversarial else 0.0)
                 logs = {"l1": pixel, "heatmap_mse": align}
                 if adversarial and not holding:
-                    loss = loss + self._adversarial_terms(srs[-1], hr, batch["heatmaps"], batch["lr"], logs)
+                    loss = loss + self._adversarial_terms(srs[-1], hr, condition, logs)
         if not holding:
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
@@ -329,28 +330,33 @@ class Trainer:
             self.scaler.update()
             self.scheduler.step()
         if adversarial:
-            logs["disc"] = self._train_discriminator(srs[-1].detach(), hr, batch["heatmaps"], batch["lr"])
+            logs["disc"] = self._train_discriminator(srs[-1].detach(), hr, condition)
         self.iteration += 1
         return {"loss": float(loss.detach()), **logs}
 
-    def _judged(self, image: Tensor, heatmaps: Tensor, lr: Tensor) -> Tensor:
-        """What the discriminator reads: the face (B, 3, H, H); with ``discriminator: parts`` the five component
-        maps of the true landmarks' heatmaps (B, 68, H/4, H/4) beside it (B, 8, H, H); with ``input`` the current
-        frame of the LR input (B, 3 * frames, S, S) enlarged to H, bicubic (B, 6, H, H)."""
+    def _condition(self, heatmaps: Tensor, lr: Tensor, size: int) -> Tensor | None:
+        """What the discriminator reads beside a sample's SR and HR faces alike (made once a step): with
+        ``discriminator: parts`` the five component maps of the true landmarks' heatmaps (B, 68, H/4, H/4), with
+        ``input`` the current frame of the LR input (B, 3 * frames, S, S) enlarged bicubically; (B, 5 or 3, size,
+        size). None for the judges of the face alone."""
         if self.cfg.discriminator == "parts":
-            return torch.cat([image, part_maps(heatmaps, image.shape[-1]).to(image.dtype)], dim=1)
+            return part_maps(heatmaps, size)
         if self.cfg.discriminator == "input":
-            up = F.interpolate(lr[:, :3], size=image.shape[-2:], mode="bicubic", align_corners=False)
-            return torch.cat([image, up.to(image.dtype)], dim=1)
-        return image
+            return F.interpolate(lr[:, :3], size=(size, size), mode="bicubic", align_corners=False)
+        return None
 
-    def _adversarial_terms(self, sr: Tensor, hr: Tensor, heatmaps: Tensor, lr: Tensor, logs: dict[str, float]
+    @staticmethod
+    def _judged(image: Tensor, condition: Tensor | None) -> Tensor:
+        """What the discriminator reads: the face (B, 3, H, H), with the ``condition`` beside it where there is one."""
+        return image if condition is None else torch.cat([image, condition.to(image.dtype)], dim=1)
+
+    def _adversarial_terms(self, sr: Tensor, hr: Tensor, condition: Tensor | None, logs: dict[str, float]
                            ) -> Tensor:
         """The generator's natural-detail terms on the final SR image (discriminator frozen): GAN loss, LightCNN
         feature loss, feature matching, face structure."""
         disc = _unwrap(self.disc)
         disc.requires_grad_(False)  # no gradient sync needed: the discriminator is frozen here
-        fake, real = self._judged(sr, heatmaps, lr), self._judged(hr, heatmaps, lr)
+        fake, real = self._judged(sr, condition), self._judged(hr, condition)
         hinge = self.cfg.discriminator != "lightcnn"
         gan = hinge_generator_loss(disc(fake)) if hinge else generator_gan_loss(disc(fake))
         logs["gan"] = float(gan.detach())
@@ -369,10 +375,10 @@ class Trainer:
             terms = terms + self.cfg.structure_weight * structure
         return terms
 
-    def _train_discriminator(self, sr: Tensor, hr: Tensor, heatmaps: Tensor, lr: Tensor) -> float:
+    def _train_discriminator(self, sr: Tensor, hr: Tensor, condition: Tensor | None) -> float:
         _unwrap(self.disc).requires_grad_(True)
         judge = discriminator_loss if self.cfg.discriminator == "lightcnn" else hinge_discriminator_loss
-        fake, real = self._judged(sr, heatmaps, lr), self._judged(hr, heatmaps, lr)
+        fake, real = self._judged(sr, condition), self._judged(hr, condition)
         for _ in range(self.cfg.disc_repeat):
             with self._autocast():
                 loss = judge(self.disc(real), self.disc(fake))

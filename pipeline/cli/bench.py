@@ -47,8 +47,8 @@ def _bench_pipeline(args: argparse.Namespace) -> int:
         cpu_summary,
         resolve_backend,
         resolve_device,
-        resolve_precision,
         resolve_steps,
+        run_precision,
     )
     from dicface.models.registry import family
     from dicface.pipeline.bench import bench_pipeline, bench_runtime, pipeline_lines, runtime_lines
@@ -57,7 +57,7 @@ def _bench_pipeline(args: argparse.Namespace) -> int:
         raise InputError(f"{args.input}: no such video file")
     cfg = run_config(args)
     device = resolve_device(cfg.inference.device)
-    precision = resolve_precision(cfg.inference.precision, device, cfg.inference)
+    precision = run_precision(cfg.inference)
     backend = resolve_backend(cfg.inference, device, precision)
     trained = {r.config.num_steps for r in family(cfg.model.weights, cfg.model.scale, upscale=cfg.enhance.upscale)}
     steps = "/".join(str(resolve_steps(cfg.model.num_steps, t, cfg.inference)) for t in sorted(trained))

@@ -291,7 +291,7 @@ def test_input_discriminator_reads_the_enlarged_input_beside_the_face(
     logs = trainer.step()
     assert np.isfinite(logs["gan"]) and np.isfinite(logs["disc"]) and logs["matching"] > 0
     face, lr = torch.rand(2, 3, 128, 128), torch.rand(2, 9, 32, 32)
-    judged = trainer._judged(face, torch.zeros(2, 68, 32, 32), lr)
+    judged = trainer._judged(face, trainer._condition(torch.zeros(2, 68, 32, 32), lr, 128))
     assert judged.shape == (2, 6, 128, 128) and torch.equal(judged[:, :3], face)
     enlarged = F.interpolate(lr[:, :3], size=(128, 128), mode="bicubic", align_corners=False)
     torch.testing.assert_close(judged[:, 3:], enlarged)
